@@ -82,7 +82,9 @@ pub struct Overflow {
     /// Events that were held and are now dropped for the gated streams.
     pub events: u64,
     /// `server_seqno` of the first and last dropped original (live `Proposed` copies, which
-    /// remain in the resume store); 0 when no event was held yet.
+    /// remain in the resume store); 0 when no event was held yet. When the block was still
+    /// executing, its later events are dropped for the gated streams too (counted in
+    /// [`GateStats::unknown_block_events`]): the gap is the whole block.
     pub from_seqno: u64,
     pub to_seqno: u64,
 }

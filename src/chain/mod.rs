@@ -2,7 +2,8 @@
 //! release, analytics. Runtime-free: takes decoded facts, seqnos and `now` as arguments.
 //!
 //! The tailer's glue turns each decoded ring event that matters into a [`input::ChainInput`]
-//! and, per event, in this order:
+//! and hands it with the encoded event to [`pipeline::ChainPipeline::process`], which does,
+//! per event, in this order:
 //! 1. on BLOCK_START, [`gate::StageGate::open`] the block;
 //! 2. feed the input to the [`tracker::LifecycleTracker`] (→ [`tracker::Transition`]s), the
 //!    [`tps::TpsWindow`] (on `Finalized` transitions), the
@@ -22,6 +23,7 @@
 //! - [`contention`]: per-block storage contention (read/write aware) and parallelism.
 //! - [`topk`]: Space-Saving heavy hitters, O(1) per access; top accounts and slots.
 //! - [`meta`]: JSON bodies of the meta frames and REST responses.
+//! - [`pipeline`]: all of the above assembled in the order the tailer must run them.
 //!
 //! Definitions of every figure: docs/analytics.md.
 
@@ -29,6 +31,7 @@ pub mod contention;
 pub mod gate;
 pub mod input;
 pub mod meta;
+pub mod pipeline;
 pub mod stage;
 pub mod topk;
 pub mod tps;
