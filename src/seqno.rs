@@ -69,7 +69,7 @@ impl Epoch {
     }
 
     /// A given epoch (tests, or a value read back from a client cursor).
-    pub fn new(value: u64) -> Epoch {
+    pub const fn new(value: u64) -> Epoch {
         Epoch(value)
     }
 
