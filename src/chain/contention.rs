@@ -142,6 +142,9 @@ struct BlockAcc {
 pub struct ContentionTracker {
     config: ContentionConfig,
     block: Option<BlockAcc>,
+    /// The previous block's accumulator, cleared and reused so that steady state does not
+    /// reallocate its maps every block.
+    spare: Option<BlockAcc>,
     latest: Option<ContentionReport>,
     /// In-block inputs whose block seqno is not the block being accumulated.
     stray_inputs: u64,
@@ -166,7 +169,13 @@ impl ContentionTracker {
                 timestamp_ns,
                 ..
             } => {
-                self.block = Some(BlockAcc::new(block_seqno, id, number, timestamp_ns));
+                if let Some(old) = self.block.take() {
+                    // BLOCK_START without the previous block's end (attached mid-block).
+                    self.spare = Some(old);
+                }
+                let mut acc = self.spare.take().unwrap_or_else(BlockAcc::empty);
+                acc.reset(block_seqno, id, number, timestamp_ns);
+                self.block = Some(acc);
                 None
             }
             ChainInput::BlockEnd {
@@ -176,12 +185,13 @@ impl ContentionTracker {
             } => {
                 let acc = self.take_if(block_seqno)?;
                 let report = acc.report(timestamp_ns, &self.config);
+                self.spare = Some(acc);
                 self.latest = Some(report.clone());
                 Some(report)
             }
             ChainInput::BlockReject { block_seqno, .. }
             | ChainInput::BlockEvmError { block_seqno, .. } => {
-                self.take_if(block_seqno);
+                self.spare = self.take_if(block_seqno).or(self.spare.take());
                 None
             }
             ChainInput::TxnHeaderStart { block_seqno, .. } => {
@@ -262,12 +272,12 @@ impl ContentionTracker {
 }
 
 impl BlockAcc {
-    fn new(block_seqno: u64, id: BlockId, number: u64, start_ns: u64) -> BlockAcc {
+    fn empty() -> BlockAcc {
         BlockAcc {
-            block_seqno,
-            id,
-            number,
-            start_ns,
+            block_seqno: 0,
+            id: [0; 32],
+            number: 0,
+            start_ns: 0,
             txn_headers: 0,
             perf_enter: HashMap::new(),
             total_tx_ns: 0,
@@ -281,6 +291,26 @@ impl BlockAcc {
             txn_contracts: HashMap::new(),
             txn_contract_seen: HashSet::new(),
         }
+    }
+
+    /// Starts a block, keeping the allocations of the previous one.
+    fn reset(&mut self, block_seqno: u64, id: BlockId, number: u64, start_ns: u64) {
+        self.block_seqno = block_seqno;
+        self.id = id;
+        self.number = number;
+        self.start_ns = start_ns;
+        self.txn_headers = 0;
+        self.perf_enter.clear();
+        self.total_tx_ns = 0;
+        self.timed_txns = 0;
+        self.slot_ids.clear();
+        self.slot_keys.clear();
+        self.slots.clear();
+        self.slot_txn.clear();
+        self.contract_ids.clear();
+        self.contracts.clear();
+        self.txn_contracts.clear();
+        self.txn_contract_seen.clear();
     }
 
     fn storage(&mut self, txn: Option<u32>, address: [u8; 20], key: [u8; 32], modified: bool) {
@@ -333,7 +363,7 @@ impl BlockAcc {
         }
     }
 
-    fn report(self, end_ns: u64, config: &ContentionConfig) -> ContentionReport {
+    fn report(&self, end_ns: u64, config: &ContentionConfig) -> ContentionReport {
         let wall = end_ns.saturating_sub(self.start_ns);
         let total = self.total_tx_ns;
         let parallel_efficiency_pct = if total == 0 {
