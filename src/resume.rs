@@ -128,6 +128,26 @@ pub struct ResumeDecision {
     pub reason: ResumeReason,
 }
 
+impl ResumeDecision {
+    /// The `Resume` frame: `{"server_seqno":S,"Resume":{"mode":"resume"|"snapshot",
+    /// "epoch":E,"recovered":b,"reason":"…","start_after":S,"head":H}}`. Old clients read
+    /// `mode`; the rest is additive. Its `server_seqno` is `start_after`, not the head (the
+    /// old gateway's choice made an SDK that saved it and disconnected mid-replay skip what
+    /// it had not received); every replayed frame has a higher seqno.
+    pub fn frame(&self, epoch: Epoch, head: u64) -> Box<[u8]> {
+        format!(
+            "{{\"server_seqno\":{s},\"Resume\":{{\"mode\":\"{m}\",\"epoch\":{e},\"recovered\":{r},\"reason\":\"{why}\",\"start_after\":{s},\"head\":{head}}}}}",
+            s = self.start_after,
+            m = self.mode.name(),
+            e = epoch.get(),
+            r = self.recovered,
+            why = self.reason.name(),
+        )
+        .into_bytes()
+        .into_boxed_slice()
+    }
+}
+
 /// Result of [`ResumeStore::push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PushOutcome {

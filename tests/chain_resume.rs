@@ -345,3 +345,23 @@ fn slow_replay_overtaken_by_eviction_reports_the_loss() {
     assert!(step.caught_up);
     assert_eq!(none.position(), 150);
 }
+
+#[test]
+fn resume_frame_carries_the_cursor_not_the_head() {
+    let s = store_with(101, 200);
+    let d = s.decide(&req(150, Some(EPOCH.get())), EPOCH);
+    let f = d.frame(EPOCH, s.head());
+    assert_eq!(
+        std::str::from_utf8(&f).ok(),
+        Some(
+            "{\"server_seqno\":150,\"Resume\":{\"mode\":\"resume\",\"epoch\":1700000000000000,\
+             \"recovered\":true,\"reason\":\"in_range\",\"start_after\":150,\"head\":200}}"
+        )
+    );
+    let d = s.decide(&req(40, None), EPOCH);
+    let gap = d
+        .gap
+        .as_ref()
+        .and_then(|r| meta::Gap::from_range(meta::GapReason::ResumeWindow, r));
+    assert_eq!(gap.map(|g| (g.from_seqno, g.to_seqno)), Some((41, 100)));
+}

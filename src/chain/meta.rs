@@ -69,6 +69,20 @@ pub struct Gap {
     pub block_id: Option<BlockId>,
 }
 
+impl Gap {
+    /// The gap of a half-open seqno range (as in `ResumeDecision::gap` and
+    /// `ReplayChunk::lost`), `None` when the range is empty.
+    pub fn from_range(reason: GapReason, range: &std::ops::Range<u64>) -> Option<Gap> {
+        (range.start < range.end).then(|| Gap {
+            reason,
+            from_seqno: range.start,
+            to_seqno: range.end - 1,
+            block_number: None,
+            block_id: None,
+        })
+    }
+}
+
 impl From<&crate::chain::gate::Overflow> for Gap {
     fn from(o: &crate::chain::gate::Overflow) -> Gap {
         Gap {
@@ -496,5 +510,8 @@ mod tests {
         assert_eq!(nf.status, 404);
         assert_eq!(nf.body, r#"{"error":"block not found"}"#);
         assert_eq!(contention_body(None).status, 404);
+        let g = Gap::from_range(GapReason::ResumeWindow, &(3..10));
+        assert_eq!(g.map(|g| (g.from_seqno, g.to_seqno)), Some((3, 9)));
+        assert_eq!(Gap::from_range(GapReason::ResumeWindow, &(4..4)), None);
     }
 }
