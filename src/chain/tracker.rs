@@ -12,8 +12,9 @@
 //! - a different id finalized at the same height → every other tracked proposal at that
 //!   number becomes `Abandoned` at that moment (so abandoned forks never leak);
 //! - transitions only move forward on `Proposed < Voted < Finalized < Verified` (skips
-//!   allowed); `Rejected`/`Abandoned` from any non-terminal stage. `Verified`, `Rejected` and
-//!   `Abandoned` are terminal: the entry moves to the bounded completed list.
+//!   allowed); `Rejected`/`Abandoned` only from `Proposed` or `Voted` (a finalized block is
+//!   final). `Verified`, `Rejected` and `Abandoned` are terminal: the entry moves to the
+//!   bounded completed list.
 //!
 //! Unknown ids (a consensus event for a block whose BLOCK_START came before we attached)
 //! are ignored and counted. Memory is bounded: at most `completed_cap` completed and
@@ -137,15 +138,16 @@ fn is_terminal(stage: CommitStage) -> bool {
 }
 
 /// Whether `from → to` is allowed: forward on the canonical path, or to a failure stage from
-/// any non-terminal stage.
+/// `Proposed` or `Voted`. A finalized block is final: a conflicting finalization or a late
+/// rejection of it is refused (and counted), never turned into a failure stage.
 fn may_move(from: CommitStage, to: CommitStage) -> bool {
     if is_terminal(from) {
         return false;
     }
     match (from.rank(), to.rank()) {
         (Some(a), Some(b)) => b > a,
-        (_, None) => true,
-        (None, Some(_)) => false,
+        (Some(a), None) => a < 2,
+        (None, _) => false,
     }
 }
 
@@ -320,6 +322,11 @@ impl LifecycleTracker {
     }
 
     fn finalize(&mut self, id: BlockId, number: u64, now: u64, out: &mut Vec<Transition>) {
+        if self.finalized.get(&number).is_some_and(|f| *f != id) {
+            // A second, conflicting finalization at a height: the first one stands.
+            self.stats.refused_transitions += 1;
+            return;
+        }
         self.finalized.insert(number, id);
         while self.finalized.len() > FINALIZED_MEMORY {
             self.finalized.pop_first();
@@ -624,6 +631,34 @@ mod tests {
                 (CommitStage::Verified, 8.0)
             ]
         );
+    }
+
+    #[test]
+    fn a_finalized_block_is_never_abandoned_or_rejected() {
+        let mut t = LifecycleTracker::new(LifecycleConfig::default());
+        let mut out = Vec::new();
+        t.observe(&start(10, 1, 100, 0), &mut out);
+        t.observe(&start(20, 2, 100, 0), &mut out);
+        let fin = |n: u8| ChainInput::Finalized {
+            id: id(n),
+            number: 100,
+            timestamp_ns: 1,
+        };
+        t.observe(&fin(1), &mut out);
+        out.clear();
+        // A conflicting finalization at the same height does not abandon the first one.
+        t.observe(&fin(2), &mut out);
+        assert!(out.is_empty());
+        t.observe(
+            &ChainInput::BlockReject {
+                block_seqno: 10,
+                timestamp_ns: 2,
+            },
+            &mut out,
+        );
+        assert!(out.is_empty());
+        assert_eq!(t.stage_of(&id(1)), Some(CommitStage::Finalized));
+        assert_eq!(t.stats().refused_transitions, 2);
     }
 
     #[test]
