@@ -225,3 +225,31 @@ fn byte_overflow_drops_the_open_block_and_announces_it() {
     assert!(sim.stream(CommitStage::Finalized).is_empty());
     sim.assert_seqnos_dense();
 }
+
+#[test]
+fn late_event_of_a_released_block_is_copied_at_once_and_kept_for_later_gates() {
+    let mut sim = Sim::new(ChainConfig::default());
+    let bs = sim.block(1, 10, 1);
+    sim.finalized(1, 10);
+    let late = sim.step(
+        None,
+        ringgate::event::kind::EventType::TxnLog,
+        bs,
+        Some((chain_support::id(1), 10)),
+        None,
+    );
+    for gate in [CommitStage::Voted, CommitStage::Finalized] {
+        let stream = sim.stream(gate);
+        assert_eq!(stream.last().map(|e| e.ring_seqno), Some(late), "{gate:?}");
+        assert_eq!(stream.len(), 8);
+    }
+    assert!(sim.stream(CommitStage::Verified).is_empty());
+    sim.verified(10);
+    let verified: Vec<u64> = sim
+        .stream(CommitStage::Verified)
+        .iter()
+        .map(|e| e.ring_seqno)
+        .collect();
+    assert_eq!(verified, originals_of(&sim, bs));
+    sim.assert_seqnos_dense();
+}
