@@ -237,3 +237,143 @@ fn summaries_list_completed_first_then_active_by_number() {
     assert_eq!(snap.len(), 2);
     assert!(snap.iter().all(|s| s.from_stage.is_none()));
 }
+
+fn start_input(seqno: u64, block: u8, number: u64, ts: u64) -> ChainInput {
+    ChainInput::BlockStart {
+        block_seqno: seqno,
+        id: id(block),
+        number,
+        txn_count: 3,
+        block_time_ns: ts,
+        timestamp_ns: ts,
+    }
+}
+
+#[test]
+fn happy_path_sets_time_in_previous_stage() {
+    let mut t = LifecycleTracker::new(LifecycleConfig::default());
+    let mut out = Vec::new();
+    t.observe(&start_input(10, 1, 100, 1_000_000), &mut out);
+    t.observe(
+        &ChainInput::BlockEnd {
+            block_seqno: 10,
+            gas_used: 21_000,
+            eth_block_hash: [9; 32],
+            timestamp_ns: 2_000_000,
+        },
+        &mut out,
+    );
+    t.observe(
+        &ChainInput::Qc {
+            id: id(1),
+            number: 100,
+            timestamp_ns: 4_000_000,
+        },
+        &mut out,
+    );
+    t.observe(
+        &ChainInput::Finalized {
+            id: id(1),
+            number: 100,
+            timestamp_ns: 5_000_000,
+        },
+        &mut out,
+    );
+    t.observe(
+        &ChainInput::Verified {
+            number: 100,
+            timestamp_ns: 9_000_000,
+        },
+        &mut out,
+    );
+    let stages: Vec<_> = out.iter().map(|x| x.to_stage).collect();
+    assert_eq!(
+        stages,
+        [
+            CommitStage::Proposed,
+            CommitStage::Voted,
+            CommitStage::Finalized,
+            CommitStage::Verified
+        ]
+    );
+    assert_eq!(out[0].time_in_previous_stage_ms, None);
+    assert_eq!(out[1].time_in_previous_stage_ms, Some(3.0));
+    assert_eq!(out[2].time_in_previous_stage_ms, Some(1.0));
+    assert_eq!(out[3].time_in_previous_stage_ms, Some(4.0));
+    assert_eq!(out[3].block_age_ms, 8.0);
+    assert_eq!(out[1].gas_used, Some(21_000));
+    assert_eq!(t.active_len(), 0);
+    let s = t.summary_for_number(100, 10_000_000).expect("kept");
+    assert_eq!(s.execution_time_ms, Some(1.0));
+    assert_eq!(s.total_age_ms, Some(8.0));
+    assert_eq!(
+        s.stage_timings_ms,
+        vec![
+            (CommitStage::Voted, 3.0),
+            (CommitStage::Finalized, 4.0),
+            (CommitStage::Verified, 8.0)
+        ]
+    );
+}
+
+#[test]
+fn a_finalized_block_is_never_abandoned_or_rejected() {
+    let mut t = LifecycleTracker::new(LifecycleConfig::default());
+    let mut out = Vec::new();
+    t.observe(&start_input(10, 1, 100, 0), &mut out);
+    t.observe(&start_input(20, 2, 100, 0), &mut out);
+    let fin = |n: u8| ChainInput::Finalized {
+        id: id(n),
+        number: 100,
+        timestamp_ns: 1,
+    };
+    t.observe(&fin(1), &mut out);
+    out.clear();
+    // A conflicting finalization at the same height does not abandon the first one.
+    t.observe(&fin(2), &mut out);
+    assert!(out.is_empty());
+    t.observe(
+        &ChainInput::BlockReject {
+            block_seqno: 10,
+            timestamp_ns: 2,
+        },
+        &mut out,
+    );
+    assert!(out.is_empty());
+    assert_eq!(t.stage_of(&id(1)), Some(CommitStage::Finalized));
+    assert_eq!(t.stats().refused_transitions, 2);
+}
+
+#[test]
+fn backwards_and_unknown_are_ignored() {
+    let mut t = LifecycleTracker::new(LifecycleConfig::default());
+    let mut out = Vec::new();
+    t.observe(&start_input(10, 1, 100, 0), &mut out);
+    t.observe(
+        &ChainInput::Finalized {
+            id: id(1),
+            number: 100,
+            timestamp_ns: 1,
+        },
+        &mut out,
+    );
+    t.observe(
+        &ChainInput::Qc {
+            id: id(1),
+            number: 100,
+            timestamp_ns: 2,
+        },
+        &mut out,
+    );
+    t.observe(
+        &ChainInput::Qc {
+            id: id(7),
+            number: 101,
+            timestamp_ns: 2,
+        },
+        &mut out,
+    );
+    assert_eq!(out.len(), 2);
+    assert_eq!(t.stats().refused_transitions, 1);
+    assert_eq!(t.stats().ignored_unknown, 1);
+}
