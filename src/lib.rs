@@ -12,8 +12,12 @@
 //! - [`chain`]: commit stages, block lifecycle, `min_stage` release, analytics.
 //! - [`frame`]: the pre-encoded frames and filter keys the tailer hands to shards.
 //! - [`ring`]: the ring file layout, attach, seqlock reader and writer.
+//! - [`seqno`]: the `server_seqno` allocator and the server epoch (owned by the tailer).
+//! - [`resume`]: the bounded store of recent frames, resume decisions, flow-controlled replay.
 
 pub mod chain;
 pub mod event;
 pub mod frame;
+pub mod resume;
 pub mod ring;
+pub mod seqno;

@@ -1,0 +1,445 @@
+//! `min_stage` as buffer-then-release (DESIGN.md, trust invariant 4): the events of a block
+//! are held until the block (by id, fork-aware) reaches a gated stage, then released for that
+//! stage's stream as new copies, in original order, tagged with the stage.
+//!
+//! Runs on the tailer core, between encoding (the live `Proposed` original already has its
+//! `server_seqno`) and the push to the shards. Inputs: the encoded originals
+//! ([`StageGate::hold`]), the block openings ([`StageGate::open`]) and the tracker's
+//! [`Transition`]s ([`StageGate::on_transition`]). Outputs: released copies, each with a
+//! fresh `server_seqno`, and [`Overflow`] records the tailer must announce as `Gap` frames.
+//!
+//! Invariants:
+//! - a copy for gate S is made only when the block reached S (or beyond) and only for the
+//!   gates enabled in [`GateConfig`]; copies of one gate come out in original ring order;
+//! - a rejected or abandoned block is discarded: nothing of it is ever released above
+//!   `Proposed`;
+//! - memory is bounded by [`GateConfig::max_blocks`] and [`GateConfig::max_bytes`]; a block
+//!   pushed out by the bounds is reported as an [`Overflow`], never dropped silently;
+//! - consensus events (block seqno 0: BLOCK_QC, BLOCK_FINALIZED, BLOCK_VERIFIED) are not
+//!   held: they are facts about blocks, delivered once on the live stream.
+//!
+//! Memory/CPU trade-off: every enabled gate costs one copy of every in-block event (the JSON
+//! bytes plus the keys, ~600 B per event on mainnet-like blocks) made at release time, and
+//! holding costs one `Arc` per event until the last enabled gate is released (about four
+//! blocks for `Verified`). A deployment whose clients never use `min_stage` disables all
+//! three gates and pays nothing; one that only uses `Finalized` enables just that one.
+//!
+//! Never: re-encode an event (copies are spliced), block, or release a block twice per gate.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::chain::input::BlockId;
+use crate::chain::stage::CommitStage;
+use crate::chain::tracker::Transition;
+use crate::frame::EncodedEvent;
+use crate::seqno::ServerSeqno;
+
+/// The stages that have their own released stream, in release order.
+pub const GATED_STAGES: [CommitStage; 3] = [
+    CommitStage::Voted,
+    CommitStage::Finalized,
+    CommitStage::Verified,
+];
+
+/// Which gates exist and how much they may hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GateConfig {
+    /// `[Voted, Finalized, Verified]`: whether copies are made for that stage's stream.
+    /// Default: all three. Disable the ones no client may ask for to save a copy per event.
+    pub enabled: [bool; 3],
+    /// Blocks held at once. Default 64: a block waits about 2 blocks for `Finalized` and
+    /// about 4 for `Verified`, so 64 only overflows when consensus stalls for ~25 s at
+    /// 400 ms blocks.
+    pub max_blocks: usize,
+    /// JSON bytes of held originals. Default 256 MiB, about 100 mainnet-sized blocks.
+    pub max_bytes: usize,
+}
+
+impl Default for GateConfig {
+    fn default() -> Self {
+        GateConfig {
+            enabled: [true; 3],
+            max_blocks: 64,
+            max_bytes: 256 << 20,
+        }
+    }
+}
+
+impl GateConfig {
+    /// Whether any gate is enabled (otherwise nothing is ever held).
+    pub fn any(&self) -> bool {
+        self.enabled.iter().any(|e| *e)
+    }
+}
+
+/// A held block pushed out by the bounds before its release: gated streams will never see
+/// it. The tailer announces it as a `Gap` frame (`reason: "stage_gate_overflow"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Overflow {
+    pub block_number: u64,
+    pub block_id: BlockId,
+    /// Events that were held and are now dropped for the gated streams.
+    pub events: u64,
+    /// `server_seqno` of the first and last dropped original (live `Proposed` copies, which
+    /// remain in the resume store); 0 when no event was held yet. When the block was still
+    /// executing, its later events are dropped for the gated streams too (counted in
+    /// [`GateStats::unknown_block_events`]): the gap is the whole block.
+    pub from_seqno: u64,
+    pub to_seqno: u64,
+}
+
+/// What [`StageGate::hold`] did with an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HoldOutcome {
+    /// Kept until its block reaches the next enabled gate (copies for gates the block had
+    /// already reached were released at once).
+    Held,
+    /// Copied at once for every gate the block had already reached; nothing left to hold.
+    Released,
+    /// Not in a block (consensus event, block seqno 0): never gated.
+    NotInBlock,
+    /// No gate is enabled.
+    Disabled,
+    /// Its block was never opened here (we attached mid-block): counted, not gated.
+    UnknownBlock,
+    /// Its block was already pushed out by the bounds (announced then): counted, dropped.
+    Discarded,
+}
+
+/// Reusable output buffer of the gate; the tailer drains both vectors after each call.
+#[derive(Debug, Default)]
+pub struct GateOutput {
+    /// Released copies, in the order they must be pushed to the shards.
+    pub released: Vec<Arc<EncodedEvent>>,
+    /// Blocks pushed out by the bounds, to announce.
+    pub overflows: Vec<Overflow>,
+}
+
+impl GateOutput {
+    /// Empties both vectors, keeping their capacity.
+    pub fn clear(&mut self) {
+        self.released.clear();
+        self.overflows.clear();
+    }
+}
+
+/// Counters for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GateStats {
+    pub held_events: u64,
+    pub released_copies: u64,
+    /// Events of rejected or abandoned blocks dropped for the gated streams (by design).
+    pub discarded_events: u64,
+    pub overflow_blocks: u64,
+    pub overflow_events: u64,
+    /// In-block events whose block was never opened (mid-stream start) or already evicted.
+    pub unknown_block_events: u64,
+}
+
+#[derive(Debug)]
+struct HeldBlock {
+    id: BlockId,
+    number: u64,
+    events: Vec<Arc<EncodedEvent>>,
+    bytes: usize,
+    released: [bool; 3],
+    /// Pushed out by the byte bound while still open: later events are dropped too.
+    evicted: bool,
+}
+
+/// Holds the events of unreleased blocks and releases them per stage.
+#[derive(Debug)]
+pub struct StageGate {
+    config: GateConfig,
+    /// By BLOCK_START seqno, which orders blocks by age.
+    blocks: BTreeMap<u64, HeldBlock>,
+    by_id: HashMap<BlockId, u64>,
+    bytes: usize,
+    stats: GateStats,
+}
+
+/// Copies `event` for the `stage` stream with a new `server_seqno`: the JSON is the same
+/// except that the `commit_stage` value (at `stage_span`) now names `stage`. An event without
+/// a `stage_span` (or with one outside its JSON) is copied unchanged.
+pub fn restage(event: &EncodedEvent, stage: CommitStage, server_seqno: u64) -> EncodedEvent {
+    let name = stage.name().as_bytes();
+    let span = event.stage_span.as_ref().and_then(|s| {
+        let (a, b) = (usize::try_from(s.start).ok()?, usize::try_from(s.end).ok()?);
+        (a <= b && b <= event.json.len()).then_some((a, b))
+    });
+    let (json, stage_span) = match span {
+        Some((a, b)) => {
+            let mut v = Vec::with_capacity(event.json.len() - (b - a) + name.len());
+            v.extend_from_slice(&event.json[..a]);
+            v.extend_from_slice(name);
+            v.extend_from_slice(&event.json[b..]);
+            let end = u32::try_from(a + name.len()).ok();
+            let span = end.and_then(|e| Some(u32::try_from(a).ok()?..e));
+            (v.into_boxed_slice(), span)
+        }
+        None => (event.json.clone(), None),
+    };
+    EncodedEvent {
+        server_seqno,
+        ring_seqno: event.ring_seqno,
+        timestamp_ns: event.timestamp_ns,
+        gate: stage,
+        keys: event.keys.clone(),
+        json,
+        stage_span,
+    }
+}
+
+impl StageGate {
+    /// An empty gate.
+    pub fn new(config: GateConfig) -> StageGate {
+        StageGate {
+            config,
+            blocks: BTreeMap::new(),
+            by_id: HashMap::new(),
+            bytes: 0,
+            stats: GateStats::default(),
+        }
+    }
+
+    /// Starts holding block `id` (BLOCK_START at ring seqno `block_seqno`). Call before
+    /// [`hold`](Self::hold) of the BLOCK_START event itself. May push out the oldest held
+    /// block (reported in `out.overflows`).
+    pub fn open(&mut self, block_seqno: u64, id: BlockId, number: u64, out: &mut GateOutput) {
+        if !self.config.any() || block_seqno == 0 {
+            return;
+        }
+        // The same id executed again replaces the earlier copy (identical content).
+        if let Some(old) = self.by_id.remove(&id) {
+            if let Some(b) = self.blocks.remove(&old) {
+                self.bytes -= b.bytes;
+                self.stats.discarded_events += b.events.len() as u64;
+            }
+        }
+        while self.blocks.len() >= self.config.max_blocks.max(1) {
+            let Some((_, victim)) = self.blocks.pop_first() else {
+                break;
+            };
+            self.by_id.remove(&victim.id);
+            self.bytes -= victim.bytes;
+            if !victim.evicted {
+                self.report_overflow(&victim, out);
+            }
+        }
+        self.blocks.insert(
+            block_seqno,
+            HeldBlock {
+                id,
+                number,
+                events: Vec::new(),
+                bytes: 0,
+                released: [false; 3],
+                evicted: false,
+            },
+        );
+        self.by_id.insert(id, block_seqno);
+    }
+
+    /// Takes the live original of an event (already stamped and pushed as the `Proposed`
+    /// stream) and holds it for the gated streams; see [`HoldOutcome`].
+    pub fn hold(
+        &mut self,
+        event: &Arc<EncodedEvent>,
+        seqnos: &mut ServerSeqno,
+        out: &mut GateOutput,
+    ) -> HoldOutcome {
+        if !self.config.any() {
+            return HoldOutcome::Disabled;
+        }
+        let block_seqno = event.keys.block_seqno;
+        if block_seqno == 0 {
+            return HoldOutcome::NotInBlock;
+        }
+        let enabled = self.config.enabled;
+        let Some(block) = self.blocks.get_mut(&block_seqno) else {
+            self.stats.unknown_block_events += 1;
+            return HoldOutcome::UnknownBlock;
+        };
+        if block.evicted {
+            self.stats.unknown_block_events += 1;
+            return HoldOutcome::Discarded;
+        }
+        // Late event of a block already released at some gates (not seen with the current
+        // writer, whose consensus events follow BLOCK_END): copy it now for those gates.
+        let mut pending = false;
+        for (i, stage) in GATED_STAGES.iter().enumerate() {
+            if !enabled[i] {
+                continue;
+            }
+            if block.released[i] {
+                out.released
+                    .push(Arc::new(restage(event, *stage, seqnos.allocate())));
+                self.stats.released_copies += 1;
+            } else {
+                pending = true;
+            }
+        }
+        if !pending {
+            return HoldOutcome::Released;
+        }
+        block.events.push(Arc::clone(event));
+        block.bytes += event.json.len();
+        self.bytes += event.json.len();
+        self.stats.held_events += 1;
+        self.enforce_bytes(out);
+        HoldOutcome::Held
+    }
+
+    /// Applies a lifecycle transition: releases held events for every enabled gate the block
+    /// has now reached (lowest gate first, each in original order), or discards the block
+    /// when it was rejected or abandoned.
+    pub fn on_transition(
+        &mut self,
+        t: &Transition,
+        seqnos: &mut ServerSeqno,
+        out: &mut GateOutput,
+    ) {
+        let Some(&block_seqno) = self.by_id.get(&t.block_id) else {
+            return;
+        };
+        match t.to_stage {
+            CommitStage::Proposed => {}
+            CommitStage::Rejected | CommitStage::Abandoned => {
+                if let Some(b) = self.remove(block_seqno) {
+                    self.stats.discarded_events += b.events.len() as u64;
+                }
+            }
+            CommitStage::Voted | CommitStage::Finalized | CommitStage::Verified => {
+                let enabled = self.config.enabled;
+                let Some(block) = self.blocks.get_mut(&block_seqno) else {
+                    return;
+                };
+                for (i, stage) in GATED_STAGES.iter().enumerate() {
+                    if enabled[i] && !block.released[i] && t.to_stage.satisfies(*stage) {
+                        // A pushed-out block has no events left (its loss was announced).
+                        for e in &block.events {
+                            out.released
+                                .push(Arc::new(restage(e, *stage, seqnos.allocate())));
+                        }
+                        self.stats.released_copies += block.events.len() as u64;
+                        block.released[i] = true;
+                    }
+                }
+                let done = (0..3).all(|i| !enabled[i] || block.released[i]);
+                if done {
+                    self.remove(block_seqno);
+                }
+            }
+        }
+    }
+
+    fn remove(&mut self, block_seqno: u64) -> Option<HeldBlock> {
+        let b = self.blocks.remove(&block_seqno)?;
+        if self.by_id.get(&b.id) == Some(&block_seqno) {
+            self.by_id.remove(&b.id);
+        }
+        self.bytes -= b.bytes;
+        Some(b)
+    }
+
+    fn enforce_bytes(&mut self, out: &mut GateOutput) {
+        while self.bytes > self.config.max_bytes {
+            let Some(victim) = self
+                .blocks
+                .values_mut()
+                .find(|b| !b.evicted && !b.events.is_empty())
+            else {
+                break;
+            };
+            victim.evicted = true;
+            let events = std::mem::take(&mut victim.events);
+            let bytes = std::mem::replace(&mut victim.bytes, 0);
+            self.bytes -= bytes;
+            let report = HeldBlock {
+                id: victim.id,
+                number: victim.number,
+                events,
+                bytes,
+                released: victim.released,
+                evicted: false,
+            };
+            self.report_overflow(&report, out);
+        }
+    }
+
+    fn report_overflow(&mut self, b: &HeldBlock, out: &mut GateOutput) {
+        let n = b.events.len() as u64;
+        self.stats.overflow_blocks += 1;
+        self.stats.overflow_events += n;
+        out.overflows.push(Overflow {
+            block_number: b.number,
+            block_id: b.id,
+            events: n,
+            from_seqno: b.events.first().map_or(0, |e| e.server_seqno),
+            to_seqno: b.events.last().map_or(0, |e| e.server_seqno),
+        });
+    }
+
+    /// Blocks currently held (including pushed-out ones kept as markers).
+    pub fn held_blocks(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// JSON bytes of held originals.
+    pub fn held_bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> GateStats {
+        self.stats
+    }
+
+    /// The configuration in force.
+    pub fn config(&self) -> GateConfig {
+        self.config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::kind::EventType;
+    use crate::frame::FilterKeys;
+
+    fn event(seqno: u64, json: &str, span: Option<std::ops::Range<u32>>) -> EncodedEvent {
+        EncodedEvent {
+            server_seqno: seqno,
+            ring_seqno: seqno,
+            timestamp_ns: 0,
+            gate: CommitStage::Proposed,
+            keys: FilterKeys::new(EventType::TxnLog),
+            json: json.as_bytes().into(),
+            stage_span: span,
+        }
+    }
+
+    #[test]
+    fn restage_splices_the_stage_name() {
+        let json = r#"{"commit_stage":"Proposed","seqno":1}"#;
+        let start = json.find("Proposed").unwrap_or(0) as u32;
+        let e = event(5, json, Some(start..start + 8));
+        let c = restage(&e, CommitStage::Finalized, 9);
+        assert_eq!(
+            std::str::from_utf8(&c.json).ok(),
+            Some(r#"{"commit_stage":"Finalized","seqno":1}"#)
+        );
+        assert_eq!(c.stage_span, Some(start..start + 9));
+        assert_eq!((c.server_seqno, c.gate), (9, CommitStage::Finalized));
+        // A second splice from the copy works on the adjusted span.
+        let d = restage(&c, CommitStage::Voted, 10);
+        assert_eq!(
+            std::str::from_utf8(&d.json).ok(),
+            Some(r#"{"commit_stage":"Voted","seqno":1}"#)
+        );
+        // No span, or a span outside the JSON: copied unchanged, no panic.
+        let bad = event(1, "{}", Some(1..99));
+        assert_eq!(&*restage(&bad, CommitStage::Voted, 2).json, b"{}");
+    }
+}
