@@ -38,11 +38,18 @@ impl Drop for RingPath {
     }
 }
 
-/// Deterministic payload bytes for a seqno.
+/// Deterministic payload bytes for a seqno (byte `i` = `(31·seqno + 7·i) mod 251`), built by
+/// repeating one 251-byte period so megabyte payloads stay cheap in debug builds.
 fn payload_for(seqno: u64, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (seqno.wrapping_mul(31).wrapping_add(i as u64 * 7) % 251) as u8)
-        .collect()
+    let period: Vec<u8> = (0..251u64)
+        .map(|i| ((seqno.wrapping_mul(31) % 251 + i * 7) % 251) as u8)
+        .collect();
+    let mut v = Vec::with_capacity(len + 251);
+    while v.len() < len {
+        v.extend_from_slice(&period);
+    }
+    v.truncate(len);
+    v
 }
 
 fn open_reader(p: &RingPath, start: StartAt) -> RingReader {
@@ -499,4 +506,14 @@ fn real_snapshot_replays_into_a_live_ring_event_for_event() {
     }
     assert_eq!(second_block, Some(15_000_002));
     assert!(matches!(b.try_next(), ReadOutcome::NotReady));
+}
+
+#[test]
+fn dropping_a_writer_never_unlinks_a_file_that_is_not_its_own() {
+    let p = RingPath::new("not-mine");
+    let w = RingWriter::create(&p.0, MIN).unwrap();
+    std::fs::remove_file(&p.0).unwrap();
+    std::fs::write(&p.0, b"someone else's file").unwrap();
+    drop(w);
+    assert_eq!(std::fs::read(&p.0).unwrap(), b"someone else's file");
 }
