@@ -248,13 +248,14 @@ impl Ring {
         }
     }
 
-    /// `control.last_seqno` (Acquire).
-    pub(crate) fn last_seqno(&self) -> u64 {
+    /// `control.last_seqno` now (Acquire): the newest seqno allocated, maybe not yet committed.
+    /// `last_seqno() - reader.next_seqno() + 1` is a reader's lag in events.
+    pub fn last_seqno(&self) -> u64 {
         self.region.load(h::LAST_SEQNO, Ordering::Acquire)
     }
 
-    /// `control.buffer_window_start` (Acquire).
-    pub(crate) fn buffer_window_start(&self) -> u64 {
+    /// `control.buffer_window_start` now (Acquire): payloads below this offset are expired.
+    pub fn buffer_window_start(&self) -> u64 {
         self.region.load(h::BUFFER_WINDOW_START, Ordering::Acquire)
     }
 
