@@ -583,3 +583,22 @@ fn concurrent_writer_and_reader_never_yield_torn_events_and_account_for_every_se
     drop(writer_done);
     drop(writer.map(|h| h.join().unwrap()));
 }
+
+#[test]
+fn endless_replay_of_an_empty_source_returns() {
+    let src = RingPath::new("replay-empty-src");
+    let _w = RingWriter::create(&src.0, MIN).unwrap();
+    let dst = RingPath::new("replay-empty-dst");
+    let mut out = RingWriter::create(&dst.0, MIN).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let opts = ringgate::ring::ReplayOptions {
+        loops: None,
+        events_per_sec: None,
+    };
+    let stats =
+        ringgate::ring::replay(Arc::new(Ring::open(&src.0).unwrap()), &mut out, opts, &stop);
+    assert_eq!(
+        (stats.events_written, stats.loops_completed, stats.stopped),
+        (0, 1, false)
+    );
+}
