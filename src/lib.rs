@@ -11,13 +11,15 @@
 //! - [`event`]: event type codes, payload decoding, JSON encoding, filter keys.
 //! - [`chain`]: commit stages, block lifecycle, `min_stage` release, analytics.
 //! - [`frame`]: the pre-encoded frames and filter keys the tailer hands to shards.
-//! - [`ring`]: the ring file layout, attach, seqlock reader and writer.
 //! - [`seqno`]: the `server_seqno` allocator and the server epoch (owned by the tailer).
 //! - [`resume`]: the bounded store of recent frames, resume decisions, flow-controlled replay.
+//! - [`ring`]: the ring file layout, attach, seqlock reader and writer, snapshot replay.
+//! - [`pacer`]: rate pacing for event producers (replay, synthetic chain).
 
 pub mod chain;
 pub mod event;
 pub mod frame;
+pub mod pacer;
 pub mod resume;
 pub mod ring;
 pub mod seqno;
