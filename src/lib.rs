@@ -15,11 +15,23 @@
 //! - [`resume`]: the bounded store of recent frames, resume decisions, flow-controlled replay.
 //! - [`ring`]: the ring file layout, attach, seqlock reader and writer, snapshot replay.
 //! - [`pacer`]: rate pacing for event producers (replay, synthetic chain).
+//! - [`http`]: request heads, routing, responses, connection admission (shards).
+//! - [`ws`]: WebSocket handshake, client-frame decoder, server frame headers (shards).
+//! - [`subscription`]: channels and client subscriptions (shards).
+//! - [`filter`]: subscriptions compiled for per-event matching on filter keys (shards).
+//! - [`protocol`]: server messages and `Events` batch assembly (shards).
+//! - [`backpressure`]: per-session bounded queues, drop warnings, heartbeats (shards).
 
+pub mod backpressure;
 pub mod chain;
 pub mod event;
+pub mod filter;
 pub mod frame;
+pub mod http;
 pub mod pacer;
+pub mod protocol;
 pub mod resume;
 pub mod ring;
 pub mod seqno;
+pub mod subscription;
+pub mod ws;
