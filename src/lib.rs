@@ -17,3 +17,4 @@ pub mod chain;
 pub mod event;
 pub mod frame;
 pub mod ring;
+pub mod synth;
