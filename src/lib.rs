@@ -12,11 +12,14 @@
 //! - [`chain`]: commit stages, block lifecycle, `min_stage` release, analytics.
 //! - [`frame`]: the pre-encoded frames and filter keys the tailer hands to shards.
 //! - [`ring`]: the ring file layout, attach, seqlock reader and writer, snapshot replay.
+//! - [`synth`]: the seeded synthetic Monad chain and the driver that writes it into a ring.
+//! - [`inspect`]: `ringgate inspect`: header, counts, decode failures, gaps, JSON lines.
 //! - [`pacer`]: rate pacing for event producers (replay, synthetic chain).
 
 pub mod chain;
 pub mod event;
 pub mod frame;
+pub mod inspect;
 pub mod pacer;
 pub mod ring;
 pub mod synth;
