@@ -68,19 +68,23 @@ impl Encoder {
         payload: &[u8],
         f: impl FnOnce(&ExecEvent<'_>, &EventContext) -> R,
     ) -> Result<(Encoded, R), DecodeError> {
-        let event = match decode(desc.event_type, payload) {
+        // Borrowed in place: the decoded event is large (BLOCK_START is ~560 bytes) and is
+        // never moved out of the decoder's result.
+        let decoded = decode(desc.event_type, payload);
+        let event = match &decoded {
             Ok(e) => e,
             Err(e) => {
-                self.failures.record(&e);
-                return Err(e);
+                self.failures.record(e);
+                return Err(*e);
             }
         };
-        let ctx = self.flow.observe(desc, &event);
+        let ctx = self.flow.observe(desc, event);
         let stage = initial_stage(event.event_type(), &ctx);
         self.scratch.clear();
-        let stage_span = write_event(&mut self.scratch, desc, &ctx, &event, stage);
-        let keys = filter_keys(&event, &ctx);
-        let r = f(&event, &ctx);
+        self.scratch.reserve(512 + 2 * payload.len());
+        let stage_span = write_event(&mut self.scratch, desc, &ctx, event, stage);
+        let keys = filter_keys(event, &ctx);
+        let r = f(event, &ctx);
         Ok((
             Encoded {
                 json: self.scratch.as_slice().into(),
