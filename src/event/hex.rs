@@ -18,14 +18,21 @@ static HEX_PAIRS: [[u8; 2]; 256] = {
     t
 };
 
+/// Writes the hex digits of `bytes` into the first `2 * bytes.len()` bytes of `dst` (fewer
+/// bytes are written if `dst` is shorter).
+#[inline]
+pub fn hex_digits_into(dst: &mut [u8], bytes: &[u8]) {
+    for (d, b) in dst.chunks_exact_mut(2).zip(bytes) {
+        d.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
+    }
+}
+
 /// Appends the hex digits of `bytes` (no prefix, no quotes).
 #[inline]
 pub fn push_hex_digits(out: &mut Vec<u8>, bytes: &[u8]) {
     let start = out.len();
     out.resize(start + 2 * bytes.len(), 0);
-    for (dst, b) in out[start..].chunks_exact_mut(2).zip(bytes) {
-        dst.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
-    }
+    hex_digits_into(&mut out[start..], bytes);
 }
 
 /// Appends `"0x…"` (quoted) for raw bytes: hashes, addresses, calldata.
@@ -68,25 +75,26 @@ static DEC_PAIRS: [[u8; 2]; 100] = {
     t
 };
 
-/// Appends an unsigned integer in decimal (two digits per division, u64 arithmetic only).
+/// Appends an unsigned integer in decimal: two digits per u64 division, written in place
+/// (a fixed 20-byte append then a truncate, so no variable-length copy call).
 #[inline]
 pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
+    let n = v.checked_ilog10().map_or(1, |l| l as usize + 1);
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 20]);
+    out.truncate(start + n);
+    let dst = &mut out[start..];
+    let mut i = n;
     while v >= 100 {
-        let pair = DEC_PAIRS[(v % 100) as usize];
-        v /= 100;
         i -= 2;
-        buf[i..i + 2].copy_from_slice(&pair);
+        dst[i..i + 2].copy_from_slice(&DEC_PAIRS[(v % 100) as usize]);
+        v /= 100;
     }
     if v >= 10 {
-        i -= 2;
-        buf[i..i + 2].copy_from_slice(&DEC_PAIRS[v as usize]);
+        dst[..2].copy_from_slice(&DEC_PAIRS[v as usize]);
     } else {
-        i -= 1;
-        buf[i] = b'0' + v as u8;
+        dst[0] = b'0' + v as u8;
     }
-    out.extend_from_slice(&buf[i..]);
 }
 
 /// Appends an unsigned 128-bit integer in decimal.
