@@ -2,7 +2,7 @@
 //! and the events of its commit phase.
 //!
 //! Runs on the synthetic writer's thread. [`crate::synth::txn`] fills a [`TxnScratch`] per
-//! transaction; [`emit_commit`] turns it into TXN_EVM_OUTPUT, TXN_LOGs, TXN_CALL_FRAMEs, the
+//! transaction; `emit_commit` turns it into TXN_EVM_OUTPUT, TXN_LOGs, TXN_CALL_FRAMEs, the
 //! account access list and its STORAGE_ACCESS events with exact counts: `log_count` and
 //! `call_frame_count` equal the events emitted, each account's `storage_key_count` /
 //! `transient_count` equal the regular / transient STORAGE_ACCESS events that follow it
