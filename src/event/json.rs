@@ -133,16 +133,16 @@ pub struct HexMemo {
 /// Hex digits of `v`, from `slot` when it holds the same value, else computed and kept there.
 #[inline]
 fn memo_hex<'m>(slot: &'m mut Option<(Bytes32, [u8; 64])>, v: &Bytes32) -> &'m [u8; 64] {
-    let stale = slot.as_ref().is_none_or(|(k, _)| k != v);
-    if stale {
-        let mut hex = [0u8; 64];
-        crate::event::hex::hex_digits_into(&mut hex, v);
-        *slot = Some((*v, hex));
+    if slot.as_ref().is_some_and(|(k, _)| k != v) {
+        *slot = None;
     }
-    match slot {
-        Some((_, hex)) => hex,
-        None => unreachable!("filled above"),
-    }
+    &slot
+        .get_or_insert_with(|| {
+            let mut hex = [0u8; 64];
+            crate::event::hex::hex_digits_into(&mut hex, v);
+            (*v, hex)
+        })
+        .1
 }
 
 /// Appends the envelope object of one event to `out` and returns the byte range of the

@@ -89,7 +89,8 @@ pub enum Source {
     },
 }
 
-/// Settings of [`write_ring`].
+/// Settings of [`write_ring`]. For a synthetic chain whose heights last about one block
+/// interval of wall time, pair `SynthOptions::for_rate(r)` with `events_per_sec: Some(r)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteOptions {
     pub source: Source,
