@@ -14,6 +14,8 @@
 //! - [`seqno`]: the `server_seqno` allocator and the server epoch (owned by the tailer).
 //! - [`resume`]: the bounded store of recent frames, resume decisions, flow-controlled replay.
 //! - [`ring`]: the ring file layout, attach, seqlock reader and writer, snapshot replay.
+//! - [`synth`]: the seeded synthetic Monad chain and the driver that writes it into a ring.
+//! - [`inspect`]: `ringgate inspect`: header, counts, decode failures, gaps, JSON lines.
 //! - [`pacer`]: rate pacing for event producers (replay, synthetic chain).
 //! - [`http`]: request heads, routing, responses, connection admission (shards).
 //! - [`ws`]: WebSocket handshake, client-frame decoder, server frame headers (shards).
@@ -28,10 +30,12 @@ pub mod event;
 pub mod filter;
 pub mod frame;
 pub mod http;
+pub mod inspect;
 pub mod pacer;
 pub mod protocol;
 pub mod resume;
 pub mod ring;
 pub mod seqno;
 pub mod subscription;
+pub mod synth;
 pub mod ws;
