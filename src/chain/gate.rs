@@ -163,20 +163,10 @@ pub struct StageGate {
 /// except that the `commit_stage` value (at `stage_span`) now names `stage`. An event without
 /// a `stage_span` (or with one outside its JSON) is copied unchanged.
 pub fn restage(event: &EncodedEvent, stage: CommitStage, server_seqno: u64) -> EncodedEvent {
-    let name = stage.name().as_bytes();
-    let span = event.stage_span.as_ref().and_then(|s| {
-        let (a, b) = (usize::try_from(s.start).ok()?, usize::try_from(s.end).ok()?);
-        (a <= b && b <= event.json.len()).then_some((a, b))
-    });
-    let (json, stage_span) = match span {
-        Some((a, b)) => {
-            let mut v = Vec::with_capacity(event.json.len() - (b - a) + name.len());
-            v.extend_from_slice(&event.json[..a]);
-            v.extend_from_slice(name);
-            v.extend_from_slice(&event.json[b..]);
-            let end = u32::try_from(a + name.len()).ok();
-            let span = end.and_then(|e| Some(u32::try_from(a).ok()?..e));
-            (v.into_boxed_slice(), span)
+    let (json, stage_span) = match &event.stage_span {
+        Some(span) => {
+            let (json, span) = crate::event::json::restage(&event.json, span.clone(), stage);
+            (json, Some(span))
         }
         None => (event.json.clone(), None),
     };

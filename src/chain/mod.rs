@@ -17,6 +17,7 @@
 //!
 //! - [`stage`]: commit stages and the `min_stage` comparison.
 //! - [`input`]: the narrow input type (plain values mapped from decoded events).
+//! - [`from_event`]: the tailer glue from a decoded event to a [`input::ChainInput`].
 //! - [`tracker`]: fork-aware lifecycle per block id, transitions, REST summaries.
 //! - [`gate`]: buffer-then-release of block events per stage, bounded, overflow announced.
 //! - [`tps`]: transactions per second of block time over finalized blocks.
@@ -28,6 +29,7 @@
 //! Definitions of every figure: docs/analytics.md.
 
 pub mod contention;
+pub mod from_event;
 pub mod gate;
 pub mod input;
 pub mod meta;
