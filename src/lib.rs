@@ -14,6 +14,9 @@
 //! - [`ring`]: the ring file layout, attach, seqlock reader and writer.
 
 pub mod chain;
+pub mod config;
 pub mod event;
+pub mod fanout;
 pub mod frame;
+pub mod metrics;
 pub mod ring;
