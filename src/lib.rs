@@ -12,11 +12,19 @@
 //! - [`chain`]: commit stages, block lifecycle, `min_stage` release, analytics.
 //! - [`frame`]: the pre-encoded frames and filter keys the tailer hands to shards.
 //! - [`ring`]: the ring file layout, attach, seqlock reader and writer.
+//! - [`http`]: request heads, routing, responses, connection admission (shards).
+//! - [`ws`]: WebSocket handshake, client-frame decoder, server frame headers (shards).
+//! - [`subscription`]: channels and client subscriptions (shards).
+//! - [`protocol`]: server messages and `Events` batch assembly (shards).
 
 pub mod chain;
 pub mod config;
 pub mod event;
 pub mod fanout;
 pub mod frame;
+pub mod http;
 pub mod metrics;
+pub mod protocol;
 pub mod ring;
+pub mod subscription;
+pub mod ws;
