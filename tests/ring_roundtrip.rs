@@ -1,0 +1,366 @@
+//! Writer → reader round trips through real ring files: wrap-around, lapping, expiry, writer
+//! restarts and crashes, malformed descriptors, and the writer's file protocol.
+
+use ringgate::ring::layout::{
+    descriptor_offset, RingSizes, DESCRIPTOR_SIZE, EXEC_SCHEMA_HASH, HEADER_SIZE,
+};
+use ringgate::ring::liveness::exclusive_writer_pid;
+use ringgate::ring::{
+    scratch_dir, MalformedReason, ReadOutcome, Ring, RingReader, RingWriter, StartAt, WriterError,
+    WriterState,
+};
+use std::os::unix::fs::{FileExt, MetadataExt, PermissionsExt};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+const MIN: RingSizes = RingSizes {
+    descriptor_capacity: 1 << 16,
+    payload_buf_size: 1 << 27,
+    context_area_size: 0,
+};
+const BLOCK_START: u16 = 2;
+const TXN_LOG: u16 = 18;
+
+/// A unique ring path in the scratch dir; removes whatever is left there on drop.
+struct RingPath(PathBuf);
+
+impl RingPath {
+    fn new(tag: &str) -> RingPath {
+        static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        RingPath(scratch_dir().join(format!("ringgate-rt-{tag}-{}-{n}", std::process::id())))
+    }
+}
+
+impl Drop for RingPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// Deterministic payload bytes for a seqno.
+fn payload_for(seqno: u64, len: usize) -> Vec<u8> {
+    (0..len)
+        .map(|i| (seqno.wrapping_mul(31).wrapping_add(i as u64 * 7) % 251) as u8)
+        .collect()
+}
+
+fn open_reader(p: &RingPath, start: StartAt) -> RingReader {
+    RingReader::new(Arc::new(Ring::open(&p.0).unwrap()), start)
+}
+
+fn expect_ready(r: &mut RingReader) -> (ringgate::ring::layout::Descriptor, Vec<u8>) {
+    match r.try_next() {
+        ReadOutcome::Ready(ev) => (ev.descriptor, ev.payload.to_vec()),
+        other => panic!("expected Ready, got {other:?}"),
+    }
+}
+
+/// Writes one block: BLOCK_START (flow tag = own seqno) and `n` logs tagged with it.
+fn write_block(w: &mut RingWriter, n: u64) -> u64 {
+    let start = w.next_seqno();
+    w.write_event(BLOCK_START, [start, 0, 0, 0], &[1u8; 528], 1);
+    for i in 0..n {
+        let s = w.next_seqno();
+        w.write_event(TXN_LOG, [start, i + 1, 0, 0], &payload_for(s, 40), 2);
+    }
+    start
+}
+
+#[test]
+fn writer_files_follow_the_spec() {
+    let p = RingPath::new("files");
+    let w = RingWriter::create(&p.0, MIN).unwrap();
+    let f = std::fs::File::open(&p.0).unwrap();
+    let meta = f.metadata().unwrap();
+    assert_eq!(meta.len(), MIN.file_size());
+    assert_eq!(meta.permissions().mode() & 0o7777 & !0o664, 0);
+    let mut head = vec![0u8; HEADER_SIZE as usize];
+    f.read_exact_at(&mut head, 0).unwrap();
+    assert_eq!(&head[0..6], b"RING01");
+    assert_eq!(&head[6..8], &2u16.to_le_bytes());
+    assert_eq!(&head[8..40], &EXEC_SCHEMA_HASH);
+    assert_eq!(&head[40..48], &(1u64 << 16).to_le_bytes());
+    assert_eq!(&head[48..56], &(1u64 << 27).to_le_bytes());
+    assert!(
+        head[56..].iter().all(|&b| b == 0),
+        "control words and padding must be zero"
+    );
+    // Temp file renamed away, lock held by us.
+    let temp = format!("{}.{}", p.0.display(), std::process::id());
+    assert!(!std::path::Path::new(&temp).exists());
+    assert_eq!(exclusive_writer_pid(meta.ino()), Some(std::process::id()));
+    match RingWriter::create(&p.0, MIN) {
+        Err(WriterError::Owned { owner, .. }) => {
+            assert_eq!(owner, format!("pid {}", std::process::id()))
+        }
+        other => panic!("second writer must be refused, got {other:?}"),
+    }
+    drop(w);
+    assert!(!p.0.exists(), "a clean writer unlinks its ring");
+}
+
+#[test]
+fn a_crashed_writers_file_is_reclaimed_as_a_zombie() {
+    let p = RingPath::new("zombie");
+    let w = RingWriter::create(&p.0, MIN).unwrap();
+    let old = std::fs::metadata(&p.0).unwrap().ino();
+    w.abandon();
+    assert!(p.0.exists(), "abandon leaves the file");
+    let w2 = RingWriter::create(&p.0, MIN).unwrap();
+    assert_ne!(std::fs::metadata(&p.0).unwrap().ino(), old);
+    assert_eq!(w2.next_seqno(), 1);
+}
+
+#[test]
+fn descriptor_array_wraps_around() {
+    let p = RingPath::new("dwrap");
+    let mut w = RingWriter::create(&p.0, MIN).unwrap();
+    let mut r = open_reader(&p, StartAt::First);
+    let total = (1u64 << 16) + 3000;
+    let mut read = 0u64;
+    while read < total {
+        for _ in 0..5000.min(total - w.next_seqno() + 1) {
+            let s = w.next_seqno();
+            w.write_event(TXN_LOG, [0; 4], &payload_for(s, (s % 50) as usize), s);
+        }
+        loop {
+            match r.try_next() {
+                ReadOutcome::Ready(ev) => {
+                    read += 1;
+                    assert_eq!(ev.descriptor.seqno, read);
+                    assert_eq!(ev.descriptor.record_epoch_nanos, read);
+                    assert_eq!(ev.payload, &payload_for(read, (read % 50) as usize)[..]);
+                }
+                ReadOutcome::NotReady => break,
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+    }
+    assert_eq!(r.counters().ready, total);
+    assert_eq!(r.counters().gaps, 0);
+}
+
+#[test]
+fn payloads_crossing_the_physical_end_read_back_intact() {
+    let p = RingPath::new("pwrap");
+    let mut w = RingWriter::create(&p.0, MIN).unwrap();
+    let mut r = open_reader(&p, StartAt::First);
+    let len = (1 << 20) + 13;
+    let mut crossed = 0;
+    for _ in 0..140 {
+        let s = w.next_seqno();
+        w.write_event(TXN_LOG, [0; 4], &payload_for(s, len), 0);
+        let (d, bytes) = expect_ready(&mut r);
+        assert_eq!(d.seqno, s);
+        assert_eq!(bytes, payload_for(s, len));
+        let phys = d.payload_buf_offset & (MIN.payload_buf_size - 1);
+        if phys + len as u64 > MIN.payload_buf_size {
+            crossed += 1;
+        }
+    }
+    assert_eq!(
+        crossed, 1,
+        "exactly one payload straddles the end in 140 MiB"
+    );
+}
+
+#[test]
+fn lapped_reader_gets_the_exact_gap_and_resumes_at_a_block_start() {
+    let p = RingPath::new("lap");
+    let mut w = RingWriter::create(&p.0, MIN).unwrap();
+    let mut r = open_reader(&p, StartAt::First);
+    let mut last_start = 0;
+    while w.next_seqno() <= (1 << 16) + 5000 {
+        last_start = write_block(&mut w, 999);
+    }
+    match r.try_next() {
+        ReadOutcome::Gap { missing } => assert_eq!(missing, 1..last_start),
+        other => panic!("expected Gap, got {other:?}"),
+    }
+    let (d, _) = expect_ready(&mut r);
+    assert_eq!((d.seqno, d.event_type), (last_start, BLOCK_START));
+    let c = r.counters();
+    assert_eq!((c.gaps, c.missing_events), (1, last_start - 1));
+}
+
+#[test]
+fn overwritten_payload_is_expired_not_returned() {
+    let p = RingPath::new("expire");
+    let mut w = RingWriter::create(&p.0, MIN).unwrap();
+    let mut r = open_reader(&p, StartAt::First);
+    w.write_event(TXN_LOG, [0; 4], &payload_for(1, 100), 0);
+    for _ in 0..120 {
+        let s = w.next_seqno();
+        w.write_event(TXN_LOG, [0; 4], &payload_for(s, 1 << 20), 0);
+    }
+    match r.try_next() {
+        ReadOutcome::Expired { descriptor } => assert_eq!(descriptor.seqno, 1),
+        other => panic!("expected Expired, got {other:?}"),
+    }
+    let mut last = None;
+    loop {
+        match r.try_next() {
+            ReadOutcome::Ready(ev) => last = Some(ev.descriptor.seqno),
+            ReadOutcome::Expired { .. } => assert!(last.is_none(), "expiry only at the front"),
+            ReadOutcome::NotReady => break,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(last, Some(121));
+    assert!(r.counters().expired >= 1);
+}
+
+#[test]
+fn replaced_ring_is_detected_and_reattach_reads_from_seqno_1() {
+    let p = RingPath::new("replace");
+    let mut w = RingWriter::create(&p.0, MIN).unwrap();
+    for s in 1..=10 {
+        w.write_event(TXN_LOG, [0; 4], &payload_for(s, 8), 0);
+    }
+    let mut r = open_reader(&p, StartAt::First);
+    for _ in 0..10 {
+        expect_ready(&mut r);
+    }
+    assert_eq!(r.writer_state(), WriterState::Alive);
+    drop(w);
+    assert_eq!(r.writer_state(), WriterState::Gone);
+    let mut w2 = RingWriter::create(&p.0, MIN).unwrap();
+    for s in 1..=3 {
+        w2.write_event(TXN_LOG, [0; 4], &payload_for(s + 100, 8), 0);
+    }
+    assert!(matches!(r.try_next(), ReadOutcome::NotReady));
+    assert_eq!(r.writer_state(), WriterState::Replaced);
+    r.reattach().unwrap();
+    for s in 1..=3 {
+        let (d, bytes) = expect_ready(&mut r);
+        assert_eq!(d.seqno, s);
+        assert_eq!(bytes, payload_for(s + 100, 8));
+    }
+    assert!(matches!(r.try_next(), ReadOutcome::NotReady));
+    assert_eq!(r.writer_state(), WriterState::Alive);
+}
+
+#[test]
+fn writer_dying_mid_event_leaves_not_ready_and_gone() {
+    let p = RingPath::new("crash");
+    let mut w = RingWriter::create(&p.0, MIN).unwrap();
+    for s in 1..=5 {
+        w.write_event(TXN_LOG, [0; 4], &payload_for(s, 8), 0);
+    }
+    assert_eq!(w.write_event_uncommitted(TXN_LOG, [0; 4], &[9; 8]), 6);
+    let mut r = open_reader(&p, StartAt::First);
+    assert_eq!(r.writer_state(), WriterState::Alive);
+    w.abandon();
+    for _ in 0..5 {
+        expect_ready(&mut r);
+    }
+    for _ in 0..1000 {
+        assert!(matches!(r.try_next(), ReadOutcome::NotReady));
+    }
+    assert_eq!(r.writer_state(), WriterState::Gone);
+    // A late reader skips the dead slot and starts at the newest committed event.
+    let late = open_reader(&p, StartAt::NewestBlock);
+    assert_eq!(late.next_seqno(), 5);
+}
+
+#[test]
+fn newest_block_starts_at_the_newest_blocks_block_start() {
+    let p = RingPath::new("newest");
+    let mut w = RingWriter::create(&p.0, MIN).unwrap();
+    write_block(&mut w, 20);
+    w.write_event(7, [0; 4], &[0; 56], 0); // QC, outside any block
+    let second = write_block(&mut w, 7);
+    let mut r = open_reader(&p, StartAt::NewestBlock);
+    let (d, _) = expect_ready(&mut r);
+    assert_eq!((d.seqno, d.event_type), (second, BLOCK_START));
+    let mut n = 1;
+    while let ReadOutcome::Ready(_) = r.try_next() {
+        n += 1;
+    }
+    assert_eq!(n, 8);
+    // An empty ring starts at seqno 1.
+    let q = RingPath::new("newest-empty");
+    let _w = RingWriter::create(&q.0, MIN).unwrap();
+    assert_eq!(open_reader(&q, StartAt::NewestBlock).next_seqno(), 1);
+}
+
+/// Rewrites bytes of committed descriptor `seqno` in the file.
+fn corrupt(p: &RingPath, seqno: u64, field: usize, bytes: &[u8]) {
+    let f = std::fs::OpenOptions::new().write(true).open(&p.0).unwrap();
+    let off = HEADER_SIZE + (seqno - 1) * DESCRIPTOR_SIZE + field as u64;
+    f.write_all_at(bytes, off).unwrap();
+}
+
+#[test]
+fn corrupted_descriptors_are_counted_as_malformed_and_skipped() {
+    let p = RingPath::new("malformed");
+    let mut w = RingWriter::create(&p.0, MIN).unwrap();
+    for s in 1..=3 {
+        w.write_event(TXN_LOG, [0; 4], &payload_for(s, 64), 0);
+    }
+    corrupt(
+        &p,
+        1,
+        descriptor_offset::PAYLOAD_SIZE,
+        &u32::MAX.to_le_bytes(),
+    );
+    corrupt(
+        &p,
+        2,
+        descriptor_offset::PAYLOAD_BUF_OFFSET,
+        &8u64.to_le_bytes(),
+    );
+    let mut r = open_reader(&p, StartAt::First);
+    match r.try_next() {
+        ReadOutcome::Malformed { descriptor, reason } => {
+            assert_eq!(descriptor.seqno, 1);
+            assert!(matches!(
+                reason,
+                MalformedReason::PayloadTooLarge { size: u32::MAX, .. }
+            ));
+        }
+        other => panic!("expected Malformed, got {other:?}"),
+    }
+    match r.try_next() {
+        ReadOutcome::Malformed { reason, .. } => {
+            assert_eq!(reason, MalformedReason::MisalignedOffset { offset: 8 })
+        }
+        other => panic!("expected Malformed, got {other:?}"),
+    }
+    let (d, bytes) = expect_ready(&mut r);
+    assert_eq!((d.seqno, bytes), (3, payload_for(3, 64)));
+    assert_eq!(r.counters().malformed, 2);
+}
+
+#[test]
+fn unknown_event_types_pass_through_as_raw_descriptors() {
+    let p = RingPath::new("unknown");
+    let mut w = RingWriter::create(&p.0, MIN).unwrap();
+    w.write_event(999, [5, 6, 7, 8], b"raw", 0);
+    w.write_event(0, [0; 4], &[], 0);
+    let mut r = open_reader(&p, StartAt::First);
+    let (d, bytes) = expect_ready(&mut r);
+    assert_eq!(
+        (d.event_type, d.content_ext, bytes),
+        (999, [5, 6, 7, 8], b"raw".to_vec())
+    );
+    let (d, bytes) = expect_ready(&mut r);
+    assert_eq!((d.event_type, bytes.len()), (0, 0));
+}
+
+#[test]
+fn oversize_payload_becomes_an_8192_byte_record_error() {
+    let p = RingPath::new("oversize");
+    let mut w = RingWriter::create(&p.0, MIN).unwrap();
+    let big = payload_for(1, (MIN.payload_buf_size - (1 << 25)) as usize);
+    w.write_event(TXN_LOG, [3, 4, 0, 0], &big, 0);
+    let mut r = open_reader(&p, StartAt::First);
+    let (d, bytes) = expect_ready(&mut r);
+    assert_eq!((d.event_type, d.content_ext), (1, [3, 4, 0, 0]));
+    assert_eq!(bytes.len(), 8192);
+    assert_eq!(u16::from_le_bytes([bytes[2], bytes[3]]), TXN_LOG);
+    assert_eq!(&bytes[16..], &big[..8176]);
+    let hd = r.ring().header();
+    assert_eq!((hd.last_seqno, hd.next_payload_byte), (1, 8192));
+}
