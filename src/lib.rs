@@ -27,4 +27,5 @@ pub mod metrics;
 pub mod protocol;
 pub mod ring;
 pub mod subscription;
+pub mod synth;
 pub mod ws;
