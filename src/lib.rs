@@ -15,12 +15,14 @@
 //! - [`http`]: request heads, routing, responses, connection admission (shards).
 //! - [`ws`]: WebSocket handshake, client-frame decoder, server frame headers (shards).
 //! - [`subscription`]: channels and client subscriptions (shards).
+//! - [`filter`]: subscriptions compiled for per-event matching on filter keys (shards).
 //! - [`protocol`]: server messages and `Events` batch assembly (shards).
 
 pub mod chain;
 pub mod config;
 pub mod event;
 pub mod fanout;
+pub mod filter;
 pub mod frame;
 pub mod http;
 pub mod metrics;

@@ -8,6 +8,7 @@
 use crate::chain::stage::CommitStage;
 use crate::http::{HttpError, Method, Request};
 use crate::subscription::channel::{Channel, Item};
+use crate::subscription::{Subscription, SubscriptionLimits};
 
 /// What a request asks for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -158,6 +159,18 @@ fn set_once<T>(slot: &mut Option<T>, value: T, param: &str) -> Result<(), HttpEr
 }
 
 impl WsQuery {
+    /// The initial subscription on `channel`: `events` and `min_stage` from the query, the
+    /// channel default otherwise. An item the channel does not carry is a 400 naming
+    /// `events`, decided before the upgrade.
+    pub fn subscription(
+        &self,
+        channel: Channel,
+        limits: &SubscriptionLimits,
+    ) -> Result<Subscription, HttpError> {
+        Subscription::from_query(channel, self.events.as_deref(), self.min_stage, limits)
+            .map_err(|e| bad("events", format!("{}: {}", e.code.as_str(), e.message)))
+    }
+
     /// Parses a raw query string. Unknown parameters are ignored (browsers and proxies add
     /// their own, such as cache busters); a known parameter with a bad value, or given
     /// twice, is an error.
@@ -290,6 +303,17 @@ mod tests {
             ])
         );
         assert_eq!(q.min_stage, Some(CommitStage::Finalized));
+        let limits = SubscriptionLimits::default();
+        let sub = q.subscription(Channel::Txs, &limits);
+        assert_eq!(
+            sub.unwrap_err().status().code(),
+            400,
+            "TPS is not carried by the txs channel"
+        );
+        let q = WsQuery::parse("events=TxnLog&min_stage=Voted").unwrap();
+        let sub = q.subscription(Channel::Txs, &limits).unwrap();
+        assert_eq!(sub.events, EventType::TxnLog.bit());
+        assert_eq!(sub.min_stage, CommitStage::Voted);
         let q = WsQuery::parse("from_block=15000001").unwrap();
         assert_eq!(q.from_block, Some(15_000_001));
     }
