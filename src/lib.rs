@@ -17,7 +17,9 @@
 //! - [`subscription`]: channels and client subscriptions (shards).
 //! - [`filter`]: subscriptions compiled for per-event matching on filter keys (shards).
 //! - [`protocol`]: server messages and `Events` batch assembly (shards).
+//! - [`backpressure`]: per-session bounded queues, drop warnings, heartbeats (shards).
 
+pub mod backpressure;
 pub mod chain;
 pub mod config;
 pub mod event;
