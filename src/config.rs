@@ -9,6 +9,12 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::backpressure::QueueLimits;
+use crate::http::{ConnectionLimits, RequestLimits};
+use crate::protocol::{AdvertisedLimits, BatchLimits};
+use crate::subscription::SubscriptionLimits;
+use crate::ws::{DecoderLimits, PingLimiter};
+
 /// What the tailer does when the ring has nothing new ([`crate::tailer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdleStrategy {
@@ -70,10 +76,11 @@ pub struct Config {
     pub drop_warning_every: u64,
     /// Cumulative drops after which a slow client is closed with 1008. Default 10,000.
     pub drop_disconnect_after: u64,
-    /// Most events in one `Events` frame. Default 512: bounds a frame to a few hundred KB so
-    /// one batch cannot stall a client's parser, while keeping ~1 write per 512 events.
-    pub batch_max_events: usize,
-    /// Most bytes one write may carry (soft cap; a frame is never split). Default 1 MiB.
+    /// Caps on one `Events` frame (default 256 events / 256 KiB; see [`BatchLimits`]).
+    pub batch: BatchLimits,
+    /// Bytes after which a session stops filling one write (soft cap; a frame is never
+    /// split; the rest goes in the next write). Default 1 MiB: large enough that a write
+    /// carries thousands of events under load, small enough to bound per-session buffers.
     pub write_max_bytes: usize,
     /// Time a new connection has to send a complete HTTP request head. Default 5 s. Lower
     /// it under connection floods; raise it for very slow links.
@@ -82,15 +89,22 @@ pub struct Config {
     pub ping_interval: Duration,
     /// A session that sends nothing (not even a pong) for this long is closed. Default 60 s.
     pub pong_timeout: Duration,
-    /// Most concurrent connections per shard. Default 10,000; past it new connections get
-    /// HTTP 503. Each idle session costs a few KB plus its queue.
-    pub max_connections_per_shard: usize,
-    /// Largest HTTP request head accepted (bytes). Default 8 KiB; past it: 431.
-    pub max_request_head: usize,
-    /// Largest client WebSocket message (bytes). Default 64 KiB; past it: close 1009.
-    pub max_client_message: usize,
-    /// Client messages per second before a connection counts as flooding. Default 100.
-    pub max_client_messages_per_sec: u32,
+    /// Connection admission: total and per-IP limits, trusted proxies (see
+    /// [`ConnectionLimits`] for each default and trade-off).
+    pub connection_limits: ConnectionLimits,
+    /// Request-head bounds (8 KiB, 64 headers; past them: 431).
+    pub request_limits: RequestLimits,
+    /// Client-frame bounds (64 KiB messages; past it: close 1009).
+    pub decoder_limits: DecoderLimits,
+    /// Subscription bounds (names, specs, values; past them: an `Error` frame).
+    pub subscription_limits: SubscriptionLimits,
+    /// Client pings per second sustained, and burst, before a session is closed for a ping
+    /// flood (1008). Defaults 10/s and 20: far above any keep-alive, far below a flood.
+    pub ping_per_sec: u32,
+    pub ping_burst: u32,
+    /// `Access-Control-Allow-Origin` on REST answers. Default `*` (the anchor gateway's; its
+    /// dashboards fetch cross-origin). `None` sends no CORS header.
+    pub cors_origin: Option<String>,
     /// Server-seqno'd frames the resume store keeps for `resume_from`. Default 100,000 (the
     /// anchor's window, here actually usable). Memory ≈ this × mean frame size.
     pub resume_store_frames: usize,
@@ -122,15 +136,18 @@ impl Default for Config {
             session_queue_frames: 4_096,
             drop_warning_every: 1_000,
             drop_disconnect_after: 10_000,
-            batch_max_events: 512,
+            batch: BatchLimits::default(),
             write_max_bytes: 1 << 20,
             handshake_timeout: Duration::from_secs(5),
             ping_interval: Duration::from_secs(30),
             pong_timeout: Duration::from_secs(60),
-            max_connections_per_shard: 10_000,
-            max_request_head: 8 * 1024,
-            max_client_message: 64 * 1024,
-            max_client_messages_per_sec: 100,
+            connection_limits: ConnectionLimits::default(),
+            request_limits: RequestLimits::default(),
+            decoder_limits: DecoderLimits::default(),
+            subscription_limits: SubscriptionLimits::default(),
+            ping_per_sec: PingLimiter::DEFAULT_PER_SEC,
+            ping_burst: PingLimiter::DEFAULT_BURST,
+            cors_origin: Some("*".to_owned()),
             resume_store_frames: 100_000,
             idle: IdleStrategy::default(),
             stale_after: Duration::from_secs(10),
@@ -156,6 +173,29 @@ impl Config {
     /// Core for shard `index` when pinning is on: the cores after the tailer's, wrapping.
     pub fn shard_core(&self, index: usize, cores: usize) -> usize {
         (self.tailer_core + 1 + index) % cores.max(1)
+    }
+
+    /// The per-session queue bounds these settings imply.
+    pub fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            capacity: self.session_queue_frames,
+            warn_every: self.drop_warning_every,
+            disconnect_after: self.drop_disconnect_after,
+        }
+    }
+
+    /// The limits announced to clients in `Hello`.
+    pub fn advertised_limits(&self) -> AdvertisedLimits {
+        AdvertisedLimits {
+            resume_buffer_size: self.resume_store_frames as u64,
+            client_send_buffer: self.session_queue_frames as u64,
+            slow_client_drop_limit: self.drop_disconnect_after,
+            heartbeat_interval_secs: self.ping_interval.as_secs(),
+            heartbeat_timeout_secs: self.pong_timeout.as_secs(),
+            max_batch_events: self.batch.max_events as u64,
+            max_batch_bytes: self.batch.max_bytes as u64,
+            max_message_bytes: self.decoder_limits.max_message_bytes as u64,
+        }
     }
 
     /// True when `ring_path` names a compressed snapshot (served as a replay).

@@ -188,6 +188,9 @@ pub struct StatsHub {
     pub shards: Arc<[Arc<ShardStats>]>,
     /// Wall clock (ns since epoch) when the server started.
     pub started_ns: u64,
+    /// Server epoch announced in `Hello`: start time in ms since the Unix epoch (below
+    /// 2^53, so JavaScript clients hold it exactly). Cursors are valid within one epoch.
+    pub epoch: u64,
 }
 
 impl StatsHub {
@@ -199,6 +202,7 @@ impl StatsHub {
                 .map(|_| Arc::new(ShardStats::default()))
                 .collect(),
             started_ns: now_ns,
+            epoch: now_ns / 1_000_000,
         }
     }
 
