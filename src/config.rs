@@ -118,6 +118,11 @@ pub struct Config {
     pub io_memory: usize,
     /// io_uring submission-queue depth per ring per executor. Default 128.
     pub ring_depth: usize,
+    /// `SO_SNDBUF` for client sockets (bytes). Default `None`: kernel autotuning (up to
+    /// `net.ipv4.tcp_wmem` max, several MB). Set it to bound the kernel memory a client that
+    /// stops reading can pin (its bounded session queue then fills sooner); tests set it
+    /// small to reach the slow-client limits quickly.
+    pub socket_send_buffer: Option<usize>,
     /// Upper bound for a graceful shutdown (close 1001 to everyone, flush). Default 2 s.
     pub shutdown_grace: Duration,
 }
@@ -153,6 +158,7 @@ impl Default for Config {
             stale_after: Duration::from_secs(10),
             io_memory: 512 * 1024,
             ring_depth: 128,
+            socket_send_buffer: None,
             shutdown_grace: Duration::from_secs(2),
         }
     }

@@ -48,6 +48,9 @@ enum Head {
 pub async fn serve_connection(ctx: Rc<ShardCtx>, stream: TcpStream) {
     bump(&ctx.stats.connections_open, 1);
     let _ = stream.set_nodelay(true);
+    if let Some(bytes) = ctx.config.socket_send_buffer {
+        set_send_buffer(stream.as_raw_fd(), bytes);
+    }
     let stream = Rc::new(RefCell::new(stream));
     serve(&ctx, &stream).await;
     ctx.stats
@@ -186,4 +189,19 @@ pub(crate) async fn write_all(
         std::pin::Pin::new(&mut *s).poll_flush(cx)
     })
     .await
+}
+
+fn set_send_buffer(fd: std::os::fd::RawFd, bytes: usize) {
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fd` is the accepted socket, open for the duration of this call; the option
+    // value is a valid c_int whose size is passed. A failure leaves the kernel default.
+    let _ = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
 }

@@ -60,7 +60,8 @@ pub fn small_sizes() -> RingSizes {
 /// A ring in the scratch dir, written by the real writer; removed on drop.
 #[derive(Debug)]
 pub struct TestRing {
-    pub writer: RingWriter,
+    /// `None` after [`TestRing::crash_writer`].
+    writer: Option<RingWriter>,
     pub path: PathBuf,
     /// The next timestamp written (ns; increments per event).
     ts: u64,
@@ -71,15 +72,27 @@ impl TestRing {
         let path = scratch_dir().join(unique_name(tag));
         let writer = RingWriter::create(&path, small_sizes()).expect("create test ring");
         TestRing {
-            writer,
+            writer: Some(writer),
             path,
             ts: 1_700_000_000_000_000_000,
         }
     }
 
+    fn writer(&mut self) -> &mut RingWriter {
+        self.writer.as_mut().expect("the writer was crashed")
+    }
+
     fn write(&mut self, ty: EventType, ext: [u64; 4], payload: &[u8]) -> u64 {
         self.ts += 1_000;
-        self.writer.write_event(ty.code(), ext, payload, self.ts)
+        let ts = self.ts;
+        self.writer().write_event(ty.code(), ext, payload, ts)
+    }
+
+    /// Simulates the writer process dying: its lock goes away, the file stays.
+    pub fn crash_writer(&mut self) {
+        if let Some(w) = self.writer.take() {
+            w.abandon();
+        }
     }
 
     /// Writes one block: BLOCK_START, then per transaction TXN_HEADER_START, one TXN_LOG and
@@ -87,7 +100,7 @@ impl TestRing {
     /// types in ring order.
     pub fn write_block(&mut self, number: u64, txns: u32) -> Vec<EventType> {
         let mut types = Vec::new();
-        let block_seqno = self.writer.next_seqno();
+        let block_seqno = self.writer().next_seqno();
         let mut start = vec![0u8; pl::BLOCK_START];
         start[pl::block_start::NUMBER..pl::block_start::NUMBER + 8]
             .copy_from_slice(&number.to_le_bytes());
