@@ -190,6 +190,11 @@ async fn reader_loop(
             async { ReaderWake::Read(read_some(stream, &mut buf, usize::MAX).await) },
             future::or(
                 async {
+                    // Once closing, only the client's reply, EOF or the linger deadline
+                    // matter (the closing signal would be ready at once: a busy loop).
+                    if closing_since.is_some() {
+                        future::pending::<()>().await;
+                    }
                     closed_signal(ctx, shared).await;
                     ReaderWake::Closing
                 },
