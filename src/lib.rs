@@ -18,6 +18,8 @@
 //! - [`filter`]: subscriptions compiled for per-event matching on filter keys (shards).
 //! - [`protocol`]: server messages and `Events` batch assembly (shards).
 //! - [`backpressure`]: per-session bounded queues, drop warnings, heartbeats (shards).
+//! - [`ring`]: the ring file layout, attach, seqlock reader and writer, snapshot replay.
+//! - [`pacer`]: rate pacing for event producers (replay, synthetic chain).
 
 pub mod backpressure;
 pub mod chain;
@@ -28,6 +30,7 @@ pub mod filter;
 pub mod frame;
 pub mod http;
 pub mod metrics;
+pub mod pacer;
 pub mod protocol;
 pub mod rest;
 pub mod ring;
