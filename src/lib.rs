@@ -20,6 +20,14 @@
 //! - [`backpressure`]: per-session bounded queues, drop warnings, heartbeats (shards).
 //! - [`ring`]: the ring file layout, attach, seqlock reader and writer, snapshot replay.
 //! - [`pacer`]: rate pacing for event producers (replay, synthetic chain).
+//! - [`config`]: every runtime knob, with default, unit and trade-off.
+//! - [`tailer`]: the pinned tailer thread: ring → encode once → stamp → push to shards.
+//! - [`fanout`]: one bounded SPSC queue per shard, with a doorbell for parked shards.
+//! - [`shard`]: a glommio executor per core: SO_REUSEPORT listener, dispatch loop.
+//! - [`session`]: one connection: HTTP, upgrade, subscribe, reader and coalescing writer.
+//! - [`rest`]: `/health`, `/v1/status`, `/metrics` on the WebSocket port.
+//! - [`metrics`]: single-writer counters of the tailer and each shard; Prometheus text.
+//! - [`server`]: start/stop the tailer and shards; signals; the `serve` entry point.
 
 pub mod backpressure;
 pub mod chain;

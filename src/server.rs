@@ -27,7 +27,8 @@ pub enum ServerError {
     #[error(
         "shard {shard}: cannot create the io_uring executor: {source}\n\
          The locked-memory limit (RLIMIT_MEMLOCK) is {current_kib} KiB; ringgate needs about \
-         {needed_kib} KiB ({shards} shards x io_memory + rings).\n\
+         {needed_kib} KiB ({shards} shard(s) x io_memory + rings; glommio needs at least \
+         512 KiB).\n\
          Remedy: lower --io-memory-kib or --shards, or raise the limit:\n\
          \x20 /etc/security/limits.conf:  <user>  hard  memlock  unlimited\n\
          \x20                             <user>  soft  memlock  unlimited\n\
@@ -240,18 +241,23 @@ fn startup_error(
     shards: usize,
     err: glommio::GlommioError<()>,
 ) -> ServerError {
+    // The reactor's memlock error crosses the executor thread boundary converted into an
+    // `io::Error` whose text names it, so match on both forms; ENOMEM/EPERM from
+    // io_uring_setup or buffer registration mean the same thing on older kernels.
     let locked = matches!(
         &err,
         glommio::GlommioError::ReactorError(glommio::ReactorErrorKind::MemLockLimit(..))
     ) || matches!(&err, glommio::GlommioError::IoError(e)
-        if matches!(e.raw_os_error(), Some(libc::ENOMEM) | Some(libc::EPERM)));
+        if matches!(e.raw_os_error(), Some(libc::ENOMEM) | Some(libc::EPERM)))
+        || err.to_string().contains("MemLockLimit");
     let source = io::Error::other(err.to_string());
     if locked {
         let per_shard = (config.io_memory as u64 / 1024) + 3 * (config.ring_depth as u64) / 8;
         ServerError::LockedMemory {
             shard,
             current_kib: memlock_limit_kib(),
-            needed_kib: per_shard * shards as u64,
+            // glommio refuses any limit below 512 KiB, whatever io_memory is.
+            needed_kib: (per_shard * shards as u64).max(512),
             shards,
             source,
         }

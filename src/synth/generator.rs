@@ -141,7 +141,13 @@ impl Batch {
         self.push(ev, txn_id, account_index, true)
     }
 
-    fn push(&mut self, ev: &ExecEvent<'_>, txn_id: u64, account_index: u64, block_scoped: bool) -> Pending {
+    fn push(
+        &mut self,
+        ev: &ExecEvent<'_>,
+        txn_id: u64,
+        account_index: u64,
+        block_scoped: bool,
+    ) -> Pending {
         let start = self.bytes.len();
         // The generator only makes values whose arrays are whole 32-byte items and far below
         // the length-field limits, so building cannot fail; an error would be a generator bug.
@@ -322,7 +328,8 @@ impl Generator {
         let tpb = u64::from(o.txns_per_block);
         let n_txns = rng.range(tpb - tpb / 5, tpb + tpb / 5);
         self.base_fee = (self.base_fee * u128::from(rng.range(98, 102)) / 100).max(1_000_000_000);
-        let validator = self.world.validators[rng.below(self.world.validators.len() as u64) as usize];
+        let validator =
+            self.world.validators[rng.below(self.world.validators.len() as u64) as usize];
         let nanos = o.start_time_ns
             + (number - o.first_block_number) * o.block_interval_ns
             + proposal_no * (o.block_interval_ns / 8);
@@ -366,31 +373,47 @@ impl Generator {
         push(b, q, &ExecEvent::BlockStart(start));
         push(b, q, &ExecEvent::BlockPerfEvmEnter);
         // Prologue: the block-hash history contract stores the parent hash.
-        push(b, q, &ExecEvent::AccountAccessListHeader(AccountAccessListHeader {
-            entry_count: 1,
-            access_context: 0,
-        }));
-        push(b, q, &ExecEvent::AccountAccess(system_access(HISTORY_CONTRACT, 0, 1)));
+        push(
+            b,
+            q,
+            &ExecEvent::AccountAccessListHeader(AccountAccessListHeader {
+                entry_count: 1,
+                access_context: 0,
+            }),
+        );
+        push(
+            b,
+            q,
+            &ExecEvent::AccountAccess(system_access(HISTORY_CONTRACT, 0, 1)),
+        );
         let mut key = [0u8; 32];
         key[24..].copy_from_slice(&((number - 1) % 8191).to_be_bytes());
-        push(b, q, &ExecEvent::StorageAccess(StorageAccess {
-            address: HISTORY_CONTRACT,
-            index: 0,
-            access_context: 0,
-            modified: true,
-            transient: false,
-            key,
-            start_value: [0; 32],
-            end_value: self.parent_hash,
-        }));
+        push(
+            b,
+            q,
+            &ExecEvent::StorageAccess(StorageAccess {
+                address: HISTORY_CONTRACT,
+                index: 0,
+                access_context: 0,
+                modified: true,
+                transient: false,
+                key,
+                start_value: [0; 32],
+                end_value: self.parent_hash,
+            }),
+        );
         self.transactions(n_txns);
         let gas_used: u64 = self.txns.iter().map(|t| t.gas_used).sum();
         let logs: u64 = self.txns.iter().map(|t| u64::from(t.log_count)).sum();
         let (b, q) = (&mut self.batch, &mut self.queue);
-        push(b, q, &ExecEvent::AccountAccessListHeader(AccountAccessListHeader {
-            entry_count: 1,
-            access_context: 2,
-        }));
+        push(
+            b,
+            q,
+            &ExecEvent::AccountAccessListHeader(AccountAccessListHeader {
+                entry_count: 1,
+                access_context: 2,
+            }),
+        );
         let mut fees = system_access(validator.beneficiary, 2, 0);
         fees.is_balance_modified = true;
         fees.prestate.balance = U256::from_u128(1 << 80);
@@ -401,7 +424,11 @@ impl Generator {
         if reject {
             // InvalidGasUsed, WrongMerkleRoot or WrongLogsBloom: failures found after execution.
             let reason = [14, 16, 13][self.rng.below(3) as usize];
-            push(&mut self.batch, &mut self.queue, &ExecEvent::BlockReject(reason));
+            push(
+                &mut self.batch,
+                &mut self.queue,
+                &ExecEvent::BlockReject(reason),
+            );
         } else {
             let mut bloom = [0u8; 256];
             for _ in 0..logs.min(600) * 3 {
@@ -523,11 +550,24 @@ mod tests {
             let (ty, txn, scoped) = (ev.event_type, ev.txn_id, ev.block_scoped);
             let decoded = decode(ty.code(), ev.payload).unwrap();
             assert_eq!(decoded.event_type(), ty);
-            assert_eq!(scoped, !matches!(ty, EventType::BlockQc | EventType::BlockFinalized | EventType::BlockVerified));
-            assert_eq!(scoped, open.is_some() || ty == EventType::BlockStart, "{ty:?}");
+            assert_eq!(
+                scoped,
+                !matches!(
+                    ty,
+                    EventType::BlockQc | EventType::BlockFinalized | EventType::BlockVerified
+                )
+            );
+            assert_eq!(
+                scoped,
+                open.is_some() || ty == EventType::BlockStart,
+                "{ty:?}"
+            );
             match decoded {
                 ExecEvent::BlockStart(b) => {
-                    assert!(open.is_none(), "no second BLOCK_START before the block ends");
+                    assert!(
+                        open.is_none(),
+                        "no second BLOCK_START before the block ends"
+                    );
                     assert!(ids.insert(b.block_tag.id), "block ids unique per proposal");
                     open = Some(Open {
                         txn_count: b.eth_block_input.txn_count,
@@ -549,7 +589,11 @@ mod tests {
                 ExecEvent::TxnEvmOutput(o) => {
                     let b = open.as_mut().unwrap();
                     assert!(b.headers.contains(&txn), "phase A before commit");
-                    assert_eq!(b.committed.last().map_or(1, |l| l + 1), txn, "commits in index order");
+                    assert_eq!(
+                        b.committed.last().map_or(1, |l| l + 1),
+                        txn,
+                        "commits in index order"
+                    );
                     b.committed.push(txn);
                     b.gas += o.gas_used;
                     b.logs.insert(txn, (o.log_count, 0));

@@ -304,8 +304,25 @@ pub fn generate(
             gas_used = rng.range(34_000, 52_000);
             data = s.put(&[&SEL_TRANSFER, &word_address(&recipient), &amt]);
             let input = s.bytes[data.clone()].to_vec();
-            s.frame(sender, to, OP_CALL, 0, gas_used * 2, gas_used - 21_000, &[&input], &[&word_u128(1)]);
-            s.log(to, &[TRANSFER_TOPIC, word_address(&sender), word_address(&recipient)], &[&amt]);
+            s.frame(
+                sender,
+                to,
+                OP_CALL,
+                0,
+                gas_used * 2,
+                gas_used - 21_000,
+                &[&input],
+                &[&word_u128(1)],
+            );
+            s.log(
+                to,
+                &[
+                    TRANSFER_TOPIC,
+                    word_address(&sender),
+                    word_address(&recipient),
+                ],
+                &[&amt],
+            );
             s.account(token.address, token.code_hash, 1, 0);
             let (k_from, k_to) = (mapping_key(&sender, 0), mapping_key(&recipient, 0));
             s.write(world, rng, k_from);
@@ -339,9 +356,27 @@ pub fn generate(
             if status {
                 gas_used = rng.range(90_000, 180_000);
                 let g = gas_used - 21_000;
-                s.frame(sender, to, OP_CALL, 0, gas_used * 2, g, &[&input], &[&word_u128(0x40), &w_out]);
+                s.frame(
+                    sender,
+                    to,
+                    OP_CALL,
+                    0,
+                    gas_used * 2,
+                    g,
+                    &[&input],
+                    &[&word_u128(0x40), &w_out],
+                );
                 let reserves: [u8; 96] = rng.array();
-                s.frame(to, pool.address, OP_STATICCALL, 1, g, 2_400, &[&SEL_GET_RESERVES], &[&reserves]);
+                s.frame(
+                    to,
+                    pool.address,
+                    OP_STATICCALL,
+                    1,
+                    g,
+                    2_400,
+                    &[&SEL_GET_RESERVES],
+                    &[&reserves],
+                );
                 s.frame(
                     to,
                     token_a.address,
@@ -349,7 +384,12 @@ pub fn generate(
                     1,
                     g,
                     rng.range(20_000, 30_000),
-                    &[&SEL_TRANSFER_FROM, &word_address(&sender), &word_address(&pool.address), &w_in],
+                    &[
+                        &SEL_TRANSFER_FROM,
+                        &word_address(&sender),
+                        &word_address(&pool.address),
+                        &w_in,
+                    ],
                     &[&word_u128(1)],
                 );
                 s.frame(
@@ -359,7 +399,13 @@ pub fn generate(
                     1,
                     g,
                     rng.range(40_000, 60_000),
-                    &[&SEL_PAIR_SWAP, &word_u128(0), &w_out, &word_address(&sender), &word_u128(0x80)],
+                    &[
+                        &SEL_PAIR_SWAP,
+                        &word_u128(0),
+                        &w_out,
+                        &word_address(&sender),
+                        &word_u128(0x80),
+                    ],
                     &[],
                 );
                 s.frame(
@@ -398,7 +444,16 @@ pub fn generate(
                 }
             } else {
                 gas_used = rng.range(30_000, 60_000);
-                s.frame(sender, to, OP_CALL, 0, gas_used * 2, gas_used - 21_000, &[&input], &[&[0x08, 0xc3, 0x79, 0xa0]]);
+                s.frame(
+                    sender,
+                    to,
+                    OP_CALL,
+                    0,
+                    gas_used * 2,
+                    gas_used - 21_000,
+                    &[&input],
+                    &[&[0x08, 0xc3, 0x79, 0xa0]],
+                );
                 if let Some(f) = s.frames.last_mut() {
                     f.status = 2;
                 }
@@ -434,9 +489,22 @@ pub fn generate(
                     is_valid_authority: valid,
                 });
             }
-            data = s.put(&[&SEL_EXECUTE, &word_address(&token.address), &word_u128(0x40)]);
+            data = s.put(&[
+                &SEL_EXECUTE,
+                &word_address(&token.address),
+                &word_u128(0x40),
+            ]);
             let input = s.bytes[data.clone()].to_vec();
-            s.frame(sender, sender, OP_CALL, 0, gas_used * 2, gas_used - 21_000, &[&input], &[]);
+            s.frame(
+                sender,
+                sender,
+                OP_CALL,
+                0,
+                gas_used * 2,
+                gas_used - 21_000,
+                &[&input],
+                &[],
+            );
             s.frame(
                 sender,
                 token.address,
@@ -447,7 +515,15 @@ pub fn generate(
                 &[&SEL_TRANSFER, &word_address(&recipient), &amt],
                 &[&word_u128(1)],
             );
-            s.log(token.address, &[TRANSFER_TOPIC, word_address(&sender), word_address(&recipient)], &[&amt]);
+            s.log(
+                token.address,
+                &[
+                    TRANSFER_TOPIC,
+                    word_address(&sender),
+                    word_address(&recipient),
+                ],
+                &[&amt],
+            );
             s.account(token.address, token.code_hash, 1, 0);
             s.write(world, rng, mapping_key(&sender, 0));
             s.write(world, rng, mapping_key(&recipient, 0));
@@ -601,4 +677,3 @@ fn emit_commit(
         }
     }
 }
-
