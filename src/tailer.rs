@@ -311,9 +311,9 @@ impl Tailer {
             let mut reader = RingReader::new(ring, start);
             match self.tail(&mut reader, snapshot) {
                 TailEnd::Shutdown => return,
-                TailEnd::WriterGone => {
+                TailEnd::WriterGone { inode } => {
                     self.stats.tailer.set_ring_state(RingState::Gone);
-                    self.wait_for_new_ring(&path);
+                    self.wait_for_new_ring(&path, inode);
                 }
                 TailEnd::SnapshotDone => {
                     self.stats.tailer.set_ring_state(RingState::ReplayDone);
@@ -326,20 +326,14 @@ impl Tailer {
         }
     }
 
-    fn wait_for_new_ring(&self, path: &Path) {
-        let old = std::fs::metadata(path).ok().map(|m| {
-            use std::os::unix::fs::MetadataExt;
-            m.ino()
-        });
+    /// Waits until `path` names a file other than inode `old` (a new writer's ring).
+    fn wait_for_new_ring(&self, path: &Path, old: u64) {
+        use std::os::unix::fs::MetadataExt;
         while !self.stopping() {
-            std::thread::sleep(REOPEN_EVERY);
-            let now = std::fs::metadata(path).ok().map(|m| {
-                use std::os::unix::fs::MetadataExt;
-                m.ino()
-            });
-            if now.is_some() && now != old {
+            if std::fs::metadata(path).is_ok_and(|m| m.ino() != old) {
                 return;
             }
+            std::thread::sleep(REOPEN_EVERY);
         }
     }
 
@@ -388,7 +382,11 @@ impl Tailer {
                         }
                         match reader.writer_state() {
                             WriterState::Alive => {}
-                            WriterState::Gone => return TailEnd::WriterGone,
+                            WriterState::Gone => {
+                                return TailEnd::WriterGone {
+                                    inode: reader.ring().inode(),
+                                }
+                            }
                             WriterState::Replaced => {
                                 if reader.reattach().is_ok() {
                                     bump(&self.stats.tailer.writer_restarts, 1);
@@ -438,7 +436,10 @@ impl Tailer {
 
 enum TailEnd {
     Shutdown,
-    WriterGone,
+    /// The writer of the ring with this inode went away.
+    WriterGone {
+        inode: u64,
+    },
     SnapshotDone,
 }
 

@@ -51,6 +51,41 @@ fn health_is_503_when_the_ring_writer_is_gone() {
 }
 
 #[test]
+fn a_writer_restart_is_announced_as_a_gap_and_the_new_ring_is_served() {
+    let mut ring = TestRing::create("restart");
+    let gw = start_gateway(test_config(&ring));
+    let mut c = WsClient::connect(gw.addr, "/v1/ws");
+    assert_eq!(kind_of(&c.next_json()), "Hello");
+    gw.wait_for_clients(1);
+    let n = ring.write_block(1, 1).len();
+    let mut last = 0;
+    collect_events(&mut c, n, &mut last);
+
+    ring.restart_writer();
+    let gap = c.next_of("Gap");
+    assert!(seqno_of(&gap) > last);
+    let reason = gap
+        .get("Gap")
+        .and_then(|g| g.get("reason"))
+        .and_then(|r| r.as_str());
+    assert_eq!(reason, Some("writer_restart"));
+    last = seqno_of(&gap);
+    let written: Vec<String> = ring
+        .write_block(2, 2)
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect();
+    assert_eq!(collect_events(&mut c, written.len(), &mut last), written);
+    assert_eq!(
+        gw.stats()
+            .tailer
+            .writer_restarts
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+#[test]
 fn two_shards_share_one_port_and_each_serves_its_clients() {
     let mut ring = TestRing::create("shards");
     let mut config = test_config(&ring);

@@ -88,6 +88,13 @@ impl TestRing {
         self.writer().write_event(ty.code(), ext, payload, ts)
     }
 
+    /// Simulates a writer restart: the old writer dies, a new one creates a fresh ring at the
+    /// same path (new inode, seqnos from 1).
+    pub fn restart_writer(&mut self) {
+        self.crash_writer();
+        self.writer = Some(RingWriter::create(&self.path, small_sizes()).expect("recreate ring"));
+    }
+
     /// Simulates the writer process dying: its lock goes away, the file stays.
     pub fn crash_writer(&mut self) {
         if let Some(w) = self.writer.take() {
