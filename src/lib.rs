@@ -19,6 +19,8 @@
 //! - [`protocol`]: server messages and `Events` batch assembly (shards).
 //! - [`backpressure`]: per-session bounded queues, drop warnings, heartbeats (shards).
 //! - [`ring`]: the ring file layout, attach, seqlock reader and writer, snapshot replay.
+//! - [`synth`]: the seeded synthetic Monad chain and the driver that writes it into a ring.
+//! - [`inspect`]: `ringgate inspect`: header, counts, decode failures, gaps, JSON lines.
 //! - [`pacer`]: rate pacing for event producers (replay, synthetic chain).
 //! - [`config`]: every runtime knob, with default, unit and trade-off.
 //! - [`tailer`]: the pinned tailer thread: ring → encode once → stamp → push to shards.
@@ -37,6 +39,7 @@ pub mod fanout;
 pub mod filter;
 pub mod frame;
 pub mod http;
+pub mod inspect;
 pub mod metrics;
 pub mod pacer;
 pub mod protocol;

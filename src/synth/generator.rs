@@ -40,7 +40,6 @@ use crate::synth::world::{World, HISTORY_CONTRACT};
 
 /// Events per synthetic transaction, block and consensus events included (measured: 16.0 over
 /// 200 default heights), used to size blocks from a target rate.
-/// blocks from a target rate.
 pub const EVENTS_PER_TXN: f64 = 16.0;
 
 /// keccak256(rlp([])): the ommers hash of every post-merge block.

@@ -9,9 +9,11 @@
 //! - [`generator`]: heights, proposals, forks, rejects, consensus events → [`SynthEvent`]s.
 //! - [`drive`]: writes a generator's (or a snapshot's) events into a ring at a paced rate.
 
+pub mod drive;
 pub mod generator;
 pub mod rng;
 pub mod txn;
 pub mod world;
 
+pub use drive::{write_ring, DriveStats, Source, WriteOptions, WriteRingError};
 pub use generator::{Generator, GeneratorStats, SynthEvent, SynthOptions};
