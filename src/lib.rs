@@ -29,11 +29,13 @@
 //! - [`session`]: one connection: HTTP, upgrade, subscribe, reader and coalescing writer.
 //! - [`rest`]: `/health`, `/v1/status`, `/metrics` on the WebSocket port.
 //! - [`metrics`]: single-writer counters of the tailer and each shard; Prometheus text.
+//! - [`demo`]: `ringgate demo` / `write`: a synthetic or replayed ring writer next to the gateway.
 //! - [`server`]: start/stop the tailer and shards; signals; the `serve` entry point.
 
 pub mod backpressure;
 pub mod chain;
 pub mod config;
+pub mod demo;
 pub mod event;
 pub mod fanout;
 pub mod filter;

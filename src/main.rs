@@ -1,5 +1,5 @@
 //! The `ringgate` binary: parses flags into a [`Config`] and calls the library. All logic
-//! lives in the library (`server::start`, `server::serve_until_signal`) so
+//! lives in the library (`server::start`, `demo::run`, `inspect::run`, the ring writer) so
 //! the integration tests exercise exactly what this binary runs.
 
 use std::net::SocketAddr;
@@ -30,6 +30,36 @@ enum Command {
         ring: Option<PathBuf>,
         #[command(flatten)]
         server: ServerArgs,
+    },
+    /// Write a synthetic chain into a ring under /dev/shm and serve it on localhost.
+    Demo {
+        /// Synthetic events per second.
+        #[arg(long, default_value_t = 2_000)]
+        rate: u64,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Write a ring: a synthetic chain, or a recorded snapshot replayed at a rate.
+    Write {
+        /// Ring file to create.
+        #[arg(long)]
+        ring: PathBuf,
+        /// Replay this snapshot instead of the synthetic chain.
+        #[arg(long)]
+        replay: Option<PathBuf>,
+        /// Events per second.
+        #[arg(long, default_value_t = 2_000)]
+        rate: u64,
+        /// Stop after this many seconds (default: until Ctrl-C).
+        #[arg(long)]
+        duration: Option<u64>,
+    },
+    /// Check a ring file (or .zst snapshot) and print its header; exits non-zero if invalid.
+    Inspect {
+        /// Also print every event.
+        #[arg(long)]
+        events: bool,
+        path: PathBuf,
     },
 }
 
@@ -115,6 +145,29 @@ fn main() -> ExitCode {
                 }
                 Err(e) => Err(format!("{e}\n(pass --ring PATH, or run `ringgate demo`)")),
             }
+        }
+        Command::Demo { rate, server } => {
+            let mut config = Config::default();
+            server.apply(&mut config);
+            ringgate::demo::run(config, rate).map_err(|e| e.to_string())
+        }
+        Command::Write {
+            ring,
+            replay,
+            rate,
+            duration,
+        } => ringgate::demo::write(
+            &ring,
+            replay.as_deref(),
+            rate,
+            duration.map(Duration::from_secs),
+        )
+        .map_err(|e| e.to_string()),
+        Command::Inspect { events, path } => {
+            let opts = ringgate::inspect::InspectOptions { events };
+            ringgate::inspect::run(&path, opts, &mut std::io::stdout().lock())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
         }
     };
     match result {

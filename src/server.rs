@@ -55,6 +55,9 @@ pub enum ServerError {
     /// The tailer thread could not start.
     #[error("tailer: cannot start: {0}")]
     Tailer(io::Error),
+    /// SIGINT/SIGTERM handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(io::Error),
     /// A shard or the tailer panicked or failed while running.
     #[error("{0} stopped abnormally")]
     Crashed(String),
@@ -269,7 +272,7 @@ fn startup_error(
 /// Write end of the signal self-pipe (-1 until installed). Read by the signal handler only.
 static SIGNAL_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
 
-extern "C" fn on_signal(_sig: libc::c_int) {
+extern "C" fn signal_handler(_sig: libc::c_int) {
     let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
     if fd >= 0 {
         let byte = [1u8];
@@ -279,9 +282,9 @@ extern "C" fn on_signal(_sig: libc::c_int) {
     }
 }
 
-/// Installs SIGINT/SIGTERM handlers that trigger `handle` (through a self-pipe read by a
-/// small watcher thread, so the handler itself only calls `write(2)`).
-pub fn install_signal_handlers(handle: ShutdownHandle) -> io::Result<()> {
+/// Installs SIGINT/SIGTERM handlers that call `on_signal` once, on a small watcher thread
+/// (through a self-pipe, so the handler itself only calls `write(2)`). Call once per process.
+pub fn install_signal_handlers(on_signal: impl FnOnce() + Send + 'static) -> io::Result<()> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` is a valid 2-int array for pipe2 to fill.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -294,7 +297,8 @@ pub fn install_signal_handlers(handle: ShutdownHandle) -> io::Result<()> {
         // (no SA_SIGINFO) that only performs an async-signal-safe write.
         let rc = unsafe {
             let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction = on_signal as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_sigaction =
+                signal_handler as extern "C" fn(libc::c_int) as libc::sighandler_t;
             action.sa_flags = libc::SA_RESTART;
             libc::sigemptyset(&mut action.sa_mask);
             libc::sigaction(sig, &action, std::ptr::null_mut())
@@ -313,7 +317,7 @@ pub fn install_signal_handlers(handle: ShutdownHandle) -> io::Result<()> {
                 let n = unsafe { libc::read(read_fd, byte.as_mut_ptr().cast(), 1) };
                 if n == 1 {
                     eprintln!("ringgate: signal received, shutting down");
-                    handle.trigger();
+                    on_signal();
                     return;
                 }
                 if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
@@ -328,7 +332,8 @@ pub fn install_signal_handlers(handle: ShutdownHandle) -> io::Result<()> {
 pub fn serve_until_signal(config: Config) -> Result<(), ServerError> {
     let ring = config.ring_path.clone();
     let server = start(config)?;
-    install_signal_handlers(server.shutdown_handle()).map_err(ServerError::Tailer)?;
+    let handle = server.shutdown_handle();
+    install_signal_handlers(move || handle.trigger()).map_err(ServerError::Signals)?;
     eprintln!(
         "ringgate: serving {} on ws://{}/v1/ws ({} shard(s)); /health /v1/status /metrics",
         ring.display(),
