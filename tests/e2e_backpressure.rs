@@ -46,7 +46,7 @@ fn a_client_that_never_reads_is_dropped_while_a_reader_on_the_same_shard_gets_ev
                 counter.store(names.len(), Ordering::SeqCst);
             }
         }
-        (names, warnings)
+        (names, warnings, reader)
     });
 
     // Write blocks until the slow client is disconnected, pacing on the reader so only the
@@ -64,7 +64,7 @@ fn a_client_that_never_reads_is_dropped_while_a_reader_on_the_same_shard_gets_ev
         assert!(number < 500, "slow client never disconnected");
     }
     drop(tx);
-    let (names, warnings) = reader_thread.join().expect("reader thread");
+    let (names, warnings, _reader) = reader_thread.join().expect("reader thread");
     let expected: Vec<String> = written.iter().map(|t| t.name().to_string()).collect();
     assert_eq!(names, expected, "the reader missed or reordered events");
     assert_eq!(warnings, 0, "the reader was never behind");

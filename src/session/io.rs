@@ -330,7 +330,7 @@ async fn writer_loop(ctx: Rc<ShardCtx>, stream: Rc<RefCell<TcpStream>>, shared: 
         })
         .await;
         out.clear();
-        let (written, last) = {
+        let (written, last, closing) = {
             let mut st = shared.state.borrow_mut();
             let st = &mut *st;
             out.append(&mut st.control);
@@ -354,9 +354,19 @@ async fn writer_loop(ctx: Rc<ShardCtx>, stream: Rc<RefCell<TcpStream>>, shared: 
                 _ => false,
             };
             st.writing = true;
-            (written, last)
+            (written, last, st.closing.is_some())
         };
-        let result = write_all(&stream, &out).await;
+        // A closing session's writes are bounded: a client that does not read must not keep
+        // the session (or a shutdown) waiting on a close frame it will never take.
+        let result = if closing {
+            glommio::timer::timeout(CLOSE_LINGER, async {
+                write_all(&stream, &out).await.map_err(Into::into)
+            })
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+        } else {
+            write_all(&stream, &out).await
+        };
         shared.state.borrow_mut().writing = false;
         if result.is_ok() {
             bump(&ctx.stats.writes, 1);
