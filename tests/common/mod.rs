@@ -145,9 +145,14 @@ impl Drop for TestRing {
 /// Test defaults: one unpinned shard on port 0, small buffers, a tailer that sleeps briefly
 /// when idle (the suite shares 2 cores).
 pub fn test_config(ring: &TestRing) -> Config {
+    test_config_for(&ring.path)
+}
+
+/// [`test_config`] for any ring path (a snapshot, a file that does not exist yet).
+pub fn test_config_for(ring_path: &std::path::Path) -> Config {
     Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ring_path: ring.path.clone(),
+        ring_path: ring_path.to_path_buf(),
         shards: Some(1),
         pin_cores: false,
         spsc_capacity: 4_096,
