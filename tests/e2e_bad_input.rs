@@ -175,3 +175,29 @@ fn bad_subscriptions_get_error_frames_and_the_connection_stays_usable() {
     assert_eq!(collect_events(&mut ok, 8, &mut last).len(), 8);
     assert!(gw.stats().sum(|s| &s.error_frames) >= 4);
 }
+
+#[test]
+fn the_server_pings_and_closes_a_client_that_never_answers_with_1008() {
+    let mut ring = TestRing::create("heartbeat");
+    let mut c = config(&ring);
+    c.ping_interval = Duration::from_millis(100);
+    c.pong_timeout = Duration::from_millis(400);
+    let gw = start_gateway(c);
+    let mut silent = RawClient::upgraded(gw.addr, "/v1/ws");
+    let (mut pings, mut close) = (0, None);
+    while let Some((opcode, payload)) = silent.read_raw_frame() {
+        match opcode {
+            0x9 => pings += 1,
+            0x8 => {
+                close = payload.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(pings >= 1, "no server ping before the timeout");
+    assert_eq!(close, Some(1008));
+    // A client that answers pings (tungstenite does, while reading) is still served.
+    let mut ok = bystander(&gw);
+    bystander_still_served(&mut ring, &mut ok);
+}

@@ -42,25 +42,45 @@ use crate::ws::{self, CloseCode, Decoded, FrameDecoder, OpCode, PingLimiter, Pin
 /// How long a closing session waits for the client's close reply before dropping the socket.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
-/// Reads into the spare capacity of `buf` (at most up to `limit` total bytes); returns the
-/// bytes read (0 = EOF). Cancel-safe: glommio's non-buffered read is a readiness wait plus a
-/// non-blocking `recv`, so dropping this future loses no data.
+/// Bytes one read may add to a session's input buffer. Client traffic is small (subscribe
+/// messages, pongs), so a small step keeps an idle session's buffer small; a large subscribe
+/// simply takes several reads.
+const READ_STEP: usize = 2048;
+
+/// Truncates the buffer to `keep` bytes when dropped: the read's unfilled tail (or all of it,
+/// if the read was cancelled or failed) never stays in the buffer.
+struct Truncate<'a> {
+    buf: &'a mut Vec<u8>,
+    keep: usize,
+}
+
+impl Drop for Truncate<'_> {
+    fn drop(&mut self) {
+        self.buf.truncate(self.keep);
+    }
+}
+
+/// Reads once and appends what arrived to `buf` (never growing it past `limit` bytes);
+/// returns the bytes read (0 = EOF). Cancel-safe: if this future is dropped (a timer won the
+/// race) `buf` is left as it was, and glommio's non-buffered read is a readiness wait plus a
+/// non-blocking `recv`, so no received byte is lost.
 pub(crate) async fn read_some(
     stream: &Rc<RefCell<TcpStream>>,
     buf: &mut Vec<u8>,
     limit: usize,
 ) -> std::io::Result<usize> {
     let start = buf.len();
-    let want = limit.saturating_sub(start).clamp(1, 64 * 1024);
+    let want = limit.saturating_sub(start).clamp(1, READ_STEP);
     buf.resize(start + want, 0);
-    let r = poll_fn(|cx| {
+    let guard = Truncate { buf, keep: start };
+    let n = poll_fn(|cx| {
         let mut s = stream.borrow_mut();
-        std::pin::Pin::new(&mut *s).poll_read(cx, &mut buf[start..])
+        std::pin::Pin::new(&mut *s).poll_read(cx, &mut guard.buf[start..])
     })
-    .await;
-    let n = *r.as_ref().unwrap_or(&0);
-    buf.truncate(start + n);
-    r
+    .await?;
+    let mut guard = guard;
+    guard.keep = start + n;
+    Ok(n)
 }
 
 fn channel_index(channel: Channel) -> usize {

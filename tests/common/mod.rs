@@ -441,6 +441,29 @@ impl RawClient {
         let _ = self.stream.write_all(bytes);
     }
 
+    /// Reads one server frame without answering anything (no automatic pong): returns its
+    /// opcode and payload, or `None` at EOF. Server frames are unmasked and unfragmented.
+    pub fn read_raw_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        let mut head = [0u8; 2];
+        self.stream.read_exact(&mut head).ok()?;
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut b = [0u8; 2];
+                self.stream.read_exact(&mut b).ok()?;
+                usize::from(u16::from_be_bytes(b))
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                self.stream.read_exact(&mut b).ok()?;
+                usize::try_from(u64::from_be_bytes(b)).ok()?
+            }
+            n => usize::from(n),
+        };
+        let mut payload = vec![0u8; len];
+        self.stream.read_exact(&mut payload).ok()?;
+        Some((head[0] & 0x0f, payload))
+    }
+
     /// Turns this socket into a tungstenite client to read server frames.
     pub fn into_ws(self) -> WsClient {
         WsClient {
