@@ -55,7 +55,6 @@ pub struct ShardSetup {
 /// What a shard's tasks share (single-threaded: `Rc`, `RefCell`).
 #[derive(Debug)]
 pub struct ShardCtx {
-    pub index: usize,
     pub config: Arc<Config>,
     pub hub: StatsHub,
     pub stats: Arc<ShardStats>,
@@ -123,7 +122,6 @@ async fn shard_main(setup: ShardSetup) {
     let bound = listener.local_addr().unwrap_or(listen);
     let stats = hub.shards[index].clone();
     let ctx = Rc::new(ShardCtx {
-        index,
         config: config.clone(),
         hub,
         stats,
