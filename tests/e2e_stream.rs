@@ -18,9 +18,11 @@ fn firehose_and_filtered_clients_each_get_exactly_their_events_in_ring_order() {
     let mut firehose = WsClient::connect(gw.addr, "/v1/ws");
     let mut starts = WsClient::connect(gw.addr, "/v1/ws");
     let mut txs = WsClient::connect(gw.addr, "/v1/ws/txs?events=TxnLog");
+    let mut hello_seqnos = Vec::new();
     for c in [&mut firehose, &mut starts, &mut txs] {
         let hello = c.next_json();
         assert_eq!(kind_of(&hello), "Hello");
+        hello_seqnos.push(seqno_of(&hello));
     }
     starts.send_text(r#"{"subscribe":["BlockStart"]}"#);
     let ack = starts.next_json();
@@ -32,15 +34,16 @@ fn firehose_and_filtered_clients_each_get_exactly_their_events_in_ring_order() {
         written.extend(ring.write_block(100 + n, 4));
     }
 
-    let mut last = 0;
+    // Every data frame is above the connection's Hello (its starting cursor).
+    let mut last = hello_seqnos[0];
     let all = collect_events(&mut firehose, written.len(), &mut last);
     assert_eq!(all, names(&written));
 
-    let mut last = 0;
+    let mut last = seqno_of(&ack);
     let only_starts = collect_events(&mut starts, 3, &mut last);
     assert_eq!(only_starts, vec!["BlockStart"; 3]);
 
-    let mut last = 0;
+    let mut last = hello_seqnos[2];
     let logs = collect_events(&mut txs, 12, &mut last);
     assert_eq!(logs, vec!["TxnLog"; 12]);
 }

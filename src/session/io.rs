@@ -108,7 +108,9 @@ pub async fn run_session(
             Ok(s) => (s, None),
             Err(e) => (Subscription::default_for(channel), Some(e)),
         };
-    let head = ctx.hub.tailer.head_server_seqno.load(Ordering::Relaxed);
+    // The cursor is read and the session registered with no await in between, so every
+    // frame dispatched to it later has a higher seqno than its Hello.
+    let head = ctx.dispatched.get();
     let mut control = Vec::with_capacity(512);
     let hello = Hello {
         server_version: env!("CARGO_PKG_VERSION"),
