@@ -355,9 +355,9 @@ impl Tailer {
                     t.last_event_ts_ns
                         .store(ev.descriptor.record_epoch_nanos, Ordering::Relaxed);
                     t.last_event_read_ns.store(now_ns(), Ordering::Relaxed);
-                    match t.events_in.get(code) {
-                        Some(c) if code != 0 => bump(c, 1),
-                        _ => bump(&t.events_bad, 1),
+                    // Unknown codes fail to decode below and are counted once, as bad.
+                    if let Some(c) = t.events_in.get(code).filter(|_| code != 0) {
+                        bump(c, 1);
                     }
                     let descriptor = ev.descriptor;
                     if self

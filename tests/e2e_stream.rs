@@ -47,3 +47,27 @@ fn firehose_and_filtered_clients_each_get_exactly_their_events_in_ring_order() {
     let logs = collect_events(&mut txs, 12, &mut last);
     assert_eq!(logs, vec!["TxnLog"; 12]);
 }
+
+#[test]
+fn undecodable_ring_events_are_counted_and_skipped_and_the_stream_goes_on() {
+    let mut ring = TestRing::create("malformed");
+    let gw = start_gateway(test_config(&ring));
+    let mut c = WsClient::connect(gw.addr, "/v1/ws");
+    assert_eq!(kind_of(&c.next_json()), "Hello");
+    gw.wait_for_clients(1);
+
+    ring.write_raw(999, b"not an event");
+    ring.write_raw(EventType::BlockStart.code(), &[1, 2, 3]);
+    let written = ring.write_block(11, 1);
+    let mut last = 0;
+    assert_eq!(
+        collect_events(&mut c, written.len(), &mut last),
+        names(&written)
+    );
+    let bad = gw
+        .stats()
+        .tailer
+        .events_bad
+        .load(std::sync::atomic::Ordering::Relaxed);
+    assert_eq!(bad, 2);
+}

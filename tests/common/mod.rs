@@ -88,6 +88,13 @@ impl TestRing {
         self.writer().write_event(ty.code(), ext, payload, ts)
     }
 
+    /// Writes one event with a raw type code and payload (for malformed-input tests).
+    pub fn write_raw(&mut self, code: u16, payload: &[u8]) -> u64 {
+        self.ts += 1_000;
+        let ts = self.ts;
+        self.writer().write_event(code, [0; 4], payload, ts)
+    }
+
     /// Simulates a writer restart: the old writer dies, a new one creates a fresh ring at the
     /// same path (new inode, seqnos from 1).
     pub fn restart_writer(&mut self) {
