@@ -169,6 +169,7 @@ pub fn test_config_for(ring_path: &std::path::Path) -> Config {
             spins: 100,
             yields: 10,
             park: Duration::from_micros(200),
+            max_park: Duration::from_micros(1_000),
         },
         ..Config::default()
     }
