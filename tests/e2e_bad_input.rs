@@ -201,3 +201,29 @@ fn the_server_pings_and_closes_a_client_that_never_answers_with_1008() {
     let mut ok = bystander(&gw);
     bystander_still_served(&mut ring, &mut ok);
 }
+
+#[test]
+fn connections_past_the_per_ip_limit_get_429_and_admitted_ones_are_unaffected() {
+    let mut ring = TestRing::create("perip");
+    let mut c = config(&ring);
+    c.connection_limits.max_per_ip = 2;
+    let gw = start_gateway(c);
+    let mut first = bystander(&gw);
+    let mut second = bystander(&gw);
+    gw.wait_for_clients(2);
+    let refused = RawClient::request(
+        gw.addr,
+        "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    assert!(status_line(&refused).contains(" 429 "), "{refused}");
+    let written: Vec<String> = ring
+        .write_block(3, 1)
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect();
+    for c in [&mut first, &mut second] {
+        let mut last = 0;
+        assert_eq!(collect_events(c, written.len(), &mut last), written);
+    }
+}
