@@ -144,7 +144,17 @@ pub async fn run_session(
 
     let writer = glommio::spawn_local(writer_loop(ctx.clone(), stream.clone(), shared.clone()));
     reader_loop(ctx, stream, &shared, pipelined).await;
-    writer.await;
+    // The reader is done (the session is closing). A writer stuck in a write to a client that
+    // does not read gets the close linger to finish, then is cancelled and the socket aborted,
+    // so no session outlives its client's misbehaviour.
+    let finished = glommio::timer::timeout(CLOSE_LINGER, async {
+        writer.await;
+        Ok(())
+    })
+    .await;
+    if finished.is_err() {
+        abort_socket(shared.fd);
+    }
 
     ctx.sessions.borrow_mut().remove(id);
     gauge.fetch_sub(1, Ordering::Relaxed);
