@@ -30,7 +30,7 @@ use crate::backpressure::{Beat, Heartbeat, SessionQueue, Written};
 use crate::filter::CompiledFilter;
 use crate::http::WsQuery;
 use crate::metrics::bump;
-use crate::protocol::messages::{self, write_message, Hello};
+use crate::protocol::messages::{self, write_message, Hello, ResumeInfo, ResumeMode};
 use crate::protocol::BatchWriter;
 use crate::session::registry::{abort_socket, SessionShared, SessionState};
 use crate::session::write_all;
@@ -119,6 +119,18 @@ pub async fn run_session(
         limits: ctx.config.advertised_limits(),
     };
     write_message(&messages::hello(head, &hello), &mut control);
+    if query.resume_from.is_some() || query.from_block.is_some() {
+        // Seam for the resume store (chain): until it is wired into the tailer nothing can be
+        // replayed, and the client is told so instead of being silently streamed from the head.
+        let info = ResumeInfo {
+            mode: ResumeMode::Snapshot,
+            epoch: ctx.hub.epoch,
+            from_seqno: None,
+            to_seqno: None,
+            recovered: false,
+        };
+        write_message(&messages::resume(head, &info), &mut control);
+    }
     if let Some(e) = &query_error {
         write_message(&messages::error(head, e), &mut control);
         bump(&ctx.stats.error_frames, 1);
