@@ -35,7 +35,7 @@ pub enum PushOutcome {
     Full,
 }
 
-/// Result of [`FanoutReceiver::try_pop`].
+/// Result of [`ShardInbox::try_pop`].
 #[derive(Debug)]
 pub enum PopOutcome {
     /// The next entry, in push order.
