@@ -23,19 +23,37 @@
 //! - [`filter`]: subscriptions compiled for per-event matching on filter keys (shards).
 //! - [`protocol`]: server messages and `Events` batch assembly (shards).
 //! - [`backpressure`]: per-session bounded queues, drop warnings, heartbeats (shards).
+//! - [`config`]: every runtime knob, with default, unit and trade-off.
+//! - [`tailer`]: the pinned tailer thread: ring → encode once → stamp → push to shards.
+//! - [`fanout`]: one bounded SPSC queue per shard, with a doorbell for parked shards.
+//! - [`shard`]: a glommio executor per core: SO_REUSEPORT listener, dispatch loop.
+//! - [`session`]: one connection: HTTP, upgrade, subscribe, reader and coalescing writer.
+//! - [`rest`]: `/health`, `/v1/status`, `/metrics` on the WebSocket port.
+//! - [`metrics`]: single-writer counters of the tailer and each shard; Prometheus text.
+//! - [`demo`]: `ringgate demo` / `write`: a synthetic or replayed ring writer next to the gateway.
+//! - [`server`]: start/stop the tailer and shards; signals; the `serve` entry point.
 
 pub mod backpressure;
 pub mod chain;
+pub mod config;
+pub mod demo;
 pub mod event;
+pub mod fanout;
 pub mod filter;
 pub mod frame;
 pub mod http;
 pub mod inspect;
+pub mod metrics;
 pub mod pacer;
 pub mod protocol;
+pub mod rest;
 pub mod resume;
 pub mod ring;
 pub mod seqno;
+pub mod server;
+pub mod session;
+pub mod shard;
 pub mod subscription;
 pub mod synth;
+pub mod tailer;
 pub mod ws;
