@@ -1,0 +1,76 @@
+//! Read-only probes of the system under test: the ring header's allocation counter (how many
+//! events the writer has published) and a gateway's Prometheus `/metrics` counters.
+//!
+//! Runs on the harness's sampler thread at the window edges. Never writes to the ring or the
+//! gateway beyond one HTTP GET.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::os::unix::fs::FileExt;
+use std::path::Path;
+use std::time::Duration;
+
+use ringgate::ring::layout::header_offset;
+
+/// The ring's `last_seqno` (the newest seqno the writer allocated), or `None` if unreadable.
+pub fn ring_last_seqno(ring: &Path) -> Option<u64> {
+    let f = std::fs::File::open(ring).ok()?;
+    let mut b = [0u8; 8];
+    f.read_exact_at(&mut b, header_offset::LAST_SEQNO as u64)
+        .ok()?;
+    Some(u64::from_le_bytes(b))
+}
+
+/// Counters a gateway publishes on `/metrics` (ringgate's names; the baseline uses the same).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct GatewayCounters {
+    /// `ringgate_head_ring_seqno`: the newest ring seqno the tailer consumed.
+    pub head_ring_seqno: u64,
+    /// `ringgate_ring_gap_events_total`: ring events lost to laps.
+    pub gap_events: u64,
+}
+
+/// Scrapes `GET /metrics`; `None` if the gateway does not serve it.
+pub fn gateway_counters(addr: SocketAddr) -> Option<GatewayCounters> {
+    let text = http_get(addr, "/metrics")?;
+    Some(GatewayCounters {
+        head_ring_seqno: metric(&text, "ringgate_head_ring_seqno")?,
+        gap_events: metric(&text, "ringgate_ring_gap_events_total").unwrap_or(0),
+    })
+}
+
+fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut body = Vec::new();
+    let _ = s.read_to_end(&mut body);
+    let text = String::from_utf8_lossy(&body).into_owned();
+    text.starts_with("HTTP/1.1 200").then_some(text)
+}
+
+/// The value of an unlabelled sample `name value` in Prometheus text.
+fn metric(text: &str, name: &str) -> Option<u64> {
+    text.lines().find_map(|l| {
+        let rest = l.strip_prefix(name)?.strip_prefix(' ')?;
+        let v: f64 = rest.trim().parse().ok()?;
+        Some(v as u64)
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unlabelled_samples_are_found_and_labelled_or_prefixed_ones_skipped() {
+        let text = "# TYPE x counter\nringgate_head_ring_seqno_extra 5\n\
+                    ringgate_head_ring_seqno 42\nringgate_ring_gap_events_total{a=\"b\"} 3\n";
+        assert_eq!(metric(text, "ringgate_head_ring_seqno"), Some(42));
+        assert_eq!(metric(text, "ringgate_ring_gap_events_total"), None);
+    }
+}
