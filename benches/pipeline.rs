@@ -117,6 +117,9 @@ pub struct Args {
     /// ringgate shard count (`--shards`); default: ringgate's own.
     #[arg(long)]
     pub shards: Option<usize>,
+    /// Extra flag for `ringgate serve`, repeatable (e.g. `--ringgate-arg=--no-pin`).
+    #[arg(long = "ringgate-arg", allow_hyphen_values = true)]
+    pub ringgate_args: Vec<String>,
     /// Baseline tokio worker threads; default: tokio's (one per core).
     #[arg(long)]
     pub baseline_threads: Option<usize>,

@@ -333,6 +333,7 @@ impl Bench<'_> {
                 if let Some(s) = a.shards {
                     c.arg("--shards").arg(s.to_string());
                 }
+                c.args(&a.ringgate_args);
                 c
             }
             Target::Baseline => {
