@@ -29,6 +29,8 @@ mod baseline;
 mod baseline_filter;
 #[path = "pipeline/baseline_source.rs"]
 mod baseline_source;
+#[path = "pipeline/blaster.rs"]
+mod blaster;
 #[path = "pipeline/load_client.rs"]
 mod load_client;
 #[path = "pipeline/probe.rs"]
@@ -82,6 +84,9 @@ pub enum Scenario {
     /// (g) idle memory of the gateway, no clients.
     #[value(name = "g", alias = "idle-memory")]
     IdleMemory,
+    /// The load client's own ceiling: an in-process server sends as fast as it can.
+    #[value(name = "client")]
+    ClientCeiling,
     /// One run with exactly the options given (clients, rate, stuck, subscription).
     #[value(name = "custom")]
     Custom,
@@ -192,7 +197,7 @@ fn usage() -> String {
     format!(
         "No scenario given; nothing run.\n\
          Usage: cargo bench --bench pipeline -- <scenario> [options]\n\
-         Scenarios: a|latency b|ingest c|narrow d|idle-conns e|stuck f|resume g|idle-memory custom\n\n{}",
+         Scenarios: a|latency b|ingest c|narrow d|idle-conns e|stuck f|resume g|idle-memory client custom\n\n{}",
         Args::command().render_help()
     )
 }

@@ -77,7 +77,7 @@ pub struct LoadResult {
     pub conns: Vec<ConnStats>,
     /// Ring timestamp → receipt, ns, all events of all connections in the window.
     pub latency: Histogram<u64>,
-    /// CPU seconds the reader threads used over the whole run (connect included).
+    /// CPU seconds the reader threads used during the window.
     pub client_cpu_s: f64,
     pub stuck: usize,
 }
@@ -134,7 +134,6 @@ impl LoadClient {
                 .name("load-client".into())
                 .spawn(move || {
                     let _ = pin_current_thread(&cpus);
-                    let cpu0 = thread_cpu_s();
                     let conns = match share
                         .iter()
                         .map(|spec| Conn::open(addr, spec, timeout))
@@ -151,9 +150,7 @@ impl LoadClient {
                         }
                     };
                     let (start, end) = go_rx.recv().map_err(|e| e.to_string())?;
-                    let mut r = read_loop(conns, start, end).map_err(|e| e.to_string())?;
-                    r.cpu_s = thread_cpu_s() - cpu0;
-                    Ok(r)
+                    read_loop(conns, start, end).map_err(|e| e.to_string())
                 })
                 .map_err(|e| LoadError::Thread(e.to_string()))?;
             workers.push(Worker { go: go_tx, handle });
@@ -426,10 +423,14 @@ fn read_loop(mut conns: Vec<Conn>, start: Instant, end: Instant) -> io::Result<T
     }
     let mut scratch = vec![0u8; 256 * 1024];
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];
+    let mut cpu_at_start = None;
     loop {
         let t = Instant::now();
         if t >= end {
             break;
+        }
+        if cpu_at_start.is_none() && t >= start {
+            cpu_at_start = Some(thread_cpu_s());
         }
         let wait_ms = (end - t).as_millis().clamp(1, 50) as i32;
         let ready = epoll.wait(&mut events, wait_ms)?;
@@ -482,7 +483,7 @@ fn read_loop(mut conns: Vec<Conn>, start: Instant, end: Instant) -> io::Result<T
     Ok(ThreadResult {
         conns: conns.into_iter().map(|c| c.stats).collect(),
         latency: measured,
-        cpu_s: 0.0,
+        cpu_s: cpu_at_start.map_or(0.0, |c0| thread_cpu_s() - c0),
     })
 }
 

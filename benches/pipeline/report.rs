@@ -29,7 +29,8 @@ pub struct RunOutcome {
     /// Column title, e.g. `ringgate` or `baseline (100 clients)`.
     pub title: String,
     pub load: Option<LoadResult>,
-    pub gateway: GatewayCost,
+    /// `None` when the server ran inside the harness (the load client's own ceiling).
+    pub gateway: Option<GatewayCost>,
     /// Ring events the writer committed during the window, and the window.
     pub written: Option<(u64, Duration)>,
     pub client_cpus: String,
@@ -210,39 +211,37 @@ fn metrics(r: &RunOutcome) -> Vec<(String, Option<f64>, String)> {
         );
         let ended = load.conns.iter().filter(|c| c.ended.is_some()).count();
         push("connections ended by server", None, ended.to_string());
-        push("client CPU (s)", None, format!("{:.2}", load.client_cpu_s));
+        let pct = 100.0 * load.client_cpu_s / secs;
+        push(
+            "load client CPU (% of one core)",
+            Some(pct),
+            format!("{pct:.0}%"),
+        );
     }
     if let Some((n, window)) = r.written {
         let rate = n as f64 / window.as_secs_f64().max(1e-9);
         push("written events/s (ring)", Some(rate), si(rate));
     }
-    let g = &r.gateway;
-    if let Some(load) = &r.load {
-        let pct = 100.0 * g.window_cpu_s / load.window.as_secs_f64().max(1e-9);
-        push(
-            "gateway CPU (% of one core)",
-            Some(pct),
-            format!("{pct:.0}%"),
-        );
+    if let Some(g) = &r.gateway {
+        if let Some(load) = &r.load {
+            let pct = 100.0 * g.window_cpu_s / load.window.as_secs_f64().max(1e-9);
+            push(
+                "gateway CPU (% of one core)",
+                Some(pct),
+                format!("{pct:.0}%"),
+            );
+        }
+        let mib = |kib: u64| kib as f64 / 1024.0;
+        for (label, kib) in [
+            ("gateway peak RSS (MiB)", g.end.peak_rss_kib),
+            ("gateway RssAnon at end (MiB)", g.end.rss_anon_kib),
+            ("gateway RssAnon when ready (MiB)", g.ready.rss_anon_kib),
+        ] {
+            push(label, Some(mib(kib)), format!("{:.1}", mib(kib)));
+        }
+        push("gateway threads", None, g.end.threads.to_string());
+        push("gateway cores", None, g.cpus.clone());
     }
-    let mib = |kib: u64| kib as f64 / 1024.0;
-    push(
-        "gateway peak RSS (MiB)",
-        Some(mib(g.end.peak_rss_kib)),
-        format!("{:.1}", mib(g.end.peak_rss_kib)),
-    );
-    push(
-        "gateway RssAnon at end (MiB)",
-        Some(mib(g.end.rss_anon_kib)),
-        format!("{:.1}", mib(g.end.rss_anon_kib)),
-    );
-    push(
-        "gateway RssAnon when ready (MiB)",
-        Some(mib(g.ready.rss_anon_kib)),
-        format!("{:.1}", mib(g.ready.rss_anon_kib)),
-    );
-    push("gateway threads", None, g.end.threads.to_string());
-    push("gateway cores", None, g.cpus.clone());
     push("load client cores", None, r.client_cpus.clone());
     for (label, value) in &r.extra {
         let v = value
@@ -300,7 +299,7 @@ mod tests {
                 client_cpu_s: 0.5,
                 stuck: 0,
             }),
-            gateway: GatewayCost::default(),
+            gateway: Some(GatewayCost::default()),
             written: None,
             client_cpus: "1".into(),
             extra: vec![("memory per connection (KiB)".into(), "12.5".into())],

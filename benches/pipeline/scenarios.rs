@@ -13,6 +13,7 @@ use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
+use super::blaster::{Blaster, EVENTS_PER_FRAME};
 use super::load_client::{ClientSpec, LoadClient, LoadConfig};
 use super::probe::{gateway_counters, ring_last_seqno, GatewayCounters};
 use super::process::{
@@ -170,6 +171,33 @@ pub fn run(scenario: Scenario, args: &Args) -> Result<(), HarnessError> {
                 &targets,
                 &spec,
             )?;
+        }
+        Scenario::ClientCeiling => {
+            let n = args.clients.unwrap_or(1);
+            let blaster = Blaster::start()?;
+            let load = LoadClient::connect(&LoadConfig {
+                addr: blaster.addr,
+                clients: firehose(n),
+                stuck: Vec::new(),
+                threads: args.client_threads,
+                cpus: args.client_cpus.clone(),
+                connect_timeout: Duration::from_secs(10),
+            })?;
+            let start = Instant::now() + Duration::from_secs_f64(args.warmup.max(0.0));
+            let result = load.measure(start, start + window)?;
+            drop(blaster);
+            let run = RunOutcome {
+                title: "load client".into(),
+                load: Some(result),
+                gateway: None,
+                written: None,
+                client_cpus: client_cpus(args),
+                extra: vec![("events per frame sent".into(), EVENTS_PER_FRAME.to_string())],
+            };
+            b.print(
+                &format!("load client ceiling: {n} connection(s) from an in-process blaster"),
+                &[run],
+            );
         }
         Scenario::Custom => {
             let n = args.clients.unwrap_or(1);
@@ -422,12 +450,12 @@ impl Bench<'_> {
                 _ => None,
             },
             load: Some(result),
-            gateway: GatewayCost {
+            gateway: Some(GatewayCost {
                 window_cpu_s: edges.proc[1].cpu_s - edges.proc[0].cpu_s,
                 end: end_sample,
                 ready,
                 cpus: allowed_cpus(gateway.pid()),
-            },
+            }),
             client_cpus: if a.client_cpus.is_empty() {
                 allowed_cpus(0)
             } else {
@@ -516,14 +544,14 @@ impl Bench<'_> {
         let outcome = RunOutcome {
             title: target.name().into(),
             load: Some(result),
-            gateway: GatewayCost {
+            gateway: Some(GatewayCost {
                 window_cpu_s: 0.0,
                 end: ProcSample::read(gateway.pid())?,
                 ready: before,
                 cpus: allowed_cpus(gateway.pid()),
-            },
+            }),
             written: None,
-            client_cpus: allowed_cpus(0),
+            client_cpus: client_cpus(self.args),
             extra,
         };
         drop(gateway);
@@ -539,6 +567,19 @@ impl Bench<'_> {
 /// The `ringgate` binary cargo built next to this bench.
 fn ringgate_exe() -> Result<&'static str, HarnessError> {
     option_env!("CARGO_BIN_EXE_ringgate").ok_or(HarnessError::NoRinggateBinary)
+}
+
+/// The cores the load client threads may use.
+fn client_cpus(a: &Args) -> String {
+    if a.client_cpus.is_empty() {
+        allowed_cpus(0)
+    } else {
+        a.client_cpus
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
 }
 
 fn cpus(list: &[usize]) -> Option<&[usize]> {
