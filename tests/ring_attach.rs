@@ -323,3 +323,13 @@ fn corrupt_zstd_stream_is_a_snapshot_error() {
         "{e}"
     );
 }
+
+#[test]
+fn snapshot_shorter_than_the_header_is_truncated() {
+    let f = TempFile::new("snap-head");
+    std::fs::write(&f.0, compress(&[(&header(MIN)[..100], 0)])).unwrap();
+    match Ring::open(&f.0).unwrap_err() {
+        AttachError::Truncated { found, .. } => assert_eq!(found, 100),
+        other => panic!("wrong error {other}"),
+    }
+}

@@ -38,11 +38,18 @@ impl Drop for RingPath {
     }
 }
 
-/// Deterministic payload bytes for a seqno.
+/// Deterministic payload bytes for a seqno (byte `i` = `(31·seqno + 7·i) mod 251`), built by
+/// repeating one 251-byte period so megabyte payloads stay cheap in debug builds.
 fn payload_for(seqno: u64, len: usize) -> Vec<u8> {
-    (0..len)
-        .map(|i| (seqno.wrapping_mul(31).wrapping_add(i as u64 * 7) % 251) as u8)
-        .collect()
+    let period: Vec<u8> = (0..251u64)
+        .map(|i| ((seqno.wrapping_mul(31) % 251 + i * 7) % 251) as u8)
+        .collect();
+    let mut v = Vec::with_capacity(len + 251);
+    while v.len() < len {
+        v.extend_from_slice(&period);
+    }
+    v.truncate(len);
+    v
 }
 
 fn open_reader(p: &RingPath, start: StartAt) -> RingReader {
@@ -363,4 +370,150 @@ fn oversize_payload_becomes_an_8192_byte_record_error() {
     assert_eq!(&bytes[16..], &big[..8176]);
     let hd = r.ring().header();
     assert_eq!((hd.last_seqno, hd.next_payload_byte), (1, 8192));
+}
+
+/// A block-tag payload (`id`, `block_number`) padded to `len`.
+fn tagged(id_low: u8, number: u64, len: usize) -> Vec<u8> {
+    let mut b = vec![0u8; len];
+    b[31] = id_low;
+    b[32..40].copy_from_slice(&number.to_le_bytes());
+    b
+}
+
+#[test]
+fn looped_replay_rewrites_flow_tags_numbers_and_ids() {
+    let src = RingPath::new("replay-src");
+    let mut w = RingWriter::create(&src.0, MIN).unwrap();
+    for number in [100u64, 101] {
+        let start = w.next_seqno();
+        let mut bs = tagged(number as u8, number, 528);
+        bs[280..288].copy_from_slice(&number.to_le_bytes());
+        w.write_event(BLOCK_START, [start, 0, 0, 0], &bs, 1);
+        w.write_event(TXN_LOG, [start, 1, 0, 0], &payload_for(start, 40), 1);
+        w.write_event(6, [start, 0, 0, 0], &[0; 360], 1); // BLOCK_END
+        w.write_event(7, [0; 4], &tagged(number as u8, number, 56), 1); // QC
+        w.write_event(8, [0; 4], &tagged(number as u8, number, 40), 1); // FINALIZED
+        w.write_event(9, [0; 4], &number.to_le_bytes(), 1); // VERIFIED
+    }
+    let dst = RingPath::new("replay-dst");
+    let mut out = RingWriter::create(&dst.0, MIN).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let opts = ringgate::ring::ReplayOptions {
+        loops: Some(3),
+        events_per_sec: None,
+    };
+    let source = Arc::new(Ring::open(&src.0).unwrap());
+    let stats = ringgate::ring::replay(source, &mut out, opts, &stop);
+    assert_eq!((stats.events_written, stats.loops_completed), (36, 3));
+    assert!(!stats.stopped);
+
+    let mut r = open_reader(&dst, StartAt::First);
+    let (mut numbers, mut ids, mut current_start) = (Vec::new(), Vec::new(), 0);
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos() as u64
+        - 60_000_000_000;
+    while let ReadOutcome::Ready(ev) = r.try_next() {
+        let d = ev.descriptor;
+        assert!(d.record_epoch_nanos > before, "fresh timestamp");
+        let num_at = |o: usize| u64::from_le_bytes(ev.payload[o..o + 8].try_into().unwrap());
+        match d.event_type {
+            BLOCK_START => {
+                assert_eq!(d.content_ext[0], d.seqno);
+                current_start = d.seqno;
+                assert_eq!(num_at(32), num_at(280));
+                numbers.push(num_at(32));
+                ids.push(ev.payload[0..32].to_vec());
+            }
+            7 | 8 => {
+                assert_eq!(Some(&num_at(32)), numbers.last());
+                assert_eq!(
+                    Some(&ev.payload[0..32].to_vec()),
+                    ids.last(),
+                    "QC/FINALIZED id follows its block"
+                );
+            }
+            9 => assert_eq!(Some(&num_at(0)), numbers.last()),
+            _ => assert_eq!(
+                d.content_ext[0], current_start,
+                "flow tag points at the new BLOCK_START"
+            ),
+        }
+    }
+    assert_eq!(numbers, vec![100, 101, 102, 103, 104, 105]);
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), ids.len(), "block ids unique across loops");
+}
+
+#[test]
+fn replay_stops_when_the_flag_is_set() {
+    let src = RingPath::new("replay-stop-src");
+    let mut w = RingWriter::create(&src.0, MIN).unwrap();
+    write_block(&mut w, 10);
+    let dst = RingPath::new("replay-stop-dst");
+    let mut out = RingWriter::create(&dst.0, MIN).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    let opts = ringgate::ring::ReplayOptions {
+        loops: None,
+        events_per_sec: Some(1000.0),
+    };
+    let stats =
+        ringgate::ring::replay(Arc::new(Ring::open(&src.0).unwrap()), &mut out, opts, &stop);
+    assert!(stats.stopped);
+    assert_eq!(stats.events_written, 0);
+    assert_eq!(out.next_seqno(), 1);
+}
+
+#[test]
+fn real_snapshot_replays_into_a_live_ring_event_for_event() {
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/monad/emn-1b-15m.snapshot.zst");
+    if !p.exists() {
+        eprintln!("skipped real_snapshot_replays_into_a_live_ring_event_for_event: ../shared/data/monad not found");
+        return;
+    }
+    let snap = Arc::new(Ring::open(&p).unwrap());
+    let dst = RingPath::new("replay-real");
+    let mut out = RingWriter::create(&dst.0, MIN).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let opts = ringgate::ring::ReplayOptions {
+        loops: Some(2),
+        events_per_sec: None,
+    };
+    let stats = ringgate::ring::replay(Arc::clone(&snap), &mut out, opts, &stop);
+    assert_eq!(stats.events_written, 2 * 6597);
+    assert_eq!(stats.skipped, 0);
+    let mut a = RingReader::new(snap, StartAt::First);
+    let mut b = open_reader(&dst, StartAt::First);
+    for _ in 0..6597 {
+        let (da, pa) = expect_ready(&mut a);
+        let (db, pb) = expect_ready(&mut b);
+        assert_eq!(
+            (da.seqno, da.event_type, da.content_ext),
+            (db.seqno, db.event_type, db.content_ext)
+        );
+        assert_eq!(pa, pb, "loop 0 copies payloads unchanged");
+    }
+    let mut second_block = None;
+    for _ in 0..6597 {
+        let (d, p) = expect_ready(&mut b);
+        if d.event_type == BLOCK_START {
+            second_block = Some(u64::from_le_bytes(p[32..40].try_into().unwrap()));
+        }
+    }
+    assert_eq!(second_block, Some(15_000_002));
+    assert!(matches!(b.try_next(), ReadOutcome::NotReady));
+}
+
+#[test]
+fn dropping_a_writer_never_unlinks_a_file_that_is_not_its_own() {
+    let p = RingPath::new("not-mine");
+    let w = RingWriter::create(&p.0, MIN).unwrap();
+    std::fs::remove_file(&p.0).unwrap();
+    std::fs::write(&p.0, b"someone else's file").unwrap();
+    drop(w);
+    assert_eq!(std::fs::read(&p.0).unwrap(), b"someone else's file");
 }

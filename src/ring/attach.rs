@@ -281,7 +281,7 @@ fn read_full_at(file: &File, buf: &mut [u8]) -> io::Result<usize> {
     Ok(done)
 }
 
-fn check_magic(path: &Path, head: &[u8]) -> Result<(), AttachError> {
+pub(crate) fn check_magic(path: &Path, head: &[u8]) -> Result<(), AttachError> {
     let mut found = [0u8; 6];
     let n = head.len().min(6);
     found[..n].copy_from_slice(&head[..n]);
@@ -456,6 +456,14 @@ fn unescape_mount(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ring_and_reader_can_move_to_the_tailer_thread() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Ring>();
+        send_sync::<crate::ring::RingReader>();
+        send_sync::<crate::ring::RingWriter>();
+    }
 
     #[test]
     fn default_path_takes_the_first_usable_mount_in_order() {

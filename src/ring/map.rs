@@ -56,23 +56,39 @@ impl Region {
         }
     }
 
-    /// The atomic word at `off`, after checking bounds and alignment.
-    fn word(&self, off: usize) -> &AtomicU64 {
+    /// The `count` atomic words starting at `off`, after checking bounds and alignment once.
+    fn words(&self, off: usize, count: usize) -> &[AtomicU64] {
+        let end = count.checked_mul(8).and_then(|n| off.checked_add(n));
         assert!(
-            off.is_multiple_of(8) && off.checked_add(8).is_some_and(|end| end <= self.raw.len()),
-            "ring word offset {off} out of the {}-byte mapping or misaligned",
+            off.is_multiple_of(8) && end.is_some_and(|end| end <= self.raw.len()),
+            "ring words [{off}, +{count}×8) out of the {}-byte mapping or misaligned",
             self.raw.len()
         );
-        // SAFETY: `off` is 8-aligned and `off + 8 <= len` (asserted above), and the mapping
-        // base is page-aligned, so the pointer is a valid, aligned `u64` location inside a
-        // mapping that lives as long as `&self`. The memory is only ever accessed through
-        // atomics by this crate (no `&[u8]` into it exists), so treating it as `AtomicU64`
-        // cannot conflict with a non-atomic Rust access; writes by another process are outside
-        // the Rust memory model and at worst give us stale values, which the callers'
-        // seqlock and window checks reject. Atomic *loads* from a read-only mapping are
-        // permitted (plain `mov` on x86-64; no read-modify-write is issued on read-only
-        // regions, see `store`/`fetch_add` which assert `writable`).
-        unsafe { AtomicU64::from_ptr(self.raw.as_mut_ptr().add(off).cast::<u64>()) }
+        // SAFETY: `off` is 8-aligned and `off + 8·count <= len` (asserted above), and the
+        // mapping base is page-aligned, so the pointer is a valid, aligned run of `count` u64
+        // locations inside a mapping that lives as long as `&self` (`AtomicU64` has the layout
+        // of `u64`). The memory is only ever accessed through atomics by this crate (no
+        // `&[u8]` into it exists), so viewing it as `[AtomicU64]` cannot conflict with a
+        // non-atomic Rust access; writes by another process are outside the Rust memory model
+        // and at worst give us stale values, which the callers' seqlock and window checks
+        // reject. Atomic *loads* from a read-only mapping are permitted (plain `mov` on
+        // x86-64); read-modify-writes and stores are only issued on writable regions (`store`,
+        // `fetch_add` and `copy_in` assert `writable`).
+        unsafe {
+            std::slice::from_raw_parts(
+                self.raw
+                    .as_mut_ptr()
+                    .add(off)
+                    .cast::<AtomicU64>()
+                    .cast_const(),
+                count,
+            )
+        }
+    }
+
+    /// The atomic word at `off`.
+    fn word(&self, off: usize) -> &AtomicU64 {
+        &self.words(off, 1)[0]
     }
 
     /// Atomic load of the u64 at `off`.
@@ -98,16 +114,26 @@ impl Region {
     /// Copies `dst.len()` bytes starting at the 8-aligned `off` into `dst` with relaxed word
     /// loads. The last word is read whole, so `off + round_up(dst.len(), 8)` must be mapped.
     pub(crate) fn copy_out(&self, off: usize, dst: &mut [u8]) {
-        let mut chunks = dst.chunks_exact_mut(8);
-        let mut at = off;
-        for chunk in &mut chunks {
-            chunk.copy_from_slice(&self.load(at, Ordering::Relaxed).to_le_bytes());
-            at += 8;
+        let words = self.words(off, dst.len().div_ceil(8));
+        for (chunk, w) in dst.chunks_mut(8).zip(words) {
+            let bytes = w.load(Ordering::Relaxed).to_le_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
         }
-        let tail = chunks.into_remainder();
-        if !tail.is_empty() {
-            let w = self.load(at, Ordering::Relaxed).to_le_bytes();
-            tail.copy_from_slice(&w[..tail.len()]);
+    }
+
+    /// Writes `src` at the 8-aligned `off` with relaxed word stores, zero-filling up to
+    /// `padded_len` bytes (a multiple of 8, at least `src.len()`): payload padding must be zero.
+    pub(crate) fn copy_in(&self, off: usize, src: &[u8], padded_len: usize) {
+        assert!(self.writable, "copy into a read-only ring mapping");
+        assert!(padded_len >= src.len() && padded_len.is_multiple_of(8));
+        let words = self.words(off, padded_len / 8);
+        let mut chunks = src.chunks(8);
+        for w in words {
+            let mut bytes = [0u8; 8];
+            if let Some(c) = chunks.next() {
+                bytes[..c.len()].copy_from_slice(c);
+            }
+            w.store(u64::from_le_bytes(bytes), Ordering::Relaxed);
         }
     }
 }
@@ -122,22 +148,23 @@ mod tests {
     }
 
     #[test]
-    fn copy_out_reads_unaligned_lengths_from_whole_words() {
+    fn copy_in_pads_with_zeros_and_copy_out_reads_unaligned_lengths() {
         let r = anon(4096);
-        r.store(
-            56,
-            u64::from_le_bytes([1, 2, 3, 4, 5, 6, 7, 8]),
-            Ordering::Relaxed,
-        );
-        r.store(
-            64,
-            u64::from_le_bytes([9, 10, 11, 12, 13, 14, 15, 16]),
-            Ordering::Relaxed,
-        );
+        r.store(72, u64::MAX, Ordering::Relaxed);
+        r.store(80, u64::MAX, Ordering::Relaxed);
+        let src: Vec<u8> = (1..=13).collect();
+        r.copy_in(64, &src, 24);
         let mut back = [0u8; 13];
-        r.copy_out(56, &mut back);
-        assert_eq!(back.to_vec(), (1..=13).collect::<Vec<u8>>());
-        assert_eq!(r.fetch_add(56, 1, Ordering::Relaxed), 0x0807_0605_0403_0201);
+        r.copy_out(64, &mut back);
+        assert_eq!(back.to_vec(), src);
+        assert_eq!(
+            r.load(72, Ordering::Relaxed) >> 40,
+            0,
+            "tail of the last word zeroed"
+        );
+        assert_eq!(r.load(80, Ordering::Relaxed), 0, "padding word zeroed");
+        assert_eq!(r.load(88, Ordering::Relaxed), 0);
+        assert_eq!(r.fetch_add(64, 1, Ordering::Relaxed), 0x0807_0605_0403_0201);
     }
 
     #[test]

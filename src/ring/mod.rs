@@ -8,6 +8,7 @@
 //! - [`reader`]: the seqlock cursor → `Ready / NotReady / Gap / Expired / Malformed`.
 //! - [`liveness`]: is the writer still there, or was the file replaced?
 //! - [`writer`]: a real-format ring writer (synthetic chain, replay, tests).
+//! - [`replay`]: copy a snapshot's events into a live ring at a chosen pace, optionally looped.
 
 //!
 //! Unsafe code lives only in `map` (atomic word access to the mapping) and `sys` (a handful of
@@ -18,6 +19,7 @@ pub mod layout;
 pub mod liveness;
 mod map;
 pub mod reader;
+pub mod replay;
 mod snapshot;
 mod sys;
 pub mod writer;
@@ -25,4 +27,5 @@ pub mod writer;
 pub use attach::{default_ring_path, AttachError, Ring, RingHeader};
 pub use liveness::WriterState;
 pub use reader::{MalformedReason, ReadOutcome, ReaderCounters, RingEvent, RingReader, StartAt};
+pub use replay::{replay, ReplayOptions, ReplayStats};
 pub use writer::{scratch_dir, RingWriter, WriterError};

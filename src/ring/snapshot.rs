@@ -10,7 +10,7 @@
 //! memory is already zero, so the mostly empty descriptor and payload sections stay unallocated.
 //! Never: keep the decompressed image on disk, accept a shortfall above 15 bytes.
 
-use super::attach::{validate_header, AttachError, SNAPSHOT_MAX_SHORT_TAIL};
+use super::attach::{check_magic, validate_header, AttachError, SNAPSHOT_MAX_SHORT_TAIL};
 use super::layout::{RingSizes, HEADER_STRUCT_SIZE};
 use memmap2::{MmapMut, MmapRaw};
 use std::fs::File;
@@ -45,15 +45,16 @@ pub(crate) fn decompress(path: &Path, file: File) -> Result<(MmapRaw, RingSizes)
     let mut dec = zstd::stream::read::Decoder::new(file).map_err(corrupt)?;
     let mut head = [0u8; HEADER_STRUCT_SIZE];
     let n = read_full(&mut dec, &mut head).map_err(corrupt)?;
-    let sizes = validate_header(path, &head)?;
-    let implied = sizes.file_size();
     if n < HEADER_STRUCT_SIZE {
+        check_magic(path, &head[..n])?;
         return Err(AttachError::Truncated {
             path: path.to_path_buf(),
-            expected: implied,
+            expected: HEADER_STRUCT_SIZE as u64,
             found: n as u64,
         });
     }
+    let sizes = validate_header(path, &head)?;
+    let implied = sizes.file_size();
     let len = usize::try_from(implied).map_err(|_| AttachError::Size {
         path: path.to_path_buf(),
         field: "total file size",

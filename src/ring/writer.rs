@@ -28,7 +28,7 @@
 //! new event) → payload_size, offset, timestamp → payload bytes (wrapping at the physical end,
 //! padding zeroed to the 16-byte allocation) → event type and flow tags → **Release** store of
 //! the seqno. Payloads of `payload_buf_size − 2^25` bytes or more are written as an 8192-byte
-//! RECORD_ERROR (§3.4) instead.
+//! RECORD_ERROR (§3.4) instead, as are payloads over 4 GiB (`payload_size` is a u32).
 //!
 //! Never: reset an existing file in place (a restart makes a new file), publish a payload that
 //! would expire on creation.
@@ -102,6 +102,8 @@ pub struct RingWriter {
     _lock: File,
     region: Region,
     sizes: RingSizes,
+    /// Inode of our file: `Drop` unlinks the path only while it still names this file.
+    inode: u64,
     unlink_on_drop: bool,
 }
 
@@ -185,7 +187,7 @@ impl RingWriter {
         let size = self.sizes.payload_buf_size;
         let len = payload.len() as u64;
         let alloc = len.div_ceil(PAYLOAD_ALIGN) * PAYLOAD_ALIGN;
-        if alloc >= size - 2 * WINDOW_INCR {
+        if alloc >= size - 2 * WINDOW_INCR || len > u64::from(u32::MAX) {
             let err = record_error(event_type, payload);
             return self.write_body(RECORD_ERROR, content_ext, &err, timestamp_ns);
         }
@@ -198,7 +200,7 @@ impl RingWriter {
         let end = off + alloc;
         let width = size - WINDOW_INCR;
         let start = r.load(h::BUFFER_WINDOW_START, Ordering::Relaxed);
-        if end - start > width {
+        if end.saturating_sub(start) > width {
             let new_start = end.div_ceil(WINDOW_INCR) * WINDOW_INCR - width;
             r.store(h::BUFFER_WINDOW_START, new_start, Ordering::Relaxed);
         }
@@ -210,17 +212,15 @@ impl RingWriter {
             Ordering::Relaxed,
         );
         r.store(slot + d::PAYLOAD_BUF_OFFSET, off, Ordering::Relaxed);
+        // Two pieces when the allocation wraps the physical end (both boundaries 16-aligned).
         let base = self.sizes.payload_offset() as usize;
-        let mask = size - 1;
-        for w in 0..alloc / 8 {
-            let from = (w * 8) as usize;
-            let mut word = [0u8; 8];
-            if let Some(src) = payload.get(from..) {
-                let n = src.len().min(8);
-                word[..n].copy_from_slice(&src[..n]);
-            }
-            let phys = ((off + w * 8) & mask) as usize;
-            r.store(base + phys, u64::from_le_bytes(word), Ordering::Relaxed);
+        let phys = (off & (size - 1)) as usize;
+        let alloc = alloc as usize;
+        let first_alloc = alloc.min(size as usize - phys);
+        let first_src = payload.len().min(first_alloc);
+        r.copy_in(base + phys, &payload[..first_src], first_alloc);
+        if alloc > first_alloc {
+            r.copy_in(base, &payload[first_src..], alloc - first_alloc);
         }
         r.store(
             slot + d::EVENT_TYPE,
@@ -236,7 +236,8 @@ impl RingWriter {
 
 impl Drop for RingWriter {
     fn drop(&mut self) {
-        if self.unlink_on_drop {
+        let still_ours = std::fs::metadata(&self.path).is_ok_and(|m| m.ino() == self.inode);
+        if self.unlink_on_drop && still_ours {
             // Nothing useful to do on failure in a destructor; a leftover file is reclaimed as
             // a zombie by the next writer.
             let _ = std::fs::remove_file(&self.path);
@@ -293,6 +294,10 @@ fn claim(path: &Path) -> Result<(), WriterError> {
 /// Steps 2–5 on the freshly created temp file.
 fn init(path: &Path, temp: &Path, file: File, sizes: RingSizes) -> Result<RingWriter, WriterError> {
     sys::try_lock_exclusive(&file).map_err(io_err(path, "flock temp file"))?;
+    let inode = file
+        .metadata()
+        .map_err(io_err(path, "stat temp file"))?
+        .ino();
     let total = sizes.file_size();
     file.set_len(total).map_err(io_err(path, "ftruncate"))?;
     let dir = temp
@@ -342,6 +347,7 @@ fn init(path: &Path, temp: &Path, file: File, sizes: RingSizes) -> Result<RingWr
         _lock: file,
         region,
         sizes,
+        inode,
         unlink_on_drop: true,
     })
 }

@@ -1,6 +1,19 @@
 //! The synthetic chain: a deterministic generator of realistic Monad blocks in the real ring
-//! format, and the driver that writes them into a ring.
+//! format, and the driver that writes them (or a recorded snapshot) into a ring.
+//!
+//! Runs on its own producer thread, never on the tailer or a shard core. Runtime-free.
 //!
 //! - [`rng`]: the seeded PRNG everything synthetic draws from.
+//! - [`world`]: accounts, contracts, validators, nonces, storage values.
+//! - [`txn`]: one transaction's content and its two phases of events.
+//! - [`generator`]: heights, proposals, forks, rejects, consensus events → [`SynthEvent`]s.
+//! - [`drive`]: writes a generator's (or a snapshot's) events into a ring at a paced rate.
 
+pub mod drive;
+pub mod generator;
 pub mod rng;
+pub mod txn;
+pub mod world;
+
+pub use drive::{write_ring, DriveStats, Source, WriteOptions, WriteRingError};
+pub use generator::{Generator, GeneratorStats, SynthEvent, SynthOptions};
