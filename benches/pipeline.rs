@@ -155,6 +155,10 @@ pub struct Args {
     /// Passed by `cargo bench`; ignored.
     #[arg(long, hide = true)]
     pub bench: bool,
+    /// Internal: write the synthetic chain (or `--snapshot`) into `--ring` at `--rate` for
+    /// `--duration` seconds (the writer process of every run).
+    #[arg(long, hide = true)]
+    pub write_ring: bool,
     /// Internal: run the baseline server on `--ring` / `--listen` until killed.
     #[arg(long, hide = true)]
     pub serve_baseline: bool,
@@ -179,6 +183,19 @@ fn main() -> ExitCode {
             }
         };
     }
+    if args.write_ring {
+        let Some(ring) = args.ring.clone() else {
+            eprintln!("--write-ring needs --ring");
+            return ExitCode::FAILURE;
+        };
+        return match write(&ring, &args) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("writer: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let Some(scenario) = args.scenario else {
         println!("{}", usage());
         return ExitCode::SUCCESS;
@@ -190,6 +207,25 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The writer process: the library's own synthetic driver (or snapshot replay), the same code
+/// `ringgate write` runs, paced at `--rate` (0 or absent: flat out).
+fn write(ring: &std::path::Path, args: &Args) -> Result<(), ringgate::synth::WriteRingError> {
+    use ringgate::synth::{write_ring, Source, WriteOptions};
+    let opts = WriteOptions {
+        source: match &args.snapshot {
+            Some(s) => Source::Replay {
+                snapshot: s.clone(),
+                loops: None,
+            },
+            None => Source::Synthetic(Default::default()),
+        },
+        events_per_sec: args.rate.filter(|&r| r > 0).map(|r| r as f64),
+        duration: Some(std::time::Duration::from_secs_f64(args.duration.max(0.1))),
+        ..WriteOptions::default()
+    };
+    write_ring(ring, &opts, &std::sync::atomic::AtomicBool::new(false)).map(|_| ())
 }
 
 fn usage() -> String {

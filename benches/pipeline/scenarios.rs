@@ -333,16 +333,16 @@ impl Bench<'_> {
         lifetime: Duration,
     ) -> Result<(ChildGuard, ChildGuard, std::net::SocketAddr), HarnessError> {
         let a = self.args;
-        let mut w = Command::new(ringgate_exe()?);
-        w.arg("write").arg("--ring").arg(&ring.0);
+        // The writer is this binary in its hidden writer mode: the library's synthetic driver
+        // (the code `ringgate write` runs), so runs do not depend on that CLI's flags.
+        let mut w = Command::new(std::env::current_exe()?);
+        w.arg("--write-ring").arg("--ring").arg(&ring.0);
         if let Some(snap) = &a.snapshot {
-            w.arg("--replay").arg(snap);
+            w.arg("--snapshot").arg(snap);
         }
-        if let Some(r) = rate {
-            w.arg("--rate").arg(r.to_string());
-        }
+        w.arg("--rate").arg(rate.unwrap_or(0).to_string());
         w.arg("--duration")
-            .arg(format!("{}", lifetime.as_secs().max(1)));
+            .arg(lifetime.as_secs().max(1).to_string());
         let mut writer = ChildGuard::spawn("writer", w, cpus(&a.writer_cpus))?;
         writer.wait_file(
             &ring.0,
