@@ -82,6 +82,7 @@ fn load_client_counts_events_latency_drops_and_seqno_disorder_per_connection() {
     let spec = ClientSpec {
         path: "/v1/ws".into(),
         subscribe: Some(r#"{"subscribe":["TxnEnd"]}"#.into()),
+        catch_up_to: None,
     };
     let client = LoadClient::connect(&LoadConfig {
         addr,
@@ -117,6 +118,7 @@ fn stuck_clients_connect_and_subscribe_but_are_not_read() {
     let spec = ClientSpec {
         path: "/v1/ws".into(),
         subscribe: Some("{}".into()),
+        catch_up_to: None,
     };
     let client = LoadClient::connect(&LoadConfig {
         addr,
@@ -152,6 +154,7 @@ fn handshake_refusal_is_a_connect_error_not_a_hang() {
         clients: vec![ClientSpec {
             path: "/nope".into(),
             subscribe: None,
+            catch_up_to: None,
         }],
         stuck: Vec::new(),
         threads: 1,
@@ -212,10 +215,13 @@ fn baseline_serves_a_ring_to_firehose_and_filtered_clients_in_strict_seqno_order
             ClientSpec {
                 path: "/v1/ws".into(),
                 subscribe: None,
+                catch_up_to: None,
             },
+            // The channel filters from the first event; a subscribe message would race them.
             ClientSpec {
-                path: "/v1/ws".into(),
-                subscribe: Some(r#"{"subscribe":["BlockStart"]}"#.into()),
+                path: "/v1/ws/blocks".into(),
+                subscribe: None,
+                catch_up_to: None,
             },
         ],
         stuck: Vec::new(),
@@ -235,7 +241,7 @@ fn baseline_serves_a_ring_to_firehose_and_filtered_clients_in_strict_seqno_order
     assert!(fire.ended.is_none(), "{fire:?}");
     assert_eq!(
         narrow.events, 0,
-        "a BlockStart-only client got TxnEnd events"
+        "a blocks-channel client got TxnEnd events"
     );
     assert_eq!(r.latency.len(), fire.events);
     assert!(probe::ring_last_seqno(&ring).is_some_and(|written| written >= fire.events));

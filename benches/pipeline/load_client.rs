@@ -31,6 +31,9 @@ pub struct ClientSpec {
     pub path: String,
     /// JSON text sent right after the handshake (e.g. `{"subscribe":["TxnLog"]}`), if any.
     pub subscribe: Option<String>,
+    /// Record when a frame with at least this `server_seqno` arrives (see
+    /// [`ConnStats::caught_up_after`]).
+    pub catch_up_to: Option<u64>,
 }
 
 /// What to open.
@@ -62,8 +65,13 @@ pub struct ConnStats {
     pub gaps: u64,
     /// Largest `"dropped"` count any warning or gap frame announced.
     pub dropped: u64,
+    /// `Error` frames: the server refused a client message (e.g. the subscription).
+    pub errors: u64,
     pub unrecognised: u64,
     pub future_timestamps: u64,
+    /// Time from the end of the handshake until a frame with `server_seqno` at or above the
+    /// spec's `catch_up_to` arrived (resume runs).
+    pub caught_up_after: Option<Duration>,
     /// Frames whose `server_seqno` was not above the previous frame's (whole connection).
     pub seqno_violations: u64,
     /// The server closed the connection or broke the protocol.
@@ -249,7 +257,11 @@ struct Conn {
     pending: Vec<u8>,
     /// A fragmented message being reassembled.
     message: Vec<u8>,
+    /// `server_seqno` of the last data frame.
     last_seqno: Option<u64>,
+    catch_up_to: Option<u64>,
+    /// When the handshake completed.
+    opened: Instant,
     stats: ConnStats,
     open: bool,
 }
@@ -289,6 +301,8 @@ impl Conn {
             pending: buf.split_off(head),
             message: Vec::new(),
             last_seqno: None,
+            catch_up_to: spec.catch_up_to,
+            opened: Instant::now(),
             stats: ConnStats::default(),
             open: true,
         })
@@ -362,10 +376,21 @@ impl Conn {
     ) {
         let m = scanner.scan(msg, now.realtime_ns, hist);
         if let Some(s) = m.server_seqno {
-            if self.last_seqno.is_some_and(|last| s <= last) {
+            // Data frames take new, strictly increasing seqnos; per-connection frames repeat
+            // the cursor, so they may equal the last data seqno but never go below it.
+            if m.kind.is_data() {
+                if self.last_seqno.is_some_and(|last| s <= last) {
+                    self.stats.seqno_violations += 1;
+                }
+                self.last_seqno = Some(s);
+            } else if self.last_seqno.is_some_and(|last| s < last) {
                 self.stats.seqno_violations += 1;
             }
-            self.last_seqno = Some(s);
+            if let Some(target) = self.catch_up_to {
+                if s >= target && self.stats.caught_up_after.is_none() {
+                    self.stats.caught_up_after = Some(self.opened.elapsed());
+                }
+            }
         }
         if !now.counting {
             return;
@@ -386,7 +411,8 @@ impl Conn {
                 st.gaps += 1;
                 st.dropped = st.dropped.max(dropped.unwrap_or(0));
             }
-            Kind::Other => {}
+            Kind::Data | Kind::Control => {}
+            Kind::Error => st.errors += 1,
             Kind::Unrecognised => st.unrecognised += 1,
         }
     }

@@ -172,10 +172,10 @@ fn metrics(r: &RunOutcome) -> Vec<(String, Option<f64>, String)> {
         if !h.is_empty() {
             for (label, q) in [("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("p99.9", 0.999)] {
                 let us = h.value_at_quantile(q) as f64 / 1e3;
-                push(&format!("latency {label} (µs)"), Some(us), fmt_us(us));
+                push(&format!("latency {label}"), Some(us), fmt_us(us));
             }
             let max = h.max() as f64 / 1e3;
-            push("latency max (µs)", Some(max), fmt_us(max));
+            push("latency max", Some(max), fmt_us(max));
             push("latency samples", None, h.len().to_string());
         }
         let fps = frames as f64 / secs;
@@ -263,11 +263,12 @@ pub fn si(v: f64) -> String {
     }
 }
 
+/// Microseconds with a unit that keeps 2–4 significant digits: "235µs", "12.4ms", "1.24s".
 fn fmt_us(us: f64) -> String {
-    if us >= 1e4 {
-        format!("{:.1}ms", us / 1e3)
-    } else {
-        format!("{us:.0}")
+    match us {
+        x if x >= 1e6 => format!("{:.2}s", us / 1e6),
+        x if x >= 1e4 => format!("{:.1}ms", us / 1e3),
+        _ => format!("{us:.0}µs"),
     }
 }
 
@@ -320,7 +321,7 @@ mod tests {
         assert_eq!(cell(&t, "events/s per client, min", 0), "1.0k");
         assert_eq!(cell(&t, "events/s per client, median", 0), "2.0k");
         assert_eq!(cell(&t, "delivered events/s (total)", 2), "4.00");
-        assert_eq!(cell(&t, "latency p50 (µs)", 0), "2");
+        assert_eq!(cell(&t, "latency p50", 0), "2µs");
         assert_eq!(cell(&t, "bytes/event (wire)", 0), "100");
         assert_eq!(cell(&t, "memory per connection (KiB)", 2), "1.00");
         assert!(t.text().contains("ringgate / baseline"));

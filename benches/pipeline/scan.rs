@@ -30,10 +30,24 @@ pub enum Kind {
     Warning { dropped: Option<u64> },
     /// A gap notice (any kind whose name contains `Gap`); `dropped` as for warnings.
     Gap { dropped: Option<u64> },
-    /// Any other well-formed envelope (Hello, Resume, TPS, Lifecycle, acks, …).
-    Other,
+    /// A data frame without events (TPS, ContentionData, TopAccesses, Lifecycle): its
+    /// `server_seqno` is a new one, like an `Events` frame's.
+    Data,
+    /// A per-connection frame (Hello, Subscribed, Resume): it repeats the connection's cursor
+    /// (the last data seqno sent) rather than taking a new seqno.
+    Control,
+    /// An `Error` frame: the server refused a client message (a per-connection frame too).
+    Error,
     /// Not an envelope this client understands.
     Unrecognised,
+}
+
+impl Kind {
+    /// Whether the frame carries a new `server_seqno` (data) rather than repeating the
+    /// connection's cursor (Hello, Subscribed, Resume, Error, Warning).
+    pub fn is_data(self) -> bool {
+        matches!(self, Kind::Events { .. } | Kind::Gap { .. } | Kind::Data)
+    }
 }
 
 /// Summary of one message.
@@ -102,7 +116,9 @@ impl Scanner {
             n if memchr::memmem::find(n, b"Gap").is_some() => Kind::Gap {
                 dropped: self.number_after(&self.dropped, body),
             },
-            _ => Kind::Other,
+            b"Hello" | b"Subscribed" | b"Resume" => Kind::Control,
+            b"Error" => Kind::Error,
+            _ => Kind::Data,
         };
         Message {
             server_seqno: Some(server_seqno),
@@ -175,7 +191,12 @@ mod tests {
         assert_eq!(s.scan(g, 0, &mut h).kind, Kind::Gap { dropped: Some(6) });
         let t = br#"{"server_seqno":2,"TPS":0}"#;
         let m = s.scan(t, 0, &mut h);
-        assert_eq!((m.server_seqno, m.kind), (Some(2), Kind::Other));
+        assert_eq!((m.server_seqno, m.kind), (Some(2), Kind::Data));
+        let h = br#"{"server_seqno":2,"Hello":{"wire_version":1}}"#;
+        assert_eq!(s.scan(h, 0, &mut hist()).kind, Kind::Control);
+        let e = br#"{"server_seqno":2,"Error":{"code":4001}}"#;
+        assert_eq!(s.scan(e, 0, &mut hist()).kind, Kind::Error);
+        assert!(!Kind::Warning { dropped: None }.is_data());
     }
 
     #[test]

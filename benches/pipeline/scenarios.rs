@@ -204,6 +204,7 @@ pub fn run(scenario: Scenario, args: &Args) -> Result<(), HarnessError> {
             let spec_of = |_| ClientSpec {
                 path: args.path.clone(),
                 subscribe: args.subscribe.clone(),
+                catch_up_to: None,
             };
             let mut spec = RunSpec::new(rate(Some(10_000)), (0..n).map(spec_of).collect(), window);
             spec.stuck = (0..args.stuck).map(spec_of).collect();
@@ -251,6 +252,7 @@ fn firehose(n: usize) -> Vec<ClientSpec> {
         .map(|_| ClientSpec {
             path: "/v1/ws".into(),
             subscribe: None,
+            catch_up_to: None,
         })
         .collect()
 }
@@ -263,6 +265,7 @@ fn narrow(n: usize) -> Vec<ClientSpec> {
         .map(|i| ClientSpec {
             path: "/v1/ws".into(),
             subscribe: Some(format!(r#"{{"subscribe":["{}"]}}"#, KINDS[i % KINDS.len()])),
+            catch_up_to: None,
         })
         .collect()
 }
@@ -490,6 +493,7 @@ impl Bench<'_> {
             .map(|_| ClientSpec {
                 path: "/v1/ws".into(),
                 subscribe: Some(r#"{"subscribe":["BlockReject"]}"#.into()),
+                catch_up_to: None,
             })
             .collect();
         eprintln!("[{}] opening {n} idle connections to {addr}", target.name());
