@@ -11,12 +11,46 @@
 //! - [`event`]: event type codes, payload decoding, JSON encoding, filter keys.
 //! - [`chain`]: commit stages, block lifecycle, `min_stage` release, analytics.
 //! - [`frame`]: the pre-encoded frames and filter keys the tailer hands to shards.
+//! - [`ring`]: the ring file layout, attach, seqlock reader and writer.
+//! - [`http`]: request heads, routing, responses, connection admission (shards).
+//! - [`ws`]: WebSocket handshake, client-frame decoder, server frame headers (shards).
+//! - [`subscription`]: channels and client subscriptions (shards).
+//! - [`filter`]: subscriptions compiled for per-event matching on filter keys (shards).
+//! - [`protocol`]: server messages and `Events` batch assembly (shards).
+//! - [`backpressure`]: per-session bounded queues, drop warnings, heartbeats (shards).
 //! - [`ring`]: the ring file layout, attach, seqlock reader and writer, snapshot replay.
+//! - [`synth`]: the seeded synthetic Monad chain and the driver that writes it into a ring.
+//! - [`inspect`]: `ringgate inspect`: header, counts, decode failures, gaps, JSON lines.
 //! - [`pacer`]: rate pacing for event producers (replay, synthetic chain).
+//! - [`config`]: every runtime knob, with default, unit and trade-off.
+//! - [`tailer`]: the pinned tailer thread: ring → encode once → stamp → push to shards.
+//! - [`fanout`]: one bounded SPSC queue per shard, with a doorbell for parked shards.
+//! - [`shard`]: a glommio executor per core: SO_REUSEPORT listener, dispatch loop.
+//! - [`session`]: one connection: HTTP, upgrade, subscribe, reader and coalescing writer.
+//! - [`rest`]: `/health`, `/v1/status`, `/metrics` on the WebSocket port.
+//! - [`metrics`]: single-writer counters of the tailer and each shard; Prometheus text.
+//! - [`demo`]: `ringgate demo` / `write`: a synthetic or replayed ring writer next to the gateway.
+//! - [`server`]: start/stop the tailer and shards; signals; the `serve` entry point.
 
+pub mod backpressure;
 pub mod chain;
+pub mod config;
+pub mod demo;
 pub mod event;
+pub mod fanout;
+pub mod filter;
 pub mod frame;
+pub mod http;
+pub mod inspect;
+pub mod metrics;
 pub mod pacer;
+pub mod protocol;
+pub mod rest;
 pub mod ring;
+pub mod server;
+pub mod session;
+pub mod shard;
+pub mod subscription;
 pub mod synth;
+pub mod tailer;
+pub mod ws;

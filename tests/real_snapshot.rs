@@ -4,6 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use ringgate::event::encoder::Encoder;
 use ringgate::event::kind::EventType;
@@ -14,14 +15,23 @@ fn data_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/monad")
 }
 
+type Events = Vec<(Descriptor, Vec<u8>)>;
+
 /// Every committed event of the snapshot: (descriptor, payload), read directly from the
-/// decompressed image (the snapshot never gaps and its window start is 0).
-fn snapshot_events(test: &str) -> Option<Vec<(Descriptor, Vec<u8>)>> {
-    let path = data_dir().join("emn-1b-15m.snapshot.zst");
-    let Ok(compressed) = std::fs::read(&path) else {
+/// decompressed image (the snapshot never gaps and its window start is 0). Decompressed once
+/// per test binary.
+fn snapshot_events(test: &str) -> Option<&'static Events> {
+    static EVENTS: OnceLock<Option<Events>> = OnceLock::new();
+    let events = EVENTS.get_or_init(load_snapshot).as_ref();
+    if events.is_none() {
         println!("skipped {test}: ../shared/data/monad not found");
-        return None;
-    };
+    }
+    events
+}
+
+fn load_snapshot() -> Option<Events> {
+    let path = data_dir().join("emn-1b-15m.snapshot.zst");
+    let compressed = std::fs::read(path).ok()?;
     let mut image = zstd::decode_all(compressed.as_slice()).expect("zstd snapshot");
     let u64_at = |b: &[u8], o: usize| u64::from_le_bytes(b[o..o + 8].try_into().unwrap());
     let sizes = RingSizes {
@@ -75,7 +85,7 @@ fn every_event_decodes_in_the_observed_counts() {
     let mut counts: BTreeMap<EventType, u64> = BTreeMap::new();
     let mut block_txn_count = None;
     let mut gas_used = None;
-    for (d, p) in &events {
+    for (d, p) in events {
         let (e, ()) = enc
             .encode_with(d, p, |ev, _| match ev {
                 ringgate::event::payload::ExecEvent::BlockStart(b) => {
@@ -152,7 +162,7 @@ fn first_transaction_matches_the_rpc_golden_field_by_field() {
         return;
     };
     let tx = golden("block-15000001.0.tx.0.json");
-    let v = first_json(&events, EventType::TxnHeaderStart, |v| n(v, "txn_idx") == 0);
+    let v = first_json(events, EventType::TxnHeaderStart, |v| n(v, "txn_idx") == 0);
     let p = v.get("payload").unwrap();
     assert_eq!(n(&v, "block_number"), hex_u64(s(&tx, "blockNumber")));
     assert_eq!(s(&v, "txn_hash"), s(&tx, "hash"));
@@ -191,7 +201,7 @@ fn first_log_matches_the_rpc_golden_field_by_field() {
         return;
     };
     let log = golden("block-15000001.0.log.0.json");
-    let v = first_json(&events, EventType::TxnLog, |_| true);
+    let v = first_json(events, EventType::TxnLog, |_| true);
     let p = v.get("payload").unwrap();
     assert_eq!(s(p, "address"), s(&log, "address"));
     let topics: String = log
@@ -217,7 +227,7 @@ fn block_start_and_end_match_the_header_golden() {
         return;
     };
     let h = golden("block-15000001.0.header.json");
-    let start = first_json(&events, EventType::BlockStart, |_| true);
+    let start = first_json(events, EventType::BlockStart, |_| true);
     let p = start.get("payload").unwrap();
     assert_eq!(s(p, "parent_eth_hash"), s(&h, "parentHash"));
     assert_eq!(s(p, "beneficiary"), s(&h, "miner"));
@@ -233,14 +243,47 @@ fn block_start_and_end_match_the_header_golden() {
     assert_eq!(n(p, "number"), hex_u64(s(&h, "number")));
     assert_eq!(n(p, "txn_count"), 229);
     assert_eq!(s(p, "chain_id"), "0x1");
-    let end = first_json(&events, EventType::BlockEnd, |_| true);
+    let end = first_json(events, EventType::BlockEnd, |_| true);
     let p = end.get("payload").unwrap();
     assert_eq!(s(p, "eth_block_hash"), s(&h, "hash"));
     assert_eq!(s(p, "state_root"), s(&h, "stateRoot"));
     assert_eq!(s(p, "receipts_root"), s(&h, "receiptsRoot"));
     assert_eq!(s(p, "logs_bloom"), s(&h, "logsBloom"));
     assert_eq!(n(p, "gas_used"), hex_u64(s(&h, "gasUsed")));
-    let fin = first_json(&events, EventType::BlockFinalized, |_| true);
+    let fin = first_json(events, EventType::BlockFinalized, |_| true);
     assert_eq!(s(&fin, "commit_stage"), "Finalized");
     assert_eq!(n(&fin, "block_number"), 15_000_001);
+}
+
+#[test]
+fn inspect_reports_the_snapshot_and_prints_every_event_as_a_json_line() {
+    let path = data_dir().join("emn-1b-15m.snapshot.zst");
+    if !path.exists() {
+        println!("skipped inspect_reports_the_snapshot_and_prints_every_event_as_a_json_line: ../shared/data/monad not found");
+        return;
+    }
+    let mut out = Vec::new();
+    let opts = ringgate::inspect::InspectOptions { events: true };
+    let s = ringgate::inspect::run(&path, opts, &mut out).expect("inspect");
+    assert_eq!((s.first_seqno, s.last_seqno, s.events), (1, 6597, 6597));
+    assert_eq!(s.header.last_seqno, 6597);
+    assert_eq!(s.failures.total(), 0);
+    assert!(s.gaps.is_empty());
+    for (name, n) in EXPECTED_COUNTS {
+        let t = EventType::ALL
+            .iter()
+            .find(|t| t.spec_name() == name)
+            .unwrap();
+        assert_eq!(s.count(*t), n, "{name}");
+    }
+    let text = String::from_utf8(out).unwrap();
+    let mut lines = 0;
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let v: Value = sonic_rs::from_str(line).expect("every event line is JSON");
+        assert!(v.get("event_name").is_some());
+        lines += 1;
+    }
+    assert_eq!(lines, 6597);
+    assert!(text.contains("# magic         RING01"));
+    assert!(text.contains("65536 descriptors"));
 }

@@ -1,0 +1,248 @@
+//! Configuration: every knob of the running gateway in one struct, with its default, unit,
+//! trade-off and when to change it. The CLI (`main.rs`) maps flags onto [`Config`]; tests
+//! build one with [`Config::default`] and override a few fields.
+//!
+//! Runs on the main thread before anything starts; read-only afterwards (shards get a clone).
+//! Must never: read the environment behind the caller's back, or hold runtime objects.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::backpressure::QueueLimits;
+use crate::http::{ConnectionLimits, RequestLimits};
+use crate::protocol::{AdvertisedLimits, BatchLimits};
+use crate::subscription::SubscriptionLimits;
+use crate::ws::{DecoderLimits, PingLimiter};
+
+/// What the tailer does when the ring has nothing new ([`crate::tailer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleStrategy {
+    /// Spin `spins` polls, then `yield` `yields` times, then sleep `park` per poll until an
+    /// event arrives. Latency after an idle period is at most `park` (plus scheduling).
+    SpinYieldPark {
+        spins: u32,
+        yields: u32,
+        park: Duration,
+    },
+    /// Never sleep: lowest latency, one core at 100% forever. Only on a dedicated core.
+    BusySpin,
+}
+
+impl Default for IdleStrategy {
+    /// 1,000 spins, 100 yields, then 50 µs sleeps: wakes within ~50 µs of an idle ring while
+    /// costing a few percent of a core when idle. This box has 2 cores shared with the writer
+    /// and load clients, so pure spinning would steal a whole core from them.
+    fn default() -> IdleStrategy {
+        IdleStrategy::SpinYieldPark {
+            spins: 1_000,
+            yields: 100,
+            park: Duration::from_micros(50),
+        }
+    }
+}
+
+/// The whole gateway configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address every shard's listener binds (SO_REUSEPORT). Default `127.0.0.1:8443`: the
+    /// anchor gateway's port, on loopback so a fresh install is not exposed to the network.
+    /// Set `0.0.0.0:8443` (behind your firewall / proxy) to serve other hosts; port 0 picks a
+    /// free port (tests).
+    pub listen: SocketAddr,
+    /// The ring to tail: a live ring file, or a `.zst` snapshot served as a replay from its
+    /// first event. Default: the node's default ring under the first 2 MiB hugetlbfs mount.
+    pub ring_path: PathBuf,
+    /// Shard executors (cores serving clients). `None` = every core but the tailer's, at
+    /// least one. More shards add client capacity; each costs a core and `io_memory` of
+    /// locked memory.
+    pub shards: Option<usize>,
+    /// Pin the tailer and each shard to its own core (`core_affinity` / glommio
+    /// `Placement::Fixed`). Default on. Turn off when cores are shared with other busy
+    /// processes (CI, laptops) so the kernel may migrate threads.
+    pub pin_cores: bool,
+    /// Core the tailer thread runs on when pinning is on. Default 0; shards take the
+    /// following cores (wrapping).
+    pub tailer_core: usize,
+    /// Entries in each shard's SPSC queue (one `Arc` pointer each, 16 B). Default 65,536 ≈ a
+    /// few blocks of events: absorbs a shard stall of ~100 ms at 500k events/s. Bigger costs
+    /// memory only when a shard falls behind; smaller makes a `Gap` more likely.
+    pub spsc_capacity: usize,
+    /// Frames a session may have queued before new ones are dropped. Default 4,096 (the
+    /// anchor gateway's `client_send_buffer`). Bigger tolerates burstier readers but pins
+    /// more event memory per slow client.
+    pub session_queue_frames: usize,
+    /// Drops between two `Warning` frames to a slow client. Default 1,000.
+    pub drop_warning_every: u64,
+    /// Cumulative drops after which a slow client is closed with 1008. Default 10,000.
+    pub drop_disconnect_after: u64,
+    /// Caps on one `Events` frame (default 256 events / 256 KiB; see [`BatchLimits`]).
+    pub batch: BatchLimits,
+    /// Bytes after which a session stops filling one write (soft cap; a frame is never
+    /// split; the rest goes in the next write). Default 1 MiB: large enough that a write
+    /// carries thousands of events under load, small enough to bound per-session buffers.
+    pub write_max_bytes: usize,
+    /// Time a new connection has to send a complete HTTP request head. Default 5 s. Lower
+    /// it under connection floods; raise it for very slow links.
+    pub handshake_timeout: Duration,
+    /// Server ping interval on WebSocket sessions. Default 30 s (anchor's advertised value).
+    pub ping_interval: Duration,
+    /// A session that sends nothing (not even a pong) for this long is closed. Default 60 s.
+    pub pong_timeout: Duration,
+    /// Connection admission: total and per-IP limits, trusted proxies (see
+    /// [`ConnectionLimits`] for each default and trade-off).
+    pub connection_limits: ConnectionLimits,
+    /// Request-head bounds (8 KiB, 64 headers; past them: 431).
+    pub request_limits: RequestLimits,
+    /// Client-frame bounds (64 KiB messages; past it: close 1009).
+    pub decoder_limits: DecoderLimits,
+    /// Subscription bounds (names, specs, values; past them: an `Error` frame).
+    pub subscription_limits: SubscriptionLimits,
+    /// Client pings per second sustained, and burst, before a session is closed for a ping
+    /// flood (1008). Defaults 10/s and 20: far above any keep-alive, far below a flood.
+    pub ping_per_sec: u32,
+    pub ping_burst: u32,
+    /// `Access-Control-Allow-Origin` on REST answers. Default `*` (the anchor gateway's; its
+    /// dashboards fetch cross-origin). `None` sends no CORS header.
+    pub cors_origin: Option<String>,
+    /// Server-seqno'd frames the resume store keeps for `resume_from`. Default 100,000 (the
+    /// anchor's window, here actually usable). Memory ≈ this × mean frame size.
+    pub resume_store_frames: usize,
+    /// What the tailer does when the ring is idle.
+    pub idle: IdleStrategy,
+    /// How long the ring may be silent before `/health` says stale. Default 10 s.
+    pub stale_after: Duration,
+    /// Locked memory each glommio executor registers for io_uring buffers (bytes). Default
+    /// 512 KiB: 1 tailer (no io_uring) + 8 shards fit the common 8 MiB `ulimit -l`. Raise on
+    /// hosts with a larger limit for more zero-copy buffer space.
+    pub io_memory: usize,
+    /// io_uring submission-queue depth per ring per executor. Default 128.
+    pub ring_depth: usize,
+    /// `SO_SNDBUF` for client sockets (bytes). Default `None`: kernel autotuning (up to
+    /// `net.ipv4.tcp_wmem` max, several MB). Set it to bound the kernel memory a client that
+    /// stops reading can pin (its bounded session queue then fills sooner); tests set it
+    /// small to reach the slow-client limits quickly.
+    pub socket_send_buffer: Option<usize>,
+    /// Upper bound for a graceful shutdown (close 1001 to everyone, flush). Default 2 s.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
+            ring_path: PathBuf::from(
+                "/var/lib/hugetlbfs/user/monad/pagesize-2MB/event-rings/monad-exec-events",
+            ),
+            shards: None,
+            pin_cores: true,
+            tailer_core: 0,
+            spsc_capacity: 65_536,
+            session_queue_frames: 4_096,
+            drop_warning_every: 1_000,
+            drop_disconnect_after: 10_000,
+            batch: BatchLimits::default(),
+            write_max_bytes: 1 << 20,
+            handshake_timeout: Duration::from_secs(5),
+            ping_interval: Duration::from_secs(30),
+            pong_timeout: Duration::from_secs(60),
+            connection_limits: ConnectionLimits::default(),
+            request_limits: RequestLimits::default(),
+            decoder_limits: DecoderLimits::default(),
+            subscription_limits: SubscriptionLimits::default(),
+            ping_per_sec: PingLimiter::DEFAULT_PER_SEC,
+            ping_burst: PingLimiter::DEFAULT_BURST,
+            cors_origin: Some("*".to_owned()),
+            resume_store_frames: 100_000,
+            idle: IdleStrategy::default(),
+            stale_after: Duration::from_secs(10),
+            io_memory: 512 * 1024,
+            ring_depth: 128,
+            socket_send_buffer: None,
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+}
+
+impl Config {
+    /// Shards to start: the configured count, or every core but the tailer's (at least 1).
+    pub fn shard_count(&self) -> usize {
+        match self.shards {
+            Some(n) => n.max(1),
+            None => std::thread::available_parallelism()
+                .map(|n| n.get().saturating_sub(1))
+                .unwrap_or(1)
+                .max(1),
+        }
+    }
+
+    /// Core for shard `index` when pinning is on: the cores after the tailer's, wrapping.
+    pub fn shard_core(&self, index: usize, cores: usize) -> usize {
+        (self.tailer_core + 1 + index) % cores.max(1)
+    }
+
+    /// The per-session queue bounds these settings imply.
+    pub fn queue_limits(&self) -> QueueLimits {
+        QueueLimits {
+            capacity: self.session_queue_frames,
+            warn_every: self.drop_warning_every,
+            disconnect_after: self.drop_disconnect_after,
+        }
+    }
+
+    /// The limits announced to clients in `Hello`.
+    pub fn advertised_limits(&self) -> AdvertisedLimits {
+        AdvertisedLimits {
+            resume_buffer_size: self.resume_store_frames as u64,
+            client_send_buffer: self.session_queue_frames as u64,
+            slow_client_drop_limit: self.drop_disconnect_after,
+            heartbeat_interval_secs: self.ping_interval.as_secs(),
+            heartbeat_timeout_secs: self.pong_timeout.as_secs(),
+            max_batch_events: self.batch.max_events as u64,
+            max_batch_bytes: self.batch.max_bytes as u64,
+            max_message_bytes: self.decoder_limits.max_message_bytes as u64,
+        }
+    }
+
+    /// True when `ring_path` names a compressed snapshot (served as a replay).
+    pub fn is_snapshot(&self) -> bool {
+        self.ring_path.extension().is_some_and(|e| e == "zst")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_listens_on_loopback_8443() {
+        let c = Config::default();
+        assert!(c.listen.ip().is_loopback());
+        assert_eq!(c.listen.port(), 8443);
+        assert!(c.shard_count() >= 1);
+    }
+
+    #[test]
+    fn shards_take_the_cores_after_the_tailer() {
+        let c = Config::default();
+        assert_eq!(c.shard_core(0, 2), 1);
+        assert_eq!(c.shard_core(1, 2), 0);
+        assert_eq!(
+            Config {
+                shards: Some(0),
+                ..c
+            }
+            .shard_count(),
+            1
+        );
+    }
+
+    #[test]
+    fn zst_paths_are_snapshots() {
+        let c = Config {
+            ring_path: PathBuf::from("/tmp/x.zst"),
+            ..Config::default()
+        };
+        assert!(c.is_snapshot());
+    }
+}

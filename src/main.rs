@@ -1,0 +1,180 @@
+//! The `ringgate` binary: parses flags into a [`Config`] and calls the library. All logic
+//! lives in the library (`server::start`, `demo::run`, `inspect::run`, the ring writer) so
+//! the integration tests exercise exactly what this binary runs.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+use ringgate::config::{Config, IdleStrategy};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "ringgate",
+    version,
+    about = "WebSocket gateway for Monad execution event rings"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve a ring (live file, or a .zst snapshot replayed from its start).
+    Serve {
+        /// Ring file; default: the node's ring under the first 2 MiB hugetlbfs mount.
+        #[arg(long)]
+        ring: Option<PathBuf>,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Write a synthetic chain into a ring under /dev/shm and serve it on localhost.
+    Demo {
+        /// Synthetic events per second.
+        #[arg(long, default_value_t = 2_000)]
+        rate: u64,
+        #[command(flatten)]
+        server: ServerArgs,
+    },
+    /// Write a ring: a synthetic chain, or a recorded snapshot replayed at a rate.
+    Write {
+        /// Ring file to create.
+        #[arg(long)]
+        ring: PathBuf,
+        /// Replay this snapshot instead of the synthetic chain.
+        #[arg(long)]
+        replay: Option<PathBuf>,
+        /// Events per second.
+        #[arg(long, default_value_t = 2_000)]
+        rate: u64,
+        /// Stop after this many seconds (default: until Ctrl-C).
+        #[arg(long)]
+        duration: Option<u64>,
+    },
+    /// Check a ring file (or .zst snapshot) and print its header; exits non-zero if invalid.
+    Inspect {
+        /// Also print every event.
+        #[arg(long)]
+        events: bool,
+        path: PathBuf,
+    },
+}
+
+/// Flags shared by `serve` and `demo`; each maps to one [`Config`] field (see its docs).
+#[derive(Debug, Args)]
+struct ServerArgs {
+    /// Listen address (every shard binds it with SO_REUSEPORT).
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: SocketAddr,
+    /// Shards (default: every core but the tailer's, at least one).
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Do not pin the tailer and shards to cores.
+    #[arg(long)]
+    no_pin: bool,
+    /// Core for the tailer thread.
+    #[arg(long, default_value_t = 0)]
+    tailer_core: usize,
+    /// Entries per shard SPSC queue.
+    #[arg(long, default_value_t = 65_536)]
+    spsc_capacity: usize,
+    /// Frames a session may queue before drops start.
+    #[arg(long, default_value_t = 4_096)]
+    session_queue: usize,
+    /// Drops after which a slow client is disconnected (1008).
+    #[arg(long, default_value_t = 10_000)]
+    drop_limit: u64,
+    /// Seconds a new connection has to send its request head.
+    #[arg(long, default_value_t = 5)]
+    handshake_timeout_secs: u64,
+    /// Seconds between server pings.
+    #[arg(long, default_value_t = 30)]
+    ping_interval_secs: u64,
+    /// Seconds of client silence (no pong, no message) before disconnect.
+    #[arg(long, default_value_t = 60)]
+    pong_timeout_secs: u64,
+    /// Locked memory per shard executor for io_uring buffers, KiB.
+    #[arg(long, default_value_t = 512)]
+    io_memory_kib: usize,
+    /// Tailer never sleeps when the ring is idle (dedicated core only).
+    #[arg(long)]
+    busy_spin: bool,
+    /// Microseconds the tailer sleeps per idle poll after spinning (latency floor when idle).
+    #[arg(long, default_value_t = 50)]
+    idle_park_us: u64,
+}
+
+impl ServerArgs {
+    fn apply(&self, c: &mut Config) {
+        c.listen = self.listen;
+        c.shards = self.shards;
+        c.pin_cores = !self.no_pin;
+        c.tailer_core = self.tailer_core;
+        c.spsc_capacity = self.spsc_capacity;
+        c.session_queue_frames = self.session_queue;
+        c.drop_disconnect_after = self.drop_limit;
+        c.handshake_timeout = Duration::from_secs(self.handshake_timeout_secs);
+        c.ping_interval = Duration::from_secs(self.ping_interval_secs);
+        c.pong_timeout = Duration::from_secs(self.pong_timeout_secs);
+        c.io_memory = self.io_memory_kib * 1024;
+        c.idle = if self.busy_spin {
+            IdleStrategy::BusySpin
+        } else {
+            IdleStrategy::SpinYieldPark {
+                spins: 1_000,
+                yields: 100,
+                park: Duration::from_micros(self.idle_park_us),
+            }
+        };
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { ring, server } => {
+            let mut config = Config::default();
+            server.apply(&mut config);
+            match ring.map_or_else(ringgate::ring::default_ring_path, Ok) {
+                Ok(path) => {
+                    config.ring_path = path;
+                    ringgate::server::serve_until_signal(config).map_err(|e| e.to_string())
+                }
+                Err(e) => Err(format!("{e}\n(pass --ring PATH, or run `ringgate demo`)")),
+            }
+        }
+        Command::Demo { rate, server } => {
+            let mut config = Config::default();
+            server.apply(&mut config);
+            ringgate::demo::run(config, rate).map_err(|e| e.to_string())
+        }
+        Command::Write {
+            ring,
+            replay,
+            rate,
+            duration,
+        } => ringgate::demo::write(
+            &ring,
+            replay.as_deref(),
+            rate,
+            duration.map(Duration::from_secs),
+        )
+        .map_err(|e| e.to_string()),
+        Command::Inspect { events, path } => {
+            let opts = ringgate::inspect::InspectOptions { events };
+            ringgate::inspect::run(&path, opts, &mut std::io::stdout().lock())
+                .map(|_| ())
+                .map_err(|e| e.to_string())
+        }
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("ringgate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,457 @@
+//! Counters the tailer and the shards publish, and the Prometheus text rendering of them.
+//!
+//! Each counter has exactly one writer: the tailer writes [`TailerStats`], shard `i` writes
+//! `ShardStats[i]`. Writers use relaxed atomic stores/adds on their own cache lines, so the
+//! hot path takes no lock and never touches another core's data; readers (REST on any shard)
+//! load the atomics and sum over shards. Values are monotonic counters unless named gauges.
+//!
+//! Rendering is runtime-free: [`render_prometheus`] takes snapshots and `now`.
+//! Must never: lock, allocate on the hot path (only rendering allocates).
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
+use std::sync::Arc;
+
+use crate::event::kind::{EventType, EVENT_TYPE_COUNT};
+
+/// Channel labels, in the order of `ShardStats::sessions_by_channel`.
+pub const CHANNEL_LABELS: [&str; 5] = ["all", "blocks", "txs", "contention", "lifecycle"];
+
+/// What the tailer last learned about the ring's writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum RingState {
+    /// Not attached yet (starting, or the file does not exist).
+    Waiting = 0,
+    /// A live writer is producing.
+    Live = 1,
+    /// The writer process is gone; the tailer polls for a new file.
+    Gone = 2,
+    /// A snapshot is being replayed.
+    Replay = 3,
+    /// A snapshot replay reached its end.
+    ReplayDone = 4,
+}
+
+impl RingState {
+    fn from_u8(v: u8) -> RingState {
+        match v {
+            1 => RingState::Live,
+            2 => RingState::Gone,
+            3 => RingState::Replay,
+            4 => RingState::ReplayDone,
+            _ => RingState::Waiting,
+        }
+    }
+
+    /// Lower-case label used in JSON and metrics.
+    pub fn label(self) -> &'static str {
+        match self {
+            RingState::Waiting => "waiting",
+            RingState::Live => "live",
+            RingState::Gone => "gone",
+            RingState::Replay => "replay",
+            RingState::ReplayDone => "replay_done",
+        }
+    }
+}
+
+/// Written by the tailer only.
+#[derive(Debug)]
+pub struct TailerStats {
+    /// Gauge: ring seqno of the last event read.
+    pub head_ring_seqno: AtomicU64,
+    /// Gauge: last server_seqno stamped.
+    pub head_server_seqno: AtomicU64,
+    /// Gauge: ring `record_epoch_nanos` of the last event.
+    pub last_event_ts_ns: AtomicU64,
+    /// Gauge: wall clock (ns since epoch) when the last event was read.
+    pub last_event_read_ns: AtomicU64,
+    /// Events read, by event type code.
+    pub events_in: [AtomicU64; EVENT_TYPE_COUNT],
+    /// Descriptors with an unknown type code or undecodable payload (skipped).
+    pub events_bad: AtomicU64,
+    /// Ring gaps (tailer lapped) and the events they lost.
+    pub ring_gaps: AtomicU64,
+    pub ring_gap_events: AtomicU64,
+    /// Payloads overwritten before they could be copied.
+    pub expired: AtomicU64,
+    /// Writer restarts seen (reattached to a new ring).
+    pub writer_restarts: AtomicU64,
+    ring_state: AtomicU8,
+}
+
+impl Default for TailerStats {
+    fn default() -> TailerStats {
+        TailerStats {
+            head_ring_seqno: AtomicU64::new(0),
+            head_server_seqno: AtomicU64::new(0),
+            last_event_ts_ns: AtomicU64::new(0),
+            last_event_read_ns: AtomicU64::new(0),
+            events_in: std::array::from_fn(|_| AtomicU64::new(0)),
+            events_bad: AtomicU64::new(0),
+            ring_gaps: AtomicU64::new(0),
+            ring_gap_events: AtomicU64::new(0),
+            expired: AtomicU64::new(0),
+            writer_restarts: AtomicU64::new(0),
+            ring_state: AtomicU8::new(RingState::Waiting as u8),
+        }
+    }
+}
+
+impl TailerStats {
+    /// Current ring state.
+    pub fn ring_state(&self) -> RingState {
+        RingState::from_u8(self.ring_state.load(Ordering::Relaxed))
+    }
+
+    /// Publishes the ring state (tailer only).
+    pub fn set_ring_state(&self, state: RingState) {
+        self.ring_state.store(state as u8, Ordering::Relaxed);
+    }
+
+    /// Total events read over all types.
+    pub fn events_in_total(&self) -> u64 {
+        self.events_in
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .sum()
+    }
+}
+
+/// Written by one shard only.
+#[derive(Debug)]
+pub struct ShardStats {
+    /// Gauge: open WebSocket sessions by channel (index = `CHANNEL_LABELS`).
+    pub sessions_by_channel: [AtomicU64; CHANNEL_LABELS.len()],
+    /// Gauge: open connections of any kind.
+    pub connections_open: AtomicU64,
+    pub connections_accepted: AtomicU64,
+    /// Connections refused: limits, bad requests, handshake timeouts.
+    pub connections_rejected: AtomicU64,
+    pub handshake_timeouts: AtomicU64,
+    /// Entries popped from this shard's SPSC queue.
+    pub inbox_frames: AtomicU64,
+    /// Entries the tailer could not push because this shard's queue was full.
+    pub spsc_full: AtomicU64,
+    /// WebSocket frames and payload bytes written to clients, and the writes carrying them.
+    pub frames_out: AtomicU64,
+    pub bytes_out: AtomicU64,
+    pub writes: AtomicU64,
+    /// Events delivered inside `Events` frames.
+    pub events_out: AtomicU64,
+    /// Frames dropped for slow clients, and the clients closed for it.
+    pub drops: AtomicU64,
+    pub slow_disconnects: AtomicU64,
+    /// Client protocol errors that closed a session (by close code family).
+    pub protocol_closes: AtomicU64,
+    /// Error frames sent for bad subscriptions (session kept).
+    pub error_frames: AtomicU64,
+    /// REST requests answered.
+    pub rest_requests: AtomicU64,
+}
+
+impl Default for ShardStats {
+    fn default() -> ShardStats {
+        let z = || AtomicU64::new(0);
+        ShardStats {
+            sessions_by_channel: std::array::from_fn(|_| z()),
+            connections_open: z(),
+            connections_accepted: z(),
+            connections_rejected: z(),
+            handshake_timeouts: z(),
+            inbox_frames: z(),
+            spsc_full: z(),
+            frames_out: z(),
+            bytes_out: z(),
+            writes: z(),
+            events_out: z(),
+            drops: z(),
+            slow_disconnects: z(),
+            protocol_closes: z(),
+            error_frames: z(),
+            rest_requests: z(),
+        }
+    }
+}
+
+/// Adds `n` to a single-writer counter.
+#[inline]
+pub fn bump(counter: &AtomicU64, n: u64) {
+    counter.fetch_add(n, Ordering::Relaxed);
+}
+
+/// Everything REST and `/metrics` read: the tailer's and every shard's counters.
+#[derive(Debug, Clone)]
+pub struct StatsHub {
+    pub tailer: Arc<TailerStats>,
+    pub shards: Arc<[Arc<ShardStats>]>,
+    /// Wall clock (ns since epoch) when the server started.
+    pub started_ns: u64,
+    /// Server epoch announced in `Hello`: start time in ms since the Unix epoch (below
+    /// 2^53, so JavaScript clients hold it exactly). Cursors are valid within one epoch.
+    pub epoch: u64,
+}
+
+impl StatsHub {
+    /// Fresh counters for `shards` shards, started at `now_ns`.
+    pub fn new(shards: usize, now_ns: u64) -> StatsHub {
+        StatsHub {
+            tailer: Arc::new(TailerStats::default()),
+            shards: (0..shards)
+                .map(|_| Arc::new(ShardStats::default()))
+                .collect(),
+            started_ns: now_ns,
+            epoch: now_ns / 1_000_000,
+        }
+    }
+
+    /// Sum of one shard counter over all shards.
+    pub fn sum(&self, f: impl Fn(&ShardStats) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .map(|s| f(s).load(Ordering::Relaxed))
+            .sum()
+    }
+
+    /// Open WebSocket sessions over all shards and channels.
+    pub fn clients(&self) -> u64 {
+        (0..CHANNEL_LABELS.len())
+            .map(|i| self.sum(|s| &s.sessions_by_channel[i]))
+            .sum()
+    }
+
+    /// Seconds since the last event was read, or `None` before the first event.
+    pub fn last_event_age(&self, now_ns: u64) -> Option<f64> {
+        let t = self.tailer.last_event_read_ns.load(Ordering::Relaxed);
+        (t != 0).then(|| now_ns.saturating_sub(t) as f64 / 1e9)
+    }
+
+    /// Tailer lag: wall clock now minus the last event's ring timestamp, in seconds.
+    pub fn tailer_lag(&self, now_ns: u64) -> Option<f64> {
+        let t = self.tailer.last_event_ts_ns.load(Ordering::Relaxed);
+        (t != 0).then(|| now_ns.saturating_sub(t) as f64 / 1e9)
+    }
+}
+
+/// Wall clock in ns since the Unix epoch (0 if the clock is before 1970).
+pub fn now_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+fn family(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// Renders every counter in the Prometheus text exposition format, aggregated over shards
+/// (plus a per-shard series for queue overflow and drops, which are shard-specific).
+pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
+    let mut out = String::with_capacity(8 * 1024);
+    let t = &hub.tailer;
+    let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+
+    family(
+        &mut out,
+        "ringgate_events_in_total",
+        "counter",
+        "Ring events read, by type.",
+    );
+    for ty in EventType::ALL.iter().skip(1) {
+        let v = ld(&t.events_in[usize::from(ty.code())]);
+        let _ = writeln!(
+            out,
+            "ringgate_events_in_total{{type=\"{}\"}} {v}",
+            ty.name()
+        );
+    }
+    let simple: [(&str, &str, &str, u64); 8] = [
+        (
+            "ringgate_events_bad_total",
+            "counter",
+            "Ring events skipped as malformed.",
+            ld(&t.events_bad),
+        ),
+        (
+            "ringgate_ring_gaps_total",
+            "counter",
+            "Times the tailer was lapped by the writer.",
+            ld(&t.ring_gaps),
+        ),
+        (
+            "ringgate_ring_gap_events_total",
+            "counter",
+            "Events lost to ring gaps.",
+            ld(&t.ring_gap_events),
+        ),
+        (
+            "ringgate_payloads_expired_total",
+            "counter",
+            "Payloads overwritten before being read.",
+            ld(&t.expired),
+        ),
+        (
+            "ringgate_writer_restarts_total",
+            "counter",
+            "Ring writer restarts seen.",
+            ld(&t.writer_restarts),
+        ),
+        (
+            "ringgate_head_ring_seqno",
+            "gauge",
+            "Ring seqno of the last event read.",
+            ld(&t.head_ring_seqno),
+        ),
+        (
+            "ringgate_head_server_seqno",
+            "gauge",
+            "Last server_seqno stamped.",
+            ld(&t.head_server_seqno),
+        ),
+        (
+            "ringgate_clients",
+            "gauge",
+            "Open WebSocket sessions.",
+            hub.clients(),
+        ),
+    ];
+    for (name, kind, help, v) in simple {
+        family(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {v}");
+    }
+    family(
+        &mut out,
+        "ringgate_tailer_lag_seconds",
+        "gauge",
+        "Now minus the last event's ring timestamp.",
+    );
+    let _ = writeln!(
+        out,
+        "ringgate_tailer_lag_seconds {}",
+        hub.tailer_lag(now_ns).unwrap_or(0.0)
+    );
+    family(
+        &mut out,
+        "ringgate_sessions",
+        "gauge",
+        "Open WebSocket sessions by channel.",
+    );
+    for (i, label) in CHANNEL_LABELS.iter().enumerate() {
+        let v = hub.sum(|s| &s.sessions_by_channel[i]);
+        let _ = writeln!(out, "ringgate_sessions{{channel=\"{label}\"}} {v}");
+    }
+    type Pick = fn(&ShardStats) -> &AtomicU64;
+    let summed: [(&str, &str, Pick); 11] = [
+        (
+            "ringgate_connections_accepted_total",
+            "Connections accepted.",
+            |s| &s.connections_accepted,
+        ),
+        (
+            "ringgate_connections_rejected_total",
+            "Connections refused (limits, bad requests).",
+            |s| &s.connections_rejected,
+        ),
+        (
+            "ringgate_handshake_timeouts_total",
+            "Connections closed for not sending a request in time.",
+            |s| &s.handshake_timeouts,
+        ),
+        (
+            "ringgate_frames_out_total",
+            "WebSocket frames written to clients.",
+            |s| &s.frames_out,
+        ),
+        (
+            "ringgate_bytes_out_total",
+            "Bytes written to clients.",
+            |s| &s.bytes_out,
+        ),
+        (
+            "ringgate_writes_total",
+            "Socket writes to clients (each carries many frames under load).",
+            |s| &s.writes,
+        ),
+        (
+            "ringgate_events_out_total",
+            "Events delivered inside Events frames.",
+            |s| &s.events_out,
+        ),
+        (
+            "ringgate_slow_client_disconnects_total",
+            "Sessions closed for too many drops.",
+            |s| &s.slow_disconnects,
+        ),
+        (
+            "ringgate_protocol_closes_total",
+            "Sessions closed for client protocol errors.",
+            |s| &s.protocol_closes,
+        ),
+        (
+            "ringgate_error_frames_total",
+            "Error frames sent (bad subscriptions).",
+            |s| &s.error_frames,
+        ),
+        (
+            "ringgate_rest_requests_total",
+            "REST requests answered.",
+            |s| &s.rest_requests,
+        ),
+    ];
+    for (name, help, pick) in summed {
+        family(&mut out, name, "counter", help);
+        let _ = writeln!(out, "{name} {}", hub.sum(pick));
+    }
+    let per_shard: [(&str, &str, Pick); 2] = [
+        (
+            "ringgate_shard_queue_full_total",
+            "Frames lost because a shard's SPSC queue was full.",
+            |s| &s.spsc_full,
+        ),
+        (
+            "ringgate_session_drops_total",
+            "Frames dropped for slow clients, by shard.",
+            |s| &s.drops,
+        ),
+    ];
+    for (name, help, pick) in per_shard {
+        family(&mut out, name, "counter", help);
+        for (i, s) in hub.shards.iter().enumerate() {
+            let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", ld(pick(s)));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prometheus_text_sums_shards_and_names_types() {
+        let hub = StatsHub::new(2, 1);
+        bump(&hub.shards[0].frames_out, 3);
+        bump(&hub.shards[1].frames_out, 4);
+        bump(
+            &hub.tailer.events_in[usize::from(EventType::TxnLog.code())],
+            7,
+        );
+        bump(&hub.shards[1].sessions_by_channel[2], 1);
+        let text = render_prometheus(&hub, 2);
+        assert!(text.contains("ringgate_frames_out_total 7\n"));
+        assert!(text.contains("ringgate_events_in_total{type=\"TxnLog\"} 7\n"));
+        assert!(text.contains("ringgate_sessions{channel=\"txs\"} 1\n"));
+        assert!(text.contains("ringgate_clients 1\n"));
+        assert!(text.contains("ringgate_session_drops_total{shard=\"1\"} 0\n"));
+    }
+
+    #[test]
+    fn ring_state_round_trips_through_the_atomic() {
+        let t = TailerStats::default();
+        assert_eq!(t.ring_state(), RingState::Waiting);
+        t.set_ring_state(RingState::Gone);
+        assert_eq!(t.ring_state(), RingState::Gone);
+    }
+}

@@ -1,0 +1,344 @@
+//! The gateway's top level: start the tailer thread and the shard executors, hand back a
+//! handle, stop everything on request. `main.rs` and the integration tests call the very same
+//! [`start`] (tests on port 0).
+//!
+//! Runs on the caller's thread; spawns one tailer thread and N shard threads.
+//! Startup is synchronous and fails loudly: a shard that cannot create its executor (locked
+//! memory) or bind its listener makes [`start`] return a [`ServerError`] that names the
+//! remedy. Shutdown ([`Server::shutdown`]) is bounded by `Config::shutdown_grace`.
+//! Must never: exit the process (that is `main`'s job), or leave threads running on error.
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
+
+use crate::config::Config;
+use crate::fanout::{self, FanoutWaker};
+use crate::metrics::{now_ns, StatsHub};
+use crate::shard::{self, ShardSetup};
+use crate::tailer::{self, TailerSetup};
+
+/// Why the server could not start or stop cleanly. Each variant says where it came from.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// glommio could not lock the memory io_uring needs.
+    #[error(
+        "shard {shard}: cannot create the io_uring executor: {source}\n\
+         The locked-memory limit (RLIMIT_MEMLOCK) is {current_kib} KiB; ringgate needs about \
+         {needed_kib} KiB ({shards} shard(s) x io_memory + rings; glommio needs at least \
+         512 KiB).\n\
+         Remedy: lower --io-memory-kib or --shards, or raise the limit:\n\
+         \x20 /etc/security/limits.conf:  <user>  hard  memlock  unlimited\n\
+         \x20                             <user>  soft  memlock  unlimited\n\
+         \x20 systemd unit [Service]:      LimitMEMLOCK=infinity\n\
+         \x20 docker run:                  --ulimit memlock=-1:-1"
+    )]
+    LockedMemory {
+        shard: usize,
+        current_kib: u64,
+        needed_kib: u64,
+        shards: usize,
+        source: io::Error,
+    },
+    /// A shard executor failed to start for another reason.
+    #[error("shard {shard}: cannot start: {source}")]
+    Shard { shard: usize, source: io::Error },
+    /// A shard could not bind the listen address.
+    #[error("shard {shard}: cannot listen on {addr}: {source} (is another process using the port? try --listen 127.0.0.1:0)")]
+    Bind {
+        shard: usize,
+        addr: SocketAddr,
+        source: io::Error,
+    },
+    /// The tailer thread could not start.
+    #[error("tailer: cannot start: {0}")]
+    Tailer(io::Error),
+    /// SIGINT/SIGTERM handlers could not be installed.
+    #[error("cannot install signal handlers: {0}")]
+    Signals(io::Error),
+    /// A shard or the tailer panicked or failed while running.
+    #[error("{0} stopped abnormally")]
+    Crashed(String),
+}
+
+/// The current soft RLIMIT_MEMLOCK in KiB (`u64::MAX` when unlimited or unknown).
+pub fn memlock_limit_kib() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable rlimit struct; getrlimit only writes into it.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) };
+    if rc != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
+        u64::MAX
+    } else {
+        lim.rlim_cur / 1024
+    }
+}
+
+/// Something that asks the server to stop, from any thread.
+#[derive(Debug, Clone)]
+pub struct ShutdownHandle {
+    flag: Arc<AtomicBool>,
+    wakers: Arc<[FanoutWaker]>,
+}
+
+impl ShutdownHandle {
+    /// Asks every shard and the tailer to stop; returns at once.
+    pub fn trigger(&self) {
+        self.flag.store(true, Ordering::SeqCst);
+        for w in self.wakers.iter() {
+            w.wake();
+        }
+    }
+}
+
+/// A running gateway.
+#[derive(Debug)]
+pub struct Server {
+    addr: SocketAddr,
+    hub: StatsHub,
+    shutdown: ShutdownHandle,
+    tailer: Option<JoinHandle<()>>,
+    shards: Vec<glommio::ExecutorJoinHandle<()>>,
+}
+
+impl Server {
+    /// The address the shards listen on (the real port when configured with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Counters, for tests and embedding.
+    pub fn stats(&self) -> &StatsHub {
+        &self.hub
+    }
+
+    /// A handle that stops the server from another thread (signal watcher).
+    pub fn shutdown_handle(&self) -> ShutdownHandle {
+        self.shutdown.clone()
+    }
+
+    /// Stops accepting, closes every session with 1001, flushes, and joins all threads.
+    pub fn shutdown(mut self) -> Result<(), ServerError> {
+        self.shutdown.trigger();
+        self.join()
+    }
+
+    /// Waits until the server stops (after a [`ShutdownHandle::trigger`]).
+    pub fn wait(mut self) -> Result<(), ServerError> {
+        self.join()
+    }
+
+    fn join(&mut self) -> Result<(), ServerError> {
+        let mut result = Ok(());
+        for (i, h) in self.shards.drain(..).enumerate() {
+            if h.join().is_err() {
+                result = Err(ServerError::Crashed(format!("shard {i}")));
+            }
+        }
+        // Shards are gone; the tailer notices the flag on its next poll.
+        self.shutdown.flag.store(true, Ordering::SeqCst);
+        if let Some(t) = self.tailer.take() {
+            if t.join().is_err() {
+                result = Err(ServerError::Crashed("tailer".into()));
+            }
+        }
+        result
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if !self.shards.is_empty() || self.tailer.is_some() {
+            self.shutdown.trigger();
+            let _ = self.join();
+        }
+    }
+}
+
+/// Starts the tailer and the shards for `config` and returns once every shard listens.
+pub fn start(config: Config) -> Result<Server, ServerError> {
+    let config = Arc::new(config);
+    let shard_count = config.shard_count();
+    let hub = StatsHub::new(shard_count, now_ns());
+    let flag = Arc::new(AtomicBool::new(false));
+
+    let mut senders = Vec::with_capacity(shard_count);
+    let mut receivers = Vec::with_capacity(shard_count);
+    let mut wakers = Vec::with_capacity(shard_count);
+    for i in 0..shard_count {
+        let (tx, rx, w) = fanout::channel(config.spsc_capacity)
+            .map_err(|source| ServerError::Shard { shard: i, source })?;
+        senders.push(tx);
+        receivers.push(rx);
+        wakers.push(w);
+    }
+    let shutdown = ShutdownHandle {
+        flag: flag.clone(),
+        wakers: wakers.into(),
+    };
+    let mut server = Server {
+        addr: config.listen,
+        hub: hub.clone(),
+        shutdown,
+        tailer: None,
+        shards: Vec::with_capacity(shard_count),
+    };
+
+    let connections = crate::http::GlobalConnections::new();
+    // Shard 0 binds first so that port 0 resolves to one real port the others share.
+    let mut addr = config.listen;
+    for (i, inbox) in receivers.into_iter().enumerate() {
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let setup = ShardSetup {
+            index: i,
+            config: config.clone(),
+            listen: addr,
+            inbox,
+            hub: hub.clone(),
+            shutdown: flag.clone(),
+            ready: ready_tx,
+            connections: connections.clone(),
+        };
+        let handle = shard::spawn(setup).map_err(|e| startup_error(i, &config, shard_count, e))?;
+        match ready_rx.recv() {
+            Ok(Ok(bound)) => {
+                addr = bound;
+                server.shards.push(handle);
+            }
+            Ok(Err(source)) => {
+                return Err(ServerError::Bind {
+                    shard: i,
+                    addr,
+                    source,
+                })
+            }
+            Err(_) => {
+                let err = match handle.join() {
+                    Err(e) => startup_error(i, &config, shard_count, e),
+                    Ok(()) => ServerError::Crashed(format!("shard {i}")),
+                };
+                return Err(err);
+            }
+        }
+    }
+    server.addr = addr;
+
+    let tailer = tailer::spawn(TailerSetup {
+        config: config.clone(),
+        shards: senders,
+        stats: hub.clone(),
+        shutdown: flag,
+    })
+    .map_err(ServerError::Tailer)?;
+    server.tailer = Some(tailer);
+    Ok(server)
+}
+
+fn startup_error(
+    shard: usize,
+    config: &Config,
+    shards: usize,
+    err: glommio::GlommioError<()>,
+) -> ServerError {
+    // The reactor's memlock error crosses the executor thread boundary converted into an
+    // `io::Error` whose text names it, so match on both forms; ENOMEM/EPERM from
+    // io_uring_setup or buffer registration mean the same thing on older kernels.
+    let locked = matches!(
+        &err,
+        glommio::GlommioError::ReactorError(glommio::ReactorErrorKind::MemLockLimit(..))
+    ) || matches!(&err, glommio::GlommioError::IoError(e)
+        if matches!(e.raw_os_error(), Some(libc::ENOMEM) | Some(libc::EPERM)))
+        || err.to_string().contains("MemLockLimit");
+    let source = io::Error::other(err.to_string());
+    if locked {
+        let per_shard = (config.io_memory as u64 / 1024) + 3 * (config.ring_depth as u64) / 8;
+        ServerError::LockedMemory {
+            shard,
+            current_kib: memlock_limit_kib(),
+            // glommio refuses any limit below 512 KiB, whatever io_memory is.
+            needed_kib: (per_shard * shards as u64).max(512),
+            shards,
+            source,
+        }
+    } else {
+        ServerError::Shard { shard, source }
+    }
+}
+
+/// Write end of the signal self-pipe (-1 until installed). Read by the signal handler only.
+static SIGNAL_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
+
+extern "C" fn signal_handler(_sig: libc::c_int) {
+    let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        let byte = [1u8];
+        // SAFETY: write(2) is async-signal-safe; `fd` is the pipe's write end, kept open for
+        // the life of the process; the buffer is a valid 1-byte array.
+        let _ = unsafe { libc::write(fd, byte.as_ptr().cast(), 1) };
+    }
+}
+
+/// Installs SIGINT/SIGTERM handlers that call `on_signal` once, on a small watcher thread
+/// (through a self-pipe, so the handler itself only calls `write(2)`). Call once per process.
+pub fn install_signal_handlers(on_signal: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid 2-int array for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let [read_fd, write_fd] = fds;
+    SIGNAL_PIPE.store(write_fd, Ordering::SeqCst);
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction is a valid starting value; we set a plain handler
+        // (no SA_SIGINFO) that only performs an async-signal-safe write.
+        let rc = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction =
+                signal_handler as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(sig, &action, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    std::thread::Builder::new()
+        .name("ringgate-signals".into())
+        .spawn(move || {
+            let mut byte = [0u8; 1];
+            loop {
+                // SAFETY: `read_fd` is the pipe's read end, owned by this thread; the buffer
+                // is a valid 1-byte array.
+                let n = unsafe { libc::read(read_fd, byte.as_mut_ptr().cast(), 1) };
+                if n == 1 {
+                    eprintln!("ringgate: signal received, shutting down");
+                    on_signal();
+                    return;
+                }
+                if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                    return;
+                }
+            }
+        })?;
+    Ok(())
+}
+
+/// `ringgate serve`: start, print where it listens, run until SIGINT/SIGTERM, stop cleanly.
+pub fn serve_until_signal(config: Config) -> Result<(), ServerError> {
+    let ring = config.ring_path.clone();
+    let server = start(config)?;
+    let handle = server.shutdown_handle();
+    install_signal_handlers(move || handle.trigger()).map_err(ServerError::Signals)?;
+    eprintln!(
+        "ringgate: serving {} on ws://{}/v1/ws ({} shard(s)); /health /v1/status /metrics",
+        ring.display(),
+        server.local_addr(),
+        server.stats().shards.len()
+    );
+    server.wait()
+}

@@ -1,0 +1,201 @@
+//! A shard: one glommio `LocalExecutor` on its own core, with its own `SO_REUSEPORT`
+//! listener, its own sessions and its own counters. Shards share nothing mutable with each
+//! other; the only cross-core input is the shard's SPSC inbox from the tailer.
+//!
+//! Runs on shard core `i`. Three kinds of tasks:
+//! - the **accept loop**: accepts connections and spawns one session task each (in a
+//!   [`glommio::sync::Gate`] so shutdown can wait for them);
+//! - the **dispatch loop**: drains the inbox in batches and offers each frame to every
+//!   session whose filter matches (test a precomputed key, push an `Arc`, wake the writer),
+//!   then yields so session writers run; parks on the inbox doorbell when idle;
+//! - the **session tasks** ([`crate::session`]).
+//!
+//! Invariants: the dispatch loop never awaits a socket, so a slow client cannot stall it;
+//! per frame it does O(sessions on this shard) filter tests and no allocation.
+//! Must never: block the thread, touch another shard's sessions or counters.
+
+use std::cell::{Cell, RefCell};
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+
+use futures_lite::future;
+use glommio::net::TcpListener;
+use glommio::sync::{Gate, Semaphore};
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::config::Config;
+use crate::fanout::{FanoutReceiver, ShardInbox};
+use crate::http::{GlobalConnections, ShardAdmission};
+use crate::metrics::{bump, ShardStats, StatsHub};
+use crate::session::{self, Registry};
+
+/// Entries drained from the inbox before the dispatch loop lets session writers run.
+const DISPATCH_BATCH: usize = 256;
+
+/// Everything a shard thread needs, moved into it at spawn.
+#[derive(Debug)]
+pub struct ShardSetup {
+    pub index: usize,
+    pub config: Arc<Config>,
+    /// Address to bind (shards after the first get the first one's real port).
+    pub listen: SocketAddr,
+    pub inbox: FanoutReceiver,
+    pub hub: StatsHub,
+    /// Set by [`crate::server::ShutdownHandle::trigger`] (which also rings the doorbell).
+    pub shutdown: Arc<AtomicBool>,
+    /// Receives the bound address, or the bind error, once.
+    pub ready: mpsc::Sender<io::Result<SocketAddr>>,
+    /// Connections open on the whole server (shared by all shards' admission).
+    pub connections: GlobalConnections,
+}
+
+/// What a shard's tasks share (single-threaded: `Rc`, `RefCell`).
+#[derive(Debug)]
+pub struct ShardCtx {
+    pub index: usize,
+    pub config: Arc<Config>,
+    pub hub: StatsHub,
+    pub stats: Arc<ShardStats>,
+    /// This shard's WebSocket sessions, as the dispatch loop sees them.
+    pub sessions: RefCell<Registry>,
+    /// Connection admission (per-IP counts of this shard, the global count shared).
+    pub admission: ShardAdmission,
+    /// Closed when the shard shuts down: every waiter wakes with an error (a broadcast).
+    pub closing: Semaphore,
+    closing_flag: Cell<bool>,
+}
+
+impl ShardCtx {
+    /// True once shutdown started on this shard.
+    pub fn is_closing(&self) -> bool {
+        self.closing_flag.get()
+    }
+
+    /// Starts shutdown on this shard: wakes the accept loop and every session.
+    pub fn begin_close(&self) {
+        self.closing_flag.set(true);
+        self.closing.close();
+    }
+
+    /// Resolves when shutdown starts.
+    pub async fn closed(&self) {
+        let _ = self.closing.acquire(1).await;
+    }
+}
+
+/// Starts shard `setup.index` on its own thread. Startup failures of the executor itself
+/// (locked memory) surface when the handle is joined; bind failures through `setup.ready`.
+pub fn spawn(setup: ShardSetup) -> glommio::Result<glommio::ExecutorJoinHandle<()>, ()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let placement = if setup.config.pin_cores {
+        Placement::Fixed(setup.config.shard_core(setup.index, cores))
+    } else {
+        Placement::Unbound
+    };
+    LocalExecutorBuilder::new(placement)
+        .name(&format!("ringgate-shard-{}", setup.index))
+        .io_memory(setup.config.io_memory)
+        .ring_depth(setup.config.ring_depth)
+        .spawn(move || shard_main(setup))
+}
+
+async fn shard_main(setup: ShardSetup) {
+    let ShardSetup {
+        index,
+        config,
+        listen,
+        inbox,
+        hub,
+        shutdown,
+        ready,
+        connections,
+    } = setup;
+    let listener = match TcpListener::bind(listen) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(io::Error::other(e.to_string())));
+            return;
+        }
+    };
+    let bound = listener.local_addr().unwrap_or(listen);
+    let stats = hub.shards[index].clone();
+    let ctx = Rc::new(ShardCtx {
+        index,
+        config: config.clone(),
+        hub,
+        stats,
+        sessions: RefCell::new(Registry::default()),
+        admission: ShardAdmission::new(
+            &config.connection_limits,
+            config.shard_count(),
+            connections,
+        ),
+        closing: Semaphore::new(0),
+        closing_flag: Cell::new(false),
+    });
+    let gate = Rc::new(Gate::new());
+    let acceptor = glommio::spawn_local(accept_loop(ctx.clone(), listener, gate.clone()));
+    let _ = ready.send(Ok(bound));
+
+    dispatch_loop(&ctx, inbox.attach(), &shutdown).await;
+
+    // Shutdown: stop accepting, tell every session to close with 1001 and flush, then wait
+    // for them, bounded by the grace period.
+    ctx.begin_close();
+    acceptor.await;
+    let _ = glommio::timer::timeout(config.shutdown_grace, gate.close()).await;
+}
+
+async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, gate: Rc<Gate>) {
+    loop {
+        let accepted = future::or(async { Some(listener.accept().await) }, async {
+            ctx.closed().await;
+            None
+        })
+        .await;
+        match accepted {
+            None => return,
+            Some(Ok(stream)) => {
+                bump(&ctx.stats.connections_accepted, 1);
+                if gate
+                    .spawn(session::serve_connection(ctx.clone(), stream))
+                    .map(|t| t.detach())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            // EMFILE and friends: back off a little so a full fd table does not spin the
+            // core; the listener keeps its backlog meanwhile.
+            Some(Err(_)) => glommio::timer::sleep(std::time::Duration::from_millis(10)).await,
+        }
+    }
+}
+
+async fn dispatch_loop(ctx: &Rc<ShardCtx>, mut inbox: ShardInbox, shutdown: &AtomicBool) {
+    let mut batch = Vec::with_capacity(DISPATCH_BATCH);
+    loop {
+        if shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        let n = inbox.drain_into(&mut batch, DISPATCH_BATCH);
+        if n > 0 {
+            bump(&ctx.stats.inbox_frames, n as u64);
+            {
+                let mut sessions = ctx.sessions.borrow_mut();
+                for frame in batch.drain(..) {
+                    sessions.dispatch(&frame, &ctx.stats);
+                }
+            }
+            // Let the woken session writers run before draining more.
+            future::yield_now().await;
+            continue;
+        }
+        if inbox.park().await.is_err() {
+            return;
+        }
+    }
+}

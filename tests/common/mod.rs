@@ -1,0 +1,445 @@
+//! Shared helpers for the end-to-end tests: a real ring written by the real `RingWriter`,
+//! the gateway started through the same `server::start` as `ringgate serve` (port 0), a
+//! WebSocket client (tungstenite over std `TcpStream`), raw-socket helpers for misbehaving
+//! clients, and `wait_until`.
+//!
+//! Hermetic: every ring lives in the scratch dir under a unique name and is removed on drop;
+//! every listener binds port 0; nothing sleeps for synchronisation (only `wait_until` polls a
+//! condition, with a generous deadline that only bounds a failing test).
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use ringgate::config::{Config, IdleStrategy};
+use ringgate::event::kind::EventType;
+use ringgate::event::payload::layout as pl;
+use ringgate::metrics::RingState;
+use ringgate::ring::layout::RingSizes;
+use ringgate::ring::{scratch_dir, RingWriter};
+use ringgate::server::{self, Server};
+use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
+use tungstenite::protocol::Role;
+use tungstenite::{Message, WebSocket};
+
+/// Upper bound for anything a test waits on; only reached when the test is failing.
+pub const DEADLINE: Duration = Duration::from_secs(20);
+
+/// Polls `cond` until it holds; panics with `what` after `DEADLINE`.
+pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn unique_name(tag: &str) -> String {
+    static N: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "ringgate-test-{}-{}-{}",
+        tag,
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// The smallest ring the format allows (2^16 descriptors, 128 MiB sparse payload buffer).
+pub fn small_sizes() -> RingSizes {
+    RingSizes {
+        descriptor_capacity: 1 << 16,
+        payload_buf_size: 1 << 27,
+        context_area_size: 0,
+    }
+}
+
+/// A ring in the scratch dir, written by the real writer; removed on drop.
+#[derive(Debug)]
+pub struct TestRing {
+    /// `None` after [`TestRing::crash_writer`].
+    writer: Option<RingWriter>,
+    pub path: PathBuf,
+    /// The next timestamp written (ns; increments per event).
+    ts: u64,
+}
+
+impl TestRing {
+    pub fn create(tag: &str) -> TestRing {
+        let path = scratch_dir().join(unique_name(tag));
+        let writer = RingWriter::create(&path, small_sizes()).expect("create test ring");
+        TestRing {
+            writer: Some(writer),
+            path,
+            ts: 1_700_000_000_000_000_000,
+        }
+    }
+
+    fn writer(&mut self) -> &mut RingWriter {
+        self.writer.as_mut().expect("the writer was crashed")
+    }
+
+    fn write(&mut self, ty: EventType, ext: [u64; 4], payload: &[u8]) -> u64 {
+        self.ts += 1_000;
+        let ts = self.ts;
+        self.writer().write_event(ty.code(), ext, payload, ts)
+    }
+
+    /// Simulates a writer restart: the old writer dies, a new one creates a fresh ring at the
+    /// same path (new inode, seqnos from 1).
+    pub fn restart_writer(&mut self) {
+        self.crash_writer();
+        self.writer = Some(RingWriter::create(&self.path, small_sizes()).expect("recreate ring"));
+    }
+
+    /// Simulates the writer process dying: its lock goes away, the file stays.
+    pub fn crash_writer(&mut self) {
+        if let Some(w) = self.writer.take() {
+            w.abandon();
+        }
+    }
+
+    /// Writes one block: BLOCK_START, then per transaction TXN_HEADER_START, one TXN_LOG and
+    /// TXN_END, then BLOCK_END. Payloads are zero except the block number. Returns the event
+    /// types in ring order.
+    pub fn write_block(&mut self, number: u64, txns: u32) -> Vec<EventType> {
+        let mut types = Vec::new();
+        let block_seqno = self.writer().next_seqno();
+        let mut start = vec![0u8; pl::BLOCK_START];
+        start[pl::block_start::NUMBER..pl::block_start::NUMBER + 8]
+            .copy_from_slice(&number.to_le_bytes());
+        self.write(EventType::BlockStart, [block_seqno, 0, 0, 0], &start);
+        types.push(EventType::BlockStart);
+        for i in 0..u64::from(txns) {
+            let ext = [block_seqno, i + 1, 0, 0];
+            let mut header = vec![0u8; pl::TXN_HEADER_START];
+            header[..4].copy_from_slice(&0u32.to_le_bytes());
+            self.write(EventType::TxnHeaderStart, ext, &header);
+            self.write(EventType::TxnLog, ext, &[0u8; pl::TXN_LOG]);
+            self.write(EventType::TxnEnd, ext, &[]);
+            types.extend([
+                EventType::TxnHeaderStart,
+                EventType::TxnLog,
+                EventType::TxnEnd,
+            ]);
+        }
+        self.write(
+            EventType::BlockEnd,
+            [block_seqno, 0, 0, 0],
+            &[0u8; pl::BLOCK_END],
+        );
+        types.push(EventType::BlockEnd);
+        types
+    }
+}
+
+impl Drop for TestRing {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Test defaults: one unpinned shard on port 0, small buffers, a tailer that sleeps briefly
+/// when idle (the suite shares 2 cores).
+pub fn test_config(ring: &TestRing) -> Config {
+    Config {
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        ring_path: ring.path.clone(),
+        shards: Some(1),
+        pin_cores: false,
+        spsc_capacity: 4_096,
+        io_memory: 256 * 1024,
+        ring_depth: 64,
+        idle: IdleStrategy::SpinYieldPark {
+            spins: 100,
+            yields: 10,
+            park: Duration::from_micros(200),
+        },
+        ..Config::default()
+    }
+}
+
+/// A running gateway over a test ring.
+pub struct TestGateway {
+    pub addr: SocketAddr,
+    pub server: Option<Server>,
+}
+
+impl TestGateway {
+    /// Number of open WebSocket sessions (all shards).
+    pub fn clients(&self) -> u64 {
+        self.server.as_ref().map_or(0, |s| s.stats().clients())
+    }
+
+    /// Waits until `n` sessions are registered (subscribed and receiving).
+    pub fn wait_for_clients(&self, n: u64) {
+        wait_until(&format!("{n} clients are registered"), || {
+            self.clients() == n
+        });
+    }
+
+    /// Stops the gateway (close 1001 to everyone) and joins its threads.
+    pub fn shutdown(&mut self) {
+        if let Some(s) = self.server.take() {
+            s.shutdown().expect("clean shutdown");
+        }
+    }
+
+    pub fn stats(&self) -> &ringgate::metrics::StatsHub {
+        self.server.as_ref().expect("running").stats()
+    }
+}
+
+impl Drop for TestGateway {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Starts the gateway with `config` and waits until the tailer attached the ring.
+pub fn start_gateway(config: Config) -> TestGateway {
+    let server = server::start(config).expect("gateway starts");
+    let gw = TestGateway {
+        addr: server.local_addr(),
+        server: Some(server),
+    };
+    wait_until("the tailer attached the ring", || {
+        gw.stats().tailer.ring_state() == RingState::Live
+    });
+    gw
+}
+
+/// A WebSocket client with a read timeout so a failing test cannot hang.
+pub struct WsClient {
+    pub ws: WebSocket<TcpStream>,
+}
+
+/// One server frame, parsed.
+#[derive(Debug)]
+pub enum ServerFrame {
+    Json(Value),
+    Close(Option<u16>, String),
+    Ended,
+}
+
+impl WsClient {
+    /// Connects and upgrades on `path` (with query).
+    pub fn connect(addr: SocketAddr, path: &str) -> WsClient {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+        let url = format!("ws://{addr}{path}");
+        let (ws, _) = tungstenite::client(url.as_str(), stream).expect("upgrade");
+        WsClient { ws }
+    }
+
+    pub fn send_text(&mut self, text: &str) {
+        self.ws.send(Message::text(text)).expect("send");
+    }
+
+    /// Next data or close frame (pings are answered by tungstenite and skipped).
+    pub fn next(&mut self) -> ServerFrame {
+        loop {
+            match self.ws.read() {
+                Ok(Message::Text(t)) => {
+                    let v: Value = sonic_rs::from_str(t.as_str()).expect("server sends JSON");
+                    return ServerFrame::Json(v);
+                }
+                Ok(Message::Close(c)) => {
+                    return match c {
+                        Some(c) => {
+                            ServerFrame::Close(Some(u16::from(c.code)), c.reason.to_string())
+                        }
+                        None => ServerFrame::Close(None, String::new()),
+                    }
+                }
+                Ok(Message::Binary(_)) => panic!("server sent a binary frame"),
+                Ok(_) => continue,
+                Err(tungstenite::Error::ConnectionClosed)
+                | Err(tungstenite::Error::AlreadyClosed) => return ServerFrame::Ended,
+                Err(tungstenite::Error::Io(e))
+                    if e.kind() == std::io::ErrorKind::WouldBlock
+                        || e.kind() == std::io::ErrorKind::TimedOut =>
+                {
+                    panic!("no frame within {DEADLINE:?}")
+                }
+                Err(_) => return ServerFrame::Ended,
+            }
+        }
+    }
+
+    /// Next JSON frame; panics on close.
+    pub fn next_json(&mut self) -> Value {
+        match self.next() {
+            ServerFrame::Json(v) => v,
+            other => panic!("expected a JSON frame, got {other:?}"),
+        }
+    }
+
+    /// Reads frames until one has top-level key `kind`, returning it (others are skipped).
+    pub fn next_of(&mut self, kind: &str) -> Value {
+        loop {
+            let v = self.next_json();
+            if v.get(kind).is_some() {
+                return v;
+            }
+        }
+    }
+
+    /// Reads until the close frame; returns its code.
+    pub fn expect_close(&mut self) -> Option<u16> {
+        loop {
+            match self.next() {
+                ServerFrame::Close(code, _) => return code,
+                ServerFrame::Ended => return None,
+                ServerFrame::Json(_) => continue,
+            }
+        }
+    }
+}
+
+/// The message key of a server frame (`Events`, `Hello`, `Gap`, …).
+pub fn kind_of(v: &Value) -> String {
+    v.as_object()
+        .and_then(|o| {
+            o.iter()
+                .find(|(k, _)| *k != "server_seqno")
+                .map(|(k, _)| k.to_string())
+        })
+        .unwrap_or_default()
+}
+
+/// `server_seqno` of a frame.
+pub fn seqno_of(v: &Value) -> u64 {
+    v.get("server_seqno")
+        .and_then(|s| s.as_u64())
+        .expect("server_seqno")
+}
+
+/// Event names of an `Events` frame, in order.
+pub fn event_names(v: &Value) -> Vec<String> {
+    v.get("Events")
+        .and_then(|e| e.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| {
+                    e.get("event_name")
+                        .and_then(|n| n.as_str())
+                        .map(String::from)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Ring seqnos of an `Events` frame, in order.
+pub fn ring_seqnos(v: &Value) -> Vec<u64> {
+    v.get("Events")
+        .and_then(|e| e.as_array())
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e.get("seqno").and_then(|n| n.as_u64()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Collects event names from `Events` frames until `n` events arrived, checking that
+/// every frame's server_seqno is strictly greater than the previous frame's.
+pub fn collect_events(client: &mut WsClient, n: usize, last_seqno: &mut u64) -> Vec<String> {
+    let mut names = Vec::new();
+    while names.len() < n {
+        let v = client.next_json();
+        let s = seqno_of(&v);
+        assert!(
+            s > *last_seqno,
+            "server_seqno went from {last_seqno} to {s}"
+        );
+        *last_seqno = s;
+        names.extend(event_names(&v));
+    }
+    names
+}
+
+/// A raw TCP connection, for clients that misbehave on purpose.
+pub struct RawClient {
+    pub stream: TcpStream,
+}
+
+impl RawClient {
+    pub fn connect(addr: SocketAddr) -> RawClient {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+        RawClient { stream }
+    }
+
+    /// Sends `request` verbatim and reads the whole response (the server closes after it).
+    pub fn request(addr: SocketAddr, request: &str) -> String {
+        let mut c = RawClient::connect(addr);
+        c.stream.write_all(request.as_bytes()).expect("write");
+        let mut out = Vec::new();
+        let _ = c.stream.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    /// Performs a valid upgrade on `path` and returns the socket, positioned after the 101.
+    pub fn upgraded(addr: SocketAddr, path: &str) -> RawClient {
+        let mut c = RawClient::connect(addr);
+        let req = format!(
+            "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        );
+        c.stream.write_all(req.as_bytes()).expect("write");
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            c.stream.read_exact(&mut byte).expect("read 101");
+            head.push(byte[0]);
+        }
+        assert!(
+            head.starts_with(b"HTTP/1.1 101"),
+            "{}",
+            String::from_utf8_lossy(&head)
+        );
+        c
+    }
+
+    /// Client frame with FIN, `opcode`, masked (or not) with a fixed key.
+    pub fn frame(opcode: u8, payload: &[u8], masked: bool) -> Vec<u8> {
+        let mut out = vec![0x80 | opcode];
+        let mask_bit = if masked { 0x80 } else { 0 };
+        match payload.len() {
+            n if n < 126 => out.push(mask_bit | n as u8),
+            n if n <= 0xffff => {
+                out.push(mask_bit | 126);
+                out.extend_from_slice(&(n as u16).to_be_bytes());
+            }
+            n => {
+                out.push(mask_bit | 127);
+                out.extend_from_slice(&(n as u64).to_be_bytes());
+            }
+        }
+        if masked {
+            let key = [1u8, 2, 3, 4];
+            out.extend_from_slice(&key);
+            out.extend(payload.iter().zip(key.iter().cycle()).map(|(b, k)| b ^ k));
+        } else {
+            out.extend_from_slice(payload);
+        }
+        out
+    }
+
+    pub fn send(&mut self, bytes: &[u8]) {
+        // The server may close mid-write on purpose; the read side tells the outcome.
+        let _ = self.stream.write_all(bytes);
+    }
+
+    /// Turns this socket into a tungstenite client to read server frames.
+    pub fn into_ws(self) -> WsClient {
+        WsClient {
+            ws: WebSocket::from_raw_socket(self.stream, Role::Client, None),
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Server life: REST on the WebSocket port, several shards behind one port, and a graceful
+//! shutdown that closes every client with 1001 after flushing what was queued.
+
+mod common;
+
+use common::*;
+use sonic_rs::JsonValueTrait;
+
+fn body(response: &str) -> &str {
+    response.split_once("\r\n\r\n").map_or("", |(_, b)| b)
+}
+
+#[test]
+fn rest_endpoints_answer_on_the_websocket_port() {
+    let mut ring = TestRing::create("rest");
+    let gw = start_gateway(test_config(&ring));
+    ring.write_block(1, 2);
+    wait_until("the tailer read the block", || {
+        gw.stats().tailer.events_in_total() == 8
+    });
+
+    let health = RawClient::request(gw.addr, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(health.starts_with("HTTP/1.1 200 "), "{health}");
+    let v: sonic_rs::Value = sonic_rs::from_str(body(&health)).expect("health JSON");
+    assert_eq!(v.get("success").and_then(|s| s.as_bool()), Some(true));
+
+    let status = RawClient::request(gw.addr, "GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n");
+    let v: sonic_rs::Value = sonic_rs::from_str(body(&status)).expect("status JSON");
+    assert_eq!(v.get("server_seqno").and_then(|s| s.as_u64()), Some(8));
+    assert_eq!(v.get("ring").and_then(|s| s.as_str()), Some("live"));
+
+    let metrics = RawClient::request(gw.addr, "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(
+        metrics.contains("ringgate_events_in_total{type=\"TxnLog\"} 2\n"),
+        "{metrics}"
+    );
+
+    let tps = RawClient::request(gw.addr, "GET /v1/tps HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(tps.starts_with("HTTP/1.1 404 "), "{tps}");
+}
+
+#[test]
+fn health_is_503_when_the_ring_writer_is_gone() {
+    let mut ring = TestRing::create("gone");
+    let gw = start_gateway(test_config(&ring));
+    ring.crash_writer();
+    wait_until("the tailer noticed the writer left", || {
+        let r = RawClient::request(gw.addr, "GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+        r.starts_with("HTTP/1.1 503 ")
+    });
+}
+
+#[test]
+fn a_writer_restart_is_announced_as_a_gap_and_the_new_ring_is_served() {
+    let mut ring = TestRing::create("restart");
+    let gw = start_gateway(test_config(&ring));
+    let mut c = WsClient::connect(gw.addr, "/v1/ws");
+    assert_eq!(kind_of(&c.next_json()), "Hello");
+    gw.wait_for_clients(1);
+    let n = ring.write_block(1, 1).len();
+    let mut last = 0;
+    collect_events(&mut c, n, &mut last);
+
+    ring.restart_writer();
+    let gap = c.next_of("Gap");
+    assert!(seqno_of(&gap) > last);
+    let reason = gap
+        .get("Gap")
+        .and_then(|g| g.get("reason"))
+        .and_then(|r| r.as_str());
+    assert_eq!(reason, Some("writer_restart"));
+    last = seqno_of(&gap);
+    let written: Vec<String> = ring
+        .write_block(2, 2)
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect();
+    assert_eq!(collect_events(&mut c, written.len(), &mut last), written);
+    assert_eq!(
+        gw.stats()
+            .tailer
+            .writer_restarts
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+#[test]
+fn two_shards_share_one_port_and_each_serves_its_clients() {
+    let mut ring = TestRing::create("shards");
+    let mut config = test_config(&ring);
+    config.shards = Some(2);
+    let gw = start_gateway(config);
+    let mut clients: Vec<WsClient> = (0..6)
+        .map(|_| WsClient::connect(gw.addr, "/v1/ws"))
+        .collect();
+    for c in &mut clients {
+        assert_eq!(kind_of(&c.next_json()), "Hello");
+    }
+    gw.wait_for_clients(6);
+    let written: Vec<String> = ring
+        .write_block(3, 3)
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect();
+    for c in &mut clients {
+        let mut last = 0;
+        assert_eq!(collect_events(c, written.len(), &mut last), written);
+    }
+    assert_eq!(gw.stats().shards.len(), 2);
+}
+
+#[test]
+fn graceful_shutdown_flushes_and_closes_every_client_with_1001() {
+    let mut ring = TestRing::create("shutdown");
+    let mut gw = start_gateway(test_config(&ring));
+    let mut a = WsClient::connect(gw.addr, "/v1/ws");
+    let mut b = WsClient::connect(gw.addr, "/v1/ws/blocks");
+    assert_eq!(kind_of(&a.next_json()), "Hello");
+    assert_eq!(kind_of(&b.next_json()), "Hello");
+    gw.wait_for_clients(2);
+    let n = ring.write_block(4, 2).len();
+    wait_until("the tailer read the block", || {
+        gw.stats().tailer.events_in_total() == n as u64
+    });
+    gw.shutdown();
+    let mut last = 0;
+    assert_eq!(collect_events(&mut a, n, &mut last).len(), n);
+    assert_eq!(a.expect_close(), Some(1001));
+    assert_eq!(b.expect_close(), Some(1001));
+}
