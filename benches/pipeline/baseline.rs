@@ -201,7 +201,17 @@ async fn is_metrics_request(stream: &TcpStream) -> bool {
 }
 
 async fn metrics(mut stream: TcpStream, c: &TailCounters) {
-    use tokio::io::AsyncWriteExt;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    // Consume the request head first: closing a socket with unread bytes sends a reset, which
+    // can destroy the response before the client reads it.
+    let mut head = Vec::new();
+    let mut chunk = [0u8; 1024];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") && head.len() < 8192 {
+        match stream.read(&mut chunk).await {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&chunk[..n]),
+        }
+    }
     let body = format!(
         "ringgate_head_ring_seqno {}\nringgate_ring_gap_events_total {}\n",
         c.head_ring_seqno.load(Ordering::Relaxed),
@@ -212,4 +222,5 @@ async fn metrics(mut stream: TcpStream, c: &TailCounters) {
         body.len()
     );
     let _ = stream.write_all(resp.as_bytes()).await;
+    let _ = stream.shutdown().await;
 }

@@ -71,6 +71,10 @@ pub fn run(scenario: Scenario, args: &Args) -> Result<(), HarnessError> {
     println!("machine: {}", machine_description());
     println!("commit:  {}", commit());
     println!(
+        "load:    {} (1-minute load average before the first run)",
+        loadavg()
+    );
+    println!(
         "command: cargo bench --bench pipeline -- {}",
         std::env::args()
             .skip(1)
@@ -428,7 +432,7 @@ impl Bench<'_> {
         let edges = sampler.join().unwrap_or_default();
         gateway.check_alive()?;
         let end_sample = ProcSample::read(gateway.pid())?;
-        let mut extra = Vec::new();
+        let mut extra = vec![("host load average (1 min) at end".into(), loadavg())];
         if let [Some(c0), Some(c1)] = edges.counters {
             let secs = spec.window.as_secs_f64();
             let lost = c1.gap_events.saturating_sub(c0.gap_events);
@@ -588,6 +592,14 @@ fn client_cpus(a: &Args) -> String {
 
 fn cpus(list: &[usize]) -> Option<&[usize]> {
     (!list.is_empty()).then_some(list)
+}
+
+/// The 1-minute load average: other work on the host shows up here.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
 }
 
 /// `git rev-parse --short HEAD` of the source tree, marked `-dirty` when it has changes.
