@@ -91,6 +91,7 @@ fn load_client_counts_events_latency_drops_and_seqno_disorder_per_connection() {
         threads: 2,
         cpus: Vec::new(),
         connect_timeout: Duration::from_secs(10),
+        connect_budget: Duration::from_secs(60),
     })
     .unwrap();
     let start = Instant::now();
@@ -127,6 +128,7 @@ fn stuck_clients_connect_and_subscribe_but_are_not_read() {
         threads: 1,
         cpus: Vec::new(),
         connect_timeout: Duration::from_secs(10),
+        connect_budget: Duration::from_secs(60),
     })
     .unwrap();
     let start = Instant::now();
@@ -160,6 +162,7 @@ fn handshake_refusal_is_a_connect_error_not_a_hang() {
         threads: 1,
         cpus: Vec::new(),
         connect_timeout: Duration::from_secs(10),
+        connect_budget: Duration::from_secs(60),
     })
     .unwrap_err();
     assert!(
@@ -170,7 +173,7 @@ fn handshake_refusal_is_a_connect_error_not_a_hang() {
 
 /// A fresh ring in the scratch directory with events written by a background thread (the
 /// writer keeps the file until the thread ends).
-fn ring_with_writer(events: u32) -> (std::path::PathBuf, std::thread::JoinHandle<()>) {
+fn ring_with_writer(events: u32) -> (RemoveOnDrop, std::thread::JoinHandle<()>) {
     use ringgate::event::kind::EventType;
     use ringgate::ring::layout::RingSizes;
     let path = ringgate::ring::scratch_dir().join(format!(
@@ -195,14 +198,23 @@ fn ring_with_writer(events: u32) -> (std::path::PathBuf, std::thread::JoinHandle
         }
         std::thread::sleep(Duration::from_secs(2));
     });
-    (path, h)
+    (RemoveOnDrop(path), h)
+}
+
+/// Deletes the ring file even when an assertion fails first.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 #[test]
 fn baseline_serves_a_ring_to_firehose_and_filtered_clients_in_strict_seqno_order() {
     let (ring, writer) = ring_with_writer(20_000);
     let addr = process::free_loopback_addr().unwrap();
-    let ring_for_server = ring.clone();
+    let ring_for_server = ring.0.clone();
     std::thread::spawn(move || baseline::serve(&ring_for_server, addr, Some(1)));
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(addr).is_err() {
@@ -228,6 +240,7 @@ fn baseline_serves_a_ring_to_firehose_and_filtered_clients_in_strict_seqno_order
         threads: 1,
         cpus: Vec::new(),
         connect_timeout: Duration::from_secs(10),
+        connect_budget: Duration::from_secs(60),
     })
     .unwrap();
     let start = Instant::now();
@@ -244,7 +257,7 @@ fn baseline_serves_a_ring_to_firehose_and_filtered_clients_in_strict_seqno_order
         "a blocks-channel client got TxnEnd events"
     );
     assert_eq!(r.latency.len(), fire.events);
-    assert!(probe::ring_last_seqno(&ring).is_some_and(|written| written >= fire.events));
+    assert!(probe::ring_last_seqno(&ring.0).is_some_and(|written| written >= fire.events));
     let counters = probe::gateway_counters(addr).expect("baseline serves /metrics");
     assert!(counters.head_ring_seqno >= fire.events);
     writer.join().unwrap();

@@ -50,6 +50,8 @@ pub struct LoadConfig {
     pub cpus: Vec<usize>,
     /// Per-connection connect + handshake timeout.
     pub connect_timeout: Duration,
+    /// Time for opening all reading connections; the ones not tried by then count as failed.
+    pub connect_budget: Duration,
 }
 
 /// Counters of one reading connection, over the measurement window.
@@ -74,8 +76,11 @@ pub struct ConnStats {
     pub caught_up_after: Option<Duration>,
     /// Frames whose `server_seqno` was not above the previous frame's (whole connection).
     pub seqno_violations: u64,
-    /// The server closed the connection or broke the protocol.
+    /// The server closed the connection, broke the protocol, or (with `failed_to_open`)
+    /// refused it.
     pub ended: Option<String>,
+    /// The connection never opened (connect or handshake failed, or the budget ran out).
+    pub failed_to_open: bool,
 }
 
 /// Everything a run measured on the client side.
@@ -87,7 +92,9 @@ pub struct LoadResult {
     pub latency: Histogram<u64>,
     /// CPU seconds the reader threads used during the window.
     pub client_cpu_s: f64,
+    /// Stuck clients open during the run, and how many failed to open.
     pub stuck: usize,
+    pub stuck_failed: usize,
 }
 
 /// Why the load could not be set up.
@@ -109,6 +116,7 @@ pub enum LoadError {
 pub struct LoadClient {
     workers: Vec<Worker>,
     stuck: Vec<TcpStream>,
+    stuck_failed: usize,
 }
 
 #[derive(Debug)]
@@ -132,7 +140,8 @@ impl LoadClient {
         for (i, c) in cfg.clients.iter().enumerate() {
             shares[i % threads].push(c.clone());
         }
-        let (ready_tx, ready_rx) = mpsc::channel::<Result<(), LoadError>>();
+        let deadline = Instant::now() + cfg.connect_budget;
+        let (ready_tx, ready_rx) = mpsc::channel::<(usize, Option<LoadError>)>();
         let mut workers = Vec::new();
         for share in shares {
             let (go_tx, go_rx) = mpsc::channel();
@@ -142,43 +151,53 @@ impl LoadClient {
                 .name("load-client".into())
                 .spawn(move || {
                     let _ = pin_current_thread(&cpus);
-                    let conns = match share
-                        .iter()
-                        .map(|spec| Conn::open(addr, spec, timeout))
-                        .collect::<Result<Vec<_>, _>>()
-                    {
-                        Ok(c) => {
-                            let _ = ready.send(Ok(()));
-                            c
-                        }
-                        Err(e) => {
-                            let msg = e.to_string();
-                            let _ = ready.send(Err(e));
-                            return Err(msg);
-                        }
-                    };
+                    let (conns, failed, first_err) = open_all(addr, &share, timeout, deadline);
+                    let _ = ready.send((conns.len(), first_err));
                     let (start, end) = go_rx.recv().map_err(|e| e.to_string())?;
-                    read_loop(conns, start, end).map_err(|e| e.to_string())
+                    let mut r = read_loop(conns, start, end).map_err(|e| e.to_string())?;
+                    r.conns.extend(failed);
+                    Ok(r)
                 })
                 .map_err(|e| LoadError::Thread(e.to_string()))?;
             workers.push(Worker { go: go_tx, handle });
         }
         drop(ready_tx);
+        let mut opened = 0;
+        let mut first_err = None;
         for _ in 0..workers.len() {
             match ready_rx.recv() {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => return Err(e),
+                Ok((n, err)) => {
+                    opened += n;
+                    if first_err.is_none() {
+                        first_err = err;
+                    }
+                }
                 Err(_) => return Err(LoadError::Thread("a load thread died".into())),
             }
         }
-        let mut stuck = Vec::new();
-        for spec in &cfg.stuck {
-            let conn = Conn::open(cfg.addr, spec, cfg.connect_timeout)?;
-            conn.stream.set_nonblocking(false).ok();
-            shrink_receive_buffer(&conn.stream);
-            stuck.push(conn.stream);
+        // A server that accepts nobody is a broken run, not a measurement.
+        if opened == 0 && !cfg.clients.is_empty() {
+            if let Some(e) = first_err {
+                return Err(e);
+            }
         }
-        Ok(LoadClient { workers, stuck })
+        let mut stuck = Vec::new();
+        let mut stuck_failed = 0;
+        for spec in &cfg.stuck {
+            match Conn::open(cfg.addr, spec, cfg.connect_timeout) {
+                Ok(conn) => {
+                    conn.stream.set_nonblocking(false).ok();
+                    shrink_receive_buffer(&conn.stream);
+                    stuck.push(conn.stream);
+                }
+                Err(_) => stuck_failed += 1,
+            }
+        }
+        Ok(LoadClient {
+            workers,
+            stuck,
+            stuck_failed,
+        })
     }
 
     /// Reads without counting until `start`, counts until `end`, then closes everything.
@@ -207,8 +226,44 @@ impl LoadClient {
             latency,
             client_cpu_s,
             stuck: self.stuck.len(),
+            stuck_failed: self.stuck_failed,
         })
     }
+}
+
+/// Opens `share` until `deadline`; failures become [`ConnStats`] with `failed_to_open`.
+fn open_all(
+    addr: SocketAddr,
+    share: &[ClientSpec],
+    timeout: Duration,
+    deadline: Instant,
+) -> (Vec<Conn>, Vec<ConnStats>, Option<LoadError>) {
+    let mut conns = Vec::with_capacity(share.len());
+    let mut failed = Vec::new();
+    let mut first_err = None;
+    for spec in share {
+        let reason = if Instant::now() >= deadline {
+            "connect budget exhausted".to_string()
+        } else {
+            match Conn::open(addr, spec, timeout) {
+                Ok(c) => {
+                    conns.push(c);
+                    continue;
+                }
+                Err(e) => {
+                    let r = e.to_string();
+                    first_err.get_or_insert(e);
+                    r
+                }
+            }
+        };
+        failed.push(ConnStats {
+            ended: Some(reason),
+            failed_to_open: true,
+            ..ConnStats::default()
+        });
+    }
+    (conns, failed, first_err)
 }
 
 /// A latency histogram: 1 ns to 100 s, 3 significant digits.

@@ -28,7 +28,20 @@ pub struct GatewayCounters {
     pub head_ring_seqno: u64,
     /// `ringgate_ring_gap_events_total`: ring events lost to laps.
     pub gap_events: u64,
+    /// Each of [`DETAIL_COUNTERS`] the gateway publishes (summed over labels), in order.
+    pub detail: [Option<u64>; DETAIL_COUNTERS.len()],
 }
+
+/// ringgate's counters that explain a run (the baseline publishes none of them): reported as
+/// their growth over the window.
+pub const DETAIL_COUNTERS: [&str; 6] = [
+    "ringgate_writes_total",
+    "ringgate_frames_out_total",
+    "ringgate_session_drops_total",
+    "ringgate_slow_client_disconnects_total",
+    "ringgate_shard_queue_full_total",
+    "ringgate_error_frames_total",
+];
 
 /// Scrapes `GET /metrics`; `None` if the gateway does not serve it.
 pub fn gateway_counters(addr: SocketAddr) -> Option<GatewayCounters> {
@@ -36,6 +49,7 @@ pub fn gateway_counters(addr: SocketAddr) -> Option<GatewayCounters> {
     Some(GatewayCounters {
         head_ring_seqno: metric(&text, "ringgate_head_ring_seqno")?,
         gap_events: metric(&text, "ringgate_ring_gap_events_total").unwrap_or(0),
+        detail: DETAIL_COUNTERS.map(|name| metric_sum(&text, name)),
     })
 }
 
@@ -63,6 +77,25 @@ fn metric(text: &str, name: &str) -> Option<u64> {
     })
 }
 
+/// The sum of every sample of `name`, labelled or not; `None` if there is none.
+fn metric_sum(text: &str, name: &str) -> Option<u64> {
+    let mut found = None;
+    for l in text.lines() {
+        let Some(rest) = l.strip_prefix(name) else {
+            continue;
+        };
+        let value = match rest.as_bytes().first() {
+            Some(b' ') => rest,
+            Some(b'{') => rest.split_once("} ").map_or("", |(_, v)| v),
+            _ => continue,
+        };
+        if let Ok(v) = value.trim().parse::<f64>() {
+            *found.get_or_insert(0) += v as u64;
+        }
+    }
+    found
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -73,5 +106,9 @@ mod tests {
                     ringgate_head_ring_seqno 42\nringgate_ring_gap_events_total{a=\"b\"} 3\n";
         assert_eq!(metric(text, "ringgate_head_ring_seqno"), Some(42));
         assert_eq!(metric(text, "ringgate_ring_gap_events_total"), None);
+        let shards = "ringgate_session_drops_total{shard=\"1\"} 4\n\
+                      ringgate_session_drops_total{shard=\"2\"} 6\nringgate_session_drops_totalx 9\n";
+        assert_eq!(metric_sum(shards, "ringgate_session_drops_total"), Some(10));
+        assert_eq!(metric_sum(shards, "ringgate_writes_total"), None);
     }
 }

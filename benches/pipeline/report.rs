@@ -160,6 +160,13 @@ fn metrics(r: &RunOutcome) -> Vec<(String, Option<f64>, String)> {
         per_client.sort_unstable();
         push("reading clients", None, load.conns.len().to_string());
         push("stuck clients", None, load.stuck.to_string());
+        if load.stuck_failed > 0 {
+            push(
+                "stuck clients failed to open",
+                None,
+                load.stuck_failed.to_string(),
+            );
+        }
         push("window (s)", None, format!("{secs:.1}"));
         let rate = events as f64 / secs;
         push("delivered events/s (total)", Some(rate), si(rate));
@@ -209,8 +216,18 @@ fn metrics(r: &RunOutcome) -> Vec<(String, Option<f64>, String)> {
             None,
             sum(|c| c.unrecognised).to_string(),
         );
-        let ended = load.conns.iter().filter(|c| c.ended.is_some()).count();
-        push("connections ended by server", None, ended.to_string());
+        let failed = load.conns.iter().filter(|c| c.failed_to_open).count();
+        push("connections failed to open", None, failed.to_string());
+        let ended: Vec<&str> = load
+            .conns
+            .iter()
+            .filter(|c| !c.failed_to_open)
+            .filter_map(|c| c.ended.as_deref())
+            .collect();
+        push("connections ended by server", None, ended.len().to_string());
+        if let Some(reason) = load.conns.iter().find_map(|c| c.ended.as_deref()) {
+            push("first end/failure reason", None, reason.to_string());
+        }
         let pct = 100.0 * load.client_cpu_s / secs;
         push(
             "load client CPU (% of one core)",
@@ -299,6 +316,7 @@ mod tests {
                 latency,
                 client_cpu_s: 0.5,
                 stuck: 0,
+                stuck_failed: 0,
             }),
             gateway: Some(GatewayCost::default()),
             written: None,

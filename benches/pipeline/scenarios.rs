@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::blaster::{Blaster, EVENTS_PER_FRAME};
 use super::load_client::{ClientSpec, LoadClient, LoadConfig};
-use super::probe::{gateway_counters, ring_last_seqno, GatewayCounters};
+use super::probe::{gateway_counters, ring_last_seqno, GatewayCounters, DETAIL_COUNTERS};
 use super::process::{
     allowed_cpus, free_loopback_addr, machine_description, ChildGuard, ProcSample, ProcessError,
 };
@@ -186,6 +186,7 @@ pub fn run(scenario: Scenario, args: &Args) -> Result<(), HarnessError> {
                 threads: args.client_threads,
                 cpus: args.client_cpus.clone(),
                 connect_timeout: Duration::from_secs(10),
+                connect_budget: Duration::from_secs(60),
             })?;
             let start = Instant::now() + Duration::from_secs_f64(args.warmup.max(0.0));
             let result = load.measure(start, start + window)?;
@@ -414,6 +415,7 @@ impl Bench<'_> {
             threads: a.client_threads,
             cpus: a.client_cpus.clone(),
             connect_timeout: Duration::from_secs(10),
+            connect_budget: Duration::from_secs(60),
         })?;
         let start = Instant::now() + warmup;
         let end = start + spec.window;
@@ -445,6 +447,12 @@ impl Bench<'_> {
                 super::report::si(ingest as f64 / secs),
             ));
             extra.push(("ring events lost to laps".into(), lost.to_string()));
+            for (i, name) in DETAIL_COUNTERS.iter().enumerate() {
+                if let (Some(a), Some(b)) = (c0.detail[i], c1.detail[i]) {
+                    let label = format!("{} (window)", name.trim_start_matches("ringgate_"));
+                    extra.push((label, b.saturating_sub(a).to_string()));
+                }
+            }
         }
         let outcome = RunOutcome {
             title: if spec.title.is_empty() {
@@ -509,6 +517,7 @@ impl Bench<'_> {
             threads: self.args.client_threads,
             cpus: self.args.client_cpus.clone(),
             connect_timeout: Duration::from_secs(10),
+            connect_budget: Duration::from_secs(60),
         })?;
         let connect_s = t0.elapsed().as_secs_f64();
         let start = Instant::now() + Duration::from_secs(2);
