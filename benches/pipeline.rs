@@ -149,6 +149,10 @@ pub struct Args {
     /// Replay this recorded ring snapshot (.zst) instead of the synthetic chain.
     #[arg(long)]
     pub snapshot: Option<PathBuf>,
+    /// Memory guard for shared hosts: a gateway whose RSS passes this is killed and the run
+    /// reported as such (an unbounded design can otherwise take the machine down).
+    #[arg(long, default_value_t = 6144)]
+    pub max_gateway_rss_mib: u64,
     /// Print tables as Markdown (for docs/benchmarks.md).
     #[arg(long)]
     pub markdown: bool,

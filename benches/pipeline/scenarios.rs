@@ -147,7 +147,7 @@ pub fn run(scenario: Scenario, args: &Args) -> Result<(), HarnessError> {
             let stuck = if args.stuck > 0 { args.stuck } else { 10 };
             for &t in &targets {
                 let without =
-                    RunSpec::new(rate(Some(100_000)), firehose(n), window).titled("no stuck");
+                    RunSpec::new(rate(Some(10_000)), firehose(n), window).titled("no stuck");
                 let mut with = without.clone().titled(&format!("{stuck} stuck"));
                 with.stuck = firehose(stuck);
                 let runs = vec![b.run_one(t, &without)?, b.run_one(t, &with)?];
@@ -307,6 +307,8 @@ struct Edges {
     proc: [ProcSample; 2],
     ring: [Option<u64>; 2],
     counters: [Option<GatewayCounters>; 2],
+    /// The gateway's RSS when the memory guard killed it.
+    killed_at_rss_kib: Option<u64>,
 }
 
 impl Bench<'_> {
@@ -420,21 +422,43 @@ impl Bench<'_> {
         let start = Instant::now() + warmup;
         let end = start + spec.window;
         let (pid, ring_path) = (gateway.pid(), ring.0.clone());
+        let rss_limit_kib = a.max_gateway_rss_mib.saturating_mul(1024);
         let sampler = std::thread::spawn(move || {
             let mut e = Edges::default();
-            for (i, at) in [start, end].into_iter().enumerate() {
-                std::thread::sleep(at.saturating_duration_since(Instant::now()));
-                e.proc[i] = ProcSample::read(pid).unwrap_or_default();
-                e.ring[i] = ring_last_seqno(&ring_path);
-                e.counters[i] = gateway_counters(addr);
+            let mut edges = [start, end].into_iter().enumerate().peekable();
+            // Ticks for the memory guard; edge samples are taken at their exact instants.
+            while let Some(&(i, at)) = edges.peek() {
+                let tick = Instant::now() + Duration::from_millis(100);
+                std::thread::sleep(at.min(tick).saturating_duration_since(Instant::now()));
+                if Instant::now() >= at {
+                    e.proc[i] = ProcSample::read(pid).unwrap_or_default();
+                    e.ring[i] = ring_last_seqno(&ring_path);
+                    e.counters[i] = gateway_counters(addr);
+                    edges.next();
+                }
+                let rss = ProcSample::read(pid).map_or(0, |p| p.rss_kib);
+                if e.killed_at_rss_kib.is_none() && rss > rss_limit_kib {
+                    // SAFETY: `pid` is the gateway child, owned by a ChildGuard that has not
+                    // reaped it (it waits only when dropped, after this thread is joined).
+                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                    e.killed_at_rss_kib = Some(rss);
+                }
             }
             e
         });
         let result = load.measure(start, end)?;
         let edges = sampler.join().unwrap_or_default();
-        gateway.check_alive()?;
-        let end_sample = ProcSample::read(gateway.pid())?;
+        if edges.killed_at_rss_kib.is_none() {
+            gateway.check_alive()?;
+        }
+        let end_sample = ProcSample::read(gateway.pid()).unwrap_or_default();
         let mut extra = vec![("host load average (1 min) at end".into(), loadavg())];
+        if let Some(kib) = edges.killed_at_rss_kib {
+            extra.push((
+                "KILLED by harness: RSS (MiB) over --max-gateway-rss-mib".into(),
+                format!("{:.0}", kib as f64 / 1024.0),
+            ));
+        }
         if let [Some(c0), Some(c1)] = edges.counters {
             let secs = spec.window.as_secs_f64();
             let lost = c1.gap_events.saturating_sub(c0.gap_events);
