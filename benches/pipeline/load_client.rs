@@ -61,7 +61,7 @@ pub struct ConnStats {
     /// WebSocket messages (frames, or reassembled fragments) of any kind.
     pub frames: u64,
     pub event_frames: u64,
-    /// Bytes read from the socket (WebSocket framing included).
+    /// Bytes of the frames completed in the window (WebSocket framing included).
     pub bytes: u64,
     pub warnings: u64,
     pub gaps: u64,
@@ -400,6 +400,11 @@ impl Conn {
             };
             let payload = &buf[off + frame.payload.start..off + frame.payload.end];
             off += frame.payload.end;
+            // Whole frames, counted when they complete, like events: a multi-megabyte frame
+            // straddling a window edge then counts entirely on one side for both.
+            if now.counting {
+                self.stats.bytes += frame.payload.end as u64;
+            }
             match frame.opcode {
                 Opcode::Text | Opcode::Binary if frame.fin && self.message.is_empty() => {
                     self.message_done(payload, now, scanner, hist);
@@ -535,9 +540,6 @@ fn read_loop(mut conns: Vec<Conn>, start: Instant, end: Instant) -> io::Result<T
                             realtime_ns: realtime_ns(),
                             counting: t >= start && t < end,
                         };
-                        if now.counting {
-                            c.stats.bytes += n as u64;
-                        }
                         let hist = if now.counting {
                             &mut measured
                         } else {
