@@ -211,6 +211,7 @@ fn metrics(r: &RunOutcome) -> Vec<(String, Option<f64>, String)> {
             None,
             sum(|c| c.seqno_violations).to_string(),
         );
+        push("error frames", None, sum(|c| c.errors).to_string());
         push(
             "unrecognised frames",
             None,

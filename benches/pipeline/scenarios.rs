@@ -116,7 +116,7 @@ pub fn run(scenario: Scenario, args: &Args) -> Result<(), HarnessError> {
                 let spec = RunSpec::new(rate(None), firehose(n), window);
                 b.compare(
                     &format!(
-                        "(b) ingest: writer {}, {n} firehose client(s)",
+                        "(b) ingest: {}, {n} firehose client(s)",
                         rate_label(spec.rate)
                     ),
                     &targets,
