@@ -149,6 +149,10 @@ pub struct Args {
     /// Replay this recorded ring snapshot (.zst) instead of the synthetic chain.
     #[arg(long)]
     pub snapshot: Option<PathBuf>,
+    /// Depth of the resume in scenario f, in frames (ringgate's store keeps 100,000; the head
+    /// moves between reading it and connecting, so the default leaves a margin).
+    #[arg(long, default_value_t = 95_000)]
+    pub resume_frames: u64,
     /// Memory guard for shared hosts: a gateway whose RSS passes this is killed and the run
     /// reported as such (an unbounded design can otherwise take the machine down).
     #[arg(long, default_value_t = 6144)]

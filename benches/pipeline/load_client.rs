@@ -74,6 +74,10 @@ pub struct ConnStats {
     /// Time from the end of the handshake until a frame with `server_seqno` at or above the
     /// spec's `catch_up_to` arrived (resume runs).
     pub caught_up_after: Option<Duration>,
+    /// `server_seqno` of the first data frame (whole connection): where a resume started.
+    pub first_data_seqno: Option<u64>,
+    /// A `Resume` frame said `"recovered":false` (data after the cursor was gone).
+    pub resume_unrecovered: bool,
     /// Frames whose `server_seqno` was not above the previous frame's (whole connection).
     pub seqno_violations: u64,
     /// The server closed the connection, broke the protocol, or (with `failed_to_open`)
@@ -446,11 +450,17 @@ impl Conn {
             } else if self.last_seqno.is_some_and(|last| s < last) {
                 self.stats.seqno_violations += 1;
             }
-            if let Some(target) = self.catch_up_to {
+            if m.kind.is_data() && self.stats.first_data_seqno.is_none() {
+                self.stats.first_data_seqno = Some(s);
+            }
+            if let Some(target) = self.catch_up_to.filter(|_| m.kind.is_data()) {
                 if s >= target && self.stats.caught_up_after.is_none() {
                     self.stats.caught_up_after = Some(self.opened.elapsed());
                 }
             }
+        }
+        if m.kind == Kind::Control && memchr::memmem::find(msg, br#""recovered":false"#).is_some() {
+            self.stats.resume_unrecovered = true;
         }
         if !now.counting {
             return;
@@ -499,13 +509,19 @@ fn read_loop(mut conns: Vec<Conn>, start: Instant, end: Instant) -> io::Result<T
         epoll.add(c.stream.as_raw_fd(), i as u64)?;
     }
     // Bytes that arrived with the handshake response.
+    let t = Instant::now();
     let now = Now {
         realtime_ns: realtime_ns(),
-        counting: false,
+        counting: t >= start && t < end,
     };
     for c in &mut conns {
         let carried = std::mem::take(&mut c.pending);
-        c.absorb(&carried, &now, &scanner, &mut warm);
+        let hist = if now.counting {
+            &mut measured
+        } else {
+            &mut warm
+        };
+        c.absorb(&carried, &now, &scanner, hist);
     }
     let mut scratch = vec![0u8; 256 * 1024];
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; 256];

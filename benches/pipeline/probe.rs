@@ -53,6 +53,11 @@ pub fn gateway_counters(addr: SocketAddr) -> Option<GatewayCounters> {
     })
 }
 
+/// `ringgate_head_server_seqno`: the newest server seqno the gateway stamped.
+pub fn head_server_seqno(addr: SocketAddr) -> Option<u64> {
+    metric(&http_get(addr, "/metrics")?, "ringgate_head_server_seqno")
+}
+
 fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
     // Generous: the host may be saturated by the very run being measured.
     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).ok()?;

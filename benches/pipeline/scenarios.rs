@@ -15,7 +15,9 @@ use std::time::{Duration, Instant};
 
 use super::blaster::{Blaster, EVENTS_PER_FRAME};
 use super::load_client::{ClientSpec, LoadClient, LoadConfig};
-use super::probe::{gateway_counters, ring_last_seqno, GatewayCounters, DETAIL_COUNTERS};
+use super::probe::{
+    gateway_counters, head_server_seqno, ring_last_seqno, GatewayCounters, DETAIL_COUNTERS,
+};
 use super::process::{
     allowed_cpus, free_loopback_addr, machine_description, ChildGuard, ProcSample, ProcessError,
 };
@@ -162,10 +164,13 @@ pub fn run(scenario: Scenario, args: &Args) -> Result<(), HarnessError> {
             }
         }
         Scenario::Resume => {
-            return Err(HarnessError::Unavailable(
-                scenario,
-                "needs resume_from in both targets; not wired yet",
-            ))
+            if args.target == TargetArg::Baseline {
+                return Err(HarnessError::Unavailable(
+                    scenario,
+                    "the baseline has no resume (the existing gateway's aborts past ~14k frames)",
+                ));
+            }
+            b.resume(args.resume_frames, rate(Some(20_000)), window)?;
         }
         Scenario::IdleMemory => {
             let mut spec = RunSpec::new(Some(10), Vec::new(), Duration::from_secs(1));
@@ -509,6 +514,108 @@ impl Bench<'_> {
         drop(gateway);
         drop(writer);
         Ok(outcome)
+    }
+
+    /// (f): a client reconnects with `resume_from` = head − `frames` and is timed until it
+    /// has caught up with the head it resumed behind. ringgate only.
+    fn resume(&self, frames: u64, rate: Option<u64>, window: Duration) -> Result<(), HarnessError> {
+        let ring = RingFile::new();
+        let fill_s = frames / rate.unwrap_or(1_000_000).max(1) + 60;
+        let lifetime = window + Duration::from_secs(fill_s + 60);
+        let (writer, mut gateway, addr) = self.start(Target::Ringgate, &ring, rate, lifetime)?;
+        // Wait until the store can hold the requested depth plus a margin.
+        let deadline = Instant::now() + Duration::from_secs(fill_s);
+        let head = loop {
+            gateway.check_alive()?;
+            let h = head_server_seqno(addr).unwrap_or(0);
+            if h >= frames + frames / 10 {
+                break h;
+            }
+            if Instant::now() > deadline {
+                return Err(HarnessError::Unavailable(
+                    Scenario::Resume,
+                    "the head never grew",
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        };
+        let from = head - frames;
+        eprintln!("[ringgate] resuming from server_seqno {from} (head {head})");
+        let load = LoadClient::connect(&LoadConfig {
+            addr,
+            clients: vec![ClientSpec {
+                path: format!("/v1/ws?resume_from={from}"),
+                subscribe: None,
+                catch_up_to: Some(head),
+            }],
+            stuck: Vec::new(),
+            threads: 1,
+            cpus: self.args.client_cpus.clone(),
+            connect_timeout: Duration::from_secs(10),
+            connect_budget: Duration::from_secs(60),
+        })?;
+        let start = Instant::now();
+        let result = load.measure(start, start + window)?;
+        gateway.check_alive()?;
+        let c = result.conns.first().cloned().unwrap_or_default();
+        let mut extra = vec![
+            (
+                "resume_from (head − frames)".into(),
+                format!("{from} ({head} − {frames})"),
+            ),
+            ("host load average (1 min) at end".into(), loadavg()),
+        ];
+        match c.caught_up_after {
+            Some(t) => {
+                extra.push((
+                    "caught up with the head after (ms)".into(),
+                    format!("{:.1}", t.as_secs_f64() * 1e3),
+                ));
+                let rate = frames as f64 / t.as_secs_f64().max(1e-9);
+                extra.push(("replay rate (frames/s)".into(), super::report::si(rate)));
+            }
+            None => extra.push((
+                "caught up with the head after (ms)".into(),
+                "never (in the window)".into(),
+            )),
+        }
+        extra.push((
+            "Resume said recovered:false".into(),
+            c.resume_unrecovered.to_string(),
+        ));
+        extra.push((
+            "first data server_seqno received".into(),
+            c.first_data_seqno.map_or("none".into(), |s| s.to_string()),
+        ));
+        // A replay starts right after the cursor; anything later means history was skipped.
+        let replayed = c.first_data_seqno.is_some_and(|s| s <= from + 1);
+        extra.push((
+            "replay started at resume_from + 1".into(),
+            replayed.to_string(),
+        ));
+        let outcome = RunOutcome {
+            title: "ringgate".into(),
+            load: Some(result),
+            gateway: Some(GatewayCost {
+                window_cpu_s: 0.0,
+                end: ProcSample::read(gateway.pid())?,
+                ready: ProcSample::default(),
+                cpus: allowed_cpus(gateway.pid()),
+            }),
+            written: None,
+            client_cpus: client_cpus(self.args),
+            extra,
+        };
+        drop(gateway);
+        drop(writer);
+        self.print(
+            &format!(
+                "(f) resume of {frames} frames, writer at {}",
+                rate_label(rate)
+            ),
+            &[outcome],
+        );
+        Ok(())
     }
 
     /// (d): memory per idle connection = growth of the gateway's anonymous RSS while `n`
