@@ -565,20 +565,6 @@ impl Bench<'_> {
             ),
             ("host load average (1 min) at end".into(), loadavg()),
         ];
-        match c.caught_up_after {
-            Some(t) => {
-                extra.push((
-                    "caught up with the head after (ms)".into(),
-                    format!("{:.1}", t.as_secs_f64() * 1e3),
-                ));
-                let rate = frames as f64 / t.as_secs_f64().max(1e-9);
-                extra.push(("replay rate (frames/s)".into(), super::report::si(rate)));
-            }
-            None => extra.push((
-                "caught up with the head after (ms)".into(),
-                "never (in the window)".into(),
-            )),
-        }
         extra.push((
             "Resume said recovered:false".into(),
             c.resume_unrecovered.to_string(),
@@ -593,6 +579,16 @@ impl Bench<'_> {
             "replay started at resume_from + 1".into(),
             replayed.to_string(),
         ));
+        let caught_up = match c.caught_up_after {
+            Some(t) if replayed => {
+                let rate = frames as f64 / t.as_secs_f64().max(1e-9);
+                extra.push(("replay rate (frames/s)".into(), super::report::si(rate)));
+                format!("{:.1}", t.as_secs_f64() * 1e3)
+            }
+            None if replayed => "not in the window".into(),
+            _ => "no replay".into(),
+        };
+        extra.push(("caught up with the head after (ms)".into(), caught_up));
         let outcome = RunOutcome {
             title: "ringgate".into(),
             load: Some(result),
