@@ -41,12 +41,14 @@ pub enum DemoError {
     Signals(io::Error),
 }
 
-/// Ring sizes for the demo: 2^18 descriptors (16 MiB) and a 2^28-byte payload buffer
-/// (sparse; only what is written is resident): minutes of history at demo rates.
+/// Ring sizes for the demo: the smallest the format allows, 2^16 descriptors (4 MiB) and a
+/// 2^27-byte (128 MiB) payload buffer, about 30 s of history at the default demo rate. The
+/// tailer maps the ring populated, so the whole file becomes resident in `/dev/shm`: smaller
+/// is better here.
 fn demo_sizes() -> RingSizes {
     RingSizes {
-        descriptor_capacity: 1 << 18,
-        payload_buf_size: 1 << 28,
+        descriptor_capacity: 1 << 16,
+        payload_buf_size: 1 << 27,
         context_area_size: 0,
     }
 }

@@ -20,7 +20,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
-use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 
@@ -35,7 +35,7 @@ pub enum PushOutcome {
     Full,
 }
 
-/// Result of [`FanoutReceiver::try_pop`].
+/// Result of [`ShardInbox::try_pop`].
 #[derive(Debug)]
 pub enum PopOutcome {
     /// The next entry, in push order.
@@ -46,13 +46,11 @@ pub enum PopOutcome {
     Closed,
 }
 
-/// State both ends share: the consumer's "I am parked" flag and counters.
+/// State both ends share: the consumer's "I am parked" flag.
 #[derive(Debug, Default)]
 struct Shared {
     /// Set by the consumer just before it sleeps; cleared by whoever wakes it.
     parked: AtomicBool,
-    /// Wake-up writes issued by the producer (observability; low under load by design).
-    wakeups: AtomicU64,
 }
 
 /// Tailer end of one shard's queue.
@@ -128,7 +126,6 @@ fn wake_if_parked(shared: &Shared, fd: &OwnedFd) {
     // Pairs with the consumer's store of `parked` followed by its re-check of the queue.
     fence(Ordering::SeqCst);
     if shared.parked.load(Ordering::SeqCst) && shared.parked.swap(false, Ordering::SeqCst) {
-        shared.wakeups.fetch_add(1, Ordering::Relaxed);
         poke(fd);
     }
 }
@@ -143,11 +140,6 @@ impl FanoutSender {
             }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => PushOutcome::Full,
         }
-    }
-
-    /// How many wake-up writes this sender issued.
-    pub fn wakeups(&self) -> u64 {
-        self.shared.wakeups.load(Ordering::Relaxed)
     }
 }
 

@@ -14,53 +14,96 @@
 //!    all its field tests (ANDed) hold. `TxnCallFrame` also passes through `NativeTransfer`
 //!    when its value is non-zero.
 //!
-//! Value sets are sorted: up to [`LINEAR_MAX`] values are scanned, more are binary-searched.
+//! Value sets are sorted: up to [`LINEAR_MAX`] values are scanned; larger sets sit behind a
+//! one-hash Bloom filter (a miss costs one cache line) and are binary-searched.
 
 use crate::chain::stage::CommitStage;
 use crate::event::kind::{EventType, EVENT_TYPE_COUNT};
-use crate::frame::{Bytes32, EncodedEvent, FilterKeys, MetaFrame, MetaKind};
+use crate::frame::{EncodedEvent, FilterKeys, MetaFrame, MetaKind};
 use crate::subscription::channel::MetaMask;
 use crate::subscription::{FieldFilter, IndexRange, SpecTarget, Subscription, TopicSlot};
 
-/// Sets up to this many values are scanned linearly; larger ones binary-searched.
+/// Sets of up to this many values are scanned; larger ones use a Bloom filter and a
+/// binary search.
 pub const LINEAR_MAX: usize = 8;
 
 /// Index of the `NativeTransfer` spec range, after the 25 event types.
 const NATIVE: usize = EVENT_TYPE_COUNT;
 
-/// A sorted, deduplicated value set.
+/// A sorted, deduplicated set of byte strings (addresses, topics, selectors).
+///
+/// Small sets are scanned. Larger ones are binary-searched behind a one-hash Bloom filter of
+/// 8 bits per value: most tests are misses, and a miss then costs one cache line instead of
+/// log2(n) scattered ones (a shard holds thousands of sessions' sets, far beyond its caches).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct ValueSet<T>(Box<[T]>);
+struct ValueSet<const N: usize> {
+    values: Box<[[u8; N]]>,
+    /// Empty for sets of at most [`LINEAR_MAX`] values.
+    bloom: Box<[u64]>,
+    /// `64 - log2(bloom bits)`: the bit index is the hash's top bits.
+    shift: u32,
+}
 
-impl<T: Ord + Copy> ValueSet<T> {
-    fn new(values: &[T]) -> Self {
+/// Mixes all bytes, so values with constant prefixes (precompiles, vanity addresses) still
+/// spread over the Bloom filter.
+#[inline]
+fn mix<const N: usize>(x: &[u8; N]) -> u64 {
+    let mut h = 0u64;
+    for chunk in x.chunks(8) {
+        let mut word = [0u8; 8];
+        word[..chunk.len()].copy_from_slice(chunk);
+        h = (h ^ u64::from_le_bytes(word)).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    h
+}
+
+impl<const N: usize> ValueSet<N> {
+    fn new(values: &[[u8; N]]) -> Self {
         let mut v = values.to_vec();
         v.sort_unstable();
         v.dedup();
-        ValueSet(v.into_boxed_slice())
+        let (mut bloom, mut shift) = (Vec::new(), 0);
+        if v.len() > LINEAR_MAX {
+            let bits = (v.len() * 8).next_power_of_two().max(64);
+            shift = 64 - bits.trailing_zeros();
+            bloom = vec![0u64; bits / 64];
+            for x in &v {
+                let i = mix(x) >> shift;
+                bloom[(i >> 6) as usize] |= 1 << (i & 63);
+            }
+        }
+        ValueSet {
+            values: v.into_boxed_slice(),
+            bloom: bloom.into_boxed_slice(),
+            shift,
+        }
     }
 
     #[inline]
-    fn contains(&self, x: &T) -> bool {
-        if self.0.len() <= LINEAR_MAX {
-            self.0.contains(x)
-        } else {
-            self.0.binary_search(x).is_ok()
+    fn contains(&self, x: &[u8; N]) -> bool {
+        if self.bloom.is_empty() {
+            return self.values.contains(x);
         }
+        let i = mix(x) >> self.shift;
+        let maybe = self
+            .bloom
+            .get((i >> 6) as usize)
+            .is_some_and(|w| w & (1 << (i & 63)) != 0);
+        maybe && self.values.binary_search(x).is_ok()
     }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Slot {
     Any,
-    AnyOf(ValueSet<Bytes32>),
+    AnyOf(ValueSet<32>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Test {
-    Address(ValueSet<[u8; 20]>),
+    Address(ValueSet<20>),
     Topics(Box<[Slot]>),
-    Selector(ValueSet<[u8; 4]>),
+    Selector(ValueSet<4>),
     TxnIndex(IndexRange),
     LogIndex(IndexRange),
 }

@@ -102,9 +102,14 @@ struct ServerArgs {
     /// Tailer never sleeps when the ring is idle (dedicated core only).
     #[arg(long)]
     busy_spin: bool,
-    /// Microseconds the tailer sleeps per idle poll after spinning (latency floor when idle).
+    /// Microseconds of the tailer's first sleep when the ring goes idle (doubles per idle
+    /// sleep up to --idle-max-park-us): the latency floor after a short lull.
     #[arg(long, default_value_t = 50)]
     idle_park_us: u64,
+    /// Longest tailer sleep when the ring stays idle, microseconds (idle CPU vs the latency
+    /// of the first event after a long lull).
+    #[arg(long, default_value_t = 400)]
+    idle_max_park_us: u64,
 }
 
 impl ServerArgs {
@@ -127,6 +132,7 @@ impl ServerArgs {
                 spins: 1_000,
                 yields: 100,
                 park: Duration::from_micros(self.idle_park_us),
+                max_park: Duration::from_micros(self.idle_max_park_us),
             }
         };
     }

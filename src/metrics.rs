@@ -267,7 +267,7 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
             ty.name()
         );
     }
-    let simple: [(&str, &str, &str, u64); 8] = [
+    let simple: [(&str, &str, &str, u64); 9] = [
         (
             "ringgate_events_bad_total",
             "counter",
@@ -315,6 +315,12 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
             "gauge",
             "Open WebSocket sessions.",
             hub.clients(),
+        ),
+        (
+            "ringgate_connections_open",
+            "gauge",
+            "Open connections of any kind.",
+            hub.sum(|s| &s.connections_open),
         ),
     ];
     for (name, kind, help, v) in simple {
@@ -404,7 +410,12 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
         family(&mut out, name, "counter", help);
         let _ = writeln!(out, "{name} {}", hub.sum(pick));
     }
-    let per_shard: [(&str, &str, Pick); 2] = [
+    let per_shard: [(&str, &str, Pick); 3] = [
+        (
+            "ringgate_shard_inbox_frames_total",
+            "Frames a shard took from its SPSC queue.",
+            |s| &s.inbox_frames,
+        ),
         (
             "ringgate_shard_queue_full_total",
             "Frames lost because a shard's SPSC queue was full.",

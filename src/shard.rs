@@ -55,12 +55,15 @@ pub struct ShardSetup {
 /// What a shard's tasks share (single-threaded: `Rc`, `RefCell`).
 #[derive(Debug)]
 pub struct ShardCtx {
-    pub index: usize,
     pub config: Arc<Config>,
     pub hub: StatsHub,
     pub stats: Arc<ShardStats>,
     /// This shard's WebSocket sessions, as the dispatch loop sees them.
     pub sessions: RefCell<Registry>,
+    /// server_seqno of the last frame this shard dispatched: a new session starts its cursor
+    /// here (not at the tailer's head, which may be ahead of frames still in the inbox), so
+    /// every frame it receives afterwards is above its `Hello`.
+    pub dispatched: Cell<u64>,
     /// Connection admission (per-IP counts of this shard, the global count shared).
     pub admission: ShardAdmission,
     /// Closed when the shard shuts down: every waiter wakes with an error (a broadcast).
@@ -123,11 +126,11 @@ async fn shard_main(setup: ShardSetup) {
     let bound = listener.local_addr().unwrap_or(listen);
     let stats = hub.shards[index].clone();
     let ctx = Rc::new(ShardCtx {
-        index,
         config: config.clone(),
         hub,
         stats,
         sessions: RefCell::new(Registry::default()),
+        dispatched: Cell::new(0),
         admission: ShardAdmission::new(
             &config.connection_limits,
             config.shard_count(),
@@ -188,6 +191,7 @@ async fn dispatch_loop(ctx: &Rc<ShardCtx>, mut inbox: ShardInbox, shutdown: &Ato
                 let mut sessions = ctx.sessions.borrow_mut();
                 for frame in batch.drain(..) {
                     sessions.dispatch(&frame, &ctx.stats);
+                    ctx.dispatched.set(frame.server_seqno());
                 }
             }
             // Let the woken session writers run before draining more.

@@ -238,13 +238,18 @@ impl Idler {
                 spins,
                 yields,
                 park,
+                max_park,
             } => {
+                let busy = u64::from(spins) + u64::from(yields);
                 if self.idle_polls <= u64::from(spins) {
                     IdleAction::Spin
-                } else if self.idle_polls <= u64::from(spins) + u64::from(yields) {
+                } else if self.idle_polls <= busy {
                     IdleAction::Yield
                 } else {
-                    IdleAction::Sleep(park)
+                    // Doubling per consecutive sleep; the shift is capped so it cannot overflow.
+                    let sleeps = (self.idle_polls - busy - 1).min(16) as u32;
+                    let d = park.saturating_mul(1u32 << sleeps);
+                    IdleAction::Sleep(d.min(max_park.max(park)))
                 }
             }
         }
@@ -355,9 +360,9 @@ impl Tailer {
                     t.last_event_ts_ns
                         .store(ev.descriptor.record_epoch_nanos, Ordering::Relaxed);
                     t.last_event_read_ns.store(now_ns(), Ordering::Relaxed);
-                    match t.events_in.get(code) {
-                        Some(c) if code != 0 => bump(c, 1),
-                        _ => bump(&t.events_bad, 1),
+                    // Unknown codes fail to decode below and are counted once, as bad.
+                    if let Some(c) = t.events_in.get(code).filter(|_| code != 0) {
+                        bump(c, 1);
                     }
                     let descriptor = ev.descriptor;
                     if self
@@ -448,16 +453,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn idler_spins_then_yields_then_sleeps_and_resets_on_events() {
+    fn idler_spins_then_yields_then_backs_off_and_resets_on_events() {
         let mut idler = Idler::new(IdleStrategy::SpinYieldPark {
             spins: 2,
             yields: 1,
             park: Duration::from_micros(7),
+            max_park: Duration::from_micros(20),
         });
         assert_eq!(idler.idle(), IdleAction::Spin);
         assert_eq!(idler.idle(), IdleAction::Spin);
         assert_eq!(idler.idle(), IdleAction::Yield);
         assert_eq!(idler.idle(), IdleAction::Sleep(Duration::from_micros(7)));
+        assert_eq!(idler.idle(), IdleAction::Sleep(Duration::from_micros(14)));
+        assert_eq!(idler.idle(), IdleAction::Sleep(Duration::from_micros(20)));
+        for _ in 0..100 {
+            assert_eq!(idler.idle(), IdleAction::Sleep(Duration::from_micros(20)));
+        }
         idler.reset();
         assert_eq!(idler.idle(), IdleAction::Spin);
         assert_eq!(Idler::new(IdleStrategy::BusySpin).idle(), IdleAction::Spin);

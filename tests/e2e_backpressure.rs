@@ -46,7 +46,7 @@ fn a_client_that_never_reads_is_dropped_while_a_reader_on_the_same_shard_gets_ev
                 counter.store(names.len(), Ordering::SeqCst);
             }
         }
-        (names, warnings)
+        (names, warnings, reader)
     });
 
     // Write blocks until the slow client is disconnected, pacing on the reader so only the
@@ -64,11 +64,39 @@ fn a_client_that_never_reads_is_dropped_while_a_reader_on_the_same_shard_gets_ev
         assert!(number < 500, "slow client never disconnected");
     }
     drop(tx);
-    let (names, warnings) = reader_thread.join().expect("reader thread");
+    let (names, warnings, _reader) = reader_thread.join().expect("reader thread");
     let expected: Vec<String> = written.iter().map(|t| t.name().to_string()).collect();
     assert_eq!(names, expected, "the reader missed or reordered events");
     assert_eq!(warnings, 0, "the reader was never behind");
     assert!(gw.stats().sum(|s| &s.drops) >= 1_000);
     gw.wait_for_clients(1);
     drop(slow);
+}
+
+#[test]
+fn a_misbehaving_client_that_also_never_reads_is_still_closed_and_released() {
+    let mut ring = TestRing::create("stuck");
+    let mut config = test_config(&ring);
+    config.session_queue_frames = 512;
+    config.drop_disconnect_after = 1_000_000;
+    config.socket_send_buffer = Some(4 * 1024);
+    let gw = start_gateway(config);
+    let mut bystander = WsClient::connect(gw.addr, "/v1/ws/blocks");
+    assert_eq!(kind_of(&bystander.next_json()), "Hello");
+    let mut stuck = RawClient::upgraded(gw.addr, "/v1/ws");
+    gw.wait_for_clients(2);
+
+    // Fill the stuck client's socket so its writer blocks in a write.
+    for n in 0..20 {
+        ring.write_block(n, 40);
+    }
+    let mut last = 0;
+    assert_eq!(collect_events(&mut bystander, 40, &mut last).len(), 40);
+    wait_until("the stuck client's queue holds frames", || {
+        gw.stats().sum(|s| &s.drops) > 0
+    });
+    // Now it breaks the protocol too; its session must end although it never reads.
+    stuck.send(&RawClient::frame(0x1, b"{}", false));
+    gw.wait_for_clients(1);
+    drop(stuck);
 }

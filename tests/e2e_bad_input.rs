@@ -175,3 +175,55 @@ fn bad_subscriptions_get_error_frames_and_the_connection_stays_usable() {
     assert_eq!(collect_events(&mut ok, 8, &mut last).len(), 8);
     assert!(gw.stats().sum(|s| &s.error_frames) >= 4);
 }
+
+#[test]
+fn the_server_pings_and_closes_a_client_that_never_answers_with_1008() {
+    let mut ring = TestRing::create("heartbeat");
+    let mut c = config(&ring);
+    c.ping_interval = Duration::from_millis(100);
+    c.pong_timeout = Duration::from_millis(400);
+    let gw = start_gateway(c);
+    let mut silent = RawClient::upgraded(gw.addr, "/v1/ws");
+    let (mut pings, mut close) = (0, None);
+    while let Some((opcode, payload)) = silent.read_raw_frame() {
+        match opcode {
+            0x9 => pings += 1,
+            0x8 => {
+                close = payload.get(..2).map(|b| u16::from_be_bytes([b[0], b[1]]));
+                break;
+            }
+            _ => {}
+        }
+    }
+    assert!(pings >= 1, "no server ping before the timeout");
+    assert_eq!(close, Some(1008));
+    // A client that answers pings (tungstenite does, while reading) is still served.
+    let mut ok = bystander(&gw);
+    bystander_still_served(&mut ring, &mut ok);
+}
+
+#[test]
+fn connections_past_the_per_ip_limit_get_429_and_admitted_ones_are_unaffected() {
+    let mut ring = TestRing::create("perip");
+    let mut c = config(&ring);
+    c.connection_limits.max_per_ip = 2;
+    let gw = start_gateway(c);
+    let mut first = bystander(&gw);
+    let mut second = bystander(&gw);
+    gw.wait_for_clients(2);
+    let refused = RawClient::request(
+        gw.addr,
+        "GET /v1/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    assert!(status_line(&refused).contains(" 429 "), "{refused}");
+    let written: Vec<String> = ring
+        .write_block(3, 1)
+        .iter()
+        .map(|t| t.name().to_string())
+        .collect();
+    for c in [&mut first, &mut second] {
+        let mut last = 0;
+        assert_eq!(collect_events(c, written.len(), &mut last), written);
+    }
+}

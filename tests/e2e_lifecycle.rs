@@ -129,3 +129,24 @@ fn graceful_shutdown_flushes_and_closes_every_client_with_1001() {
     assert_eq!(a.expect_close(), Some(1001));
     assert_eq!(b.expect_close(), Some(1001));
 }
+
+#[test]
+fn a_zst_snapshot_is_served_as_a_replay_from_its_first_event() {
+    let mut ring = TestRing::create("snapshot");
+    let n = ring.write_block(1, 2).len() + ring.write_block(2, 3).len();
+    let snapshot = ring.path.with_extension("zst");
+    let raw = std::fs::read(&ring.path).expect("read ring");
+    std::fs::write(&snapshot, zstd::encode_all(&raw[..], 1).expect("compress")).expect("write");
+    drop(ring);
+
+    let server = ringgate::server::start(test_config_for(&snapshot)).expect("start");
+    let hub = server.stats().clone();
+    wait_until("the replay finished", || {
+        hub.tailer.ring_state() == ringgate::metrics::RingState::ReplayDone
+    });
+    assert_eq!(hub.tailer.events_in_total(), n as u64);
+    let status = RawClient::request(server.local_addr(), "GET /v1/status HTTP/1.1\r\n\r\n");
+    assert!(status.contains("\"ring\":\"replay_done\""), "{status}");
+    server.shutdown().expect("shutdown");
+    let _ = std::fs::remove_file(&snapshot);
+}

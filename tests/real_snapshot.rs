@@ -287,3 +287,47 @@ fn inspect_reports_the_snapshot_and_prints_every_event_as_a_json_line() {
     assert!(text.contains("# magic         RING01"));
     assert!(text.contains("65536 descriptors"));
 }
+
+#[test]
+fn filter_keys_of_the_first_txn_and_log_name_their_addresses_topics_and_selector() {
+    let Some(events) = snapshot_events(
+        "filter_keys_of_the_first_txn_and_log_name_their_addresses_topics_and_selector",
+    ) else {
+        return;
+    };
+    let tx = golden("block-15000001.0.tx.0.json");
+    let log = golden("block-15000001.0.log.0.json");
+    let hex = |b: &[u8]| ringgate::event::hex::to_hex(b);
+    let mut enc = Encoder::default();
+    let (mut saw_txn, mut saw_log) = (false, false);
+    for (d, p) in events {
+        let k = enc.encode(d, p).expect("decodes").keys;
+        assert_eq!(k.block_seqno, d.content_ext[0]);
+        if k.event_type == EventType::TxnHeaderStart && k.txn_idx == Some(0) {
+            let addrs: Vec<String> = k.addresses().iter().map(|a| hex(a)).collect();
+            assert_eq!(addrs, [s(&tx, "from"), s(&tx, "to")]);
+            assert_eq!(
+                k.selector.map(|x| hex(&x)),
+                Some(s(&tx, "input")[..10].to_string())
+            );
+            assert_eq!(k.block_number, Some(15_000_001));
+            saw_txn = true;
+        }
+        if k.event_type == EventType::TxnLog && !saw_log {
+            assert_eq!(k.log_index, Some(0));
+            assert_eq!(k.txn_idx, Some(1));
+            assert_eq!(hex(&k.addresses()[0]), s(&log, "address"));
+            let topics: Vec<String> = k.topics().iter().map(|t| hex(t)).collect();
+            let want: Vec<String> = log
+                .get("topics")
+                .and_then(|t| t.as_array())
+                .unwrap()
+                .iter()
+                .map(|t| t.as_str().unwrap().to_string())
+                .collect();
+            assert_eq!(topics, want);
+            saw_log = true;
+        }
+    }
+    assert!(saw_txn && saw_log);
+}

@@ -517,3 +517,88 @@ fn dropping_a_writer_never_unlinks_a_file_that_is_not_its_own() {
     drop(w);
     assert_eq!(std::fs::read(&p.0).unwrap(), b"someone else's file");
 }
+
+#[test]
+fn concurrent_writer_and_reader_never_yield_torn_events_and_account_for_every_seqno() {
+    let p = RingPath::new("concurrent");
+    let mut w = RingWriter::create(&p.0, MIN).unwrap();
+    let mut r = open_reader(&p, StartAt::First);
+    const TOTAL: u64 = 150_000;
+    const LAP_AT: u64 = 40_000;
+    let len_for = |s: u64| ((s * 37) % 2000) as usize;
+    let writer = std::thread::spawn(move || {
+        for s in 1..=TOTAL {
+            w.write_event(TXN_LOG, [s, 0, 0, 0], &payload_for(s, len_for(s)), s);
+        }
+        w // keep the ring alive (and locked) until the reader is done
+    });
+    let mut writer_done = None;
+    let mut writer = Some(writer);
+    loop {
+        match r.try_next() {
+            ReadOutcome::Ready(ev) => {
+                let s = ev.descriptor.seqno;
+                assert_eq!(ev.descriptor.content_ext[0], s, "torn descriptor");
+                assert_eq!(ev.descriptor.record_epoch_nanos, s, "torn descriptor");
+                assert!(
+                    ev.payload == &payload_for(s, len_for(s))[..],
+                    "torn payload at {s}"
+                );
+                if s == LAP_AT {
+                    // Act as a stalled consumer until the writer is more than a lap ahead, so
+                    // the rest of the run exercises lapping while the writer keeps writing.
+                    while r.ring().last_seqno() < LAP_AT + (1 << 16) + 5_000 {
+                        std::thread::yield_now();
+                    }
+                }
+            }
+            ReadOutcome::Gap { missing } => assert!(!missing.is_empty()),
+            ReadOutcome::Expired { .. } => {}
+            ReadOutcome::Malformed { descriptor, reason } => {
+                panic!("writer never writes malformed events: {descriptor:?} {reason:?}")
+            }
+            ReadOutcome::NotReady => {
+                if r.next_seqno() > TOTAL {
+                    break;
+                }
+                // Every event is committed once the writer has finished: NotReady then is a bug
+                // (and would hang this loop).
+                assert!(
+                    writer_done.is_none(),
+                    "NotReady at {} after the writer finished",
+                    r.next_seqno()
+                );
+                if writer.as_ref().is_some_and(|h| h.is_finished()) {
+                    writer_done = writer.take().map(|h| h.join().unwrap());
+                }
+                std::thread::yield_now();
+            }
+        }
+    }
+    let c = r.counters();
+    assert_eq!(c.malformed, 0);
+    assert!(c.gaps >= 1, "the stalled reader was lapped: {c:?}");
+    assert_eq!(c.ready + c.expired + c.missing_events, TOTAL, "{c:?}");
+    eprintln!("concurrent read: {c:?}");
+    drop(writer_done);
+    drop(writer.map(|h| h.join().unwrap()));
+}
+
+#[test]
+fn endless_replay_of_an_empty_source_returns() {
+    let src = RingPath::new("replay-empty-src");
+    let _w = RingWriter::create(&src.0, MIN).unwrap();
+    let dst = RingPath::new("replay-empty-dst");
+    let mut out = RingWriter::create(&dst.0, MIN).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let opts = ringgate::ring::ReplayOptions {
+        loops: None,
+        events_per_sec: None,
+    };
+    let stats =
+        ringgate::ring::replay(Arc::new(Ring::open(&src.0).unwrap()), &mut out, opts, &stop);
+    assert_eq!(
+        (stats.events_written, stats.loops_completed, stats.stopped),
+        (0, 1, false)
+    );
+}

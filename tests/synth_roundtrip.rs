@@ -205,3 +205,48 @@ fn write_ring_refuses_a_missing_snapshot_with_a_typed_error() {
     );
     assert!(!path.exists());
 }
+
+#[test]
+fn write_ring_honours_the_stop_flag_and_the_duration() {
+    let path = temp_ring("write-ring-stop");
+    let opts = WriteOptions {
+        sizes: SMALL,
+        ..WriteOptions::default()
+    };
+    let stats = write_ring(&path, &opts, &AtomicBool::new(true)).expect("write");
+    assert!(stats.stopped);
+    assert_eq!(stats.events, 0);
+
+    let paced = WriteOptions {
+        sizes: SMALL,
+        events_per_sec: Some(20_000.0),
+        duration: Some(std::time::Duration::from_millis(200)),
+        ..WriteOptions::default()
+    };
+    let stats = write_ring(&path, &paced, &AtomicBool::new(false)).expect("write");
+    assert!(stats.stopped, "the duration ends an unlimited drive");
+    assert!(stats.events > 0);
+    assert!(!path.exists());
+}
+
+#[test]
+fn write_ring_replays_the_real_snapshot() {
+    let snapshot = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/monad/emn-1b-15m.snapshot.zst");
+    if !snapshot.exists() {
+        println!("skipped write_ring_replays_the_real_snapshot: ../shared/data/monad not found");
+        return;
+    }
+    let path = temp_ring("write-ring-replay");
+    let opts = WriteOptions {
+        source: Source::Replay {
+            snapshot,
+            loops: Some(2),
+        },
+        sizes: SMALL,
+        ..WriteOptions::default()
+    };
+    let stats = write_ring(&path, &opts, &AtomicBool::new(false)).expect("replay");
+    assert_eq!((stats.events, stats.last_seqno), (2 * 6597, 2 * 6597));
+    assert!(!stats.stopped);
+}

@@ -273,7 +273,7 @@ fn txn_header_start(w: &mut Put<'_>, t: &TxnHeaderStart<'_>, data_len: u32, blob
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::event::decode::decode;
     use crate::event::kind::EventType;

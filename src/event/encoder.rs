@@ -13,7 +13,7 @@ use std::ops::Range;
 use crate::chain::stage::CommitStage;
 use crate::event::decode::{decode, DecodeError, DecodeFailures};
 use crate::event::flow::{EventContext, FlowConfig, FlowTracker};
-use crate::event::json::{initial_stage, write_event};
+use crate::event::json::{initial_stage, write_event, HexMemo};
 use crate::event::keys::filter_keys;
 use crate::event::payload::ExecEvent;
 use crate::frame::FilterKeys;
@@ -36,6 +36,7 @@ pub struct Encoded {
 pub struct Encoder {
     flow: FlowTracker,
     scratch: Vec<u8>,
+    memo: HexMemo,
     failures: DecodeFailures,
 }
 
@@ -51,6 +52,7 @@ impl Encoder {
         Encoder {
             flow: FlowTracker::new(flow),
             scratch: Vec::with_capacity(4096),
+            memo: HexMemo::default(),
             failures: DecodeFailures::default(),
         }
     }
@@ -68,19 +70,23 @@ impl Encoder {
         payload: &[u8],
         f: impl FnOnce(&ExecEvent<'_>, &EventContext) -> R,
     ) -> Result<(Encoded, R), DecodeError> {
-        let event = match decode(desc.event_type, payload) {
+        // Borrowed in place: the decoded event is large (BLOCK_START is ~560 bytes) and is
+        // never moved out of the decoder's result.
+        let decoded = decode(desc.event_type, payload);
+        let event = match &decoded {
             Ok(e) => e,
             Err(e) => {
-                self.failures.record(&e);
-                return Err(e);
+                self.failures.record(e);
+                return Err(*e);
             }
         };
-        let ctx = self.flow.observe(desc, &event);
+        let ctx = self.flow.observe(desc, event);
         let stage = initial_stage(event.event_type(), &ctx);
         self.scratch.clear();
-        let stage_span = write_event(&mut self.scratch, desc, &ctx, &event, stage);
-        let keys = filter_keys(&event, &ctx);
-        let r = f(&event, &ctx);
+        self.scratch.reserve(512 + 2 * payload.len());
+        let stage_span = write_event(&mut self.scratch, &mut self.memo, desc, &ctx, event, stage);
+        let keys = filter_keys(event, &ctx);
+        let r = f(event, &ctx);
         Ok((
             Encoded {
                 json: self.scratch.as_slice().into(),

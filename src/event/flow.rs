@@ -333,6 +333,62 @@ mod tests {
         );
     }
 
+    /// Feeds 3 transactions in the given (txn, step) order; step 0 = PERF_ENTER, 1 = header,
+    /// 2 = TXN_END. Returns the txn hash seen on each TXN_END.
+    fn hashes_at_end(order: &[(u64, u8)]) -> Vec<Option<u8>> {
+        let mut f = FlowTracker::new(FlowConfig::default());
+        f.observe(&desc(1, 1, 0), &ExecEvent::BlockStart(start(9, 1, 3)));
+        let mut out = Vec::new();
+        for (i, (txn, step)) in order.iter().enumerate() {
+            let d = desc(2 + i as u64, 1, txn + 1);
+            let c = match step {
+                0 => f.observe(&d, &ExecEvent::TxnPerfEvmEnter),
+                1 => f.observe(&d, &ExecEvent::TxnHeaderStart(header(0x10 + *txn as u8))),
+                _ => {
+                    let c = f.observe(&d, &ExecEvent::TxnEnd);
+                    out.push(c.txn_hash.map(|h| h[0]));
+                    c
+                }
+            };
+            assert_eq!((c.block_number, c.txn_idx), (Some(9), Some(*txn as u32)));
+        }
+        out
+    }
+
+    #[test]
+    fn both_event_orders_attach_the_right_hash() {
+        // Current writer: transactions interleave arbitrarily.
+        let interleaved = [
+            (0, 0),
+            (1, 0),
+            (0, 1),
+            (2, 0),
+            (1, 1),
+            (0, 2),
+            (2, 1),
+            (1, 2),
+            (2, 2),
+        ];
+        // 2025 snapshots: every PERF_ENTER first, then each transaction contiguous.
+        let contiguous = [
+            (0, 0),
+            (1, 0),
+            (2, 0),
+            (0, 1),
+            (0, 2),
+            (1, 1),
+            (1, 2),
+            (2, 1),
+            (2, 2),
+        ];
+        for order in [&interleaved[..], &contiguous[..]] {
+            assert_eq!(
+                hashes_at_end(order),
+                vec![Some(0x10), Some(0x11), Some(0x12)]
+            );
+        }
+    }
+
     #[test]
     fn consensus_events_take_number_and_id_from_the_payload() {
         let mut f = FlowTracker::new(FlowConfig::default());

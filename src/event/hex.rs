@@ -18,14 +18,21 @@ static HEX_PAIRS: [[u8; 2]; 256] = {
     t
 };
 
+/// Writes the hex digits of `bytes` into the first `2 * bytes.len()` bytes of `dst` (fewer
+/// bytes are written if `dst` is shorter).
+#[inline]
+pub fn hex_digits_into(dst: &mut [u8], bytes: &[u8]) {
+    for (d, b) in dst.chunks_exact_mut(2).zip(bytes) {
+        d.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
+    }
+}
+
 /// Appends the hex digits of `bytes` (no prefix, no quotes).
 #[inline]
 pub fn push_hex_digits(out: &mut Vec<u8>, bytes: &[u8]) {
     let start = out.len();
     out.resize(start + 2 * bytes.len(), 0);
-    for (dst, b) in out[start..].chunks_exact_mut(2).zip(bytes) {
-        dst.copy_from_slice(&HEX_PAIRS[usize::from(*b)]);
-    }
+    hex_digits_into(&mut out[start..], bytes);
 }
 
 /// Appends `"0x…"` (quoted) for raw bytes: hashes, addresses, calldata.
@@ -57,24 +64,52 @@ pub fn push_u256_quoted(out: &mut Vec<u8>, v: &U256) {
     out.push(b'"');
 }
 
-/// Appends an unsigned integer in decimal.
+/// `DEC_PAIRS[n]` = the two decimal digits of `n` (0..100).
+static DEC_PAIRS: [[u8; 2]; 100] = {
+    let mut t = [[0u8; 2]; 100];
+    let mut i = 0;
+    while i < 100 {
+        t[i] = [b'0' + (i / 10) as u8, b'0' + (i % 10) as u8];
+        i += 1;
+    }
+    t
+};
+
+/// Appends an unsigned integer in decimal: two digits per u64 division, written in place
+/// (a fixed 20-byte append then a truncate, so no variable-length copy call).
 #[inline]
-pub fn push_u64(out: &mut Vec<u8>, v: u64) {
-    push_u128(out, u128::from(v));
+pub fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let n = v.checked_ilog10().map_or(1, |l| l as usize + 1);
+    let start = out.len();
+    out.extend_from_slice(&[0u8; 20]);
+    out.truncate(start + n);
+    let dst = &mut out[start..];
+    let mut i = n;
+    while v >= 100 {
+        i -= 2;
+        dst[i..i + 2].copy_from_slice(&DEC_PAIRS[(v % 100) as usize]);
+        v /= 100;
+    }
+    if v >= 10 {
+        dst[..2].copy_from_slice(&DEC_PAIRS[v as usize]);
+    } else {
+        dst[0] = b'0' + v as u8;
+    }
 }
 
 /// Appends an unsigned 128-bit integer in decimal.
 #[inline]
-pub fn push_u128(out: &mut Vec<u8>, mut v: u128) {
+pub fn push_u128(out: &mut Vec<u8>, v: u128) {
+    if let Ok(small) = u64::try_from(v) {
+        return push_u64(out, small);
+    }
     let mut buf = [0u8; 40];
     let mut i = buf.len();
-    loop {
+    let mut v = v;
+    while v > 0 {
         i -= 1;
         buf[i] = b'0' + (v % 10) as u8;
         v /= 10;
-        if v == 0 {
-            break;
-        }
     }
     out.extend_from_slice(&buf[i..]);
 }
@@ -129,7 +164,10 @@ mod tests {
 
     #[test]
     fn integers_and_bytes() {
-        assert_eq!(s(|o| push_u64(o, 0)), "0");
+        for v in [0u64, 7, 10, 99, 100, 101, 12345, 1_756_499_174_388_871_879] {
+            assert_eq!(s(|o| push_u64(o, v)), v.to_string());
+        }
+        assert_eq!(s(|o| push_u128(o, 1 << 70)), (1u128 << 70).to_string());
         assert_eq!(s(|o| push_u64(o, u64::MAX)), u64::MAX.to_string());
         assert_eq!(s(|o| push_u128(o, u128::MAX)), u128::MAX.to_string());
         assert_eq!(s(|o| push_i64(o, i64::MIN)), i64::MIN.to_string());

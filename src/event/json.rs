@@ -121,10 +121,35 @@ impl W<'_> {
     }
 }
 
+/// The hex of the last block id and transaction hash written into an envelope. Consecutive
+/// events mostly name the same block (always) and transaction (often), so their 64 hex digits
+/// are copied instead of recomputed.
+#[derive(Debug, Default)]
+pub struct HexMemo {
+    block_id: Option<(Bytes32, [u8; 64])>,
+    txn_hash: Option<(Bytes32, [u8; 64])>,
+}
+
+/// Hex digits of `v`, from `slot` when it holds the same value, else computed and kept there.
+#[inline]
+fn memo_hex<'m>(slot: &'m mut Option<(Bytes32, [u8; 64])>, v: &Bytes32) -> &'m [u8; 64] {
+    if slot.as_ref().is_some_and(|(k, _)| k != v) {
+        *slot = None;
+    }
+    &slot
+        .get_or_insert_with(|| {
+            let mut hex = [0u8; 64];
+            crate::event::hex::hex_digits_into(&mut hex, v);
+            (*v, hex)
+        })
+        .1
+}
+
 /// Appends the envelope object of one event to `out` and returns the byte range of the
 /// `commit_stage` value (without quotes), if the envelope has one.
 pub fn write_event(
     out: &mut Vec<u8>,
+    memo: &mut HexMemo,
     desc: &Descriptor,
     ctx: &EventContext,
     event: &ExecEvent<'_>,
@@ -139,13 +164,17 @@ pub fn write_event(
         w.num(k!("block_number"), n);
     }
     if let Some(id) = &ctx.block_id {
-        w.hex(k!("block_id"), id);
+        w.raw(b",\"block_id\":\"0x");
+        w.raw(memo_hex(&mut memo.block_id, id));
+        w.0.push(b'"');
     }
     if let Some(i) = ctx.txn_idx {
         w.num(k!("txn_idx"), u64::from(i));
     }
     if let Some(h) = &ctx.txn_hash {
-        w.hex(k!("txn_hash"), h);
+        w.raw(b",\"txn_hash\":\"0x");
+        w.raw(memo_hex(&mut memo.txn_hash, h));
+        w.0.push(b'"');
     }
     let span = stage.map(|s| {
         w.raw(b",\"commit_stage\":\"");
@@ -427,3 +456,143 @@ const TXN_ERRORS: [&str; 17] = [
     "InvalidBlobHash",
     "EmptyAuthorizationList",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::build::tests::arbitrary;
+    use crate::synth::rng::Rng;
+    use sonic_rs::{JsonValueTrait, Value};
+
+    fn encode(
+        ctx: &EventContext,
+        ev: &ExecEvent<'_>,
+        memo: &mut HexMemo,
+    ) -> (String, Option<Range<u32>>) {
+        let desc = Descriptor {
+            seqno: 42,
+            record_epoch_nanos: 1_756_499_174_388_871_879,
+            ..Descriptor::default()
+        };
+        let mut out = Vec::new();
+        let span = write_event(
+            &mut out,
+            memo,
+            &desc,
+            ctx,
+            ev,
+            initial_stage(ev.event_type(), ctx),
+        );
+        (String::from_utf8(out).unwrap(), span)
+    }
+
+    #[test]
+    fn every_type_encodes_to_json_with_its_name_and_envelope() {
+        let mut r = Rng::new(9);
+        let mut arena = vec![0u8; 9000];
+        r.fill(&mut arena);
+        let mut memo = HexMemo::default();
+        for ty in &EventType::ALL[1..] {
+            for i in 0..50u32 {
+                let ev = arbitrary(&mut r, *ty, &arena);
+                let ctx = EventContext {
+                    block_seqno: u64::from(i % 2),
+                    block_number: (i % 3 == 0).then_some(7),
+                    block_id: (i % 2 == 0).then_some([i as u8; 32]),
+                    txn_idx: (i % 4 == 0).then_some(i),
+                    txn_hash: (i % 5 == 0).then_some([0xab; 32]),
+                    account_index: 3,
+                };
+                let (json, span) = encode(&ctx, &ev, &mut memo);
+                let v: Value = sonic_rs::from_str(&json).unwrap_or_else(|e| panic!("{e}: {json}"));
+                assert_eq!(
+                    v.get("event_name").and_then(|x| x.as_str()),
+                    Some(ty.name())
+                );
+                let p = v.get("payload").unwrap();
+                assert_eq!(p.get("type").and_then(|x| x.as_str()), Some(ty.name()));
+                assert_eq!(v.get("seqno").and_then(|x| x.as_u64()), Some(42));
+                assert_eq!(v.get("block_number").is_some(), ctx.block_number.is_some());
+                assert_eq!(v.get("txn_idx").is_some(), ctx.txn_idx.is_some());
+                assert!(
+                    !json.contains("null"),
+                    "optional fields are omitted: {json}"
+                );
+                if let Some(id) = ctx.block_id {
+                    let want = crate::event::hex::to_hex(&id);
+                    assert_eq!(
+                        v.get("block_id").and_then(|x| x.as_str()),
+                        Some(want.as_str())
+                    );
+                }
+                match span {
+                    Some(sp) => {
+                        let stage = &json[sp.start as usize..sp.end as usize];
+                        assert_eq!(v.get("commit_stage").and_then(|x| x.as_str()), Some(stage));
+                    }
+                    None => assert!(v.get("commit_stage").is_none()),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn consensus_events_carry_their_number_and_stage_and_restage_splices() {
+        let tag = BlockTag {
+            id: [1; 32],
+            block_number: 99,
+        };
+        let ctx = EventContext {
+            block_number: Some(99),
+            block_id: Some([1; 32]),
+            ..EventContext::default()
+        };
+        let mut memo = HexMemo::default();
+        let (json, span) = encode(&ctx, &ExecEvent::BlockFinalized(tag), &mut memo);
+        assert!(json.contains("\"block_number\":99"));
+        let span = span.unwrap();
+        assert_eq!(&json[span.start as usize..span.end as usize], "Finalized");
+        let (copy, new_span) = restage(json.as_bytes(), span, CommitStage::Verified);
+        let copy = String::from_utf8(copy.into_vec()).unwrap();
+        assert_eq!(
+            &copy[new_span.start as usize..new_span.end as usize],
+            "Verified"
+        );
+        assert_eq!(copy, json.replace("\"Finalized\"", "\"Verified\""));
+        let v: Value = sonic_rs::from_str(&copy).unwrap();
+        assert_eq!(
+            v.get("commit_stage").and_then(|x| x.as_str()),
+            Some("Verified")
+        );
+        // A span outside the bytes leaves them unchanged instead of panicking.
+        let (same, _) = restage(b"{}", 5..9, CommitStage::Voted);
+        assert_eq!(&*same, b"{}");
+
+        let block = EventContext {
+            block_seqno: 5,
+            ..EventContext::default()
+        };
+        let evm_error = ExecEvent::EvmError(EvmError {
+            domain_id: 1,
+            status_code: -3,
+        });
+        assert_eq!(
+            initial_stage(EventType::EvmError, &block),
+            Some(CommitStage::Rejected)
+        );
+        let in_txn = EventContext {
+            txn_idx: Some(0),
+            ..block
+        };
+        assert_eq!(
+            initial_stage(EventType::EvmError, &in_txn),
+            Some(CommitStage::Proposed)
+        );
+        assert_eq!(
+            initial_stage(EventType::TxnEnd, &EventContext::default()),
+            None
+        );
+        let (json, _) = encode(&block, &evm_error, &mut memo);
+        assert!(json.contains("\"status_code\":-3"));
+    }
+}

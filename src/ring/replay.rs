@@ -18,7 +18,8 @@
 //!
 //! Payloads too short for a patched field are copied unchanged (never a panic). Source events
 //! that are not `Ready` (gap, expired, malformed: impossible in a sound snapshot) are skipped
-//! and counted. Pacing is [`Pacer`]'s. Never: modify the source, spin when paced.
+//! and counted. Pacing is [`Pacer`]'s. A pass that writes nothing (empty source) ends the
+//! replay, even when looping forever. Never: modify the source, spin when paced.
 
 use super::attach::Ring;
 use super::reader::{ReadOutcome, RingReader, StartAt, BLOCK_START};
@@ -144,6 +145,7 @@ pub fn replay(
     while opts.loops.is_none_or(|n| k < n) {
         let mut r = RingReader::new(Arc::clone(&source), StartAt::First);
         block_map.clear();
+        let written_before = stats.events_written;
         loop {
             if stop.load(Ordering::Relaxed) {
                 stats.stopped = true;
@@ -180,6 +182,10 @@ pub fn replay(
         }
         k += 1;
         stats.loops_completed = k;
+        if stats.events_written == written_before {
+            // An empty source would make an endless replay spin without writing anything.
+            break;
+        }
     }
     stats
 }

@@ -30,7 +30,7 @@ use crate::backpressure::{Beat, Heartbeat, SessionQueue, Written};
 use crate::filter::CompiledFilter;
 use crate::http::WsQuery;
 use crate::metrics::bump;
-use crate::protocol::messages::{self, write_message, Hello};
+use crate::protocol::messages::{self, write_message, Hello, ResumeInfo, ResumeMode};
 use crate::protocol::BatchWriter;
 use crate::session::registry::{abort_socket, SessionShared, SessionState};
 use crate::session::write_all;
@@ -42,25 +42,45 @@ use crate::ws::{self, CloseCode, Decoded, FrameDecoder, OpCode, PingLimiter, Pin
 /// How long a closing session waits for the client's close reply before dropping the socket.
 const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
-/// Reads into the spare capacity of `buf` (at most up to `limit` total bytes); returns the
-/// bytes read (0 = EOF). Cancel-safe: glommio's non-buffered read is a readiness wait plus a
-/// non-blocking `recv`, so dropping this future loses no data.
+/// Bytes one read may add to a session's input buffer. Client traffic is small (subscribe
+/// messages, pongs), so a small step keeps an idle session's buffer small; a large subscribe
+/// simply takes several reads.
+const READ_STEP: usize = 2048;
+
+/// Truncates the buffer to `keep` bytes when dropped: the read's unfilled tail (or all of it,
+/// if the read was cancelled or failed) never stays in the buffer.
+struct Truncate<'a> {
+    buf: &'a mut Vec<u8>,
+    keep: usize,
+}
+
+impl Drop for Truncate<'_> {
+    fn drop(&mut self) {
+        self.buf.truncate(self.keep);
+    }
+}
+
+/// Reads once and appends what arrived to `buf` (never growing it past `limit` bytes);
+/// returns the bytes read (0 = EOF). Cancel-safe: if this future is dropped (a timer won the
+/// race) `buf` is left as it was, and glommio's non-buffered read is a readiness wait plus a
+/// non-blocking `recv`, so no received byte is lost.
 pub(crate) async fn read_some(
     stream: &Rc<RefCell<TcpStream>>,
     buf: &mut Vec<u8>,
     limit: usize,
 ) -> std::io::Result<usize> {
     let start = buf.len();
-    let want = limit.saturating_sub(start).clamp(1, 64 * 1024);
+    let want = limit.saturating_sub(start).clamp(1, READ_STEP);
     buf.resize(start + want, 0);
-    let r = poll_fn(|cx| {
+    let guard = Truncate { buf, keep: start };
+    let n = poll_fn(|cx| {
         let mut s = stream.borrow_mut();
-        std::pin::Pin::new(&mut *s).poll_read(cx, &mut buf[start..])
+        std::pin::Pin::new(&mut *s).poll_read(cx, &mut guard.buf[start..])
     })
-    .await;
-    let n = *r.as_ref().unwrap_or(&0);
-    buf.truncate(start + n);
-    r
+    .await?;
+    let mut guard = guard;
+    guard.keep = start + n;
+    Ok(n)
 }
 
 fn channel_index(channel: Channel) -> usize {
@@ -88,7 +108,9 @@ pub async fn run_session(
             Ok(s) => (s, None),
             Err(e) => (Subscription::default_for(channel), Some(e)),
         };
-    let head = ctx.hub.tailer.head_server_seqno.load(Ordering::Relaxed);
+    // The cursor is read and the session registered with no await in between, so every
+    // frame dispatched to it later has a higher seqno than its Hello.
+    let head = ctx.dispatched.get();
     let mut control = Vec::with_capacity(512);
     let hello = Hello {
         server_version: env!("CARGO_PKG_VERSION"),
@@ -97,6 +119,18 @@ pub async fn run_session(
         limits: ctx.config.advertised_limits(),
     };
     write_message(&messages::hello(head, &hello), &mut control);
+    if query.resume_from.is_some() || query.from_block.is_some() {
+        // Seam for the resume store (chain): until it is wired into the tailer nothing can be
+        // replayed, and the client is told so instead of being silently streamed from the head.
+        let info = ResumeInfo {
+            mode: ResumeMode::Snapshot,
+            epoch: ctx.hub.epoch,
+            from_seqno: None,
+            to_seqno: None,
+            recovered: false,
+        };
+        write_message(&messages::resume(head, &info), &mut control);
+    }
     if let Some(e) = &query_error {
         write_message(&messages::error(head, e), &mut control);
         bump(&ctx.stats.error_frames, 1);
@@ -122,7 +156,17 @@ pub async fn run_session(
 
     let writer = glommio::spawn_local(writer_loop(ctx.clone(), stream.clone(), shared.clone()));
     reader_loop(ctx, stream, &shared, pipelined).await;
-    writer.await;
+    // The reader is done (the session is closing). A writer stuck in a write to a client that
+    // does not read gets the close linger to finish, then is cancelled and the socket aborted,
+    // so no session outlives its client's misbehaviour.
+    let finished = glommio::timer::timeout(CLOSE_LINGER, async {
+        writer.await;
+        Ok(())
+    })
+    .await;
+    if finished.is_err() {
+        abort_socket(shared.fd);
+    }
 
     ctx.sessions.borrow_mut().remove(id);
     gauge.fetch_sub(1, Ordering::Relaxed);
@@ -330,7 +374,7 @@ async fn writer_loop(ctx: Rc<ShardCtx>, stream: Rc<RefCell<TcpStream>>, shared: 
         })
         .await;
         out.clear();
-        let (written, last) = {
+        let (written, last, closing) = {
             let mut st = shared.state.borrow_mut();
             let st = &mut *st;
             out.append(&mut st.control);
@@ -354,9 +398,19 @@ async fn writer_loop(ctx: Rc<ShardCtx>, stream: Rc<RefCell<TcpStream>>, shared: 
                 _ => false,
             };
             st.writing = true;
-            (written, last)
+            (written, last, st.closing.is_some())
         };
-        let result = write_all(&stream, &out).await;
+        // A closing session's writes are bounded: a client that does not read must not keep
+        // the session (or a shutdown) waiting on a close frame it will never take.
+        let result = if closing {
+            glommio::timer::timeout(CLOSE_LINGER, async {
+                write_all(&stream, &out).await.map_err(Into::into)
+            })
+            .await
+            .map_err(|e| std::io::Error::other(e.to_string()))
+        } else {
+            write_all(&stream, &out).await
+        };
         shared.state.borrow_mut().writing = false;
         if result.is_ok() {
             bump(&ctx.stats.writes, 1);

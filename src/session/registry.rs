@@ -157,27 +157,10 @@ impl Registry {
         }
     }
 
-    /// Sessions open on this shard.
-    pub fn len(&self) -> usize {
-        self.sessions.len()
-    }
-
-    /// True when no session is open.
-    pub fn is_empty(&self) -> bool {
-        self.sessions.is_empty()
-    }
-
     /// Offers `frame` to every session whose filter wants it.
     pub fn dispatch(&mut self, frame: &Outbound, stats: &ShardStats) {
         for s in &self.sessions {
             s.offer(frame, stats);
-        }
-    }
-
-    /// Closes every session with `code` (shutdown: 1001).
-    pub fn close_all(&self, code: CloseCode, reason: &str) {
-        for s in &self.sessions {
-            s.close(code, reason);
         }
     }
 }

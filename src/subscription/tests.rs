@@ -292,3 +292,46 @@ fn every_bad_message_gets_its_code() {
         assert!(!want.as_str().is_empty());
     }
 }
+
+#[test]
+fn mutated_messages_never_panic_and_always_answer() {
+    let seeds = [
+        r#"{"subscribe":["BlockStart","TxnLog","TPS","ContentionData","TopAccesses","Lifecycle"]}"#,
+        r#"{"subscribe":{"events":["TxnLog"],"filters":[{"event_name":"TxnLog","field_filters":[{"field":"topics","filter":{"values":["0xddf252ad1be2c89b69c2b068fc378daa952ba7f163c4a11628f55a4df523b3ef",null]}},{"field":"txn_index","filter":{"min":1,"max":2}}]}],"min_stage":"Voted"}}"#,
+        r#"{"hello":{"wire_version":1,"client_name":"x"}}"#,
+    ];
+    let alphabet = br#"{}[]",:0123456789abcdefxnul "#;
+    let mut x: u64 = 0x0dd_ba11_cafe;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let mut answered = 0;
+    for i in 0..6000 {
+        let mut bytes = seeds[i % seeds.len()].as_bytes().to_vec();
+        for _ in 0..1 + next() % 4 {
+            let pos = (next() as usize) % bytes.len();
+            match next() % 3 {
+                0 => bytes[pos] = alphabet[(next() as usize) % alphabet.len()],
+                1 => {
+                    bytes.remove(pos);
+                }
+                _ => bytes.insert(pos, alphabet[(next() as usize) % alphabet.len()]),
+            }
+        }
+        let Ok(text) = std::str::from_utf8(&bytes) else {
+            continue;
+        };
+        // Either a valid message or a coded error with a message: never a panic.
+        match parse(text, Channel::All) {
+            Ok(_) => answered += 1,
+            Err(e) => {
+                assert!(!e.message.is_empty());
+                answered += 1;
+            }
+        }
+    }
+    assert!(answered > 5000);
+}

@@ -89,7 +89,8 @@ pub enum Source {
     },
 }
 
-/// Settings of [`write_ring`].
+/// Settings of [`write_ring`]. For a synthetic chain whose heights last about one block
+/// interval of wall time, pair `SynthOptions::for_rate(r)` with `events_per_sec: Some(r)`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WriteOptions {
     pub source: Source,
@@ -150,7 +151,9 @@ pub fn write_ring(
         }
     };
     let mut writer = RingWriter::create(path, opts.sizes)?;
-    let local_stop = AtomicBool::new(false);
+    // The loops poll one flag: the caller's stop (seen here at once, later within 5 ms)
+    // joined with the deadline.
+    let local_stop = AtomicBool::new(stop.load(Ordering::Relaxed));
     let done = AtomicBool::new(false);
     let deadline = opts.duration.map(|d| Instant::now() + d);
     let stats = std::thread::scope(|scope| {

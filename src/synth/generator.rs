@@ -31,11 +31,12 @@
 
 use std::collections::VecDeque;
 
-use crate::event::build::build;
-use crate::event::kind::EventType;
 use crate::event::payload::*;
+pub use crate::synth::batch::SynthEvent;
+use crate::synth::batch::{Batch, Pending};
+use crate::synth::plan::TxnScratch;
 use crate::synth::rng::Rng;
-use crate::synth::txn::{self, BlockFacts, TxnEvents, TxnScratch};
+use crate::synth::txn::{self, BlockFacts, TxnEvents};
 use crate::synth::world::{World, HISTORY_CONTRACT};
 
 /// Events per synthetic transaction, block and consensus events included (measured: 16.0 over
@@ -100,67 +101,6 @@ impl SynthOptions {
             1
         };
         o
-    }
-}
-
-/// One generated event. The driver sets `content_ext[0]` (block seqno) and the timestamp.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SynthEvent<'a> {
-    pub event_type: EventType,
-    /// `content_ext[1]`: transaction index + 1, 0 outside a transaction.
-    pub txn_id: u64,
-    /// `content_ext[2]`: owning ACCOUNT_ACCESS index for STORAGE_ACCESS, else 0.
-    pub account_index: u64,
-    /// Recorded inside a block (`content_ext[0]` = the BLOCK_START's seqno); false for
-    /// consensus events (QC, FINALIZED, VERIFIED), whose flow tags are all 0.
-    pub block_scoped: bool,
-    pub payload: &'a [u8],
-}
-
-/// A generated event whose payload lives in the [`Batch`] arena.
-#[derive(Debug, Clone, Copy)]
-pub struct Pending {
-    ty: EventType,
-    txn_id: u64,
-    account_index: u64,
-    block_scoped: bool,
-    start: usize,
-    end: usize,
-}
-
-/// The payload arena of one height.
-#[derive(Debug, Default)]
-pub struct Batch {
-    bytes: Vec<u8>,
-}
-
-impl Batch {
-    /// Builds a block-scoped event's payload into the arena.
-    pub fn build(&mut self, ev: &ExecEvent<'_>, txn_id: u64, account_index: u64) -> Pending {
-        self.push(ev, txn_id, account_index, true)
-    }
-
-    fn push(
-        &mut self,
-        ev: &ExecEvent<'_>,
-        txn_id: u64,
-        account_index: u64,
-        block_scoped: bool,
-    ) -> Pending {
-        let start = self.bytes.len();
-        // The generator only makes values whose arrays are whole 32-byte items and far below
-        // the length-field limits, so building cannot fail; an error would be a generator bug.
-        if let Err(e) = build(ev, &mut self.bytes) {
-            unreachable!("synthetic event does not build: {e}");
-        }
-        Pending {
-            ty: ev.event_type(),
-            txn_id,
-            account_index,
-            block_scoped,
-            start,
-            end: self.bytes.len(),
-        }
     }
 }
 
@@ -515,6 +455,7 @@ fn system_access(address: Address, context: u8, storage_keys: u32) -> AccountAcc
 mod tests {
     use super::*;
     use crate::event::decode::decode;
+    use crate::event::kind::EventType;
     use std::collections::{HashMap, HashSet};
 
     /// Per-proposal bookkeeping for the grammar checks.

@@ -5,12 +5,16 @@
 //!
 //! - [`rng`]: the seeded PRNG everything synthetic draws from.
 //! - [`world`]: accounts, contracts, validators, nonces, storage values.
-//! - [`txn`]: one transaction's content and its two phases of events.
+//! - [`batch`]: the per-height payload arena and the [`SynthEvent`]s handed out.
+//! - [`plan`]: a planned transaction in reusable buffers, and its commit-phase events.
+//! - [`txn`]: the transaction kinds and their two phases of events.
 //! - [`generator`]: heights, proposals, forks, rejects, consensus events → [`SynthEvent`]s.
 //! - [`drive`]: writes a generator's (or a snapshot's) events into a ring at a paced rate.
 
+pub mod batch;
 pub mod drive;
 pub mod generator;
+pub mod plan;
 pub mod rng;
 pub mod txn;
 pub mod world;

@@ -88,6 +88,13 @@ impl TestRing {
         self.writer().write_event(ty.code(), ext, payload, ts)
     }
 
+    /// Writes one event with a raw type code and payload (for malformed-input tests).
+    pub fn write_raw(&mut self, code: u16, payload: &[u8]) -> u64 {
+        self.ts += 1_000;
+        let ts = self.ts;
+        self.writer().write_event(code, [0; 4], payload, ts)
+    }
+
     /// Simulates a writer restart: the old writer dies, a new one creates a fresh ring at the
     /// same path (new inode, seqnos from 1).
     pub fn restart_writer(&mut self) {
@@ -145,9 +152,14 @@ impl Drop for TestRing {
 /// Test defaults: one unpinned shard on port 0, small buffers, a tailer that sleeps briefly
 /// when idle (the suite shares 2 cores).
 pub fn test_config(ring: &TestRing) -> Config {
+    test_config_for(&ring.path)
+}
+
+/// [`test_config`] for any ring path (a snapshot, a file that does not exist yet).
+pub fn test_config_for(ring_path: &std::path::Path) -> Config {
     Config {
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
-        ring_path: ring.path.clone(),
+        ring_path: ring_path.to_path_buf(),
         shards: Some(1),
         pin_cores: false,
         spsc_capacity: 4_096,
@@ -157,6 +169,7 @@ pub fn test_config(ring: &TestRing) -> Config {
             spins: 100,
             yields: 10,
             park: Duration::from_micros(200),
+            max_park: Duration::from_micros(1_000),
         },
         ..Config::default()
     }
@@ -434,6 +447,29 @@ impl RawClient {
     pub fn send(&mut self, bytes: &[u8]) {
         // The server may close mid-write on purpose; the read side tells the outcome.
         let _ = self.stream.write_all(bytes);
+    }
+
+    /// Reads one server frame without answering anything (no automatic pong): returns its
+    /// opcode and payload, or `None` at EOF. Server frames are unmasked and unfragmented.
+    pub fn read_raw_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        let mut head = [0u8; 2];
+        self.stream.read_exact(&mut head).ok()?;
+        let len = match head[1] & 0x7f {
+            126 => {
+                let mut b = [0u8; 2];
+                self.stream.read_exact(&mut b).ok()?;
+                usize::from(u16::from_be_bytes(b))
+            }
+            127 => {
+                let mut b = [0u8; 8];
+                self.stream.read_exact(&mut b).ok()?;
+                usize::try_from(u64::from_be_bytes(b)).ok()?
+            }
+            n => usize::from(n),
+        };
+        let mut payload = vec![0u8; len];
+        self.stream.read_exact(&mut payload).ok()?;
+        Some((head[0] & 0x0f, payload))
     }
 
     /// Turns this socket into a tungstenite client to read server frames.

@@ -1,0 +1,124 @@
+//! Encode throughput: what the tailer core does per event after the ring read.
+//!
+//! Model: single thread, one core, ring already written (no concurrent writer); criterion
+//! reports elements/s = events/s.
+//! - `read_decode_encode/snapshot/emn-1b-15m`: `RingReader` from seqno 1 + `Encoder::encode`
+//!   (decode, flow context, JSON into one `Box<[u8]>`, filter keys) over the real mainnet
+//!   block 15,000,001 snapshot (6,597 events). Skipped when `../shared/data/monad` is missing.
+//! - `read_decode_encode/synthetic`: the same over 60,000 synthetic-chain events written by
+//!   `synth::drive::run` to a 2^16 / 2^27 ring in the scratch dir.
+//! - `decode_encode/<TYPE>`: `Encoder::encode` alone on the payloads of one type taken from
+//!   the synthetic ring, in ring order (the encoder sees no BLOCK_START here, so flow lookups
+//!   miss: this isolates decode + JSON + filter keys per type).
+//!
+//! Run: `cargo bench --bench encode`.
+
+use std::collections::BTreeMap;
+use std::hint::black_box;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ringgate::event::encoder::Encoder;
+use ringgate::event::kind::EventType;
+use ringgate::pacer::Pacer;
+use ringgate::ring::layout::{Descriptor, RingSizes};
+use ringgate::ring::{scratch_dir, ReadOutcome, Ring, RingReader, RingWriter, StartAt};
+use ringgate::synth::{drive, Generator, SynthOptions};
+
+/// Reads and encodes every event from seqno 1 until NotReady; returns the JSON bytes made.
+fn read_and_encode(ring: &Arc<Ring>) -> u64 {
+    let mut r = RingReader::new(Arc::clone(ring), StartAt::First);
+    let mut enc = Encoder::default();
+    let mut bytes = 0u64;
+    loop {
+        match r.try_next() {
+            ReadOutcome::Ready(ev) => {
+                let e = enc
+                    .encode(&ev.descriptor, ev.payload)
+                    .expect("bench ring decodes");
+                bytes += black_box(e).json.len() as u64;
+            }
+            ReadOutcome::NotReady => return bytes,
+            other => panic!("bench ring must read cleanly, got {other:?}"),
+        }
+    }
+}
+
+/// Every event of the ring, copied out.
+fn collect(ring: &Arc<Ring>) -> Vec<(Descriptor, Vec<u8>)> {
+    let mut r = RingReader::new(Arc::clone(ring), StartAt::First);
+    let mut out = Vec::new();
+    while let ReadOutcome::Ready(ev) = r.try_next() {
+        out.push((ev.descriptor, ev.payload.to_vec()));
+    }
+    out
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("read_decode_encode");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2));
+    let snap =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/monad/emn-1b-15m.snapshot.zst");
+    if snap.exists() {
+        let ring = Arc::new(Ring::open(&snap).expect("snapshot attaches"));
+        g.throughput(Throughput::Elements(collect(&ring).len() as u64));
+        g.bench_function("snapshot/emn-1b-15m", |b| b.iter(|| read_and_encode(&ring)));
+    } else {
+        eprintln!("skipped snapshot/emn-1b-15m: ../shared/data/monad not found");
+    }
+
+    let path = scratch_dir().join(format!("ringgate-bench-encode-{}", std::process::id()));
+    let sizes = RingSizes {
+        descriptor_capacity: 1 << 16,
+        payload_buf_size: 1 << 27,
+        context_area_size: 0,
+    };
+    let mut writer = RingWriter::create(&path, sizes).expect("create bench ring");
+    let mut generator = Generator::new(SynthOptions::default());
+    let stop = AtomicBool::new(false);
+    drive::run(
+        &mut writer,
+        &mut generator,
+        &mut Pacer::new(None),
+        &stop,
+        Some(60_000),
+    );
+    let ring = Arc::new(Ring::open(&path).expect("bench ring attaches"));
+    let events = collect(&ring);
+    g.throughput(Throughput::Elements(events.len() as u64));
+    g.bench_function("synthetic", |b| b.iter(|| read_and_encode(&ring)));
+    g.finish();
+
+    let mut by_type: BTreeMap<EventType, Vec<usize>> = BTreeMap::new();
+    for (i, (d, _)) in events.iter().enumerate() {
+        if let Some(t) = EventType::from_code(d.event_type) {
+            by_type.entry(t).or_default().push(i);
+        }
+    }
+    let mut g = c.benchmark_group("decode_encode");
+    g.sample_size(20)
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1));
+    for (t, idx) in &by_type {
+        g.throughput(Throughput::Elements(idx.len() as u64));
+        g.bench_function(t.spec_name(), |b| {
+            b.iter(|| {
+                let mut enc = Encoder::default();
+                for i in idx {
+                    let (d, p) = &events[*i];
+                    black_box(enc.encode(d, p).expect("decodes"));
+                }
+            })
+        });
+    }
+    g.finish();
+    drop(writer);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
