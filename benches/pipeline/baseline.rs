@@ -27,6 +27,8 @@ use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 
+use ringgate::event::json::HexMemo;
+
 use super::baseline_filter::Filter;
 use super::baseline_source::{tail, OwnedEvent, TailCounters};
 
@@ -123,6 +125,7 @@ async fn session(
     let mut batch: Vec<Arc<OwnedEvent>> = Vec::new();
     let mut lagged: u64 = 0;
     let mut warned_at: u64 = 0;
+    let mut memo = HexMemo::default();
     loop {
         tokio::select! {
             msg = incoming.next() => match msg {
@@ -159,7 +162,7 @@ async fn session(
                         return;
                     }
                 }
-                if let Some(frame) = events_frame(&batch, &filter) {
+                if let Some(frame) = events_frame(&batch, &filter, &mut memo) {
                     if sink.send(Message::text(frame)).await.is_err() {
                         return;
                     }
@@ -172,12 +175,12 @@ async fn session(
 
 /// `{"server_seqno":N,"Events":[…]}` of the events `filter` takes, serialized for this client
 /// alone; `None` if it takes none.
-fn events_frame(batch: &[Arc<OwnedEvent>], filter: &Filter) -> Option<String> {
+fn events_frame(batch: &[Arc<OwnedEvent>], filter: &Filter, memo: &mut HexMemo) -> Option<String> {
     let mut body = Vec::with_capacity(batch.len() * 512);
     let mut last = None;
     for e in batch.iter().filter(|e| filter.matches(&e.keys)) {
         body.push(if last.is_none() { b'[' } else { b',' });
-        e.write_json(&mut body);
+        e.write_json(&mut body, memo);
         last = Some(e.server_seqno);
     }
     let last = last?;

@@ -15,7 +15,7 @@ use std::time::Duration;
 use ringgate::chain::stage::CommitStage;
 use ringgate::event::decode::decode;
 use ringgate::event::flow::{EventContext, FlowConfig, FlowTracker};
-use ringgate::event::json::{initial_stage, write_event};
+use ringgate::event::json::{initial_stage, write_event, HexMemo};
 use ringgate::event::keys::filter_keys;
 use ringgate::frame::FilterKeys;
 use ringgate::ring::layout::Descriptor;
@@ -41,9 +41,10 @@ impl OwnedEvent {
     /// Appends this event's wire JSON object to `out` (decode + encode, per client: the
     /// existing gateway's per-client serialization). The payload decoded once already, so a
     /// failure here cannot happen; it would append nothing.
-    pub fn write_json(&self, out: &mut Vec<u8>) {
+    /// `memo` is the client's own hex cache for block ids and transaction hashes.
+    pub fn write_json(&self, out: &mut Vec<u8>, memo: &mut HexMemo) {
         if let Ok(event) = decode(self.desc.event_type, &self.payload) {
-            write_event(out, &self.desc, &self.ctx, &event, self.stage);
+            write_event(out, memo, &self.desc, &self.ctx, &event, self.stage);
         }
     }
 }
