@@ -31,6 +31,8 @@ mod baseline_filter;
 mod baseline_source;
 #[path = "pipeline/blaster.rs"]
 mod blaster;
+#[path = "pipeline/epoll.rs"]
+mod epoll;
 #[path = "pipeline/load_client.rs"]
 mod load_client;
 #[path = "pipeline/probe.rs"]
@@ -39,6 +41,8 @@ mod probe;
 mod process;
 #[path = "pipeline/report.rs"]
 mod report;
+#[path = "pipeline/runner.rs"]
+mod runner;
 #[path = "pipeline/scan.rs"]
 mod scan;
 #[path = "pipeline/scenarios.rs"]

@@ -11,6 +11,8 @@ mod baseline;
 mod baseline_filter;
 #[path = "../benches/pipeline/baseline_source.rs"]
 mod baseline_source;
+#[path = "../benches/pipeline/epoll.rs"]
+mod epoll;
 #[path = "../benches/pipeline/load_client.rs"]
 mod load_client;
 #[path = "../benches/pipeline/probe.rs"]

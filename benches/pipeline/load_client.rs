@@ -13,13 +13,14 @@
 
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::os::fd::{AsRawFd, RawFd};
+use std::os::fd::AsRawFd;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
 
+use super::epoll::Epoll;
 use super::process::pin_current_thread;
 use super::scan::{Kind, Scanner};
 use super::ws::{self, Handshake, Opcode, Parsed};
@@ -584,70 +585,4 @@ fn read_loop(mut conns: Vec<Conn>, start: Instant, end: Instant) -> io::Result<T
         latency: measured,
         cpu_s: cpu_at_start.map_or(0.0, |c0| thread_cpu_s() - c0),
     })
-}
-
-/// A minimal level-triggered epoll set.
-#[derive(Debug)]
-struct Epoll {
-    fd: RawFd,
-}
-
-impl Epoll {
-    fn new() -> io::Result<Epoll> {
-        // SAFETY: plain syscall; the returned fd is owned by the Epoll and closed on drop.
-        let fd = unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) };
-        if fd < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(Epoll { fd })
-    }
-
-    fn add(&self, fd: RawFd, token: u64) -> io::Result<()> {
-        let mut ev = libc::epoll_event {
-            events: (libc::EPOLLIN | libc::EPOLLRDHUP) as u32,
-            u64: token,
-        };
-        // SAFETY: both fds are open (the socket outlives its registration: connections are
-        // dropped only after the loop), and `ev` is a valid epoll_event.
-        if unsafe { libc::epoll_ctl(self.fd, libc::EPOLL_CTL_ADD, fd, &mut ev) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    fn delete(&self, fd: RawFd) -> io::Result<()> {
-        // SAFETY: both fds are open; a null event is allowed for EPOLL_CTL_DEL.
-        if unsafe { libc::epoll_ctl(self.fd, libc::EPOLL_CTL_DEL, fd, std::ptr::null_mut()) } != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
-    }
-
-    fn wait(&self, events: &mut [libc::epoll_event], timeout_ms: i32) -> io::Result<usize> {
-        // SAFETY: `events` is a valid writable buffer of the length passed.
-        let n = unsafe {
-            libc::epoll_wait(
-                self.fd,
-                events.as_mut_ptr(),
-                events.len() as i32,
-                timeout_ms,
-            )
-        };
-        if n < 0 {
-            let e = io::Error::last_os_error();
-            return if e.kind() == io::ErrorKind::Interrupted {
-                Ok(0)
-            } else {
-                Err(e)
-            };
-        }
-        Ok(n as usize)
-    }
-}
-
-impl Drop for Epoll {
-    fn drop(&mut self) {
-        // SAFETY: `fd` came from epoll_create1 and is closed exactly once, here.
-        unsafe { libc::close(self.fd) };
-    }
 }
