@@ -33,18 +33,19 @@ pub enum IdleStrategy {
 }
 
 impl Default for IdleStrategy {
-    /// 1,000 spins, 100 yields, then sleeps from 50 µs doubling to 400 µs. Measured on the
-    /// 2-core dev box with an idle ring: a fixed 50 µs sleep costs the tailer about 17 % of a
-    /// core, which that box (shared with the writer and load clients) cannot spare; backing
-    /// off to 400 µs bounds idle cost to a few percent, while a ring that goes quiet for less
-    /// than a millisecond is still picked up within ~50–100 µs. On a dedicated core use
-    /// `BusySpin` (`--busy-spin`).
+    /// 1,000 spins (a few tens of µs), no yields, then fixed 50 µs sleeps (the tailer sets its
+    /// timer slack to 1 ns, so a sleep really is 50 µs, not the default slack's ~100). The
+    /// first event after any lull waits at most ~50 µs plus the wake-up. Costs: ~1/6 of the
+    /// tailer's core while the ring is idle, which is that core's job (DESIGN.md: the tailer
+    /// owns a core). Measured trade-offs, and why not yields or a back-off:
+    /// docs/decisions/idle-strategy.md. On a box that cannot spare it, raise
+    /// `--idle-max-park-us` (sleeps double up to it); on a dedicated core, `--busy-spin`.
     fn default() -> IdleStrategy {
         IdleStrategy::SpinYieldPark {
             spins: 1_000,
-            yields: 100,
+            yields: 0,
             park: Duration::from_micros(50),
-            max_park: Duration::from_micros(400),
+            max_park: Duration::from_micros(50),
         }
     }
 }
@@ -117,6 +118,12 @@ pub struct Config {
     pub resume_store_frames: usize,
     /// What the tailer does when the ring is idle.
     pub idle: IdleStrategy,
+    /// How long a shard polls its empty inbox before it parks (its executor runs nothing
+    /// else meanwhile). Default 20 µs: a tailer producing more than ~50k frames/s then never
+    /// finds the shard asleep, which saves a park and a wake-up per few frames on both cores
+    /// (docs/decisions/idle-strategy.md); a quiet ring costs at most 20 µs of spinning per
+    /// burst. 0 parks at once.
+    pub inbox_spin: Duration,
     /// How long the ring may be silent before `/health` says stale. Default 10 s.
     pub stale_after: Duration,
     /// Locked memory each glommio executor registers for io_uring buffers (bytes). Default
@@ -162,6 +169,7 @@ impl Default for Config {
             cors_origin: Some("*".to_owned()),
             resume_store_frames: 100_000,
             idle: IdleStrategy::default(),
+            inbox_spin: Duration::from_micros(20),
             stale_after: Duration::from_secs(10),
             io_memory: 512 * 1024,
             ring_depth: 128,

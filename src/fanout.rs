@@ -23,6 +23,7 @@ use std::os::unix::net::UnixStream as StdUnixStream;
 use std::sync::atomic::{fence, AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crate::frame::Outbound;
 
@@ -168,6 +169,31 @@ impl FanoutReceiver {
 }
 
 impl ShardInbox {
+    /// Polls the queue for up to `spin`; true once an entry is waiting in `peeked` (or the
+    /// sender is gone, which `try_pop` then reports).
+    fn spin_for_item(&mut self, spin: Duration) -> bool {
+        if spin.is_zero() {
+            return false;
+        }
+        let start = Instant::now();
+        loop {
+            // Reading the clock costs more than a poll: look at it every 64 polls.
+            for _ in 0..64 {
+                match self.rx.try_recv() {
+                    Ok(item) => {
+                        self.peeked = Some(item);
+                        return true;
+                    }
+                    Err(TryRecvError::Disconnected) => return true,
+                    Err(TryRecvError::Empty) => std::hint::spin_loop(),
+                }
+            }
+            if start.elapsed() >= spin {
+                return false;
+            }
+        }
+    }
+
     /// Takes the next entry without waiting.
     pub fn try_pop(&mut self) -> PopOutcome {
         if let Some(item) = self.peeked.take() {
@@ -196,9 +222,15 @@ impl ShardInbox {
     }
 
     /// Sleeps until the tailer pushes (or a [`FanoutWaker`] fires). Returns at once if
-    /// something is already queued. Must run on the glommio executor that owns this receiver.
-    pub async fn park(&mut self) -> io::Result<()> {
+    /// something is already queued. First polls the queue for up to `spin` (blocking this
+    /// executor meanwhile): a tailer that produces steadily then never finds the shard parked,
+    /// so neither side pays a park (io_uring sleep, glommio's membarrier IPIs) and a wake
+    /// (`write(2)`) every few events. Must run on the glommio executor that owns this receiver.
+    pub async fn park(&mut self, spin: Duration) -> io::Result<()> {
         use futures_lite::AsyncReadExt;
+        if self.peeked.is_some() || self.spin_for_item(spin) {
+            return Ok(());
+        }
         self.shared.parked.store(true, Ordering::SeqCst);
         fence(Ordering::SeqCst);
         // Re-check after publishing `parked`: a push that raced with us either is visible
@@ -274,7 +306,7 @@ mod tests {
                 let mut rx = rx.attach();
                 let mut got = Vec::new();
                 while got.len() < 1000 {
-                    rx.park().await.unwrap();
+                    rx.park(Duration::ZERO).await.unwrap();
                     let mut batch = Vec::new();
                     rx.drain_into(&mut batch, 64);
                     got.extend(batch.iter().map(Outbound::server_seqno));

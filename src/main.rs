@@ -10,6 +10,14 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand};
 use ringgate::config::{Config, IdleStrategy};
 
+/// Every event is allocated on the tailer core and freed on a shard core (the last `Arc`
+/// dropped). glibc malloc frees such a chunk under the allocating thread's arena lock, so
+/// the tailer's `malloc` and the shard's `free` contended on one futex per event (and a shard
+/// preempted while holding it stalled the tailer). mimalloc frees cross-thread with one
+/// atomic push onto the owning page's list. Measured: docs/decisions/allocator.md.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "ringgate",
@@ -108,8 +116,12 @@ struct ServerArgs {
     idle_park_us: u64,
     /// Longest tailer sleep when the ring stays idle, microseconds (idle CPU vs the latency
     /// of the first event after a long lull).
-    #[arg(long, default_value_t = 400)]
+    #[arg(long, default_value_t = 50)]
     idle_max_park_us: u64,
+    /// Microseconds a shard polls its empty inbox before it parks (0 = park at once; see
+    /// docs/decisions/idle-strategy.md).
+    #[arg(long, default_value_t = 20)]
+    inbox_spin_us: u64,
 }
 
 impl ServerArgs {
@@ -125,14 +137,18 @@ impl ServerArgs {
         c.ping_interval = Duration::from_secs(self.ping_interval_secs);
         c.pong_timeout = Duration::from_secs(self.pong_timeout_secs);
         c.io_memory = self.io_memory_kib * 1024;
+        c.inbox_spin = Duration::from_micros(self.inbox_spin_us);
         c.idle = if self.busy_spin {
             IdleStrategy::BusySpin
         } else {
-            IdleStrategy::SpinYieldPark {
-                spins: 1_000,
-                yields: 100,
-                park: Duration::from_micros(self.idle_park_us),
-                max_park: Duration::from_micros(self.idle_max_park_us),
+            match IdleStrategy::default() {
+                IdleStrategy::SpinYieldPark { spins, yields, .. } => IdleStrategy::SpinYieldPark {
+                    spins,
+                    yields,
+                    park: Duration::from_micros(self.idle_park_us),
+                    max_park: Duration::from_micros(self.idle_max_park_us),
+                },
+                busy => busy,
             }
         };
     }

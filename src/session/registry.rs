@@ -157,6 +157,11 @@ impl Registry {
         }
     }
 
+    /// True when no session is registered.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
     /// Offers `frame` to every session whose filter wants it.
     pub fn dispatch(&mut self, frame: &Outbound, stats: &ShardStats) {
         for s in &self.sessions {
