@@ -12,6 +12,7 @@ use std::time::Duration;
 use crate::backpressure::QueueLimits;
 use crate::http::{ConnectionLimits, RequestLimits};
 use crate::protocol::{AdvertisedLimits, BatchLimits};
+use crate::resume::ResumeConfig;
 use crate::subscription::SubscriptionLimits;
 use crate::ws::{DecoderLimits, PingLimiter};
 
@@ -112,9 +113,19 @@ pub struct Config {
     /// `Access-Control-Allow-Origin` on REST answers. Default `*` (the anchor gateway's; its
     /// dashboards fetch cross-origin). `None` sends no CORS header.
     pub cors_origin: Option<String>,
-    /// Server-seqno'd frames the resume store keeps for `resume_from`. Default 100,000 (the
-    /// anchor's window, here actually usable). Memory ≈ this × mean frame size.
+    /// Frames each shard's resume store keeps for `resume_from` / `from_block` (announced as
+    /// `Hello.limits.resume_buffer_size`). Default 100,000 (the anchor's window, here actually
+    /// usable): about 20 mainnet-sized blocks, ~8 s of chain. The store holds `Arc`s of the
+    /// frames the shard already has, so it costs 16 B per frame per shard plus keeping the
+    /// frame bytes alive (bounded by `resume_store_bytes`). Raise it to let clients survive
+    /// longer disconnects; 0 disables resume (Hello then omits the resume features and a
+    /// resume request is answered `snapshot`, `recovered: false`).
     pub resume_store_frames: usize,
+    /// Frame bytes each shard's resume store may keep alive; the oldest frames are evicted
+    /// past it (or past `resume_store_frames`, whichever comes first). Default 512 MiB:
+    /// never reached by 100,000 frames of typical events (~500 B), it caps the memory a
+    /// burst of huge events (large logs, call frames) can pin.
+    pub resume_store_bytes: usize,
     /// What the tailer does when the ring is idle.
     pub idle: IdleStrategy,
     /// How long the ring may be silent before `/health` says stale. Default 10 s.
@@ -161,6 +172,7 @@ impl Default for Config {
             ping_burst: PingLimiter::DEFAULT_BURST,
             cors_origin: Some("*".to_owned()),
             resume_store_frames: 100_000,
+            resume_store_bytes: 512 << 20,
             idle: IdleStrategy::default(),
             stale_after: Duration::from_secs(10),
             io_memory: 512 * 1024,
@@ -194,6 +206,19 @@ impl Config {
             capacity: self.session_queue_frames,
             warn_every: self.drop_warning_every,
             disconnect_after: self.drop_disconnect_after,
+        }
+    }
+
+    /// Whether shards keep a resume store (`resume_store_frames > 0`).
+    pub fn resume_enabled(&self) -> bool {
+        self.resume_store_frames > 0
+    }
+
+    /// The bounds of each shard's resume store.
+    pub fn resume_config(&self) -> ResumeConfig {
+        ResumeConfig {
+            max_frames: self.resume_store_frames,
+            max_bytes: self.resume_store_bytes,
         }
     }
 

@@ -149,6 +149,20 @@ pub struct ShardStats {
     pub error_frames: AtomicU64,
     /// REST requests answered.
     pub rest_requests: AtomicU64,
+    /// Gauges: this shard's resume store: oldest and newest stored `server_seqno` (0 while
+    /// empty), frames stored and frame bytes kept alive.
+    pub resume_oldest_seqno: AtomicU64,
+    pub resume_newest_seqno: AtomicU64,
+    pub resume_frames: AtomicU64,
+    pub resume_bytes: AtomicU64,
+    /// Connections that asked to resume (`resume_from` / `from_block`), and those of them
+    /// told `recovered: false`.
+    pub resume_requests: AtomicU64,
+    pub resume_unrecovered: AtomicU64,
+    /// Frames replayed from the store to resuming sessions.
+    pub replayed_frames: AtomicU64,
+    /// `Gap` frames sent because the store evicted frames a slow replay still needed.
+    pub replay_gaps: AtomicU64,
 }
 
 impl Default for ShardStats {
@@ -171,6 +185,14 @@ impl Default for ShardStats {
             protocol_closes: z(),
             error_frames: z(),
             rest_requests: z(),
+            resume_oldest_seqno: z(),
+            resume_newest_seqno: z(),
+            resume_frames: z(),
+            resume_bytes: z(),
+            resume_requests: z(),
+            resume_unrecovered: z(),
+            replayed_frames: z(),
+            replay_gaps: z(),
         }
     }
 }

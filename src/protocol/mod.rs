@@ -17,6 +17,4 @@ pub mod json;
 pub mod messages;
 
 pub use batch::{write_meta, Batch, BatchLimits, BatchWriter};
-pub use messages::{
-    AdvertisedLimits, GapInfo, GapReason, Hello, ResumeInfo, ResumeMode, WarningInfo,
-};
+pub use messages::{AdvertisedLimits, GapInfo, GapReason, Hello, ResumeInfo, WarningInfo};
