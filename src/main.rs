@@ -87,6 +87,12 @@ struct ServerArgs {
     /// Drops after which a slow client is disconnected (1008).
     #[arg(long, default_value_t = 10_000)]
     drop_limit: u64,
+    /// Frames each shard keeps for resuming clients (0 disables resume).
+    #[arg(long, default_value_t = 100_000)]
+    resume_frames: usize,
+    /// Frame bytes each shard's resume store may keep alive, MiB.
+    #[arg(long, default_value_t = 512)]
+    resume_mib: usize,
     /// Seconds a new connection has to send its request head.
     #[arg(long, default_value_t = 5)]
     handshake_timeout_secs: u64,
@@ -121,6 +127,8 @@ impl ServerArgs {
         c.spsc_capacity = self.spsc_capacity;
         c.session_queue_frames = self.session_queue;
         c.drop_disconnect_after = self.drop_limit;
+        c.resume_store_frames = self.resume_frames;
+        c.resume_store_bytes = self.resume_mib << 20;
         c.handshake_timeout = Duration::from_secs(self.handshake_timeout_secs);
         c.ping_interval = Duration::from_secs(self.ping_interval_secs);
         c.pong_timeout = Duration::from_secs(self.pong_timeout_secs);

@@ -10,7 +10,7 @@ mod resume_support;
 use common::*;
 use resume_support::*;
 use ringgate::config::Config;
-use sonic_rs::{JsonValueTrait, Value};
+use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
 /// Frames each test's store keeps: far fewer than the test writes.
 const SMALL_STORE: usize = 20;
@@ -263,4 +263,36 @@ fn a_lifecycle_client_resuming_gets_no_raw_events() {
     let all = read_until(&mut firehose, 0, marker);
     let events = all.iter().filter(|i| i.1.contains("\"Events\"")).count();
     assert_eq!(events, 3 * 8);
+}
+
+#[test]
+fn without_a_store_hello_does_not_offer_resume_and_a_resume_request_is_told_so() {
+    let mut ring = TestRing::create("resume-off");
+    let gw = start_gateway(config(&ring, 0));
+    let written = write_blocks(&mut ring, 0, 1, 2);
+    settle_tailer(&gw, written);
+    let head = gw
+        .stats()
+        .tailer
+        .head_server_seqno
+        .load(std::sync::atomic::Ordering::Relaxed);
+
+    let mut c = WsClient::connect(gw.addr, &resume_path(3, Some(epoch(&gw))));
+    let (hello, r) = opening(&mut c, true);
+    let h = body(&hello, "Hello");
+    let features: Vec<&str> = h
+        .get("features")
+        .and_then(|f| f.as_array())
+        .expect("features")
+        .iter()
+        .filter_map(|f| f.as_str())
+        .collect();
+    assert!(!features.contains(&"resume"), "{features:?}");
+    assert!(!features.contains(&"resume_from_block"), "{features:?}");
+    assert_eq!(
+        u64_of(h.get("limits").expect("limits"), "resume_buffer_size"),
+        Some(0)
+    );
+    assert_eq!(seqno_of(&hello), head);
+    check_resume(&r.expect("Resume"), "snapshot", "disabled", false, None);
 }

@@ -24,6 +24,17 @@ pub fn epoch(gw: &TestGateway) -> u64 {
     gw.stats().epoch
 }
 
+/// Waits until the tailer has read the first `ring_events` ring events and every shard has
+/// dispatched what it stamped (for gateways without a resume store).
+pub fn settle_tailer(gw: &TestGateway, ring_events: u64) {
+    crate::common::wait_until("the tailer read every event", || {
+        let t = &gw.stats().tailer;
+        let head = t.head_server_seqno.load(Ordering::Relaxed);
+        t.head_ring_seqno.load(Ordering::Relaxed) >= ring_events
+            && gw.stats().sum(|s| &s.inbox_frames) == head * gw.stats().shards.len() as u64
+    });
+}
+
 /// Waits until the tailer has read the first `ring_events` ring events and every shard's
 /// resume store holds the last frame it stamped; returns `(oldest, newest)` of shard 0's
 /// store.
