@@ -53,9 +53,10 @@ fn a_full_store_replay_of_100k_frames_completes_and_goes_live() {
     assert_eq!(u64_of(b, "from_seqno"), Some(oldest));
     assert_eq!(u64_of(b, "to_seqno"), Some(head));
 
-    // Every event once, in order: ring seqnos follow each other, frames' seqnos increase.
+    // Every frame once, in order: frames' seqnos increase, events' ring seqnos follow each
+    // other, and nothing is announced lost or dropped.
     let mut last = start;
-    let mut events = 0u64;
+    let (mut items, mut events) = (0u64, 0u64);
     let mut next_ring: Option<u64> = None;
     let mut frames = 0;
     while last < head {
@@ -65,20 +66,16 @@ fn a_full_store_replay_of_100k_frames_completes_and_goes_live() {
         }
         frames += 1;
         let v = c.next_json();
-        assert_eq!(
-            kind_of(&v),
-            "Events",
-            "only events are replayed here: {v:?}"
-        );
+        let kind = kind_of(&v);
+        assert!(!["Gap", "Warning"].contains(&kind.as_str()), "{v:?}");
         let s = seqno_of(&v);
         assert!(s > last, "server_seqno went from {last} to {s}");
         last = s;
-        for e in v
-            .get("Events")
-            .and_then(|e| e.as_array())
-            .expect("events")
-            .iter()
-        {
+        let Some(batch) = v.get("Events").and_then(|e| e.as_array()) else {
+            items += 1;
+            continue;
+        };
+        for e in batch.iter() {
             let ring_seqno = e.get("seqno").and_then(|n| n.as_u64()).expect("seqno");
             if let Some(expected) = next_ring {
                 assert_eq!(
@@ -88,19 +85,18 @@ fn a_full_store_replay_of_100k_frames_completes_and_goes_live() {
             }
             next_ring = Some(ring_seqno + 1);
             events += 1;
+            items += 1;
         }
     }
-    assert_eq!((last, events), (head, STORE));
+    assert_eq!((last, items), (head, STORE));
+    assert!(events > STORE - 1_000, "{events} events");
     assert_eq!(gw.stats().sum(|s| &s.replayed_frames), STORE);
     assert_eq!(gw.stats().sum(|s| &s.drops), 0);
 
-    // Live after the replay: the next event follows at once.
+    // Live after the replay: the next event follows.
     ring.write_raw(EventType::TxnEnd.code(), &[]);
-    let v = c.next_json();
-    assert_eq!(seqno_of(&v), head + 1);
+    let v = c.next_of("Events");
+    assert!(seqno_of(&v) > head);
     assert_eq!(gw.clients(), 1, "the connection was never aborted");
-    assert_eq!(
-        gw.stats().tailer.head_server_seqno.load(Ordering::Relaxed),
-        head + 1
-    );
+    assert!(gw.stats().tailer.head_server_seqno.load(Ordering::Relaxed) > head);
 }
