@@ -1,3 +1,5 @@
+//! Unit tests of session queues, drop warnings and heartbeats.
+
 use super::*;
 use crate::chain::stage::CommitStage;
 use crate::event::kind::EventType;

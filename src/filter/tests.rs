@@ -1,3 +1,5 @@
+//! Unit tests of compiled filters, including the property test against a naive oracle.
+
 use super::*;
 use crate::subscription::channel::Channel;
 use crate::subscription::FilterSpec;

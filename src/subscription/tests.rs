@@ -1,3 +1,5 @@
+//! Unit tests of client message parsing, channel rules and limits.
+
 use super::*;
 use crate::frame::MetaKind;
 

@@ -1,3 +1,5 @@
+//! Unit tests of Events batch assembly.
+
 use super::*;
 use crate::chain::stage::CommitStage;
 use crate::event::kind::EventType;

@@ -1,3 +1,5 @@
+//! Unit tests of the client-frame decoder and server frame writers.
+
 use super::*;
 
 /// A masked client frame, as a browser would send it.

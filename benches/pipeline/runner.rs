@@ -1,0 +1,379 @@
+//! The machinery every scenario shares: start a writer and a gateway over a fresh ring, open
+//! the load, sample the gateway at the window edges, and turn it all into a [`RunOutcome`].
+//!
+//! Runs on the harness's main thread (plus one sampler thread per run). Inputs: a
+//! [`RunSpec`] and the parsed [`Args`]. Output: one [`RunOutcome`] per run.
+//!
+//! Invariants: every child process and ring file belongs to a guard that removes it on drop
+//! (panics included); every wait has a timeout; only loopback addresses are used; a run's
+//! parameters reach the processes under test (flags below), never just the table title; a
+//! gateway past `--max-gateway-rss-mib` is killed and the run says so.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use super::load_client::{ClientSpec, LoadClient, LoadConfig};
+use super::probe::{gateway_counters, ring_last_seqno, GatewayCounters, DETAIL_COUNTERS};
+use super::process::{allowed_cpus, free_loopback_addr, ChildGuard, ProcSample, ProcessError};
+use super::report::{GatewayCost, RunOutcome, Table};
+use super::{Args, Scenario};
+
+/// Why a scenario could not complete.
+#[derive(Debug, thiserror::Error)]
+pub enum HarnessError {
+    #[error(transparent)]
+    Process(#[from] ProcessError),
+    #[error(transparent)]
+    Load(#[from] super::load_client::LoadError),
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    #[error("the ringgate binary is not part of this build (no `ringgate` [[bin]] target)")]
+    NoRinggateBinary,
+    #[error("scenario {0:?} is not available: {1}")]
+    Unavailable(Scenario, &'static str),
+}
+
+/// A gateway implementation under test.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Ringgate,
+    Baseline,
+}
+
+impl Target {
+    pub(super) fn name(self) -> &'static str {
+        match self {
+            Target::Ringgate => "ringgate",
+            Target::Baseline => "baseline",
+        }
+    }
+}
+
+/// One measured configuration.
+#[derive(Debug, Clone)]
+pub(super) struct RunSpec {
+    pub(super) title: String,
+    /// Writer events/s; `None` = flat out.
+    pub(super) rate: Option<u64>,
+    pub(super) clients: Vec<ClientSpec>,
+    pub(super) stuck: Vec<ClientSpec>,
+    /// Settle time after the clients connect, before the window (overrides `--warmup`).
+    pub(super) warmup: Option<Duration>,
+    pub(super) window: Duration,
+}
+
+impl RunSpec {
+    pub(super) fn new(rate: Option<u64>, clients: Vec<ClientSpec>, window: Duration) -> RunSpec {
+        RunSpec {
+            title: String::new(),
+            rate,
+            clients,
+            stuck: Vec::new(),
+            warmup: None,
+            window,
+        }
+    }
+
+    pub(super) fn titled(mut self, title: &str) -> RunSpec {
+        self.title = title.into();
+        self
+    }
+}
+
+pub(super) fn rate_label(rate: Option<u64>) -> String {
+    rate.map_or("writer flat out".into(), |r| {
+        format!("{} events/s", super::report::si(r as f64))
+    })
+}
+
+/// The harness for one invocation: its arguments.
+pub(super) struct Bench<'a> {
+    pub(super) args: &'a Args,
+}
+
+/// A ring file that is deleted when the run ends.
+pub(super) struct RingFile(pub(super) PathBuf);
+
+impl RingFile {
+    pub(super) fn new() -> RingFile {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = if Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        RingFile(dir.join(format!("ringgate-bench-{}-{n}", std::process::id())))
+    }
+}
+
+impl Drop for RingFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// What the sampler saw at the window edges.
+#[derive(Debug, Default)]
+struct Edges {
+    proc: [ProcSample; 2],
+    ring: [Option<u64>; 2],
+    counters: [Option<GatewayCounters>; 2],
+    /// The gateway's RSS when the memory guard killed it.
+    killed_at_rss_kib: Option<u64>,
+}
+
+impl Bench<'_> {
+    pub(super) fn compare(
+        &self,
+        title: &str,
+        targets: &[Target],
+        spec: &RunSpec,
+    ) -> Result<(), HarnessError> {
+        let mut runs = Vec::new();
+        for &t in targets {
+            runs.push(self.run_one(t, &spec.clone().titled(t.name()))?);
+        }
+        self.print(title, &runs);
+        Ok(())
+    }
+
+    pub(super) fn print(&self, title: &str, runs: &[RunOutcome]) {
+        let t = Table::from_runs(title, runs);
+        println!(
+            "\n{}",
+            if self.args.markdown {
+                t.markdown()
+            } else {
+                t.text()
+            }
+        );
+    }
+
+    /// Starts the writer and then the gateway `target` over a fresh ring; returns both guards
+    /// and the gateway's address once it accepts connections.
+    pub(super) fn start(
+        &self,
+        target: Target,
+        ring: &RingFile,
+        rate: Option<u64>,
+        lifetime: Duration,
+    ) -> Result<(ChildGuard, ChildGuard, std::net::SocketAddr), HarnessError> {
+        let a = self.args;
+        // The writer is this binary in its hidden writer mode: the library's synthetic driver
+        // (the code `ringgate write` runs), so runs do not depend on that CLI's flags.
+        let mut w = Command::new(std::env::current_exe()?);
+        w.arg("--write-ring").arg("--ring").arg(&ring.0);
+        if let Some(snap) = &a.snapshot {
+            w.arg("--snapshot").arg(snap);
+        }
+        w.arg("--rate").arg(rate.unwrap_or(0).to_string());
+        w.arg("--duration")
+            .arg(lifetime.as_secs().max(1).to_string());
+        let mut writer = ChildGuard::spawn("writer", w, cpus(&a.writer_cpus))?;
+        writer.wait_file(
+            &ring.0,
+            ringgate::ring::layout::HEADER_SIZE,
+            Duration::from_secs(20),
+        )?;
+        let addr = free_loopback_addr()?;
+        let mut g = match target {
+            Target::Ringgate => {
+                let mut c = Command::new(ringgate_exe()?);
+                c.arg("serve")
+                    .arg("--ring")
+                    .arg(&ring.0)
+                    .arg("--listen")
+                    .arg(addr.to_string());
+                if let Some(s) = a.shards {
+                    c.arg("--shards").arg(s.to_string());
+                }
+                c.args(&a.ringgate_args);
+                c
+            }
+            Target::Baseline => {
+                let mut c = Command::new(std::env::current_exe()?);
+                c.arg("--serve-baseline")
+                    .arg("--ring")
+                    .arg(&ring.0)
+                    .arg("--listen")
+                    .arg(addr.to_string());
+                if let Some(t) = a.baseline_threads {
+                    c.arg("--baseline-threads").arg(t.to_string());
+                }
+                c
+            }
+        };
+        g.env("RUST_LOG", "warn");
+        let mut gateway = ChildGuard::spawn(target.name(), g, cpus(&a.gateway_cpus))?;
+        gateway.wait_listening(addr, Duration::from_secs(20))?;
+        Ok((writer, gateway, addr))
+    }
+
+    /// One measured configuration of one target.
+    pub(super) fn run_one(
+        &self,
+        target: Target,
+        spec: &RunSpec,
+    ) -> Result<RunOutcome, HarnessError> {
+        let a = self.args;
+        let warmup = spec
+            .warmup
+            .unwrap_or(Duration::from_secs_f64(a.warmup.max(0.0)));
+        let ring = RingFile::new();
+        let lifetime = warmup + spec.window + Duration::from_secs(120);
+        let (writer, mut gateway, addr) = self.start(target, &ring, spec.rate, lifetime)?;
+        let ready = ProcSample::read(gateway.pid())?;
+        eprintln!(
+            "[{}] {}: {} clients + {} stuck connecting to {addr}",
+            target.name(),
+            spec.title,
+            spec.clients.len(),
+            spec.stuck.len()
+        );
+        let load = LoadClient::connect(&LoadConfig {
+            addr,
+            clients: spec.clients.clone(),
+            stuck: spec.stuck.clone(),
+            threads: a.client_threads,
+            cpus: a.client_cpus.clone(),
+            connect_timeout: Duration::from_secs(10),
+            connect_budget: Duration::from_secs(60),
+        })?;
+        let start = Instant::now() + warmup;
+        let end = start + spec.window;
+        let (pid, ring_path) = (gateway.pid(), ring.0.clone());
+        let rss_limit_kib = a.max_gateway_rss_mib.saturating_mul(1024);
+        let sampler = std::thread::spawn(move || {
+            let mut e = Edges::default();
+            let mut edges = [start, end].into_iter().enumerate().peekable();
+            // Ticks for the memory guard; edge samples are taken at their exact instants.
+            while let Some(&(i, at)) = edges.peek() {
+                let tick = Instant::now() + Duration::from_millis(100);
+                std::thread::sleep(at.min(tick).saturating_duration_since(Instant::now()));
+                if Instant::now() >= at {
+                    e.proc[i] = ProcSample::read(pid).unwrap_or_default();
+                    e.ring[i] = ring_last_seqno(&ring_path);
+                    e.counters[i] = gateway_counters(addr);
+                    edges.next();
+                }
+                let rss = ProcSample::read(pid).map_or(0, |p| p.rss_kib);
+                if e.killed_at_rss_kib.is_none() && rss > rss_limit_kib {
+                    // SAFETY: `pid` is the gateway child, owned by a ChildGuard that has not
+                    // reaped it (it waits only when dropped, after this thread is joined).
+                    unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+                    e.killed_at_rss_kib = Some(rss);
+                }
+            }
+            e
+        });
+        let result = load.measure(start, end)?;
+        let edges = sampler.join().unwrap_or_default();
+        if edges.killed_at_rss_kib.is_none() {
+            gateway.check_alive()?;
+        }
+        let end_sample = ProcSample::read(gateway.pid()).unwrap_or_default();
+        let mut extra = vec![("host load average (1 min) at end".into(), loadavg())];
+        if let Some(kib) = edges.killed_at_rss_kib {
+            extra.push((
+                "KILLED by harness: RSS (MiB) over --max-gateway-rss-mib".into(),
+                format!("{:.0}", kib as f64 / 1024.0),
+            ));
+        }
+        if let [Some(c0), Some(c1)] = edges.counters {
+            let secs = spec.window.as_secs_f64();
+            let lost = c1.gap_events.saturating_sub(c0.gap_events);
+            let ingest = c1
+                .head_ring_seqno
+                .saturating_sub(c0.head_ring_seqno)
+                .saturating_sub(lost);
+            extra.push((
+                "gateway ingest events/s".into(),
+                super::report::si(ingest as f64 / secs),
+            ));
+            extra.push(("ring events lost to laps".into(), lost.to_string()));
+            for (i, name) in DETAIL_COUNTERS.iter().enumerate() {
+                if let (Some(a), Some(b)) = (c0.detail[i], c1.detail[i]) {
+                    let label = format!("{} (window)", name.trim_start_matches("ringgate_"));
+                    extra.push((label, b.saturating_sub(a).to_string()));
+                }
+            }
+        }
+        let outcome = RunOutcome {
+            title: if spec.title.is_empty() {
+                target.name().into()
+            } else {
+                spec.title.clone()
+            },
+            written: match edges.ring {
+                [Some(r0), Some(r1)] => Some((r1.saturating_sub(r0), spec.window)),
+                _ => None,
+            },
+            load: Some(result),
+            gateway: Some(GatewayCost {
+                window_cpu_s: edges.proc[1].cpu_s - edges.proc[0].cpu_s,
+                end: end_sample,
+                ready,
+                cpus: allowed_cpus(gateway.pid()),
+            }),
+            client_cpus: client_cpus(a),
+            extra,
+        };
+        drop(gateway);
+        drop(writer);
+        Ok(outcome)
+    }
+}
+
+/// The `ringgate` binary cargo built next to this bench.
+fn ringgate_exe() -> Result<&'static str, HarnessError> {
+    option_env!("CARGO_BIN_EXE_ringgate").ok_or(HarnessError::NoRinggateBinary)
+}
+
+/// The cores the load client threads may use.
+pub(super) fn client_cpus(a: &Args) -> String {
+    if a.client_cpus.is_empty() {
+        allowed_cpus(0)
+    } else {
+        a.client_cpus
+            .iter()
+            .map(usize::to_string)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+}
+
+fn cpus(list: &[usize]) -> Option<&[usize]> {
+    (!list.is_empty()).then_some(list)
+}
+
+/// The 1-minute load average: other work on the host shows up here.
+pub(super) fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// `git rev-parse --short HEAD` of the source tree, marked `-dirty` when it has changes.
+pub(super) fn commit() -> String {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let out = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let head = out(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty =
+        out(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    if dirty {
+        format!("{head}-dirty")
+    } else {
+        head
+    }
+}
