@@ -10,6 +10,7 @@ mod resume_support;
 
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::FromRawFd;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use common::*;
@@ -77,8 +78,20 @@ fn flaky(
 
 #[test]
 fn clients_that_reconnect_with_their_cursor_get_exactly_what_a_connected_client_got() {
+    resume_under_load(1);
+}
+
+/// With two shards a reconnect lands on either (SO_REUSEPORT hashes each new connection):
+/// each shard's store holds the same frames under the same seqnos.
+#[test]
+fn resuming_on_another_shard_is_just_as_exact() {
+    resume_under_load(2);
+}
+
+fn resume_under_load(shards: usize) {
     let mut ring = TestRing::create("resume-load");
     let mut config = test_config(&ring);
+    config.shards = Some(shards);
     config.batch.max_events = 1;
     let gw = start_gateway(config);
     let e = epoch(&gw);
@@ -140,6 +153,11 @@ fn clients_that_reconnect_with_their_cursor_get_exactly_what_a_connected_client_
             assert_eq!(items.len(), reference.len(), "{}", STREAMS[s].0);
             assert!(items == reference, "{}: streams differ", STREAMS[s].0);
         }
+    }
+    // Every shard served resumes (with two, the kernel spread the reconnects).
+    for shard in gw.stats().shards.iter() {
+        assert!(shard.resume_requests.load(Ordering::Relaxed) > 0);
+        assert_eq!(shard.resume_unrecovered.load(Ordering::Relaxed), 0);
     }
 }
 
