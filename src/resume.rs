@@ -491,3 +491,44 @@ impl ReplayCursor {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(start_after: u64, gap: Option<Range<u64>>) -> ResumeDecision {
+        ResumeDecision {
+            mode: ResumeMode::Snapshot,
+            start_after,
+            gap,
+            recovered: false,
+            reason: ResumeReason::TooOld,
+        }
+    }
+
+    #[test]
+    fn the_cursor_stops_before_a_gap_and_the_range_ends_at_the_head() {
+        // Too old: the client's own cursor (40) until the Gap announces 41..=100.
+        let d = decision(100, Some(41..101));
+        assert_eq!(d.cursor(), 40);
+        let info = d.info(7, 250);
+        assert_eq!((info.from_seqno, info.to_seqno), (Some(101), Some(250)));
+        assert_eq!((info.epoch, info.reason), (7, ResumeReason::TooOld));
+        // Another epoch with frames evicted: cursor 0.
+        assert_eq!(decision(100, Some(1..101)).cursor(), 0);
+        // No gap: the cursor is where the replay starts; nothing to replay at the head.
+        let d = decision(250, None);
+        assert_eq!(d.cursor(), 250);
+        assert_eq!(d.info(7, 250).from_seqno, None);
+    }
+
+    #[test]
+    fn a_disabled_store_recovers_nothing_and_starts_at_the_head() {
+        let d = ResumeDecision::disabled(9);
+        assert_eq!(
+            (d.mode, d.start_after, d.cursor(), d.recovered),
+            (ResumeMode::Snapshot, 9, 9, false)
+        );
+        assert_eq!(d.reason.name(), "disabled");
+    }
+}
