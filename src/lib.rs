@@ -28,7 +28,8 @@
 //! - [`fanout`]: one bounded SPSC queue per shard, with a doorbell for parked shards.
 //! - [`shard`]: a glommio executor per core: SO_REUSEPORT listener, dispatch loop.
 //! - [`session`]: one connection: HTTP, upgrade, subscribe, reader and coalescing writer.
-//! - [`rest`]: `/health`, `/v1/status`, `/metrics` on the WebSocket port.
+//! - [`rest`]: `/health`, `/v1/status`, `/metrics` and the chain endpoints on the WebSocket port.
+//! - [`published`]: chain REST bodies the tailer publishes for the shards (block-level updates).
 //! - [`metrics`]: single-writer counters of the tailer and each shard; Prometheus text.
 //! - [`demo`]: `ringgate demo` / `write`: a synthetic or replayed ring writer next to the gateway.
 //! - [`server`]: start/stop the tailer and shards; signals; the `serve` entry point.
@@ -46,6 +47,7 @@ pub mod inspect;
 pub mod metrics;
 pub mod pacer;
 pub mod protocol;
+pub mod published;
 pub mod rest;
 pub mod resume;
 pub mod ring;

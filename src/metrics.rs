@@ -12,7 +12,25 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
+use crate::chain::meta::GapReason;
+use crate::chain::stage::CommitStage;
+use crate::event::decode::DecodeErrorKind;
 use crate::event::kind::{EventType, EVENT_TYPE_COUNT};
+use crate::published::ChainSlot;
+use crate::seqno::Epoch;
+
+/// Lifecycle stages in the order of `TailerStats::lifecycle_transitions`.
+pub const LIFECYCLE_STAGES: [CommitStage; 6] = [
+    CommitStage::Proposed,
+    CommitStage::Voted,
+    CommitStage::Finalized,
+    CommitStage::Verified,
+    CommitStage::Rejected,
+    CommitStage::Abandoned,
+];
+
+/// Number of gap reasons (`GapReason::ALL`).
+pub const GAP_REASONS: usize = GapReason::ALL.len();
 
 /// Channel labels, in the order of `ShardStats::sessions_by_channel`.
 pub const CHANNEL_LABELS: [&str; 5] = ["all", "blocks", "txs", "contention", "lifecycle"];
@@ -78,6 +96,24 @@ pub struct TailerStats {
     pub expired: AtomicU64,
     /// Writer restarts seen (reattached to a new ring).
     pub writer_restarts: AtomicU64,
+    /// Undecodable payloads by kind (index = `DecodeErrorKind as usize`).
+    pub decode_failures: [AtomicU64; DecodeErrorKind::ALL.len()],
+    /// `Gap` frames the tailer made, by reason (index = `GapReason::index`).
+    pub gaps: [AtomicU64; GAP_REASONS],
+    /// `Lifecycle` transitions emitted, by target stage (index into `LIFECYCLE_STAGES`).
+    pub lifecycle_transitions: [AtomicU64; LIFECYCLE_STAGES.len()],
+    /// Gauges: blocks and JSON bytes the stage gate holds for `min_stage` streams.
+    pub gate_held_blocks: AtomicU64,
+    pub gate_held_bytes: AtomicU64,
+    /// Blocks the stage gate had to push out before their release (each announced by a Gap).
+    pub gate_overflow_blocks: AtomicU64,
+    /// Released `min_stage` copies made.
+    pub gate_released_copies: AtomicU64,
+    /// Events of the startup backlog (complete blocks already in the ring when attaching).
+    pub backlog_events: AtomicU64,
+    /// Gauge: first server_seqno of this epoch that is still within `resume_store_frames`
+    /// of the head (the tailer's view of the oldest resumable frame; 0 = none yet).
+    pub oldest_server_seqno: AtomicU64,
     ring_state: AtomicU8,
 }
 
@@ -94,6 +130,15 @@ impl Default for TailerStats {
             ring_gap_events: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             writer_restarts: AtomicU64::new(0),
+            decode_failures: std::array::from_fn(|_| AtomicU64::new(0)),
+            gaps: std::array::from_fn(|_| AtomicU64::new(0)),
+            lifecycle_transitions: std::array::from_fn(|_| AtomicU64::new(0)),
+            gate_held_blocks: AtomicU64::new(0),
+            gate_held_bytes: AtomicU64::new(0),
+            gate_overflow_blocks: AtomicU64::new(0),
+            gate_released_copies: AtomicU64::new(0),
+            backlog_events: AtomicU64::new(0),
+            oldest_server_seqno: AtomicU64::new(0),
             ring_state: AtomicU8::new(RingState::Waiting as u8),
         }
     }
@@ -149,6 +194,13 @@ pub struct ShardStats {
     pub error_frames: AtomicU64,
     /// REST requests answered.
     pub rest_requests: AtomicU64,
+    /// Gaps a session made itself (`slow_client`, `resume_window`), by reason (index =
+    /// `GapReason::index`); summed with the tailer's in `/metrics`.
+    pub gaps: [AtomicU64; GAP_REASONS],
+    /// Gauges a shard's resume store may publish: the oldest and newest `server_seqno` it
+    /// can replay (0 = not reported; `/v1/status` then shows the tailer's view).
+    pub resume_oldest_seqno: AtomicU64,
+    pub resume_newest_seqno: AtomicU64,
 }
 
 impl Default for ShardStats {
@@ -171,6 +223,9 @@ impl Default for ShardStats {
             protocol_closes: z(),
             error_frames: z(),
             rest_requests: z(),
+            gaps: std::array::from_fn(|_| z()),
+            resume_oldest_seqno: z(),
+            resume_newest_seqno: z(),
         }
     }
 }
@@ -188,9 +243,12 @@ pub struct StatsHub {
     pub shards: Arc<[Arc<ShardStats>]>,
     /// Wall clock (ns since epoch) when the server started.
     pub started_ns: u64,
-    /// Server epoch announced in `Hello`: start time in ms since the Unix epoch (below
-    /// 2^53, so JavaScript clients hold it exactly). Cursors are valid within one epoch.
+    /// The server epoch ([`Epoch`]: the start time in **microseconds** since the Unix epoch,
+    /// below 2^53 so JavaScript clients hold it exactly), announced in `Hello`, `Resume` and
+    /// `/v1/status`. Cursors are valid within one epoch. The one place every shard reads it.
     pub epoch: u64,
+    /// Chain REST bodies published by the tailer ([`crate::published`]).
+    pub chain: Arc<ChainSlot>,
 }
 
 impl StatsHub {
@@ -202,7 +260,8 @@ impl StatsHub {
                 .map(|_| Arc::new(ShardStats::default()))
                 .collect(),
             started_ns: now_ns,
-            epoch: now_ns / 1_000_000,
+            epoch: Epoch::from_unix_nanos(now_ns).get(),
+            chain: Arc::new(ChainSlot::default()),
         }
     }
 
@@ -225,6 +284,28 @@ impl StatsHub {
     pub fn last_event_age(&self, now_ns: u64) -> Option<f64> {
         let t = self.tailer.last_event_read_ns.load(Ordering::Relaxed);
         (t != 0).then(|| now_ns.saturating_sub(t) as f64 / 1e9)
+    }
+
+    /// The oldest and newest resumable `server_seqno`: from the shards' resume stores when
+    /// they report them (the newest oldest and oldest newest over shards, i.e. what every
+    /// shard can serve), else the tailer's view (`resume_store_frames` back from the head).
+    /// `None` before the first frame.
+    pub fn resumable(&self) -> Option<(u64, u64)> {
+        let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let reported: Vec<(u64, u64)> = self
+            .shards
+            .iter()
+            .map(|s| (ld(&s.resume_oldest_seqno), ld(&s.resume_newest_seqno)))
+            .filter(|(o, n)| *o != 0 && *n != 0)
+            .collect();
+        if !reported.is_empty() && reported.len() == self.shards.len() {
+            let oldest = reported.iter().map(|r| r.0).max().unwrap_or(0);
+            let newest = reported.iter().map(|r| r.1).min().unwrap_or(0);
+            return Some((oldest, newest));
+        }
+        let head = ld(&self.tailer.head_server_seqno);
+        let oldest = ld(&self.tailer.oldest_server_seqno);
+        (head != 0 && oldest != 0).then_some((oldest, head))
     }
 
     /// Tailer lag: wall clock now minus the last event's ring timestamp, in seconds.
@@ -348,6 +429,81 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
         let v = hub.sum(|s| &s.sessions_by_channel[i]);
         let _ = writeln!(out, "ringgate_sessions{{channel=\"{label}\"}} {v}");
     }
+    family(
+        &mut out,
+        "ringgate_decode_failures_total",
+        "counter",
+        "Undecodable ring payloads, by kind.",
+    );
+    for k in DecodeErrorKind::ALL {
+        let v = ld(&t.decode_failures[k as usize]);
+        let _ = writeln!(
+            out,
+            "ringgate_decode_failures_total{{kind=\"{}\"}} {v}",
+            k.name()
+        );
+    }
+    family(
+        &mut out,
+        "ringgate_gaps_total",
+        "counter",
+        "Gap frames sent, by reason (tailer-made and session-made).",
+    );
+    for r in GapReason::ALL {
+        let i = r.index();
+        let v = ld(&t.gaps[i]) + hub.sum(|s| &s.gaps[i]);
+        let _ = writeln!(out, "ringgate_gaps_total{{reason=\"{}\"}} {v}", r.name());
+    }
+    family(
+        &mut out,
+        "ringgate_lifecycle_transitions_total",
+        "counter",
+        "Block lifecycle transitions, by stage reached.",
+    );
+    for (i, st) in LIFECYCLE_STAGES.iter().enumerate() {
+        let v = ld(&t.lifecycle_transitions[i]);
+        let _ = writeln!(
+            out,
+            "ringgate_lifecycle_transitions_total{{stage=\"{}\"}} {v}",
+            st.name()
+        );
+    }
+    let chain: [(&str, &str, &str, u64); 5] = [
+        (
+            "ringgate_gate_held_blocks",
+            "gauge",
+            "Blocks held by the stage gate for min_stage streams.",
+            ld(&t.gate_held_blocks),
+        ),
+        (
+            "ringgate_gate_held_bytes",
+            "gauge",
+            "JSON bytes held by the stage gate.",
+            ld(&t.gate_held_bytes),
+        ),
+        (
+            "ringgate_gate_overflow_blocks_total",
+            "counter",
+            "Blocks pushed out of the stage gate before release.",
+            ld(&t.gate_overflow_blocks),
+        ),
+        (
+            "ringgate_gate_released_copies_total",
+            "counter",
+            "Event copies released to min_stage streams.",
+            ld(&t.gate_released_copies),
+        ),
+        (
+            "ringgate_backlog_events",
+            "gauge",
+            "Events loaded from the ring's startup backlog.",
+            ld(&t.backlog_events),
+        ),
+    ];
+    for (name, kind, help, v) in chain {
+        family(&mut out, name, kind, help);
+        let _ = writeln!(out, "{name} {v}");
+    }
     type Pick = fn(&ShardStats) -> &AtomicU64;
     let summed: [(&str, &str, Pick); 11] = [
         (
@@ -456,6 +612,38 @@ mod tests {
         assert!(text.contains("ringgate_sessions{channel=\"txs\"} 1\n"));
         assert!(text.contains("ringgate_clients 1\n"));
         assert!(text.contains("ringgate_session_drops_total{shard=\"1\"} 0\n"));
+        bump(&hub.tailer.gaps[GapReason::RingLapped.index()], 2);
+        bump(&hub.shards[1].gaps[GapReason::SlowClient.index()], 1);
+        bump(&hub.tailer.lifecycle_transitions[2], 5);
+        let text = render_prometheus(&hub, 2);
+        assert!(text.contains("ringgate_gaps_total{reason=\"ring_lapped\"} 2\n"));
+        assert!(text.contains("ringgate_gaps_total{reason=\"slow_client\"} 1\n"));
+        assert!(text.contains("ringgate_lifecycle_transitions_total{stage=\"Finalized\"} 5\n"));
+        assert!(text.contains("ringgate_decode_failures_total{kind=\"short\"} 0\n"));
+    }
+
+    #[test]
+    fn resumable_prefers_every_shards_store_and_falls_back_to_the_tailer_view() {
+        let hub = StatsHub::new(2, 1);
+        assert_eq!(hub.resumable(), None);
+        hub.tailer.head_server_seqno.store(500, Ordering::Relaxed);
+        hub.tailer.oldest_server_seqno.store(101, Ordering::Relaxed);
+        assert_eq!(hub.resumable(), Some((101, 500)));
+        hub.shards[0]
+            .resume_oldest_seqno
+            .store(120, Ordering::Relaxed);
+        hub.shards[0]
+            .resume_newest_seqno
+            .store(499, Ordering::Relaxed);
+        // One shard silent: the tailer's view still stands.
+        assert_eq!(hub.resumable(), Some((101, 500)));
+        hub.shards[1]
+            .resume_oldest_seqno
+            .store(110, Ordering::Relaxed);
+        hub.shards[1]
+            .resume_newest_seqno
+            .store(500, Ordering::Relaxed);
+        assert_eq!(hub.resumable(), Some((120, 499)));
     }
 
     #[test]
