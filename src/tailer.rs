@@ -688,6 +688,100 @@ mod tests {
         assert_eq!(Idler::new(IdleStrategy::BusySpin).idle(), IdleAction::Spin);
     }
 
+    use crate::event::kind::EventType;
+    use crate::event::payload::layout as pl;
+
+    /// Feeds one hand-built event (zero payload but the block tag) to `p`.
+    fn feed(p: &mut Pipeline, seqno: u64, ty: EventType, ext: [u64; 4], out: &mut Vec<Outbound>) {
+        let size = match ty {
+            EventType::BlockStart => pl::BLOCK_START,
+            EventType::TxnHeaderStart => pl::TXN_HEADER_START,
+            EventType::TxnLog => pl::TXN_LOG,
+            EventType::BlockEnd => pl::BLOCK_END,
+            _ => 0,
+        };
+        let mut payload = vec![0u8; size];
+        if ty == EventType::BlockStart {
+            payload[..32].copy_from_slice(&[9; 32]);
+            payload[32..40].copy_from_slice(&77u64.to_le_bytes());
+        }
+        let d = Descriptor {
+            seqno,
+            event_type: ty.code(),
+            payload_size: size as u32,
+            record_epoch_nanos: 1_000 * seqno,
+            payload_buf_offset: 0,
+            content_ext: ext,
+        };
+        assert!(p.on_event(&d, &payload, out).is_ok());
+    }
+
+    fn gap_json(o: &Outbound) -> String {
+        match o {
+            Outbound::Meta(m) if m.kind == MetaKind::Gap => {
+                String::from_utf8_lossy(&m.frame).into_owned()
+            }
+            other => panic!("not a gap: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_lap_mid_block_drops_the_cut_block_from_the_gate_and_names_it() {
+        let mut p = Pipeline::default();
+        let mut out = Vec::new();
+        feed(&mut p, 1, EventType::BlockStart, [1, 0, 0, 0], &mut out);
+        feed(&mut p, 2, EventType::TxnHeaderStart, [1, 1, 0, 0], &mut out);
+        feed(&mut p, 3, EventType::TxnLog, [1, 1, 0, 0], &mut out);
+        assert_eq!(p.chain().gate().held_blocks(), 1);
+        let held: Vec<u64> = out
+            .iter()
+            .filter_map(|o| match o {
+                Outbound::Event(e) => Some(e.server_seqno),
+                Outbound::Meta(_) => None,
+            })
+            .collect();
+        out.clear();
+        p.on_loss(&Loss::RingLap { missing: 4..90 }, &mut out);
+        assert_eq!(out.len(), 1);
+        assert_eq!(out[0].server_seqno(), p.head());
+        let id = format!("0x{}", "09".repeat(32));
+        assert_eq!(
+            gap_json(&out[0]),
+            format!(
+                "{{\"server_seqno\":{},\"Gap\":{{\"reason\":\"ring_lapped\",\"from_seqno\":{},\
+                 \"to_seqno\":{},\"ring_from_seqno\":4,\"ring_to_seqno\":89,\"block_number\":77,\
+                 \"block_id\":\"{id}\"}}}}",
+                p.head(),
+                held[0],
+                held[held.len() - 1]
+            )
+        );
+        assert_eq!(p.chain().gate().held_blocks(), 0);
+        // Nothing is open any more: a later expired payload names no block.
+        out.clear();
+        p.on_loss(&Loss::Expired { ring_seqno: 95 }, &mut out);
+        assert!(gap_json(&out[0]).ends_with(
+            "\"Gap\":{\"reason\":\"payload_expired\",\"ring_from_seqno\":95,\"ring_to_seqno\":95}}"
+        ));
+    }
+
+    #[test]
+    fn a_writer_restart_announces_every_held_block() {
+        let mut p = Pipeline::default();
+        let mut out = Vec::new();
+        feed(&mut p, 1, EventType::BlockStart, [1, 0, 0, 0], &mut out);
+        feed(&mut p, 2, EventType::BlockEnd, [1, 0, 0, 0], &mut out);
+        out.clear();
+        p.on_loss(&Loss::WriterRestart, &mut out);
+        // One gap for the restart, one for the complete but unreleased block it strands.
+        assert_eq!(out.len(), 2);
+        assert!(gap_json(&out[0]).ends_with("\"Gap\":{\"reason\":\"writer_restart\"}}"));
+        assert!(gap_json(&out[1]).contains("\"reason\":\"writer_restart\""));
+        assert!(gap_json(&out[1]).contains("\"block_number\":77"));
+        assert_eq!(p.chain().gate().held_blocks(), 0);
+        assert!(out[0].server_seqno() < out[1].server_seqno());
+    }
+
     #[test]
     fn a_full_shard_gets_one_gap_for_everything_it_missed_once_it_has_room() {
         let hub = StatsHub::new(1, 0);

@@ -308,3 +308,61 @@ fn a_writer_restart_mid_block_is_a_gap_naming_the_block_and_serving_continues() 
     assert_eq!(names[0], "BlockStart");
     assert_eq!(names.last().map(String::as_str), Some("BlockEnd"));
 }
+
+#[test]
+fn the_real_snapshot_replays_block_15000001_lifecycle_to_a_lifecycle_client() {
+    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/data/monad/emn-1b-15m.snapshot.zst");
+    if !data.exists() {
+        println!("skipped the_real_snapshot_replays_block_15000001_lifecycle_to_a_lifecycle_client: ../shared/data/monad not found");
+        return;
+    }
+    // The gateway waits for the snapshot path to appear, so the client can subscribe first.
+    let path = ringgate::ring::scratch_dir().join(format!(
+        "ringgate-test-real-snapshot-{}.zst",
+        std::process::id()
+    ));
+    let _ = std::fs::remove_file(&path);
+    let server = ringgate::server::start(test_config_for(&path)).expect("start");
+    let gw = TestGateway {
+        addr: server.local_addr(),
+        server: Some(server),
+    };
+    let mut c = WsClient::connect(gw.addr, "/v1/ws/lifecycle");
+    gw.wait_for_clients(1);
+    std::os::unix::fs::symlink(&data, &path).expect("link the snapshot into place");
+
+    let mut stages = Vec::new();
+    let mut last = 0;
+    while stages.last().map(String::as_str) != Some("Finalized") {
+        let v = c.next_json();
+        assert!(
+            v.get("Events").is_none(),
+            "raw events on the lifecycle channel: {v:?}"
+        );
+        if v.get("Hello").is_some() || v.get("Resume").is_some() {
+            continue;
+        }
+        let s = seqno_of(&v);
+        assert!(s > last, "server_seqno went from {last} to {s}");
+        last = s;
+        let Some(l) = v.get("Lifecycle") else {
+            continue;
+        };
+        if l["block_number"].as_u64() != Some(15_000_001) {
+            continue;
+        }
+        let to = l["to_stage"].as_str().unwrap_or("").to_owned();
+        assert_eq!(l["txn_count"].as_u64(), Some(229), "{l:?}");
+        if to != "Proposed" {
+            assert_eq!(l["gas_used"].as_u64(), Some(22_516_578), "{l:?}");
+        }
+        stages.push(to);
+    }
+    assert_eq!(stages, ["Proposed", "Voted", "Finalized"]);
+    wait_until("the replay finished", || {
+        gw.stats().tailer.ring_state() == ringgate::metrics::RingState::ReplayDone
+    });
+    assert_eq!(gw.stats().tailer.events_in_total(), 6_597);
+    let _ = std::fs::remove_file(&path);
+}
