@@ -18,9 +18,14 @@ use std::sync::{Arc, Mutex};
 
 use crate::chain::meta::{self, RestBody};
 use crate::chain::pipeline::ChainPipeline;
+use crate::frame::MetaFrame;
+use crate::protocol::messages::write_message;
+
+/// The envelope prefix of a frame encoded with seqno 0 (the connect snapshot's placeholder).
+const PLACEHOLDER: &[u8] = b"{\"server_seqno\":0,";
 
 /// Every chain REST body, encoded once per block-level change.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct ChainBodies {
     /// `/v1/tps`.
     pub tps: RestBody,
@@ -32,6 +37,10 @@ pub struct ChainBodies {
     pub blocks: Vec<(u64, RestBody)>,
     /// The tracked block numbers' range, for `/v1/status` (`None` before the first block).
     pub block_range: Option<(u64, u64)>,
+    /// The connect-time snapshot, encoded with `server_seqno` 0 (re-stamped per session with
+    /// its cursor): `TPS` when above 0, the latest `ContentionData`, and one `Lifecycle` per
+    /// active block (`from_stage` absent, `to_stage` = its current stage), in that order.
+    pub connect: Vec<Arc<MetaFrame>>,
 }
 
 impl ChainBodies {
@@ -52,13 +61,56 @@ impl ChainBodies {
                 )
             })
             .collect();
+        let mut connect = Vec::new();
+        let tps = chain.tps().tps();
+        if tps > 0 {
+            connect.push(Arc::new(meta::tps_frame(0, tps)));
+        }
+        if let Some(r) = chain.contention().latest() {
+            connect.push(Arc::new(meta::contention_frame(0, r)));
+        }
+        connect.extend(
+            tracker
+                .snapshot(now)
+                .iter()
+                .map(|t| Arc::new(meta::lifecycle_frame(0, t))),
+        );
         ChainBodies {
+            connect,
             tps: meta::tps_body(&chain.tps().snapshot()),
             contention: meta::contention_body(chain.contention().latest()),
             lifecycle: meta::lifecycle_list_body(&summaries),
             blocks,
             block_range: numbers.first().zip(numbers.last()).map(|(a, b)| (*a, *b)),
         }
+    }
+
+    /// Writes the connect-time snapshot frames `wants` selects (a session's
+    /// `CompiledFilter::matches_meta`) as WebSocket text frames stamped with `cursor` (they are
+    /// per-connection messages: they repeat the cursor, never advance it). Returns how many.
+    /// The state is the tailer's latest publication, which may already include a change whose
+    /// live frame the session also receives (a repeated stage is harmless; none is missed).
+    pub fn write_connect_snapshot(
+        &self,
+        cursor: u64,
+        wants: impl Fn(&MetaFrame) -> bool,
+        out: &mut Vec<u8>,
+    ) -> usize {
+        let mut json = Vec::with_capacity(512);
+        let mut n = 0;
+        for f in self.connect.iter().filter(|f| wants(f)) {
+            let Some(rest) = f.frame.strip_prefix(PLACEHOLDER) else {
+                continue;
+            };
+            json.clear();
+            json.extend_from_slice(b"{\"server_seqno\":");
+            json.extend_from_slice(cursor.to_string().as_bytes());
+            json.push(b',');
+            json.extend_from_slice(rest);
+            write_message(&json, out);
+            n += 1;
+        }
+        n
     }
 
     /// The body for `/v1/blocks/{n}/lifecycle` (a 404 body when `n` is not tracked).
@@ -114,6 +166,41 @@ mod tests {
         assert_eq!(b.lifecycle.body, "[]");
         assert_eq!(b.block(7).status, 404);
         assert_eq!(b.block_range, None);
+        let mut out = Vec::new();
+        assert_eq!(b.write_connect_snapshot(5, |_| true, &mut out), 0);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn the_connect_snapshot_is_restamped_with_the_cursor_and_filtered() {
+        use crate::chain::stage::CommitStage;
+        use crate::chain::tracker::Transition;
+        use crate::frame::MetaKind;
+        let mut b = (*ChainSlot::default().get()).clone();
+        let t = Transition {
+            block_id: [1; 32],
+            block_number: 7,
+            from_stage: None,
+            to_stage: CommitStage::Voted,
+            time_in_previous_stage_ms: None,
+            block_age_ms: 1.5,
+            txn_count: 3,
+            gas_used: None,
+            block_time_ns: 0,
+        };
+        b.connect.push(Arc::new(meta::tps_frame(0, 250)));
+        b.connect.push(Arc::new(meta::lifecycle_frame(0, &t)));
+        let mut out = Vec::new();
+        let n = b.write_connect_snapshot(42, |m| m.kind == MetaKind::Lifecycle, &mut out);
+        assert_eq!(n, 1);
+        // One unmasked text frame: 0x81, a 7-bit or 16-bit length, then the JSON.
+        let text = String::from_utf8_lossy(&out);
+        assert!(
+            text.contains("{\"server_seqno\":42,\"Lifecycle\":{"),
+            "{text}"
+        );
+        assert!(text.contains("\"to_stage\":\"Voted\""));
+        assert!(!text.contains("TPS"));
     }
 
     #[test]

@@ -366,3 +366,55 @@ fn the_real_snapshot_replays_block_15000001_lifecycle_to_a_lifecycle_client() {
     assert_eq!(gw.stats().tailer.events_in_total(), 6_597);
     let _ = std::fs::remove_file(&path);
 }
+
+#[test]
+fn a_new_client_gets_the_connect_snapshot_its_channel_selects() {
+    let mut ring = TestRing::create("connect-snapshot");
+    let gw = start_gateway(test_config(&ring));
+    block(&mut ring, 1, 10, 2, true);
+    qc(&mut ring, 1, 10);
+    block(&mut ring, 2, 11, 1, true);
+    wait_until("both blocks are tracked", || {
+        body(&get(&gw, "/v1/blocks/11/lifecycle")).contains("\"current_stage\":\"Proposed\"")
+            && body(&get(&gw, "/v1/blocks/10/lifecycle")).contains("\"current_stage\":\"Voted\"")
+    });
+
+    let mut c = WsClient::connect(gw.addr, "/v1/ws/lifecycle");
+    let hello = c.next_of("Hello");
+    let cursor = seqno_of(&hello);
+    let mut stages = Vec::new();
+    for _ in 0..2 {
+        let v = c.next_json();
+        assert_eq!(
+            seqno_of(&v),
+            cursor,
+            "snapshot frames carry the cursor: {v:?}"
+        );
+        let l = &v["Lifecycle"];
+        assert!(l.get("from_stage").is_none());
+        stages.push((
+            l["block_number"].as_u64().unwrap_or(0),
+            l["to_stage"].as_str().unwrap_or("").to_owned(),
+        ));
+    }
+    stages.sort();
+    assert_eq!(
+        stages,
+        [(10, "Voted".to_owned()), (11, "Proposed".to_owned())]
+    );
+
+    let mut c = WsClient::connect(gw.addr, "/v1/ws/contention");
+    c.next_of("Hello");
+    let v = c.next_json();
+    assert_eq!(
+        v["ContentionData"]["block_number"].as_u64(),
+        Some(11),
+        "{v:?}"
+    );
+
+    // A resuming client gets its replay decision right after Hello, not the snapshot.
+    let mut r = WsClient::connect(gw.addr, "/v1/ws/lifecycle?resume_from=1");
+    r.next_of("Hello");
+    let v = r.next_json();
+    assert!(v.get("Resume").is_some(), "{v:?}");
+}

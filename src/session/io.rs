@@ -135,6 +135,14 @@ pub async fn run_session(
         write_message(&messages::error(head, e), &mut control);
         bump(&ctx.stats.error_frames, 1);
     }
+    // Hook (wire-tailer): the connect-time snapshot the tailer published (TPS, latest
+    // ContentionData, one Lifecycle per active block), as the subscription selects; not
+    // for a resuming client, whose replay carries that history.
+    if query.resume_from.is_none() && query.from_block.is_none() {
+        let filter = CompiledFilter::new(&subscription);
+        let snapshot = ctx.hub.chain.get();
+        snapshot.write_connect_snapshot(head, |m| filter.matches_meta(m), &mut control);
+    }
     let id = ctx.sessions.borrow_mut().next_id();
     let shared = Rc::new(SessionShared {
         id,
