@@ -164,6 +164,96 @@ impl TailerStats {
     }
 }
 
+/// Sub-buckets per power of two in [`LatencyHistogram`] (precision ≈ 2^(1/4) ≈ 19 %).
+const LAT_SUB: u32 = 4;
+/// Buckets: 2^0 … 2^40 ns (~18 min) at `LAT_SUB` per octave.
+const LAT_BUCKETS: usize = 41 * LAT_SUB as usize;
+/// Latencies above this (history: a backlog, a snapshot, a replay) are counted apart, not
+/// mixed into the live distribution.
+pub const LATENCY_LIVE_MAX_NS: u64 = 60_000_000_000;
+
+/// Ring → send latency of one shard, as lock-free log-linear buckets (single writer: the
+/// shard; readers sum buckets over shards and read quantiles). Chosen over an `hdrhistogram`
+/// behind a lock because `/metrics` on any shard must read every shard's figures without
+/// touching their hot path.
+#[derive(Debug)]
+pub struct LatencyHistogram {
+    buckets: [AtomicU64; LAT_BUCKETS],
+    /// Samples above [`LATENCY_LIVE_MAX_NS`].
+    pub stale: AtomicU64,
+    pub sum_ns: AtomicU64,
+}
+
+impl Default for LatencyHistogram {
+    fn default() -> LatencyHistogram {
+        LatencyHistogram {
+            buckets: std::array::from_fn(|_| AtomicU64::new(0)),
+            stale: AtomicU64::new(0),
+            sum_ns: AtomicU64::new(0),
+        }
+    }
+}
+
+fn lat_bucket(ns: u64) -> usize {
+    let ns = ns.max(1);
+    let octave = 63 - ns.leading_zeros();
+    let sub = if octave >= 2 {
+        ((ns >> (octave - 2)) & 3) as u32
+    } else {
+        0
+    };
+    ((octave * LAT_SUB + sub) as usize).min(LAT_BUCKETS - 1)
+}
+
+/// Exclusive upper bound (ns) of bucket `i`.
+fn lat_upper(i: usize) -> u64 {
+    let octave = (i as u32) / LAT_SUB;
+    let sub = u64::from((i as u32) % LAT_SUB);
+    if octave < 2 {
+        return 1u64 << (octave + 1);
+    }
+    let base = 1u64 << octave;
+    base + (base >> 2) * (sub + 1)
+}
+
+impl LatencyHistogram {
+    /// Records one sample (shard only).
+    pub fn record(&self, ns: u64) {
+        if ns > LATENCY_LIVE_MAX_NS {
+            bump(&self.stale, 1);
+            return;
+        }
+        bump(&self.buckets[lat_bucket(ns)], 1);
+        bump(&self.sum_ns, ns);
+    }
+
+    /// Bucket counts.
+    fn counts(&self) -> [u64; LAT_BUCKETS] {
+        std::array::from_fn(|i| self.buckets[i].load(Ordering::Relaxed))
+    }
+}
+
+/// `q`-quantiles (each in 0..=1) of summed bucket counts, as bucket upper bounds in seconds.
+fn quantiles(counts: &[u64; LAT_BUCKETS], qs: &[f64]) -> Vec<f64> {
+    let total: u64 = counts.iter().sum();
+    qs.iter()
+        .map(|q| {
+            if total == 0 {
+                return 0.0;
+            }
+            let rank = ((q * total as f64).ceil() as u64).clamp(1, total);
+            let mut seen = 0;
+            for (i, c) in counts.iter().enumerate() {
+                seen += c;
+                if seen >= rank {
+                    return lat_upper(i) as f64 / 1e9;
+                }
+            }
+            0.0
+        })
+        .collect()
+}
+
 /// Written by one shard only.
 #[derive(Debug)]
 pub struct ShardStats {
@@ -201,6 +291,9 @@ pub struct ShardStats {
     /// can replay (0 = not reported; `/v1/status` then shows the tailer's view).
     pub resume_oldest_seqno: AtomicU64,
     pub resume_newest_seqno: AtomicU64,
+    /// Ring → send latency: per socket write, now minus the ring timestamp of the oldest
+    /// live event in it.
+    pub latency: LatencyHistogram,
 }
 
 impl Default for ShardStats {
@@ -226,6 +319,7 @@ impl Default for ShardStats {
             gaps: std::array::from_fn(|_| z()),
             resume_oldest_seqno: z(),
             resume_newest_seqno: z(),
+            latency: LatencyHistogram::default(),
         }
     }
 }
@@ -504,6 +598,39 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
         family(&mut out, name, kind, help);
         let _ = writeln!(out, "{name} {v}");
     }
+    let mut lat = [0u64; LAT_BUCKETS];
+    for s in hub.shards.iter() {
+        for (acc, c) in lat.iter_mut().zip(s.latency.counts()) {
+            *acc += c;
+        }
+    }
+    family(
+        &mut out,
+        "ringgate_ring_to_send_seconds",
+        "summary",
+        "Ring timestamp to socket write of the oldest live event per write (bucket upper bounds, ~19% precision; samples over 60 s counted in _stale_total).",
+    );
+    let qs = [0.5, 0.9, 0.99, 0.999];
+    for (q, v) in qs.iter().zip(quantiles(&lat, &qs)) {
+        let _ = writeln!(out, "ringgate_ring_to_send_seconds{{quantile=\"{q}\"}} {v}");
+    }
+    let _ = writeln!(
+        out,
+        "ringgate_ring_to_send_seconds_sum {}\nringgate_ring_to_send_seconds_count {}",
+        hub.sum(|s| &s.latency.sum_ns) as f64 / 1e9,
+        lat.iter().sum::<u64>()
+    );
+    family(
+        &mut out,
+        "ringgate_ring_to_send_stale_total",
+        "counter",
+        "Latency samples over 60 s (history being replayed), kept out of the summary.",
+    );
+    let _ = writeln!(
+        out,
+        "ringgate_ring_to_send_stale_total {}",
+        hub.sum(|s| &s.latency.stale)
+    );
     type Pick = fn(&ShardStats) -> &AtomicU64;
     let summed: [(&str, &str, Pick); 11] = [
         (
@@ -644,6 +771,47 @@ mod tests {
             .resume_newest_seqno
             .store(500, Ordering::Relaxed);
         assert_eq!(hub.resumable(), Some((120, 499)));
+    }
+
+    #[test]
+    fn latency_buckets_bound_their_samples_and_quantiles_come_from_summed_shards() {
+        for ns in [1u64, 3, 5, 1_000, 1_234_567, 59_000_000_000] {
+            let i = lat_bucket(ns);
+            // Bucket i covers [lat_upper(i - 1), lat_upper(i)).
+            assert!(
+                lat_upper(i) > ns,
+                "{ns} in bucket {i} up to {}",
+                lat_upper(i)
+            );
+            assert!(i == 0 || lat_upper(i - 1) <= ns, "{ns}");
+        }
+        let hub = StatsHub::new(2, 0);
+        for _ in 0..90 {
+            hub.shards[0].latency.record(100_000); // 100 µs
+        }
+        for _ in 0..10 {
+            hub.shards[1].latency.record(10_000_000); // 10 ms
+        }
+        hub.shards[1].latency.record(LATENCY_LIVE_MAX_NS + 1);
+        let text = render_prometheus(&hub, 1);
+        let q = |name: &str| -> f64 {
+            let line = text
+                .lines()
+                .find(|l| {
+                    l.starts_with(&format!(
+                        "ringgate_ring_to_send_seconds{{quantile=\"{name}\"}}"
+                    ))
+                })
+                .unwrap_or_default();
+            line.rsplit(' ')
+                .next()
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(-1.0)
+        };
+        assert!((1e-4..1.2e-4).contains(&q("0.5")), "{text}");
+        assert!((1e-2..1.2e-2).contains(&q("0.99")), "{text}");
+        assert!(text.contains("ringgate_ring_to_send_seconds_count 100\n"));
+        assert!(text.contains("ringgate_ring_to_send_stale_total 1\n"));
     }
 
     #[test]

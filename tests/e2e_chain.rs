@@ -307,6 +307,26 @@ fn a_writer_restart_mid_block_is_a_gap_naming_the_block_and_serving_continues() 
     }
     assert_eq!(names[0], "BlockStart");
     assert_eq!(names.last().map(String::as_str), Some("BlockEnd"));
+
+    // Every write of live events is one ring → send latency sample (the test ring's clock is
+    // years old, so they land in the stale count).
+    let sampled = |m: &str, name: &str| -> u64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    wait_until("latency samples are counted", || {
+        let m = get(&gw, "/metrics");
+        sampled(&m, "ringgate_ring_to_send_seconds_count ")
+            + sampled(&m, "ringgate_ring_to_send_stale_total ")
+            > 0
+    });
+    let m = get(&gw, "/metrics");
+    assert!(
+        m.contains("ringgate_gaps_total{reason=\"writer_restart\"} 1\n"),
+        "{m}"
+    );
 }
 
 #[test]

@@ -425,6 +425,11 @@ async fn writer_loop(ctx: Rc<ShardCtx>, stream: Rc<RefCell<TcpStream>>, shared: 
             bump(&ctx.stats.bytes_out, out.len() as u64);
             bump(&ctx.stats.frames_out, written.frames as u64);
             bump(&ctx.stats.events_out, written.events as u64);
+            // Hook (wire-tailer): ring → send latency, one sample per write.
+            if written.oldest_live_ts_ns != 0 {
+                let lag = crate::metrics::now_ns().saturating_sub(written.oldest_live_ts_ns);
+                ctx.stats.latency.record(lag);
+            }
         }
         if result.is_err() || last {
             // FIN after the close frame; the reader lingers briefly for the client's reply.
