@@ -251,10 +251,13 @@ fn a_restarted_gateway_loads_the_complete_blocks_still_in_the_ring() {
         finalized(&mut ring, n + 1, 100 + u64::from(n));
     }
     let gw = start_gateway(test_config(&ring));
-    wait_until("the backlog is loaded", || {
-        gw.stats().tailer.events_in_total() == written as u64
+    let status = || -> Value { sonic_rs::from_str(body(&get(&gw, "/v1/status"))).expect("json") };
+    wait_until("the backlog is loaded and published", || {
+        let s = status();
+        s["backlog_events"].as_u64() == Some(written as u64)
+            && s["newest_block"].as_u64() == Some(104)
     });
-    let status: Value = sonic_rs::from_str(body(&get(&gw, "/v1/status"))).expect("json");
+    let status = status();
     assert_eq!(status["backlog_events"].as_u64(), Some(written as u64));
     assert_eq!(status["oldest_resumable_seqno"].as_u64(), Some(1));
     assert_eq!(status["oldest_block"].as_u64(), Some(100));
@@ -395,7 +398,8 @@ fn a_new_client_gets_the_connect_snapshot_its_channel_selects() {
     qc(&mut ring, 1, 10);
     block(&mut ring, 2, 11, 1, true);
     wait_until("both blocks are tracked", || {
-        body(&get(&gw, "/v1/blocks/11/lifecycle")).contains("\"current_stage\":\"Proposed\"")
+        // gas_used appears at BLOCK_END, after which the contention report is published.
+        body(&get(&gw, "/v1/blocks/11/lifecycle")).contains("\"gas_used\"")
             && body(&get(&gw, "/v1/blocks/10/lifecycle")).contains("\"current_stage\":\"Voted\"")
     });
 

@@ -128,8 +128,15 @@ fn graceful_shutdown_flushes_and_closes_every_client_with_1001() {
     assert_eq!(kind_of(&b.next_json()), "Hello");
     gw.wait_for_clients(2);
     let n = ring.write_block(4, 2).len();
-    wait_until("the tailer read the block", || {
-        gw.stats().tailer.events_in_total() == n as u64
+    // The chain bodies are published after the block's last frames were pushed; then the
+    // shard has taken everything once its inbox count reaches the head.
+    wait_until("the shard took every frame of the block", || {
+        let hub = gw.stats();
+        let head = hub
+            .tailer
+            .head_server_seqno
+            .load(std::sync::atomic::Ordering::Relaxed);
+        hub.chain.get().block(4).body.contains("gas_used") && hub.sum(|s| &s.inbox_frames) == head
     });
     gw.shutdown();
     let mut last = 0;
