@@ -24,7 +24,8 @@
 //! - [`protocol`]: server messages and `Events` batch assembly (shards).
 //! - [`backpressure`]: per-session bounded queues, drop warnings, heartbeats (shards).
 //! - [`config`]: every runtime knob, with default, unit and trade-off.
-//! - [`tailer`]: the pinned tailer thread: ring → encode once → stamp → push to shards.
+//! - [`tailer`]: the pinned tailer thread: ring → encode once → chain stage (seqnos, lifecycle,
+//!   `min_stage` copies, analytics, gaps) → push to shards; startup backlog; REST publication.
 //! - [`fanout`]: one bounded SPSC queue per shard, with a doorbell for parked shards.
 //! - [`shard`]: a glommio executor per core: SO_REUSEPORT listener, dispatch loop.
 //! - [`session`]: one connection: HTTP, upgrade, subscribe, reader and coalescing writer.
