@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::backpressure::QueueLimits;
+use crate::chain::pipeline::ChainConfig;
 use crate::http::{ConnectionLimits, RequestLimits};
 use crate::protocol::{AdvertisedLimits, BatchLimits};
 use crate::resume::ResumeConfig;
@@ -126,6 +127,22 @@ pub struct Config {
     /// never reached by 100,000 frames of typical events (~500 B), it caps the memory a
     /// burst of huge events (large logs, call frames) can pin.
     pub resume_store_bytes: usize,
+    /// Ring events the tailer loads at start from the oldest complete block still in a live
+    /// ring (the startup backlog), so a restarted gateway rebuilds lifecycle and analytics
+    /// state and can serve recent history to resuming clients. Default 100,000 (the resume
+    /// store's size: more could not be replayed anyway). 0 starts at the newest block. Cost:
+    /// one burst of decode + encode at start (~100 ms for 100k events).
+    pub startup_backlog_events: u64,
+    /// The chain stage: lifecycle bounds, the `min_stage` gate, TPS window, contention and
+    /// top-accesses sizes. Default: every part on, with all three gates (`Voted`, `Finalized`,
+    /// `Verified`) enabled. Trade-off of the gates: each enabled gate makes one copy of every
+    /// in-block event when the block reaches its stage (~600 B of JSON per event on
+    /// mainnet-like blocks) and holds the originals until the last enabled gate releases them
+    /// (about four blocks for `Verified`; bounded by `gate.max_blocks` / `gate.max_bytes`, past
+    /// which a `Gap{stage_gate_overflow}` is sent). Disable gates no client may use
+    /// (`chain.gate.enabled`) to save that memory and CPU; a `min_stage` session on a
+    /// disabled gate then receives no events.
+    pub chain: ChainConfig,
     /// What the tailer does when the ring is idle.
     pub idle: IdleStrategy,
     /// How long the ring may be silent before `/health` says stale. Default 10 s.
@@ -173,6 +190,8 @@ impl Default for Config {
             cors_origin: Some("*".to_owned()),
             resume_store_frames: 100_000,
             resume_store_bytes: 512 << 20,
+            startup_backlog_events: 100_000,
+            chain: ChainConfig::default(),
             idle: IdleStrategy::default(),
             stale_after: Duration::from_secs(10),
             io_memory: 512 * 1024,

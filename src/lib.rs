@@ -24,11 +24,13 @@
 //! - [`protocol`]: server messages and `Events` batch assembly (shards).
 //! - [`backpressure`]: per-session bounded queues, drop warnings, heartbeats (shards).
 //! - [`config`]: every runtime knob, with default, unit and trade-off.
-//! - [`tailer`]: the pinned tailer thread: ring → encode once → stamp → push to shards.
+//! - [`tailer`]: the pinned tailer thread: ring → encode once → chain stage (seqnos, lifecycle,
+//!   `min_stage` copies, analytics, gaps) → push to shards; startup backlog; REST publication.
 //! - [`fanout`]: one bounded SPSC queue per shard, with a doorbell for parked shards.
 //! - [`shard`]: a glommio executor per core: SO_REUSEPORT listener, dispatch loop.
 //! - [`session`]: one connection: HTTP, upgrade, subscribe, reader and coalescing writer.
-//! - [`rest`]: `/health`, `/v1/status`, `/metrics` on the WebSocket port.
+//! - [`rest`]: `/health`, `/v1/status`, `/metrics` and the chain endpoints on the WebSocket port.
+//! - [`published`]: chain REST bodies the tailer publishes for the shards (block-level updates).
 //! - [`metrics`]: single-writer counters of the tailer and each shard; Prometheus text.
 //! - [`demo`]: `ringgate demo` / `write`: a synthetic or replayed ring writer next to the gateway.
 //! - [`server`]: start/stop the tailer and shards; signals; the `serve` entry point.
@@ -46,6 +48,7 @@ pub mod inspect;
 pub mod metrics;
 pub mod pacer;
 pub mod protocol;
+pub mod published;
 pub mod rest;
 pub mod resume;
 pub mod ring;

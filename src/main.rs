@@ -116,6 +116,33 @@ struct ServerArgs {
     /// of the first event after a long lull).
     #[arg(long, default_value_t = 400)]
     idle_max_park_us: u64,
+    /// Ring events loaded at start from the oldest complete block still in a live ring
+    /// (0 = start at the newest block).
+    #[arg(long, default_value_t = 100_000)]
+    backlog_events: u64,
+    /// `min_stage` gates to run, comma-separated among voted,finalized,verified ("none" for
+    /// none). Each enabled gate copies every in-block event once when its block gets there.
+    #[arg(long, default_value = "voted,finalized,verified", value_parser = parse_gates)]
+    gates: [bool; 3],
+}
+
+/// `--gates`: which of `[Voted, Finalized, Verified]` are enabled.
+fn parse_gates(s: &str) -> Result<[bool; 3], String> {
+    let mut on = [false; 3];
+    for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match name.to_ascii_lowercase().as_str() {
+            "voted" => on[0] = true,
+            "finalized" => on[1] = true,
+            "verified" => on[2] = true,
+            "none" => {}
+            other => {
+                return Err(format!(
+                    "unknown gate {other:?} (voted, finalized, verified, none)"
+                ))
+            }
+        }
+    }
+    Ok(on)
 }
 
 impl ServerArgs {
@@ -133,6 +160,8 @@ impl ServerArgs {
         c.ping_interval = Duration::from_secs(self.ping_interval_secs);
         c.pong_timeout = Duration::from_secs(self.pong_timeout_secs);
         c.io_memory = self.io_memory_kib * 1024;
+        c.startup_backlog_events = self.backlog_events;
+        c.chain.gate.enabled = self.gates;
         c.idle = if self.busy_spin {
             IdleStrategy::BusySpin
         } else {

@@ -367,7 +367,10 @@ fn resume_message_carries_the_cursor_not_the_head() {
         .gap
         .as_ref()
         .and_then(|r| meta::Gap::from_range(meta::GapReason::ResumeWindow, r));
-    assert_eq!(gap.map(|g| (g.from_seqno, g.to_seqno)), Some((41, 100)));
+    assert_eq!(
+        gap.map(|g| (g.from_seqno, g.to_seqno)),
+        Some((Some(41), Some(100)))
+    );
     // At head: nothing to replay, no range.
     let d = s.decide(&req(200, None), EPOCH);
     let info = d.info(EPOCH.get(), s.head());

@@ -1,5 +1,6 @@
-//! Per-connection server messages: `Hello`, `Subscribed`, `Error`, `Warning`, `Resume`, and
-//! the `Gap` encoder.
+//! Per-connection server messages: `Hello`, `Subscribed`, `Error`, `Warning`, `Resume`.
+//! (`Gap` frames, from the tailer or a session, are encoded by
+//! [`crate::chain::meta::gap_frame`], the one gap encoder.)
 //!
 //! Runs on shard cores, a few times per connection (never per event). Each encoder returns
 //! the JSON envelope `{"server_seqno":N,"<Type>":{…}}`; [`write_message`] frames it.
@@ -242,67 +243,6 @@ pub fn resume(cursor: u64, r: &ResumeInfo) -> Vec<u8> {
     out
 }
 
-/// Why data was lost upstream of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GapReason {
-    /// The tailer was lapped by the ring writer.
-    RingLapped,
-    /// An event's payload was overwritten before it was read.
-    PayloadExpired,
-    /// The ring writer restarted.
-    WriterRestart,
-    /// A shard's queue from the tailer overflowed.
-    ShardOverflow,
-    /// Resume could not replay this range (no longer stored).
-    ResumeUnavailable,
-}
-
-impl GapReason {
-    /// Wire name.
-    pub fn name(self) -> &'static str {
-        match self {
-            GapReason::RingLapped => "ring_lapped",
-            GapReason::PayloadExpired => "payload_expired",
-            GapReason::WriterRestart => "writer_restart",
-            GapReason::ShardOverflow => "shard_overflow",
-            GapReason::ResumeUnavailable => "resume_unavailable",
-        }
-    }
-}
-
-/// Contents of `Gap`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GapInfo {
-    pub reason: GapReason,
-    /// Missing `server_seqno` range (inclusive), when the loss is of stamped frames.
-    pub from_seqno: Option<u64>,
-    pub to_seqno: Option<u64>,
-    /// Missing ring `seqno` range (inclusive), when the loss is of ring events.
-    pub ring_from_seqno: Option<u64>,
-    pub ring_to_seqno: Option<u64>,
-}
-
-/// `{"server_seqno":seqno,"Gap":{"reason":…, optional ranges}}`. A tailer-made gap is a
-/// data frame with its own seqno; a session-made one uses the cursor.
-pub fn gap(seqno: u64, g: &GapInfo) -> Vec<u8> {
-    let mut out = envelope(seqno, "Gap");
-    out.push(b'{');
-    field_str(&mut out, "reason", g.reason.name());
-    for (name, v) in [
-        ("from_seqno", g.from_seqno),
-        ("to_seqno", g.to_seqno),
-        ("ring_from_seqno", g.ring_from_seqno),
-        ("ring_to_seqno", g.ring_to_seqno),
-    ] {
-        if let Some(v) = v {
-            out.push(b',');
-            field_u64(&mut out, name, v);
-        }
-    }
-    out.extend_from_slice(b"}}");
-    out
-}
-
 /// Appends `json` as one WebSocket text frame.
 pub fn write_message(json: &[u8], out: &mut Vec<u8>) {
     write_frame(OpCode::Text, json, out);
@@ -376,7 +316,7 @@ mod tests {
     }
 
     #[test]
-    fn subscribed_error_warning_resume_and_gap_parse() {
+    fn subscribed_error_warning_and_resume_parse() {
         let sub = Subscription::default_for(Channel::Blocks);
         let v = parse(&subscribed(7, &sub));
         assert_eq!(only_key(&v), "Subscribed");
@@ -425,17 +365,6 @@ mod tests {
         };
         let v = parse(&resume(9, &snap));
         assert!(v["Resume"].get("from_seqno").is_none());
-
-        let g = GapInfo {
-            reason: GapReason::RingLapped,
-            from_seqno: None,
-            to_seqno: None,
-            ring_from_seqno: Some(1),
-            ring_to_seqno: Some(5),
-        };
-        let v = parse(&gap(12, &g));
-        assert_eq!(v["Gap"]["reason"].as_str(), Some("ring_lapped"));
-        assert_eq!(v["Gap"]["ring_to_seqno"].as_u64(), Some(5));
     }
 
     #[test]

@@ -135,6 +135,14 @@ pub async fn run_session(
         // The queue is empty: this cannot be refused.
         let _ = queue.offer(gap);
     }
+    // Hook (wire-tailer): the connect-time snapshot the tailer published (TPS, latest
+    // ContentionData, one Lifecycle per active block), as the subscription selects; not
+    // for a resuming client, whose replay carries that history.
+    if query.resume_from.is_none() && query.from_block.is_none() {
+        let filter = CompiledFilter::new(&subscription);
+        let snapshot = ctx.hub.chain.get();
+        snapshot.write_connect_snapshot(head, |m| filter.matches_meta(m), &mut control);
+    }
     let id = ctx.sessions.borrow_mut().next_id();
     let shared = Rc::new(SessionShared {
         id,
@@ -426,6 +434,11 @@ async fn writer_loop(ctx: Rc<ShardCtx>, stream: Rc<RefCell<TcpStream>>, shared: 
             bump(&ctx.stats.bytes_out, out.len() as u64);
             bump(&ctx.stats.frames_out, written.frames as u64);
             bump(&ctx.stats.events_out, written.events as u64);
+            // Hook (wire-tailer): ring → send latency, one sample per write.
+            if written.oldest_live_ts_ns != 0 {
+                let lag = crate::metrics::now_ns().saturating_sub(written.oldest_live_ts_ns);
+                ctx.stats.latency.record(lag);
+            }
         }
         if result.is_err() || last {
             // FIN after the close frame; the reader lingers briefly for the client's reply.

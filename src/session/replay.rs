@@ -99,7 +99,7 @@ pub fn open(ctx: &ShardCtx, query: &WsQuery) -> Opening {
 /// lost seqno (above everything the session got before it, below everything after).
 fn gap_outbound(range: &std::ops::Range<u64>) -> Option<Outbound> {
     let gap = Gap::from_range(GapReason::ResumeWindow, range)?;
-    let frame = gap_frame(gap.to_seqno, &gap);
+    let frame = gap_frame(range.end - 1, &gap);
     Some(Outbound::Meta(Arc::new(frame)))
 }
 
