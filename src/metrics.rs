@@ -211,8 +211,6 @@ pub struct ShardStats {
     pub resume_unrecovered: AtomicU64,
     /// Frames replayed from the store to resuming sessions.
     pub replayed_frames: AtomicU64,
-    /// `Gap` frames sent because the store evicted frames a slow replay still needed.
-    pub replay_gaps: AtomicU64,
     /// Gaps a session made itself (`slow_client`, `resume_window`), by reason (index =
     /// `GapReason::index`); summed with the tailer's in `/metrics`.
     pub gaps: [AtomicU64; GAP_REASONS],
@@ -248,7 +246,6 @@ impl Default for ShardStats {
             resume_requests: z(),
             resume_unrecovered: z(),
             replayed_frames: z(),
-            replay_gaps: z(),
             gaps: std::array::from_fn(|_| z()),
             latency: LatencyHistogram::default(),
         }

@@ -263,7 +263,9 @@ fn a_replay_slower_than_the_store_reports_the_evicted_frames_as_a_gap_and_goes_o
     assert!(gaps >= 1, "the store evicted frames the replay needed");
     let end = items.last().map_or(start, |i| i.0);
     assert_eq!(covered, (start + 1..=end).collect::<Vec<_>>());
-    let lost = gw.stats().sum(|s| &s.replay_gaps);
+    let lost = gw
+        .stats()
+        .sum(|s| &s.gaps[ringgate::chain::meta::GapReason::ResumeWindow.index()]);
     assert_eq!(lost, gaps);
 
     // The session is live now: a new frame arrives as is.

@@ -228,7 +228,22 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
         hub.sum(|s| &s.latency.stale)
     );
     type Pick = fn(&ShardStats) -> &AtomicU64;
-    let summed: [(&str, &str, Pick); 11] = [
+    let summed: [(&str, &str, Pick); 14] = [
+        (
+            "ringgate_resume_requests_total",
+            "Connections that asked to resume (resume_from / from_block).",
+            |s| &s.resume_requests,
+        ),
+        (
+            "ringgate_resume_unrecovered_total",
+            "Resume requests answered recovered:false (cursor too old, other epoch).",
+            |s| &s.resume_unrecovered,
+        ),
+        (
+            "ringgate_replayed_frames_total",
+            "Frames replayed from resume stores to resuming sessions.",
+            |s| &s.replayed_frames,
+        ),
         (
             "ringgate_connections_accepted_total",
             "Connections accepted.",
@@ -289,7 +304,17 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
         family(&mut out, name, "counter", help);
         let _ = writeln!(out, "{name} {}", hub.sum(pick));
     }
-    let per_shard: [(&str, &str, Pick); 3] = [
+    let per_shard: [(&str, &str, Pick); 5] = [
+        (
+            "ringgate_resume_store_frames",
+            "Frames in a shard's resume store (gauge).",
+            |s| &s.resume_frames,
+        ),
+        (
+            "ringgate_resume_store_bytes",
+            "Frame bytes a shard's resume store keeps alive (gauge).",
+            |s| &s.resume_bytes,
+        ),
         (
             "ringgate_shard_inbox_frames_total",
             "Frames a shard took from its SPSC queue.",
@@ -307,7 +332,12 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
         ),
     ];
     for (name, help, pick) in per_shard {
-        family(&mut out, name, "counter", help);
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        family(&mut out, name, kind, help);
         for (i, s) in hub.shards.iter().enumerate() {
             let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", ld(pick(s)));
         }

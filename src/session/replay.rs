@@ -85,6 +85,9 @@ pub fn open(ctx: &ShardCtx, query: &WsQuery) -> Opening {
     let cursor = decision.cursor();
     let resume = messages::resume(cursor, &decision.info(ctx.hub.epoch, head));
     let gap = decision.gap.as_ref().and_then(gap_outbound);
+    if gap.is_some() {
+        bump(&ctx.stats.gaps[GapReason::ResumeWindow.index()], 1);
+    }
     let start = decision.start_after;
     Opening {
         cursor,
@@ -152,7 +155,7 @@ pub fn refill(ctx: &ShardCtx, shared: &SessionShared, scratch: &mut Vec<Outbound
         scratch,
     );
     if let Some(gap) = chunk.lost.as_ref().and_then(gap_outbound) {
-        bump(&ctx.stats.replay_gaps, 1);
+        bump(&ctx.stats.gaps[GapReason::ResumeWindow.index()], 1);
         let _ = st.queue.offer(gap);
     }
     bump(&ctx.stats.replayed_frames, scratch.len() as u64);
