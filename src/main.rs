@@ -162,6 +162,7 @@ impl ServerArgs {
         c.io_memory = self.io_memory_kib * 1024;
         c.startup_backlog_events = self.backlog_events;
         c.chain.gate.enabled = self.gates;
+        c.subscription_limits.enabled_gates = self.gates;
         c.idle = if self.busy_spin {
             IdleStrategy::BusySpin
         } else {
