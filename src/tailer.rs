@@ -5,7 +5,7 @@
 //! Runs on the tailer core, nothing else does. Data flow per event:
 //! `RingReader::try_next` → [`Pipeline::on_event`]: `Encoder::encode_with` (decode + JSON +
 //! filter keys, lending the decoded event to `chain::from_event::chain_input`) →
-//! `ChainPipeline::process` (stamps `server_seqno`s from one [`ServerSeqno`]; emits the live
+//! `ChainPipeline::process` (stamps `server_seqno`s from one [`crate::seqno::ServerSeqno`]; emits the live
 //! original, `Lifecycle` frames, `min_stage` released copies, `TPS`, `ContentionData`,
 //! `TopAccesses` and gate-overflow `Gap`s, in seqno order) → `FanoutSender::try_push` to each
 //! shard. After an event that changed block-level state the tailer re-encodes the chain REST
