@@ -20,6 +20,7 @@
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
+use crate::chain::stage::CommitStage;
 use crate::frame::{EncodedEvent, Outbound};
 use crate::protocol::messages::{self, WarningInfo};
 use crate::protocol::{write_meta, BatchWriter};
@@ -83,6 +84,9 @@ pub struct Written {
     pub events: usize,
     /// Bytes appended.
     pub bytes: usize,
+    /// Ring timestamp (`timestamp_ns`) of the oldest live (`Proposed`) event written, 0 when
+    /// none: the ring → send latency sample of this write.
+    pub oldest_live_ts_ns: u64,
 }
 
 /// One session's bounded frame queue.
@@ -210,7 +214,12 @@ impl SessionQueue {
                 break;
             };
             match front {
-                Entry::Frame(Outbound::Event(_)) => {
+                Entry::Frame(Outbound::Event(first)) => {
+                    if first.gate == CommitStage::Proposed
+                        && (w.oldest_live_ts_ns == 0 || first.timestamp_ns < w.oldest_live_ts_ns)
+                    {
+                        w.oldest_live_ts_ns = first.timestamp_ns;
+                    }
                     let run = self.entries.iter().map_while(as_event);
                     let b = batch.write_events(run, out);
                     self.entries.drain(..b.events);

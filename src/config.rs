@@ -10,8 +10,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::backpressure::QueueLimits;
+use crate::chain::pipeline::ChainConfig;
 use crate::http::{ConnectionLimits, RequestLimits};
 use crate::protocol::{AdvertisedLimits, BatchLimits};
+use crate::resume::ResumeConfig;
 use crate::subscription::SubscriptionLimits;
 use crate::ws::{DecoderLimits, PingLimiter};
 
@@ -113,9 +115,35 @@ pub struct Config {
     /// `Access-Control-Allow-Origin` on REST answers. Default `*` (the anchor gateway's; its
     /// dashboards fetch cross-origin). `None` sends no CORS header.
     pub cors_origin: Option<String>,
-    /// Server-seqno'd frames the resume store keeps for `resume_from`. Default 100,000 (the
-    /// anchor's window, here actually usable). Memory ≈ this × mean frame size.
+    /// Frames each shard's resume store keeps for `resume_from` / `from_block` (announced as
+    /// `Hello.limits.resume_buffer_size`). Default 100,000 (the anchor's window, here actually
+    /// usable): about 20 mainnet-sized blocks, ~8 s of chain. The store holds `Arc`s of the
+    /// frames the shard already has, so it costs 16 B per frame per shard plus keeping the
+    /// frame bytes alive (bounded by `resume_store_bytes`). Raise it to let clients survive
+    /// longer disconnects; 0 disables resume (Hello then omits the resume features and a
+    /// resume request is answered `snapshot`, `recovered: false`).
     pub resume_store_frames: usize,
+    /// Frame bytes each shard's resume store may keep alive; the oldest frames are evicted
+    /// past it (or past `resume_store_frames`, whichever comes first). Default 512 MiB:
+    /// never reached by 100,000 frames of typical events (~500 B), it caps the memory a
+    /// burst of huge events (large logs, call frames) can pin.
+    pub resume_store_bytes: usize,
+    /// Ring events the tailer loads at start from the oldest complete block still in a live
+    /// ring (the startup backlog), so a restarted gateway rebuilds lifecycle and analytics
+    /// state and can serve recent history to resuming clients. Default 100,000 (the resume
+    /// store's size: more could not be replayed anyway). 0 starts at the newest block. Cost:
+    /// one burst of decode + encode at start (~100 ms for 100k events).
+    pub startup_backlog_events: u64,
+    /// The chain stage: lifecycle bounds, the `min_stage` gate, TPS window, contention and
+    /// top-accesses sizes. Default: every part on, with all three gates (`Voted`, `Finalized`,
+    /// `Verified`) enabled. Trade-off of the gates: each enabled gate makes one copy of every
+    /// in-block event when the block reaches its stage (~600 B of JSON per event on
+    /// mainnet-like blocks) and holds the originals until the last enabled gate releases them
+    /// (about four blocks for `Verified`; bounded by `gate.max_blocks` / `gate.max_bytes`, past
+    /// which a `Gap{stage_gate_overflow}` is sent). Disable gates no client may use
+    /// (`chain.gate.enabled`) to save that memory and CPU; a `min_stage` session on a
+    /// disabled gate then receives no events.
+    pub chain: ChainConfig,
     /// What the tailer does when the ring is idle.
     pub idle: IdleStrategy,
     /// How long a shard polls its empty inbox before it parks (its executor runs nothing
@@ -168,6 +196,9 @@ impl Default for Config {
             ping_burst: PingLimiter::DEFAULT_BURST,
             cors_origin: Some("*".to_owned()),
             resume_store_frames: 100_000,
+            resume_store_bytes: 512 << 20,
+            startup_backlog_events: 100_000,
+            chain: ChainConfig::default(),
             idle: IdleStrategy::default(),
             inbox_spin: Duration::from_micros(20),
             stale_after: Duration::from_secs(10),
@@ -202,6 +233,19 @@ impl Config {
             capacity: self.session_queue_frames,
             warn_every: self.drop_warning_every,
             disconnect_after: self.drop_disconnect_after,
+        }
+    }
+
+    /// Whether shards keep a resume store (`resume_store_frames > 0`).
+    pub fn resume_enabled(&self) -> bool {
+        self.resume_store_frames > 0
+    }
+
+    /// The bounds of each shard's resume store.
+    pub fn resume_config(&self) -> ResumeConfig {
+        ResumeConfig {
+            max_frames: self.resume_store_frames,
+            max_bytes: self.resume_store_bytes,
         }
     }
 

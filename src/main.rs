@@ -95,6 +95,12 @@ struct ServerArgs {
     /// Drops after which a slow client is disconnected (1008).
     #[arg(long, default_value_t = 10_000)]
     drop_limit: u64,
+    /// Frames each shard keeps for resuming clients (0 disables resume).
+    #[arg(long, default_value_t = 100_000)]
+    resume_frames: usize,
+    /// Frame bytes each shard's resume store may keep alive, MiB.
+    #[arg(long, default_value_t = 512)]
+    resume_mib: usize,
     /// Seconds a new connection has to send its request head.
     #[arg(long, default_value_t = 5)]
     handshake_timeout_secs: u64,
@@ -122,6 +128,33 @@ struct ServerArgs {
     /// docs/decisions/idle-strategy.md).
     #[arg(long, default_value_t = 20)]
     inbox_spin_us: u64,
+    /// Ring events loaded at start from the oldest complete block still in a live ring
+    /// (0 = start at the newest block).
+    #[arg(long, default_value_t = 100_000)]
+    backlog_events: u64,
+    /// `min_stage` gates to run, comma-separated among voted,finalized,verified ("none" for
+    /// none). Each enabled gate copies every in-block event once when its block gets there.
+    #[arg(long, default_value = "voted,finalized,verified", value_parser = parse_gates)]
+    gates: [bool; 3],
+}
+
+/// `--gates`: which of `[Voted, Finalized, Verified]` are enabled.
+fn parse_gates(s: &str) -> Result<[bool; 3], String> {
+    let mut on = [false; 3];
+    for name in s.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        match name.to_ascii_lowercase().as_str() {
+            "voted" => on[0] = true,
+            "finalized" => on[1] = true,
+            "verified" => on[2] = true,
+            "none" => {}
+            other => {
+                return Err(format!(
+                    "unknown gate {other:?} (voted, finalized, verified, none)"
+                ))
+            }
+        }
+    }
+    Ok(on)
 }
 
 impl ServerArgs {
@@ -133,11 +166,16 @@ impl ServerArgs {
         c.spsc_capacity = self.spsc_capacity;
         c.session_queue_frames = self.session_queue;
         c.drop_disconnect_after = self.drop_limit;
+        c.resume_store_frames = self.resume_frames;
+        c.resume_store_bytes = self.resume_mib << 20;
         c.handshake_timeout = Duration::from_secs(self.handshake_timeout_secs);
         c.ping_interval = Duration::from_secs(self.ping_interval_secs);
         c.pong_timeout = Duration::from_secs(self.pong_timeout_secs);
         c.io_memory = self.io_memory_kib * 1024;
         c.inbox_spin = Duration::from_micros(self.inbox_spin_us);
+        c.startup_backlog_events = self.backlog_events;
+        c.chain.gate.enabled = self.gates;
+        c.subscription_limits.enabled_gates = self.gates;
         c.idle = if self.busy_spin {
             IdleStrategy::BusySpin
         } else {

@@ -8,11 +8,28 @@
 //! Rendering is runtime-free: [`render_prometheus`] takes snapshots and `now`.
 //! Must never: lock, allocate on the hot path (only rendering allocates).
 
-use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
-use crate::event::kind::{EventType, EVENT_TYPE_COUNT};
+use crate::chain::meta::GapReason;
+use crate::chain::stage::CommitStage;
+use crate::event::decode::DecodeErrorKind;
+use crate::event::kind::EVENT_TYPE_COUNT;
+use crate::published::ChainSlot;
+use crate::seqno::Epoch;
+
+/// Lifecycle stages in the order of `TailerStats::lifecycle_transitions`.
+pub const LIFECYCLE_STAGES: [CommitStage; 6] = [
+    CommitStage::Proposed,
+    CommitStage::Voted,
+    CommitStage::Finalized,
+    CommitStage::Verified,
+    CommitStage::Rejected,
+    CommitStage::Abandoned,
+];
+
+/// Number of gap reasons (`GapReason::ALL`).
+pub const GAP_REASONS: usize = GapReason::ALL.len();
 
 /// Channel labels, in the order of `ShardStats::sessions_by_channel`.
 pub const CHANNEL_LABELS: [&str; 5] = ["all", "blocks", "txs", "contention", "lifecycle"];
@@ -78,6 +95,24 @@ pub struct TailerStats {
     pub expired: AtomicU64,
     /// Writer restarts seen (reattached to a new ring).
     pub writer_restarts: AtomicU64,
+    /// Undecodable payloads by kind (index = `DecodeErrorKind as usize`).
+    pub decode_failures: [AtomicU64; DecodeErrorKind::ALL.len()],
+    /// `Gap` frames the tailer made, by reason (index = `GapReason::index`).
+    pub gaps: [AtomicU64; GAP_REASONS],
+    /// `Lifecycle` transitions emitted, by target stage (index into `LIFECYCLE_STAGES`).
+    pub lifecycle_transitions: [AtomicU64; LIFECYCLE_STAGES.len()],
+    /// Gauges: blocks and JSON bytes the stage gate holds for `min_stage` streams.
+    pub gate_held_blocks: AtomicU64,
+    pub gate_held_bytes: AtomicU64,
+    /// Blocks the stage gate had to push out before their release (each announced by a Gap).
+    pub gate_overflow_blocks: AtomicU64,
+    /// Released `min_stage` copies made.
+    pub gate_released_copies: AtomicU64,
+    /// Events of the startup backlog (complete blocks already in the ring when attaching).
+    pub backlog_events: AtomicU64,
+    /// Gauge: first server_seqno of this epoch that is still within `resume_store_frames`
+    /// of the head (the tailer's view of the oldest resumable frame; 0 = none yet).
+    pub oldest_server_seqno: AtomicU64,
     ring_state: AtomicU8,
 }
 
@@ -94,6 +129,15 @@ impl Default for TailerStats {
             ring_gap_events: AtomicU64::new(0),
             expired: AtomicU64::new(0),
             writer_restarts: AtomicU64::new(0),
+            decode_failures: std::array::from_fn(|_| AtomicU64::new(0)),
+            gaps: std::array::from_fn(|_| AtomicU64::new(0)),
+            lifecycle_transitions: std::array::from_fn(|_| AtomicU64::new(0)),
+            gate_held_blocks: AtomicU64::new(0),
+            gate_held_bytes: AtomicU64::new(0),
+            gate_overflow_blocks: AtomicU64::new(0),
+            gate_released_copies: AtomicU64::new(0),
+            backlog_events: AtomicU64::new(0),
+            oldest_server_seqno: AtomicU64::new(0),
             ring_state: AtomicU8::new(RingState::Waiting as u8),
         }
     }
@@ -118,6 +162,12 @@ impl TailerStats {
             .sum()
     }
 }
+
+mod latency;
+mod prometheus;
+
+pub use latency::{LatencyHistogram, LATENCY_LIVE_MAX_NS};
+pub use prometheus::render_prometheus;
 
 /// Written by one shard only.
 #[derive(Debug)]
@@ -149,6 +199,24 @@ pub struct ShardStats {
     pub error_frames: AtomicU64,
     /// REST requests answered.
     pub rest_requests: AtomicU64,
+    /// Gauges: this shard's resume store: oldest and newest stored `server_seqno` (0 while
+    /// empty), frames stored and frame bytes kept alive.
+    pub resume_oldest_seqno: AtomicU64,
+    pub resume_newest_seqno: AtomicU64,
+    pub resume_frames: AtomicU64,
+    pub resume_bytes: AtomicU64,
+    /// Connections that asked to resume (`resume_from` / `from_block`), and those of them
+    /// told `recovered: false`.
+    pub resume_requests: AtomicU64,
+    pub resume_unrecovered: AtomicU64,
+    /// Frames replayed from the store to resuming sessions.
+    pub replayed_frames: AtomicU64,
+    /// Gaps a session made itself (`slow_client`, `resume_window`), by reason (index =
+    /// `GapReason::index`); summed with the tailer's in `/metrics`.
+    pub gaps: [AtomicU64; GAP_REASONS],
+    /// Ring → send latency: per socket write, now minus the ring timestamp of the oldest
+    /// live event in it.
+    pub latency: LatencyHistogram,
 }
 
 impl Default for ShardStats {
@@ -171,6 +239,15 @@ impl Default for ShardStats {
             protocol_closes: z(),
             error_frames: z(),
             rest_requests: z(),
+            resume_oldest_seqno: z(),
+            resume_newest_seqno: z(),
+            resume_frames: z(),
+            resume_bytes: z(),
+            resume_requests: z(),
+            resume_unrecovered: z(),
+            replayed_frames: z(),
+            gaps: std::array::from_fn(|_| z()),
+            latency: LatencyHistogram::default(),
         }
     }
 }
@@ -188,9 +265,12 @@ pub struct StatsHub {
     pub shards: Arc<[Arc<ShardStats>]>,
     /// Wall clock (ns since epoch) when the server started.
     pub started_ns: u64,
-    /// Server epoch announced in `Hello`: start time in ms since the Unix epoch (below
-    /// 2^53, so JavaScript clients hold it exactly). Cursors are valid within one epoch.
+    /// The server epoch ([`Epoch`]: the start time in **microseconds** since the Unix epoch,
+    /// below 2^53 so JavaScript clients hold it exactly), announced in `Hello`, `Resume` and
+    /// `/v1/status`. Cursors are valid within one epoch. The one place every shard reads it.
     pub epoch: u64,
+    /// Chain REST bodies published by the tailer ([`crate::published`]).
+    pub chain: Arc<ChainSlot>,
 }
 
 impl StatsHub {
@@ -202,7 +282,8 @@ impl StatsHub {
                 .map(|_| Arc::new(ShardStats::default()))
                 .collect(),
             started_ns: now_ns,
-            epoch: now_ns / 1_000_000,
+            epoch: Epoch::from_unix_nanos(now_ns).get(),
+            chain: Arc::new(ChainSlot::default()),
         }
     }
 
@@ -227,6 +308,28 @@ impl StatsHub {
         (t != 0).then(|| now_ns.saturating_sub(t) as f64 / 1e9)
     }
 
+    /// The oldest and newest resumable `server_seqno`: from the shards' resume stores when
+    /// they report them (the newest oldest and oldest newest over shards, i.e. what every
+    /// shard can serve), else the tailer's view (`resume_store_frames` back from the head).
+    /// `None` before the first frame.
+    pub fn resumable(&self) -> Option<(u64, u64)> {
+        let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        let reported: Vec<(u64, u64)> = self
+            .shards
+            .iter()
+            .map(|s| (ld(&s.resume_oldest_seqno), ld(&s.resume_newest_seqno)))
+            .filter(|(o, n)| *o != 0 && *n != 0)
+            .collect();
+        if !reported.is_empty() && reported.len() == self.shards.len() {
+            let oldest = reported.iter().map(|r| r.0).max().unwrap_or(0);
+            let newest = reported.iter().map(|r| r.1).min().unwrap_or(0);
+            return Some((oldest, newest));
+        }
+        let head = ld(&self.tailer.head_server_seqno);
+        let oldest = ld(&self.tailer.oldest_server_seqno);
+        (head != 0 && oldest != 0).then_some((oldest, head))
+    }
+
     /// Tailer lag: wall clock now minus the last event's ring timestamp, in seconds.
     pub fn tailer_lag(&self, now_ns: u64) -> Option<f64> {
         let t = self.tailer.last_event_ts_ns.load(Ordering::Relaxed);
@@ -242,220 +345,32 @@ pub fn now_ns() -> u64 {
         .unwrap_or(0)
 }
 
-fn family(out: &mut String, name: &str, kind: &str, help: &str) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
-}
-
-/// Renders every counter in the Prometheus text exposition format, aggregated over shards
-/// (plus a per-shard series for queue overflow and drops, which are shard-specific).
-pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
-    let mut out = String::with_capacity(8 * 1024);
-    let t = &hub.tailer;
-    let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
-
-    family(
-        &mut out,
-        "ringgate_events_in_total",
-        "counter",
-        "Ring events read, by type.",
-    );
-    for ty in EventType::ALL.iter().skip(1) {
-        let v = ld(&t.events_in[usize::from(ty.code())]);
-        let _ = writeln!(
-            out,
-            "ringgate_events_in_total{{type=\"{}\"}} {v}",
-            ty.name()
-        );
-    }
-    let simple: [(&str, &str, &str, u64); 9] = [
-        (
-            "ringgate_events_bad_total",
-            "counter",
-            "Ring events skipped as malformed.",
-            ld(&t.events_bad),
-        ),
-        (
-            "ringgate_ring_gaps_total",
-            "counter",
-            "Times the tailer was lapped by the writer.",
-            ld(&t.ring_gaps),
-        ),
-        (
-            "ringgate_ring_gap_events_total",
-            "counter",
-            "Events lost to ring gaps.",
-            ld(&t.ring_gap_events),
-        ),
-        (
-            "ringgate_payloads_expired_total",
-            "counter",
-            "Payloads overwritten before being read.",
-            ld(&t.expired),
-        ),
-        (
-            "ringgate_writer_restarts_total",
-            "counter",
-            "Ring writer restarts seen.",
-            ld(&t.writer_restarts),
-        ),
-        (
-            "ringgate_head_ring_seqno",
-            "gauge",
-            "Ring seqno of the last event read.",
-            ld(&t.head_ring_seqno),
-        ),
-        (
-            "ringgate_head_server_seqno",
-            "gauge",
-            "Last server_seqno stamped.",
-            ld(&t.head_server_seqno),
-        ),
-        (
-            "ringgate_clients",
-            "gauge",
-            "Open WebSocket sessions.",
-            hub.clients(),
-        ),
-        (
-            "ringgate_connections_open",
-            "gauge",
-            "Open connections of any kind.",
-            hub.sum(|s| &s.connections_open),
-        ),
-    ];
-    for (name, kind, help, v) in simple {
-        family(&mut out, name, kind, help);
-        let _ = writeln!(out, "{name} {v}");
-    }
-    family(
-        &mut out,
-        "ringgate_tailer_lag_seconds",
-        "gauge",
-        "Now minus the last event's ring timestamp.",
-    );
-    let _ = writeln!(
-        out,
-        "ringgate_tailer_lag_seconds {}",
-        hub.tailer_lag(now_ns).unwrap_or(0.0)
-    );
-    family(
-        &mut out,
-        "ringgate_sessions",
-        "gauge",
-        "Open WebSocket sessions by channel.",
-    );
-    for (i, label) in CHANNEL_LABELS.iter().enumerate() {
-        let v = hub.sum(|s| &s.sessions_by_channel[i]);
-        let _ = writeln!(out, "ringgate_sessions{{channel=\"{label}\"}} {v}");
-    }
-    type Pick = fn(&ShardStats) -> &AtomicU64;
-    let summed: [(&str, &str, Pick); 11] = [
-        (
-            "ringgate_connections_accepted_total",
-            "Connections accepted.",
-            |s| &s.connections_accepted,
-        ),
-        (
-            "ringgate_connections_rejected_total",
-            "Connections refused (limits, bad requests).",
-            |s| &s.connections_rejected,
-        ),
-        (
-            "ringgate_handshake_timeouts_total",
-            "Connections closed for not sending a request in time.",
-            |s| &s.handshake_timeouts,
-        ),
-        (
-            "ringgate_frames_out_total",
-            "WebSocket frames written to clients.",
-            |s| &s.frames_out,
-        ),
-        (
-            "ringgate_bytes_out_total",
-            "Bytes written to clients.",
-            |s| &s.bytes_out,
-        ),
-        (
-            "ringgate_writes_total",
-            "Socket writes to clients (each carries many frames under load).",
-            |s| &s.writes,
-        ),
-        (
-            "ringgate_events_out_total",
-            "Events delivered inside Events frames.",
-            |s| &s.events_out,
-        ),
-        (
-            "ringgate_slow_client_disconnects_total",
-            "Sessions closed for too many drops.",
-            |s| &s.slow_disconnects,
-        ),
-        (
-            "ringgate_protocol_closes_total",
-            "Sessions closed for client protocol errors.",
-            |s| &s.protocol_closes,
-        ),
-        (
-            "ringgate_error_frames_total",
-            "Error frames sent (bad subscriptions).",
-            |s| &s.error_frames,
-        ),
-        (
-            "ringgate_rest_requests_total",
-            "REST requests answered.",
-            |s| &s.rest_requests,
-        ),
-    ];
-    for (name, help, pick) in summed {
-        family(&mut out, name, "counter", help);
-        let _ = writeln!(out, "{name} {}", hub.sum(pick));
-    }
-    let per_shard: [(&str, &str, Pick); 3] = [
-        (
-            "ringgate_shard_inbox_frames_total",
-            "Frames a shard took from its SPSC queue.",
-            |s| &s.inbox_frames,
-        ),
-        (
-            "ringgate_shard_queue_full_total",
-            "Frames lost because a shard's SPSC queue was full.",
-            |s| &s.spsc_full,
-        ),
-        (
-            "ringgate_session_drops_total",
-            "Frames dropped for slow clients, by shard.",
-            |s| &s.drops,
-        ),
-    ];
-    for (name, help, pick) in per_shard {
-        family(&mut out, name, "counter", help);
-        for (i, s) in hub.shards.iter().enumerate() {
-            let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", ld(pick(s)));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn prometheus_text_sums_shards_and_names_types() {
+    fn resumable_prefers_every_shards_store_and_falls_back_to_the_tailer_view() {
         let hub = StatsHub::new(2, 1);
-        bump(&hub.shards[0].frames_out, 3);
-        bump(&hub.shards[1].frames_out, 4);
-        bump(
-            &hub.tailer.events_in[usize::from(EventType::TxnLog.code())],
-            7,
-        );
-        bump(&hub.shards[1].sessions_by_channel[2], 1);
-        let text = render_prometheus(&hub, 2);
-        assert!(text.contains("ringgate_frames_out_total 7\n"));
-        assert!(text.contains("ringgate_events_in_total{type=\"TxnLog\"} 7\n"));
-        assert!(text.contains("ringgate_sessions{channel=\"txs\"} 1\n"));
-        assert!(text.contains("ringgate_clients 1\n"));
-        assert!(text.contains("ringgate_session_drops_total{shard=\"1\"} 0\n"));
+        assert_eq!(hub.resumable(), None);
+        hub.tailer.head_server_seqno.store(500, Ordering::Relaxed);
+        hub.tailer.oldest_server_seqno.store(101, Ordering::Relaxed);
+        assert_eq!(hub.resumable(), Some((101, 500)));
+        hub.shards[0]
+            .resume_oldest_seqno
+            .store(120, Ordering::Relaxed);
+        hub.shards[0]
+            .resume_newest_seqno
+            .store(499, Ordering::Relaxed);
+        // One shard silent: the tailer's view still stands.
+        assert_eq!(hub.resumable(), Some((101, 500)));
+        hub.shards[1]
+            .resume_oldest_seqno
+            .store(110, Ordering::Relaxed);
+        hub.shards[1]
+            .resume_newest_seqno
+            .store(500, Ordering::Relaxed);
+        assert_eq!(hub.resumable(), Some((120, 499)));
     }
 
     #[test]

@@ -1,9 +1,11 @@
-//! REST answers on the WebSocket port: `/health`, `/v1/status`, `/metrics`.
+//! REST answers on the WebSocket port: `/health`, `/v1/status`, `/metrics`, `/v1/tps`,
+//! `/v1/contention`, `/v1/blocks/lifecycle`, `/v1/blocks/{n}/lifecycle`.
 //!
-//! Runs on whichever shard accepted the request; reads only the atomics in [`StatsHub`]
-//! (single-writer counters of the tailer and every shard), so answering never locks or
-//! touches another shard's data. Runtime-free: takes the hub, config and `now`, returns a
-//! [`Response`].
+//! Runs on whichever shard accepted the request; reads the atomics in [`StatsHub`]
+//! (single-writer counters of the tailer and every shard) and, for the chain endpoints, the
+//! bodies the tailer pre-encoded into [`StatsHub::chain`] (one uncontended pointer clone, see
+//! [`crate::published`]), so answering never touches another shard's data or formats chain
+//! state. Runtime-free: takes the hub, config and `now`, returns a [`Response`].
 //!
 //! `/health` never exits the process (the anchor gateway called `exit(1)` from its health
 //! handler). It answers 200 while the ring is live (or a replay is being served) and has
@@ -11,13 +13,13 @@
 //! starting); 503 when the writer is gone, the ring is missing, or the ring went stale, so a
 //! load balancer drains this instance while the node restarts.
 //!
-//! `/v1/tps`, `/v1/contention` and `/v1/blocks/...` belong to the chain analytics; until the
-//! chain tracker is wired into the tailer they are answered 404 (not routed), never with
-//! invented data. Must never: block, or panic on any counter value.
+//! `/v1/contention` is 404 until the first contention report, `/v1/blocks/{n}/lifecycle` 404
+//! for a block number not tracked. Must never: block, or panic on any counter value.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
+use crate::chain::meta::RestBody;
 use crate::config::Config;
 use crate::http::{Response, RestRoute, Status};
 use crate::metrics::{render_prometheus, RingState, StatsHub};
@@ -63,8 +65,17 @@ fn opt_f64(out: &mut String, v: Option<f64>) {
     }
 }
 
-/// The response for a REST route, or `None` when that route is not served by this build
-/// (answered 404 by the caller).
+fn chain_response(b: &RestBody) -> Response {
+    let status = if b.status == 200 {
+        Status::Ok
+    } else {
+        Status::NotFound
+    };
+    Response::json(status, b.body.clone().into_bytes())
+}
+
+/// The response for a REST route (`None` would be a route this build does not serve,
+/// answered 404 by the caller; every route is served now).
 pub fn answer(route: RestRoute, hub: &StatsHub, config: &Config, now_ns: u64) -> Option<Response> {
     match route {
         RestRoute::Health => {
@@ -92,24 +103,27 @@ pub fn answer(route: RestRoute, hub: &StatsHub, config: &Config, now_ns: u64) ->
             "text/plain; version=0.0.4",
             render_prometheus(hub, now_ns).into_bytes(),
         )),
-        RestRoute::Tps
-        | RestRoute::Contention
-        | RestRoute::BlocksLifecycle
-        | RestRoute::BlockLifecycle(_) => None,
+        RestRoute::Tps => Some(chain_response(&hub.chain.get().tps)),
+        RestRoute::Contention => Some(chain_response(&hub.chain.get().contention)),
+        RestRoute::BlocksLifecycle => Some(chain_response(&hub.chain.get().lifecycle)),
+        RestRoute::BlockLifecycle(n) => Some(chain_response(&hub.chain.get().block(n))),
     }
 }
 
-/// `/v1/status`: the anchor gateway's fields plus ring state, lag and per-shard drops.
+/// `/v1/status`: the anchor gateway's fields plus the epoch, resumable seqno range, tracked
+/// blocks, ring state, lag and per-shard drops.
 fn status_json(hub: &StatsHub, config: &Config, now_ns: u64) -> Vec<u8> {
     let t = &hub.tailer;
     let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
     let mut s = String::with_capacity(512);
     let _ = write!(
         s,
-        "{{\"status\":\"{}\",\"ring\":\"{}\",\"server_seqno\":{},\"head_ring_seqno\":{},\
-         \"connected_clients\":{},\"uptime_secs\":{},\"last_event_age_secs\":",
+        "{{\"status\":\"{}\",\"ring\":\"{}\",\"epoch\":{},\"server_seqno\":{},\
+         \"head_ring_seqno\":{},\"connected_clients\":{},\"uptime_secs\":{},\
+         \"last_event_age_secs\":",
         health(hub, config, now_ns).label(),
         t.ring_state().label(),
+        hub.epoch,
         ld(&t.head_server_seqno),
         ld(&t.head_ring_seqno),
         hub.clients(),
@@ -118,9 +132,20 @@ fn status_json(hub: &StatsHub, config: &Config, now_ns: u64) -> Vec<u8> {
     opt_f64(&mut s, hub.last_event_age(now_ns));
     s.push_str(",\"tailer_lag_secs\":");
     opt_f64(&mut s, hub.tailer_lag(now_ns));
+    if let Some((oldest, newest)) = hub.resumable() {
+        let _ = write!(
+            s,
+            ",\"oldest_resumable_seqno\":{oldest},\"newest_resumable_seqno\":{newest}"
+        );
+    }
+    if let Some((lo, hi)) = hub.chain.get().block_range {
+        let _ = write!(s, ",\"oldest_block\":{lo},\"newest_block\":{hi}");
+    }
     let _ = write!(
         s,
-        ",\"events_in\":{},\"ring_gaps\":{},\"writer_restarts\":{},\"shards\":[",
+        ",\"backlog_events\":{},\"events_in\":{},\"ring_gaps\":{},\"writer_restarts\":{},\
+         \"shards\":[",
+        ld(&t.backlog_events),
         t.events_in_total(),
         ld(&t.ring_gaps),
         ld(&t.writer_restarts)
@@ -187,8 +212,19 @@ mod tests {
     }
 
     #[test]
-    fn analytics_routes_are_not_served_without_the_chain_tracker() {
+    fn chain_routes_serve_the_published_bodies_and_404_what_is_unknown() {
         let hub = StatsHub::new(1, 0);
-        assert!(answer(RestRoute::Tps, &hub, &Config::default(), 0).is_none());
+        let c = Config::default();
+        let tps = answer(RestRoute::Tps, &hub, &c, 0).unwrap();
+        assert_eq!(tps.status, Status::Ok);
+        assert!(body(&tps).contains("\"tps\":0"));
+        let con = answer(RestRoute::Contention, &hub, &c, 0).unwrap();
+        assert_eq!(con.status, Status::NotFound);
+        let list = answer(RestRoute::BlocksLifecycle, &hub, &c, 0).unwrap();
+        assert_eq!(body(&list), "[]");
+        let one = answer(RestRoute::BlockLifecycle(3), &hub, &c, 0).unwrap();
+        assert_eq!(one.status, Status::NotFound);
+        let status = answer(RestRoute::Status, &hub, &c, 0).unwrap();
+        assert!(body(&status).contains(&format!("\"epoch\":{},", hub.epoch)));
     }
 }

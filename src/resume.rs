@@ -21,6 +21,7 @@ use std::ops::Range;
 
 use crate::chain::stage::CommitStage;
 use crate::frame::Outbound;
+use crate::protocol::messages::ResumeInfo;
 use crate::seqno::Epoch;
 
 /// Bounds of the store. Defaults: 100,000 frames and 512 MiB of frame bytes (whichever is
@@ -95,6 +96,8 @@ pub enum ResumeReason {
     BlockTooOld,
     /// `from_block` is above every block seen: it has not happened yet.
     BlockAhead,
+    /// The server keeps no resume store (`resume_store_frames = 0`).
+    Disabled,
 }
 
 impl ResumeReason {
@@ -110,6 +113,7 @@ impl ResumeReason {
             ResumeReason::BlockInRange => "block_in_range",
             ResumeReason::BlockTooOld => "block_too_old",
             ResumeReason::BlockAhead => "block_ahead",
+            ResumeReason::Disabled => "disabled",
         }
     }
 }
@@ -129,22 +133,43 @@ pub struct ResumeDecision {
 }
 
 impl ResumeDecision {
-    /// The `Resume` frame: `{"server_seqno":S,"Resume":{"mode":"resume"|"snapshot",
-    /// "epoch":E,"recovered":b,"reason":"…","start_after":S,"head":H}}`. Old clients read
-    /// `mode`; the rest is additive. Its `server_seqno` is `start_after`, not the head (the
-    /// old gateway's choice made an SDK that saved it and disconnected mid-replay skip what
-    /// it had not received); every replayed frame has a higher seqno.
-    pub fn frame(&self, epoch: Epoch, head: u64) -> Box<[u8]> {
-        format!(
-            "{{\"server_seqno\":{s},\"Resume\":{{\"mode\":\"{m}\",\"epoch\":{e},\"recovered\":{r},\"reason\":\"{why}\",\"start_after\":{s},\"head\":{head}}}}}",
-            s = self.start_after,
-            m = self.mode.name(),
-            e = epoch.get(),
-            r = self.recovered,
-            why = self.reason.name(),
-        )
-        .into_bytes()
-        .into_boxed_slice()
+    /// The decision when the store is disabled (`resume_store_frames = 0`): live from
+    /// `head`, nothing recovered.
+    pub fn disabled(head: u64) -> ResumeDecision {
+        ResumeDecision {
+            mode: ResumeMode::Snapshot,
+            start_after: head,
+            gap: None,
+            recovered: false,
+            reason: ResumeReason::Disabled,
+        }
+    }
+
+    /// The session's starting cursor: the seqno its `Hello` and `Resume` carry and from
+    /// which its per-connection frames count. With a gap it is the last seqno before the
+    /// gap (the client's own cursor when it is too old; 0 for another epoch), so a client
+    /// that saves it and disconnects before the `Gap` frame still learns of the loss on its
+    /// next resume; the `Gap` frame then carries the last lost seqno (`start_after`).
+    /// Otherwise it is `start_after`; every replayed frame is above it.
+    pub fn cursor(&self) -> u64 {
+        self.gap
+            .as_ref()
+            .map_or(self.start_after, |g| g.start.saturating_sub(1))
+    }
+
+    /// The `Resume` message for this decision: the replayed range is the stored frames
+    /// after `start_after` up to `head` (the client's filter may select none of them), and
+    /// absent when there are none.
+    pub fn info(&self, epoch: u64, head: u64) -> ResumeInfo {
+        let replays = self.start_after < head;
+        ResumeInfo {
+            mode: self.mode,
+            reason: self.reason,
+            epoch,
+            from_seqno: replays.then_some(self.start_after + 1),
+            to_seqno: replays.then_some(head),
+            recovered: self.recovered,
+        }
     }
 }
 
@@ -464,5 +489,46 @@ impl ReplayCursor {
             delivered,
             caught_up: self.after >= store.head(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn decision(start_after: u64, gap: Option<Range<u64>>) -> ResumeDecision {
+        ResumeDecision {
+            mode: ResumeMode::Snapshot,
+            start_after,
+            gap,
+            recovered: false,
+            reason: ResumeReason::TooOld,
+        }
+    }
+
+    #[test]
+    fn the_cursor_stops_before_a_gap_and_the_range_ends_at_the_head() {
+        // Too old: the client's own cursor (40) until the Gap announces 41..=100.
+        let d = decision(100, Some(41..101));
+        assert_eq!(d.cursor(), 40);
+        let info = d.info(7, 250);
+        assert_eq!((info.from_seqno, info.to_seqno), (Some(101), Some(250)));
+        assert_eq!((info.epoch, info.reason), (7, ResumeReason::TooOld));
+        // Another epoch with frames evicted: cursor 0.
+        assert_eq!(decision(100, Some(1..101)).cursor(), 0);
+        // No gap: the cursor is where the replay starts; nothing to replay at the head.
+        let d = decision(250, None);
+        assert_eq!(d.cursor(), 250);
+        assert_eq!(d.info(7, 250).from_seqno, None);
+    }
+
+    #[test]
+    fn a_disabled_store_recovers_nothing_and_starts_at_the_head() {
+        let d = ResumeDecision::disabled(9);
+        assert_eq!(
+            (d.mode, d.start_after, d.cursor(), d.recovered),
+            (ResumeMode::Snapshot, 9, 9, false)
+        );
+        assert_eq!(d.reason.name(), "disabled");
     }
 }

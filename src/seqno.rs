@@ -68,6 +68,12 @@ impl Epoch {
         Epoch(u64::try_from(micros).unwrap_or(u64::MAX))
     }
 
+    /// The epoch of a server started at `ns` nanoseconds since the Unix epoch (the same
+    /// microsecond units as [`Epoch::from_clock`]; lets the start time and the epoch agree).
+    pub const fn from_unix_nanos(ns: u64) -> Epoch {
+        Epoch(ns / 1_000)
+    }
+
     /// A given epoch (tests, or a value read back from a client cursor).
     pub const fn new(value: u64) -> Epoch {
         Epoch(value)
@@ -99,5 +105,9 @@ mod tests {
         // 2020-01-01 in µs; any sane clock is past it.
         assert!(Epoch::from_clock().get() > 1_577_836_800_000_000);
         assert_eq!(Epoch::new(7).get(), 7);
+        assert_eq!(
+            Epoch::from_unix_nanos(1_700_000_000_123_456_789).get(),
+            1_700_000_000_123_456
+        );
     }
 }

@@ -5,13 +5,18 @@
 //! Runs on shard core `i`. Three kinds of tasks:
 //! - the **accept loop**: accepts connections and spawns one session task each (in a
 //!   [`glommio::sync::Gate`] so shutdown can wait for them);
-//! - the **dispatch loop**: drains the inbox in batches and offers each frame to every
+//! - the **dispatch loop**: drains the inbox in batches; appends each frame to the shard's
+//!   [`ResumeStore`] (an `Arc` clone, no bytes copied), *then* offers it to every live
 //!   session whose filter matches (test a precomputed key, push an `Arc`, wake the writer),
 //!   then yields so session writers run; parks on the inbox doorbell when idle;
 //! - the **session tasks** ([`crate::session`]).
 //!
 //! Invariants: the dispatch loop never awaits a socket, so a slow client cannot stall it;
-//! per frame it does O(sessions on this shard) filter tests and no allocation.
+//! per frame it does O(sessions on this shard) filter tests and no allocation (beyond the
+//! store's amortised ring buffer). Every frame is in the store before any session sees it,
+//! and no await separates the two, so between awaits the store's head is exactly the last
+//! dispatched seqno: a replaying session that reaches the head can go live without a hole
+//! or a duplicate (docs/decisions/resume-rules.md).
 //! Must never: block the thread, touch another shard's sessions or counters.
 
 use std::cell::{Cell, RefCell};
@@ -30,6 +35,7 @@ use crate::config::Config;
 use crate::fanout::{FanoutReceiver, ShardInbox};
 use crate::http::{GlobalConnections, ShardAdmission};
 use crate::metrics::{bump, ShardStats, StatsHub};
+use crate::resume::ResumeStore;
 use crate::session::{self, Registry};
 
 /// Entries drained from the inbox before the dispatch loop lets session writers run.
@@ -64,6 +70,8 @@ pub struct ShardCtx {
     /// here (not at the tailer's head, which may be ahead of frames still in the inbox), so
     /// every frame it receives afterwards is above its `Hello`.
     pub dispatched: Cell<u64>,
+    /// Recent frames for resuming sessions (empty and unused when resume is disabled).
+    pub resume: RefCell<ResumeStore>,
     /// Connection admission (per-IP counts of this shard, the global count shared).
     pub admission: ShardAdmission,
     /// Closed when the shard shuts down: every waiter wakes with an error (a broadcast).
@@ -131,6 +139,7 @@ async fn shard_main(setup: ShardSetup) {
         stats,
         sessions: RefCell::new(Registry::default()),
         dispatched: Cell::new(0),
+        resume: RefCell::new(ResumeStore::new(config.resume_config())),
         admission: ShardAdmission::new(
             &config.connection_limits,
             config.shard_count(),
@@ -180,6 +189,7 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, gate: Rc<Gate>) {
 
 async fn dispatch_loop(ctx: &Rc<ShardCtx>, mut inbox: ShardInbox, shutdown: &AtomicBool) {
     let mut batch = Vec::with_capacity(DISPATCH_BATCH);
+    let keep = ctx.config.resume_enabled();
     loop {
         if shutdown.load(Ordering::SeqCst) {
             return;
@@ -189,16 +199,31 @@ async fn dispatch_loop(ctx: &Rc<ShardCtx>, mut inbox: ShardInbox, shutdown: &Ato
             bump(&ctx.stats.inbox_frames, n as u64);
             {
                 let mut sessions = ctx.sessions.borrow_mut();
+                let mut store = ctx.resume.borrow_mut();
                 for frame in batch.drain(..) {
+                    // Stored first: a replaying session reads it from the store, a live one
+                    // gets it below (docs/decisions/resume-rules.md, replay handoff).
+                    // Seqnos come from one allocator in push order, so a push is never
+                    // refused (`OutOfOrder`, counted by the store) unless the tailer breaks
+                    // that invariant; such a frame is still delivered live.
+                    if keep {
+                        let _ = store.push(frame.clone());
+                    }
                     sessions.dispatch(&frame, &ctx.stats);
                     ctx.dispatched.set(frame.server_seqno());
+                }
+                if keep {
+                    publish_store(&ctx.stats, &store);
                 }
             }
             // Let the woken session writers run before draining more. Without sessions there
             // is nobody to let run, and a yield costs a full reactor turn (io_uring timeout
             // cancel + re-arm, `io_uring_enter`): it made a shard with no clients spend more
-            // CPU per event than the tailer.
-            if !ctx.sessions.borrow().is_empty() {
+            // CPU per event than the tailer. It still yields when glommio's preemption timer
+            // says so, so a never-empty inbox cannot starve the accept loop or REST.
+            if ctx.sessions.borrow().is_empty() {
+                glommio::yield_if_needed().await;
+            } else {
                 future::yield_now().await;
             }
             continue;
@@ -207,4 +232,20 @@ async fn dispatch_loop(ctx: &Rc<ShardCtx>, mut inbox: ShardInbox, shutdown: &Ato
             return;
         }
     }
+}
+
+/// Publishes the store's bounds for `/v1/status` and `/metrics` (gauges, this shard only).
+fn publish_store(stats: &ShardStats, store: &ResumeStore) {
+    let set = |a: &std::sync::atomic::AtomicU64, v: u64| a.store(v, Ordering::Relaxed);
+    let empty = store.is_empty();
+    set(
+        &stats.resume_oldest_seqno,
+        if empty { 0 } else { store.oldest_seqno() },
+    );
+    set(
+        &stats.resume_newest_seqno,
+        if empty { 0 } else { store.head() },
+    );
+    set(&stats.resume_frames, store.len() as u64);
+    set(&stats.resume_bytes, store.bytes() as u64);
 }

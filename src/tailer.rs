@@ -1,20 +1,35 @@
 //! The tailer: one dedicated thread (pinned to `Config::tailer_core`) that reads the ring,
-//! turns each event into frames once, and pushes them into every shard's SPSC inbox.
+//! turns each event into frames once, runs the chain stage, and pushes the frames into every
+//! shard's SPSC inbox.
 //!
 //! Runs on the tailer core, nothing else does. Data flow per event:
-//! `RingReader::try_next` → [`Pipeline::on_event`] (decode + encode once + stamp
-//! `server_seqno`; the seam where the chain tracker and resume store plug in) →
-//! `FanoutSender::try_push` to each shard.
+//! `RingReader::try_next` → [`Pipeline::on_event`]: `Encoder::encode_with` (decode + JSON +
+//! filter keys, lending the decoded event to `chain::from_event::chain_input`) →
+//! `ChainPipeline::process` (stamps `server_seqno`s from one [`crate::seqno::ServerSeqno`]; emits the live
+//! original, `Lifecycle` frames, `min_stage` released copies, `TPS`, `ContentionData`,
+//! `TopAccesses` and gate-overflow `Gap`s, in seqno order) → `FanoutSender::try_push` to each
+//! shard. After an event that changed block-level state the tailer re-encodes the chain REST
+//! bodies into [`crate::published::ChainSlot`] (a few times per block, never per event).
+//!
+//! Start: a live ring is read from its oldest complete block still safely in the ring
+//! (`StartAt::OldestBlock`, at most `Config::startup_backlog_events` back), so a restarted
+//! gateway rebuilds lifecycle and analytics state and fills the shards' resume stores; a
+//! snapshot is replayed from seqno 1. While loading the backlog or a snapshot the tailer waits
+//! (bounded) for room in a full shard queue instead of dropping: those events are history,
+//! not live data racing the writer.
 //!
 //! Invariants:
-//! - Never blocks on a shard: a full inbox is counted (`spsc_full`) and the frames that
-//!   shard missed are announced to it by one `Gap` frame as soon as it has room again.
+//! - Never blocks on a shard while live: a full inbox is counted (`spsc_full`) and the frames
+//!   that shard missed are announced to it by one `Gap` frame as soon as it has room again.
 //! - Nothing is lost silently: ring laps, expired payloads and writer restarts become `Gap`
-//!   frames to every shard, counted in [`crate::metrics::TailerStats`].
-//! - Bad bytes in the ring are counted and skipped, never a panic.
+//!   frames to every shard (one encoder: [`crate::chain::meta::gap_frame`]), counted in
+//!   [`crate::metrics::TailerStats`]. The block being executed when data was lost is dropped
+//!   from the stage gate (no gated stream gets a partial block) and named in the `Gap`.
+//! - Bad bytes in the ring are counted by kind and skipped, never a panic.
 //!
-//! Must never: allocate per event beyond the one encoded JSON box, take a lock, or sleep while
-//! events are available (it sleeps only per [`IdleStrategy`] when the ring is idle).
+//! Must never: allocate per event beyond the encoded JSON box and the chain's frames, take a
+//! lock per event, or sleep while events are available (it sleeps only per [`IdleStrategy`]
+//! when the ring is idle).
 
 use std::ops::Range;
 use std::path::Path;
@@ -23,13 +38,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::chain::meta::{gap_frame, Gap, GapReason};
 use crate::config::{Config, IdleStrategy};
-use crate::event::encoder::Encoder;
 use crate::fanout::{FanoutSender, PushOutcome};
-use crate::frame::{EncodedEvent, MetaFrame, MetaKind, Outbound};
-use crate::metrics::{bump, now_ns, RingState, StatsHub};
-use crate::protocol::messages::{gap, GapInfo, GapReason};
-use crate::ring::layout::Descriptor;
+use crate::frame::{MetaKind, Outbound};
+use crate::metrics::{bump, now_ns, RingState, StatsHub, LIFECYCLE_STAGES};
 use crate::ring::{ReadOutcome, Ring, RingReader, StartAt, WriterState};
 
 /// How long a live ring must stay silent before the tailer checks its writer (and then how
@@ -42,6 +55,10 @@ const LIVENESS_QUIET: Duration = Duration::from_secs(1);
 const SNAPSHOT_QUIET: Duration = Duration::from_millis(200);
 /// How often it retries opening a ring that is not there yet.
 const REOPEN_EVERY: Duration = Duration::from_millis(100);
+/// Longest wait for room in one shard's queue while loading history (backlog, snapshot);
+/// past it the frame is counted lost for that shard as when live (a stuck shard must not
+/// stall the others forever).
+const HISTORY_PUSH_PATIENCE: Duration = Duration::from_secs(2);
 
 /// What the tailer thread needs.
 #[derive(Debug)]
@@ -67,6 +84,10 @@ pub fn spawn(setup: TailerSetup) -> std::io::Result<JoinHandle<()>> {
         })
 }
 
+mod pipeline;
+
+pub use pipeline::{Loss, Pipeline, Processed};
+
 /// Makes this thread's sleeps precise: Linux lets a `nanosleep` of a normal thread end up to
 /// its timer slack (default 50 µs) late, which doubled the tailer's idle 50 µs sleeps. 1 ns
 /// of slack costs nothing measurable (the tailer's sleeps are its only timers).
@@ -74,98 +95,6 @@ fn set_precise_timer_slack() {
     // SAFETY: PR_SET_TIMERSLACK takes one unsigned long by value and only changes this
     // thread's timer slack; a failure leaves the default slack.
     let _ = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
-}
-
-/// Data lost upstream of every session.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Loss {
-    /// The writer lapped the tailer: these ring seqnos were never read.
-    RingLap { missing: Range<u64> },
-    /// This event's payload was overwritten before it was copied.
-    Expired { ring_seqno: u64 },
-    /// The writer restarted (new ring file); events in between are unknown.
-    WriterRestart,
-}
-
-/// The seam between reading the ring and publishing frames: everything the tailer does with
-/// one event. Today: encode once and stamp a `server_seqno`. The chain tracker (lifecycle,
-/// stage gate, analytics) and the resume store plug in here, adding frames to `out`.
-#[derive(Debug, Default)]
-pub struct Pipeline {
-    encoder: Encoder,
-    /// Last server_seqno stamped (0 = none yet).
-    server_seqno: u64,
-}
-
-impl Pipeline {
-    fn next_seqno(&mut self) -> u64 {
-        self.server_seqno += 1;
-        self.server_seqno
-    }
-
-    /// Last server_seqno stamped.
-    pub fn head(&self) -> u64 {
-        self.server_seqno
-    }
-
-    /// Encodes one ring event and appends the frames to publish. `Err` = undecodable payload
-    /// (counted by the encoder, skipped).
-    pub fn on_event(
-        &mut self,
-        descriptor: &Descriptor,
-        payload: &[u8],
-        out: &mut Vec<Outbound>,
-    ) -> Result<(), crate::event::decode::DecodeError> {
-        let encoded = self.encoder.encode(descriptor, payload)?;
-        let server_seqno = self.next_seqno();
-        out.push(Outbound::Event(Arc::new(EncodedEvent {
-            server_seqno,
-            ring_seqno: descriptor.seqno,
-            timestamp_ns: descriptor.record_epoch_nanos,
-            gate: crate::chain::stage::CommitStage::Proposed,
-            keys: encoded.keys,
-            json: encoded.json,
-            stage_span: encoded.stage_span,
-        })));
-        Ok(())
-    }
-
-    /// Appends the `Gap` frame announcing `loss` to every session, and forgets per-block
-    /// state that the loss made unreliable.
-    pub fn on_loss(&mut self, loss: &Loss, out: &mut Vec<Outbound>) {
-        let server_seqno = self.next_seqno();
-        let mut info = GapInfo {
-            reason: GapReason::WriterRestart,
-            from_seqno: None,
-            to_seqno: None,
-            ring_from_seqno: None,
-            ring_to_seqno: None,
-        };
-        match loss {
-            Loss::RingLap { missing } => {
-                self.encoder.reset_flow();
-                info.reason = GapReason::RingLapped;
-                info.ring_from_seqno = Some(missing.start);
-                info.ring_to_seqno = Some(missing.end.saturating_sub(1));
-            }
-            Loss::Expired { ring_seqno } => {
-                info.reason = GapReason::PayloadExpired;
-                info.ring_from_seqno = Some(*ring_seqno);
-                info.ring_to_seqno = Some(*ring_seqno);
-            }
-            Loss::WriterRestart => self.encoder.reset_flow(),
-        }
-        out.push(gap_meta(server_seqno, &info));
-    }
-}
-
-fn gap_meta(server_seqno: u64, info: &GapInfo) -> Outbound {
-    Outbound::Meta(Arc::new(MetaFrame {
-        server_seqno,
-        kind: MetaKind::Gap,
-        stage: None,
-        frame: gap(server_seqno, info).into_boxed_slice(),
-    }))
 }
 
 /// Where one shard stands from the tailer's side.
@@ -176,32 +105,50 @@ struct ShardLink {
     lost: Option<Range<u64>>,
 }
 
+/// How a push treats a full shard queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum PushMode {
+    /// Live: never wait; a full queue loses the frame for that shard (announced later).
+    Live,
+    /// History (backlog, snapshot): wait up to [`HISTORY_PUSH_PATIENCE`] for room.
+    History,
+}
+
 impl ShardLink {
     /// Pushes `frame`; first announces earlier losses when there is room again. The Gap frame
     /// carries the last lost seqno as its own `server_seqno`: it is below every later frame
     /// and above everything this shard delivered before, so per-connection order holds, and a
     /// client resuming from it misses nothing it was not told about.
-    fn push(&mut self, frame: &Outbound, stats: &StatsHub, index: usize) {
+    fn push(&mut self, frame: &Outbound, stats: &StatsHub, index: usize, mode: PushMode) {
         if let Some(lost) = self.lost.clone() {
             let last = lost.end - 1;
-            let frame_gap = gap_meta(
-                last,
-                &GapInfo {
-                    reason: GapReason::ShardOverflow,
-                    from_seqno: Some(lost.start),
-                    to_seqno: Some(last),
-                    ring_from_seqno: None,
-                    ring_to_seqno: None,
-                },
-            );
-            if self.tx.try_push(frame_gap) == PushOutcome::Full {
+            let g = Gap::seqnos(GapReason::ShardQueueFull, lost.start, last);
+            let frame_gap = Outbound::Meta(Arc::new(gap_frame(last, &g)));
+            if self.try_push(frame_gap, mode) == PushOutcome::Full {
                 self.lose(frame.server_seqno(), stats, index);
                 return;
             }
+            bump(&stats.tailer.gaps[GapReason::ShardQueueFull.index()], 1);
             self.lost = None;
         }
-        if self.tx.try_push(frame.clone()) == PushOutcome::Full {
+        if self.try_push(frame.clone(), mode) == PushOutcome::Full {
             self.lose(frame.server_seqno(), stats, index);
+        }
+    }
+
+    fn try_push(&self, frame: Outbound, mode: PushMode) -> PushOutcome {
+        if mode == PushMode::Live {
+            return self.tx.try_push(frame);
+        }
+        let deadline = Instant::now() + HISTORY_PUSH_PATIENCE;
+        loop {
+            if self.tx.try_push(frame.clone()) == PushOutcome::Pushed {
+                return PushOutcome::Pushed;
+            }
+            if Instant::now() >= deadline {
+                return PushOutcome::Full;
+            }
+            std::thread::yield_now();
         }
     }
 
@@ -279,6 +226,11 @@ struct Tailer {
     shutdown: Arc<AtomicBool>,
     pipeline: Pipeline,
     out: Vec<Outbound>,
+    /// Ring seqnos up to this one are history (startup backlog or a snapshot): pushed with
+    /// [`PushMode::History`]. 0 = live.
+    history_until: u64,
+    /// Whether the ring being read is a snapshot (all of it is history).
+    snapshot: bool,
 }
 
 impl Tailer {
@@ -289,11 +241,13 @@ impl Tailer {
                 .into_iter()
                 .map(|tx| ShardLink { tx, lost: None })
                 .collect(),
+            pipeline: Pipeline::new(setup.config.chain),
             config: setup.config,
             stats: setup.stats,
             shutdown: setup.shutdown,
-            pipeline: Pipeline::default(),
             out: Vec::with_capacity(16),
+            history_until: 0,
+            snapshot: false,
         }
     }
 
@@ -304,6 +258,7 @@ impl Tailer {
     fn run(&mut self) {
         let path = self.config.ring_path.clone();
         let snapshot = self.config.is_snapshot();
+        self.snapshot = snapshot;
         let mut first_attach = true;
         while !self.stopping() {
             let ring = match Ring::open(&path) {
@@ -316,13 +271,17 @@ impl Tailer {
             let start = if snapshot || !first_attach {
                 StartAt::First
             } else {
-                StartAt::NewestBlock
+                StartAt::OldestBlock {
+                    max_events: self.config.startup_backlog_events,
+                }
             };
             if !first_attach {
                 // A new ring file appeared after the old writer went away.
                 bump(&self.stats.tailer.writer_restarts, 1);
                 self.publish_loss(&Loss::WriterRestart);
             }
+            // Everything already in the ring at a first attach is the startup backlog.
+            self.history_until = if first_attach { ring.last_seqno() } else { 0 };
             first_attach = false;
             self.stats.tailer.set_ring_state(if snapshot {
                 RingState::Replay
@@ -397,14 +356,29 @@ impl Tailer {
                         bump(c, 1);
                     }
                     let descriptor = ev.descriptor;
-                    if self
+                    if descriptor.seqno <= self.history_until && !snapshot {
+                        bump(&t.backlog_events, 1);
+                    }
+                    match self
                         .pipeline
                         .on_event(&descriptor, ev.payload, &mut self.out)
-                        .is_err()
                     {
-                        bump(&self.stats.tailer.events_bad, 1);
+                        Ok(processed) => {
+                            self.count_transitions();
+                            self.flush(descriptor.seqno);
+                            if processed == Processed::BlockLevel {
+                                self.publish_chain();
+                            }
+                        }
+                        Err(e) => {
+                            bump(&self.stats.tailer.events_bad, 1);
+                            if let Some(c) =
+                                self.stats.tailer.decode_failures.get(e.kind() as usize)
+                            {
+                                bump(c, 1);
+                            }
+                        }
                     }
-                    self.flush();
                 }
                 ReadOutcome::NotReady => {
                     clock_in = 0;
@@ -431,6 +405,7 @@ impl Tailer {
                             WriterState::Replaced => {
                                 if reader.reattach().is_ok() {
                                     bump(&self.stats.tailer.writer_restarts, 1);
+                                    self.history_until = 0;
                                     self.publish_loss(&Loss::WriterRestart);
                                 }
                             }
@@ -457,21 +432,71 @@ impl Tailer {
     }
 
     fn publish_loss(&mut self, loss: &Loss) {
+        let gaps = &self.stats.tailer.gaps;
+        let before = self.out.len();
         self.pipeline.on_loss(loss, &mut self.out);
-        self.flush();
+        if let Some(c) = gaps.get(loss.reason().index()) {
+            bump(c, (self.out.len() - before) as u64);
+        }
+        self.flush(0);
+        self.publish_chain();
     }
 
-    /// Pushes the pending frames to every shard, in order, and publishes the head.
-    fn flush(&mut self) {
-        for frame in self.out.drain(..) {
-            for (i, link) in self.links.iter_mut().enumerate() {
-                link.push(&frame, &self.stats, i);
+    /// Counts the `Lifecycle` frames about to go out, by stage reached.
+    fn count_transitions(&self) {
+        for o in &self.out {
+            if let Outbound::Meta(m) = o {
+                if m.kind != MetaKind::Lifecycle {
+                    continue;
+                }
+                let i = LIFECYCLE_STAGES.iter().position(|s| Some(*s) == m.stage);
+                if let Some(c) = i.and_then(|i| self.stats.tailer.lifecycle_transitions.get(i)) {
+                    bump(c, 1);
+                }
             }
         }
-        self.stats
-            .tailer
-            .head_server_seqno
-            .store(self.pipeline.head(), Ordering::Relaxed);
+    }
+
+    /// Re-encodes the chain REST bodies and publishes them with the gate's gauges. Called
+    /// only after block-level changes (a few times per block).
+    fn publish_chain(&self) {
+        let t = &self.stats.tailer;
+        let chain = self.pipeline.chain();
+        let gate = chain.gate();
+        let g = gate.stats();
+        t.gate_held_blocks
+            .store(gate.held_blocks() as u64, Ordering::Relaxed);
+        t.gate_held_bytes
+            .store(gate.held_bytes() as u64, Ordering::Relaxed);
+        t.gate_overflow_blocks
+            .store(g.overflow_blocks, Ordering::Relaxed);
+        t.gate_released_copies
+            .store(g.released_copies, Ordering::Relaxed);
+        t.gaps[GapReason::StageGateOverflow.index()].store(g.overflow_blocks, Ordering::Relaxed);
+        self.stats.chain.publish(self.pipeline.bodies());
+    }
+
+    /// Pushes the pending frames to every shard, in order, and publishes the head. `ring_seqno`
+    /// is the ring event they came from (0 for losses): history is pushed patiently.
+    fn flush(&mut self, ring_seqno: u64) {
+        let mode = if self.snapshot || (ring_seqno != 0 && ring_seqno <= self.history_until) {
+            PushMode::History
+        } else {
+            PushMode::Live
+        };
+        for frame in self.out.drain(..) {
+            for (i, link) in self.links.iter_mut().enumerate() {
+                link.push(&frame, &self.stats, i, mode);
+            }
+        }
+        let head = self.pipeline.head();
+        let t = &self.stats.tailer;
+        t.head_server_seqno.store(head, Ordering::Relaxed);
+        if head != 0 {
+            let window = self.config.resume_store_frames.max(1) as u64;
+            t.oldest_server_seqno
+                .store(head.saturating_sub(window - 1).max(1), Ordering::Relaxed);
+        }
     }
 }
 
@@ -521,7 +546,7 @@ mod tests {
             pipeline.on_loss(&Loss::WriterRestart, &mut frames);
         }
         for f in &frames {
-            link.push(f, &hub, 0);
+            link.push(f, &hub, 0, PushMode::Live);
         }
         // Capacity 1: seqno 1 queued, 2..=4 lost.
         assert_eq!(link.lost, Some(2..5));
@@ -537,7 +562,7 @@ mod tests {
             assert_eq!(got.len(), 1);
             let mut next = Vec::new();
             pipeline.on_loss(&Loss::WriterRestart, &mut next);
-            link.push(&next[0], &hub, 0);
+            link.push(&next[0], &hub, 0, PushMode::Live);
             got.clear();
             // The gap went in; the new frame found the queue full again and is now lost.
             inbox.drain_into(&mut got, 10);

@@ -10,6 +10,7 @@ use chain_support::encoded;
 use ringgate::chain::meta;
 use ringgate::event::kind::EventType;
 use ringgate::frame::Outbound;
+use ringgate::protocol::messages;
 use ringgate::resume::{
     PushOutcome, ReplayCursor, ResumeConfig, ResumeDecision, ResumeMode, ResumeReason,
     ResumeRequest, ResumeStore,
@@ -347,21 +348,34 @@ fn slow_replay_overtaken_by_eviction_reports_the_loss() {
 }
 
 #[test]
-fn resume_frame_carries_the_cursor_not_the_head() {
+fn resume_message_carries_the_cursor_not_the_head() {
     let s = store_with(101, 200);
     let d = s.decide(&req(150, Some(EPOCH.get())), EPOCH);
-    let f = d.frame(EPOCH, s.head());
+    let f = messages::resume(d.cursor(), &d.info(EPOCH.get(), s.head()));
     assert_eq!(
         std::str::from_utf8(&f).ok(),
         Some(
-            "{\"server_seqno\":150,\"Resume\":{\"mode\":\"resume\",\"epoch\":1700000000000000,\
-             \"recovered\":true,\"reason\":\"in_range\",\"start_after\":150,\"head\":200}}"
+            "{\"server_seqno\":150,\"Resume\":{\"mode\":\"resume\",\"reason\":\"in_range\",\
+             \"epoch\":1700000000000000,\"from_seqno\":151,\"to_seqno\":200,\"recovered\":true}}"
         )
     );
+    // Too old: the cursor stays the client's own until the Gap frame (stamped with the last
+    // lost seqno) announces 41..=100.
     let d = s.decide(&req(40, None), EPOCH);
+    assert_eq!((d.cursor(), d.start_after), (40, 100));
     let gap = d
         .gap
         .as_ref()
         .and_then(|r| meta::Gap::from_range(meta::GapReason::ResumeWindow, r));
-    assert_eq!(gap.map(|g| (g.from_seqno, g.to_seqno)), Some((41, 100)));
+    assert_eq!(
+        gap.map(|g| (g.from_seqno, g.to_seqno)),
+        Some((Some(41), Some(100)))
+    );
+    // At head: nothing to replay, no range.
+    let d = s.decide(&req(200, None), EPOCH);
+    let info = d.info(EPOCH.get(), s.head());
+    assert_eq!(
+        (d.cursor(), info.from_seqno, info.recovered),
+        (200, None, true)
+    );
 }

@@ -5,7 +5,6 @@ mod common;
 
 use common::*;
 use ringgate::event::kind::EventType;
-use sonic_rs::JsonValueTrait;
 
 fn names(types: &[EventType]) -> Vec<String> {
     types.iter().map(|t| t.name().to_string()).collect()
@@ -71,17 +70,4 @@ fn undecodable_ring_events_are_counted_and_skipped_and_the_stream_goes_on() {
         .events_bad
         .load(std::sync::atomic::Ordering::Relaxed);
     assert_eq!(bad, 2);
-}
-
-#[test]
-fn a_resume_request_without_a_resume_store_is_told_nothing_was_recovered() {
-    let ring = TestRing::create("resume");
-    let gw = start_gateway(test_config(&ring));
-    let mut c = WsClient::connect(gw.addr, "/v1/ws?resume_from=5");
-    assert_eq!(kind_of(&c.next_json()), "Hello");
-    let resume = c.next_json();
-    assert_eq!(kind_of(&resume), "Resume", "{resume:?}");
-    let r = resume.get("Resume").expect("Resume body");
-    assert_eq!(r.get("mode").and_then(|m| m.as_str()), Some("snapshot"));
-    assert_eq!(r.get("recovered").and_then(|m| m.as_bool()), Some(false));
 }

@@ -121,6 +121,7 @@ fn a_tungstenite_client_reads_everything_the_session_writes() {
         server_version: "0.1.0",
         epoch: 1_700_000_000_000,
         channel: Channel::Txs.name(),
+        resume: true,
         limits: AdvertisedLimits {
             resume_buffer_size: 100_000,
             client_send_buffer: 4096,

@@ -263,10 +263,13 @@ impl Bench<'_> {
             "first data server_seqno received".into(),
             c.first_data_seqno.map_or("none".into(), |s| s.to_string()),
         ));
-        // A replay starts right after the cursor; anything later means history was skipped.
-        let replayed = c.first_data_seqno.is_some_and(|s| s <= from + 1);
+        // A replay's first frame is the first stored frame after the cursor that this client's
+        // subscription selects: above the cursor and at or below the head it resumed behind.
+        // (Not necessarily cursor + 1: seqnos in between may be `min_stage` copies or frames of
+        // other subscriptions.) A first frame above the head means history was skipped.
+        let replayed = c.first_data_seqno.is_some_and(|s| s > from && s <= head);
         extra.push((
-            "replay started at resume_from + 1".into(),
+            "replay started after resume_from, below the head".into(),
             replayed.to_string(),
         ));
         let caught_up = match c.caught_up_after {

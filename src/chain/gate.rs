@@ -324,6 +324,40 @@ impl StageGate {
         }
     }
 
+    /// Drops the block opened at `block_seqno` because upstream data loss cut it short: its
+    /// held originals are incomplete, so no gated stream may receive them. Returns the loss
+    /// to announce (`None` when the block is not held).
+    pub fn drop_partial(&mut self, block_seqno: u64) -> Option<Overflow> {
+        let b = self.remove(block_seqno)?;
+        self.stats.discarded_events += b.events.len() as u64;
+        Some(Self::loss_of(&b))
+    }
+
+    /// Drops every held block (the writer restarted: block seqnos start over, so held blocks
+    /// can no longer be matched). Returns one loss per block, oldest first.
+    pub fn drop_all(&mut self) -> Vec<Overflow> {
+        let blocks = std::mem::take(&mut self.blocks);
+        self.by_id.clear();
+        self.bytes = 0;
+        blocks
+            .into_values()
+            .map(|b| {
+                self.stats.discarded_events += b.events.len() as u64;
+                Self::loss_of(&b)
+            })
+            .collect()
+    }
+
+    fn loss_of(b: &HeldBlock) -> Overflow {
+        Overflow {
+            block_number: b.number,
+            block_id: b.id,
+            events: b.events.len() as u64,
+            from_seqno: b.events.first().map_or(0, |e| e.server_seqno),
+            to_seqno: b.events.last().map_or(0, |e| e.server_seqno),
+        }
+    }
+
     fn remove(&mut self, block_seqno: u64) -> Option<HeldBlock> {
         let b = self.blocks.remove(&block_seqno)?;
         if self.by_id.get(&b.id) == Some(&block_seqno) {
@@ -359,16 +393,9 @@ impl StageGate {
     }
 
     fn report_overflow(&mut self, b: &HeldBlock, out: &mut GateOutput) {
-        let n = b.events.len() as u64;
         self.stats.overflow_blocks += 1;
-        self.stats.overflow_events += n;
-        out.overflows.push(Overflow {
-            block_number: b.number,
-            block_id: b.id,
-            events: n,
-            from_seqno: b.events.first().map_or(0, |e| e.server_seqno),
-            to_seqno: b.events.last().map_or(0, |e| e.server_seqno),
-        });
+        self.stats.overflow_events += b.events.len() as u64;
+        out.overflows.push(Self::loss_of(b));
     }
 
     /// Blocks currently held (including pushed-out ones kept as markers).

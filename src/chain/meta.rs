@@ -24,13 +24,14 @@ use crate::chain::tracker::{BlockLifecycleSummary, Transition};
 use crate::frame::{MetaFrame, MetaKind};
 
 /// Why data is missing; the `reason` of a `Gap` frame.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum GapReason {
     /// The tailer was lapped by the writer: ring events were overwritten unread.
     RingLapped,
     /// An event's payload was overwritten before it was copied.
     PayloadExpired,
     /// The writer restarted (a new ring).
+    #[default]
     WriterRestart,
     /// A shard's queue was full: frames were dropped for every session of that shard.
     ShardQueueFull,
@@ -42,6 +43,24 @@ pub enum GapReason {
     ResumeWindow,
     /// A session's own send queue overflowed.
     SlowClient,
+}
+
+impl GapReason {
+    /// Every reason, in the order of [`GapReason::index`] (metrics label order).
+    pub const ALL: [GapReason; 7] = [
+        GapReason::RingLapped,
+        GapReason::PayloadExpired,
+        GapReason::WriterRestart,
+        GapReason::ShardQueueFull,
+        GapReason::StageGateOverflow,
+        GapReason::ResumeWindow,
+        GapReason::SlowClient,
+    ];
+
+    /// Position in [`GapReason::ALL`] (for per-reason counters).
+    pub fn index(self) -> usize {
+        self as usize
+    }
 }
 
 impl GapReason {
@@ -59,27 +78,48 @@ impl GapReason {
     }
 }
 
-/// The body of a `Gap` frame: `from_seqno..=to_seqno` are missing (inclusive).
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// The body of a `Gap` frame, the one gap type of the gateway (tailer, gate and sessions).
+///
+/// `from_seqno..=to_seqno` (inclusive) are the `server_seqno`s a stream will not receive:
+/// frames lost for a shard or a session, or the `Proposed` originals of a block whose gated
+/// copies will never come. `ring_from_seqno..=ring_to_seqno` are ring `seqno`s never read
+/// (a lap, an expired payload), which had no `server_seqno` yet. Either range is omitted when
+/// it does not apply (a writer restart has neither). `block_number`/`block_id` name the block
+/// the loss cut short, when one was being executed.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Gap {
     pub reason: GapReason,
-    pub from_seqno: u64,
-    pub to_seqno: u64,
+    pub from_seqno: Option<u64>,
+    pub to_seqno: Option<u64>,
+    pub ring_from_seqno: Option<u64>,
+    pub ring_to_seqno: Option<u64>,
     pub block_number: Option<u64>,
     pub block_id: Option<BlockId>,
 }
 
 impl Gap {
+    /// A gap with only a reason (e.g. a writer restart: nothing numbered is known lost).
+    pub fn new(reason: GapReason) -> Gap {
+        Gap {
+            reason,
+            ..Gap::default()
+        }
+    }
+
+    /// The gap of an inclusive `server_seqno` range.
+    pub fn seqnos(reason: GapReason, from: u64, to: u64) -> Gap {
+        Gap {
+            reason,
+            from_seqno: Some(from),
+            to_seqno: Some(to),
+            ..Gap::default()
+        }
+    }
+
     /// The gap of a half-open seqno range (as in `ResumeDecision::gap` and
     /// `ReplayChunk::lost`), `None` when the range is empty.
     pub fn from_range(reason: GapReason, range: &std::ops::Range<u64>) -> Option<Gap> {
-        (range.start < range.end).then(|| Gap {
-            reason,
-            from_seqno: range.start,
-            to_seqno: range.end - 1,
-            block_number: None,
-            block_id: None,
-        })
+        (range.start < range.end).then(|| Gap::seqnos(reason, range.start, range.end - 1))
     }
 }
 
@@ -87,8 +127,10 @@ impl From<&crate::chain::gate::Overflow> for Gap {
     fn from(o: &crate::chain::gate::Overflow) -> Gap {
         Gap {
             reason: GapReason::StageGateOverflow,
-            from_seqno: o.from_seqno,
-            to_seqno: o.to_seqno,
+            from_seqno: (o.events > 0).then_some(o.from_seqno),
+            to_seqno: (o.events > 0).then_some(o.to_seqno),
+            ring_from_seqno: None,
+            ring_to_seqno: None,
             block_number: Some(o.block_number),
             block_id: Some(o.block_id),
         }
@@ -316,14 +358,24 @@ pub fn top_accesses_frame(seqno: u64, r: &TopAccessesReport) -> MetaFrame {
     meta(seqno, MetaKind::TopAccesses, None, frame)
 }
 
-/// `{"server_seqno":N,"Gap":{"reason":…,"from_seqno":a,"to_seqno":b,"block_number"?,
-/// "block_id"?}}`: delivered to every session regardless of subscription.
+/// `{"server_seqno":N,"Gap":{"reason":…,"from_seqno"?,"to_seqno"?,"ring_from_seqno"?,
+/// "ring_to_seqno"?,"block_number"?,"block_id"?}}`: delivered to every session regardless of
+/// subscription. A tailer-made gap is a data frame with its own seqno; a session-made one
+/// carries the session's cursor.
 pub fn gap_frame(seqno: u64, g: &Gap) -> MetaFrame {
     let frame = envelope(seqno, "Gap", |s| {
         let mut o = Obj::open(s);
-        o.str("reason", g.reason.name())
-            .u64("from_seqno", g.from_seqno)
-            .u64("to_seqno", g.to_seqno);
+        o.str("reason", g.reason.name());
+        for (k, v) in [
+            ("from_seqno", g.from_seqno),
+            ("to_seqno", g.to_seqno),
+            ("ring_from_seqno", g.ring_from_seqno),
+            ("ring_to_seqno", g.ring_to_seqno),
+        ] {
+            if let Some(v) = v {
+                o.u64(k, v);
+            }
+        }
         if let Some(n) = g.block_number {
             o.u64("block_number", n);
         }
@@ -495,13 +547,7 @@ mod tests {
 
     #[test]
     fn gap_and_not_found_bodies() {
-        let g = Gap {
-            reason: GapReason::ResumeWindow,
-            from_seqno: 3,
-            to_seqno: 9,
-            block_number: None,
-            block_id: None,
-        };
+        let g = Gap::seqnos(GapReason::ResumeWindow, 3, 9);
         assert_eq!(
             text(&gap_frame(10, &g)),
             r#"{"server_seqno":10,"Gap":{"reason":"resume_window","from_seqno":3,"to_seqno":9}}"#
@@ -511,7 +557,20 @@ mod tests {
         assert_eq!(nf.body, r#"{"error":"block not found"}"#);
         assert_eq!(contention_body(None).status, 404);
         let g = Gap::from_range(GapReason::ResumeWindow, &(3..10));
-        assert_eq!(g.map(|g| (g.from_seqno, g.to_seqno)), Some((3, 9)));
+        assert_eq!(
+            g.map(|g| (g.from_seqno, g.to_seqno)),
+            Some((Some(3), Some(9)))
+        );
+        let lap = Gap {
+            ring_from_seqno: Some(4),
+            ring_to_seqno: Some(8),
+            block_number: Some(2),
+            ..Gap::new(GapReason::RingLapped)
+        };
+        assert_eq!(
+            text(&gap_frame(11, &lap)),
+            r#"{"server_seqno":11,"Gap":{"reason":"ring_lapped","ring_from_seqno":4,"ring_to_seqno":8,"block_number":2}}"#
+        );
         assert_eq!(Gap::from_range(GapReason::ResumeWindow, &(4..4)), None);
     }
 }

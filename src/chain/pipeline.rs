@@ -156,6 +156,18 @@ impl ChainPipeline {
         }
     }
 
+    /// Upstream data loss (ring lap, expired payload) cut the block opened at
+    /// `block_seqno` short: the gate drops its held originals so that no gated stream gets a
+    /// partial block. Returns what the tailer announces in its `Gap` frame.
+    pub fn drop_partial(&mut self, block_seqno: u64) -> Option<crate::chain::gate::Overflow> {
+        self.gate.drop_partial(block_seqno)
+    }
+
+    /// The writer restarted: every held block is dropped (block seqnos start over).
+    pub fn drop_all_held(&mut self) -> Vec<crate::chain::gate::Overflow> {
+        self.gate.drop_all()
+    }
+
     /// Released copies are stamped by the gate in order; emit them as they are.
     fn flush_released(&mut self, emit: &mut impl FnMut(Outbound)) {
         for e in self.gate_out.released.drain(..) {

@@ -6,13 +6,13 @@
 //! without sockets.
 //!
 //! Life of a connection's first bytes:
-//! [`parse_request`] (431 / 400) → [`route`] (404 / 405 / 400 on bad query values) →
+//! [`parse_request`] (431 / 400) → [`route()`] (404 / 405 / 400 on bad query values) →
 //! [`ConnectionLimits::client_ip`] + [`ShardAdmission::admit`] (503 / 429) → for a
 //! [`Route::Ws`], the handshake in [`crate::ws::handshake`] (400 / 426) → `101`; for a
 //! [`Route::Rest`], the runtime renders the body and calls [`Response::encode`].
 //!
 //! - [`request`]: incremental head parsing (httparse).
-//! - [`route`]: paths, methods and WebSocket query parameters.
+//! - [`mod@route`]: paths, methods and WebSocket query parameters.
 //! - [`response`]: status lines, headers and bodies.
 //! - [`limits`]: client IP (trusted proxies) and connection counting.
 //!

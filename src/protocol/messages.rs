@@ -1,5 +1,6 @@
-//! Per-connection server messages: `Hello`, `Subscribed`, `Error`, `Warning`, `Resume`, and
-//! the `Gap` encoder.
+//! Per-connection server messages: `Hello`, `Subscribed`, `Error`, `Warning`, `Resume`.
+//! (`Gap` frames, from the tailer or a session, are encoded by
+//! [`crate::chain::meta::gap_frame`], the one gap encoder.)
 //!
 //! Runs on shard cores, a few times per connection (never per event). Each encoder returns
 //! the JSON envelope `{"server_seqno":N,"<Type>":{…}}`; [`write_message`] frames it.
@@ -12,6 +13,7 @@
 //! messages with 0 or the head, which reset or advanced SDK cursors wrongly.
 
 use crate::protocol::json::{write_str, write_u64};
+use crate::resume::{ResumeMode, ResumeReason};
 use crate::subscription::{ClientError, Subscription};
 use crate::ws::{write_frame, OpCode};
 
@@ -57,8 +59,14 @@ pub struct Hello<'a> {
     pub epoch: u64,
     /// Channel name (`all`, `blocks`, …).
     pub channel: &'a str,
+    /// Whether this server keeps a resume store: without one, the `resume` and
+    /// `resume_from_block` features are not announced.
+    pub resume: bool,
     pub limits: AdvertisedLimits,
 }
+
+/// The features that need the resume store.
+const RESUME_FEATURES: [&str; 2] = ["resume", "resume_from_block"];
 
 fn envelope(cursor: u64, kind: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(192);
@@ -97,7 +105,10 @@ pub fn hello(cursor: u64, h: &Hello<'_>) -> Vec<u8> {
     out.push(b',');
     field_str(&mut out, "channel", h.channel);
     out.extend_from_slice(b",\"features\":[");
-    for (i, f) in FEATURES.iter().enumerate() {
+    let features = FEATURES
+        .iter()
+        .filter(|f| h.resume || !RESUME_FEATURES.contains(f));
+    for (i, f) in features.enumerate() {
         if i > 0 {
             out.push(b',');
         }
@@ -193,34 +204,16 @@ pub fn warning(cursor: u64, w: &WarningInfo) -> Vec<u8> {
     out
 }
 
-/// How a connection starts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResumeMode {
-    /// No usable cursor: live from the head (after the channel's snapshot frames).
-    Snapshot,
-    /// Replaying from the client's `resume_from` cursor.
-    Resume,
-    /// Replaying from the first stored event of the `from_block` block.
-    FromBlock,
-}
-
-impl ResumeMode {
-    /// Wire name.
-    pub fn name(self) -> &'static str {
-        match self {
-            ResumeMode::Snapshot => "snapshot",
-            ResumeMode::Resume => "resume",
-            ResumeMode::FromBlock => "from_block",
-        }
-    }
-}
-
-/// Contents of `Resume`.
+/// Contents of `Resume` (built by [`crate::resume::ResumeDecision::info`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ResumeInfo {
+    /// `resume` (the cursor is honoured) or `snapshot` (rebuild state).
     pub mode: ResumeMode,
+    /// Which rule decided (`in_range`, `too_old`, `other_epoch`, …).
+    pub reason: ResumeReason,
     pub epoch: u64,
-    /// First and last `server_seqno` the replay covers; `None` when nothing is replayed.
+    /// First and last `server_seqno` of the stored frames the replay covers (the session's
+    /// filter picks among them); `None` when nothing is replayed.
     pub from_seqno: Option<u64>,
     pub to_seqno: Option<u64>,
     /// Whether everything after the cursor is in the replay. `false` means data was lost
@@ -228,12 +221,14 @@ pub struct ResumeInfo {
     pub recovered: bool,
 }
 
-/// `{"server_seqno":cursor,"Resume":{"mode":…,"epoch":…,"from_seqno"?,"to_seqno"?,
-/// "recovered":…}}`.
+/// `{"server_seqno":cursor,"Resume":{"mode":…,"reason":…,"epoch":…,"from_seqno"?,
+/// "to_seqno"?,"recovered":…}}`.
 pub fn resume(cursor: u64, r: &ResumeInfo) -> Vec<u8> {
     let mut out = envelope(cursor, "Resume");
     out.push(b'{');
     field_str(&mut out, "mode", r.mode.name());
+    out.push(b',');
+    field_str(&mut out, "reason", r.reason.name());
     out.push(b',');
     field_u64(&mut out, "epoch", r.epoch);
     for (name, v) in [("from_seqno", r.from_seqno), ("to_seqno", r.to_seqno)] {
@@ -244,67 +239,6 @@ pub fn resume(cursor: u64, r: &ResumeInfo) -> Vec<u8> {
     }
     out.extend_from_slice(b",\"recovered\":");
     out.extend_from_slice(if r.recovered { b"true" } else { b"false" });
-    out.extend_from_slice(b"}}");
-    out
-}
-
-/// Why data was lost upstream of a session.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum GapReason {
-    /// The tailer was lapped by the ring writer.
-    RingLapped,
-    /// An event's payload was overwritten before it was read.
-    PayloadExpired,
-    /// The ring writer restarted.
-    WriterRestart,
-    /// A shard's queue from the tailer overflowed.
-    ShardOverflow,
-    /// Resume could not replay this range (no longer stored).
-    ResumeUnavailable,
-}
-
-impl GapReason {
-    /// Wire name.
-    pub fn name(self) -> &'static str {
-        match self {
-            GapReason::RingLapped => "ring_lapped",
-            GapReason::PayloadExpired => "payload_expired",
-            GapReason::WriterRestart => "writer_restart",
-            GapReason::ShardOverflow => "shard_overflow",
-            GapReason::ResumeUnavailable => "resume_unavailable",
-        }
-    }
-}
-
-/// Contents of `Gap`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct GapInfo {
-    pub reason: GapReason,
-    /// Missing `server_seqno` range (inclusive), when the loss is of stamped frames.
-    pub from_seqno: Option<u64>,
-    pub to_seqno: Option<u64>,
-    /// Missing ring `seqno` range (inclusive), when the loss is of ring events.
-    pub ring_from_seqno: Option<u64>,
-    pub ring_to_seqno: Option<u64>,
-}
-
-/// `{"server_seqno":seqno,"Gap":{"reason":…, optional ranges}}`. A tailer-made gap is a
-/// data frame with its own seqno; a session-made one uses the cursor.
-pub fn gap(seqno: u64, g: &GapInfo) -> Vec<u8> {
-    let mut out = envelope(seqno, "Gap");
-    out.push(b'{');
-    field_str(&mut out, "reason", g.reason.name());
-    for (name, v) in [
-        ("from_seqno", g.from_seqno),
-        ("to_seqno", g.to_seqno),
-        ("ring_from_seqno", g.ring_from_seqno),
-        ("ring_to_seqno", g.ring_to_seqno),
-    ] {
-        if let Some(v) = v {
-            out.push(b',');
-            field_u64(&mut out, name, v);
-        }
-    }
     out.extend_from_slice(b"}}");
     out
 }
@@ -345,15 +279,14 @@ mod tests {
             max_batch_bytes: 262_144,
             max_message_bytes: 65_536,
         };
-        let v = parse(&hello(
-            41,
-            &Hello {
-                server_version: "0.1.0",
-                epoch: 1_700_000_000_000,
-                channel: "txs",
-                limits,
-            },
-        ));
+        let msg = Hello {
+            server_version: "0.1.0",
+            epoch: 1_700_000_000_000,
+            channel: "txs",
+            resume: true,
+            limits,
+        };
+        let v = parse(&hello(41, &msg));
         assert_eq!(only_key(&v), "Hello");
         assert_eq!(v["server_seqno"].as_u64(), Some(41));
         let h = &v["Hello"];
@@ -363,10 +296,27 @@ mod tests {
         assert_eq!(h["features"].as_array().unwrap().len(), FEATURES.len());
         assert_eq!(h["limits"]["slow_client_drop_limit"].as_u64(), Some(10_000));
         assert_eq!(h["limits"]["max_batch_events"].as_u64(), Some(256));
+
+        // Without a resume store the resume features are not announced.
+        let v = parse(&hello(
+            41,
+            &Hello {
+                resume: false,
+                ..msg
+            },
+        ));
+        let names: Vec<&str> = v["Hello"]["features"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|f| f.as_str())
+            .collect();
+        assert_eq!(names.len(), FEATURES.len() - 2);
+        assert!(!names.contains(&"resume") && !names.contains(&"resume_from_block"));
     }
 
     #[test]
-    fn subscribed_error_warning_resume_and_gap_parse() {
+    fn subscribed_error_warning_and_resume_parse() {
         let sub = Subscription::default_for(Channel::Blocks);
         let v = parse(&subscribed(7, &sub));
         assert_eq!(only_key(&v), "Subscribed");
@@ -396,6 +346,7 @@ mod tests {
 
         let r = ResumeInfo {
             mode: ResumeMode::Resume,
+            reason: ResumeReason::InRange,
             epoch: 5,
             from_seqno: Some(10),
             to_seqno: Some(20),
@@ -404,6 +355,7 @@ mod tests {
         let v = parse(&resume(9, &r));
         assert_eq!(v["Resume"]["mode"].as_str(), Some("resume"));
         assert_eq!(v["Resume"]["recovered"].as_bool(), Some(true));
+        assert_eq!(v["Resume"]["reason"].as_str(), Some("in_range"));
         let snap = ResumeInfo {
             mode: ResumeMode::Snapshot,
             from_seqno: None,
@@ -413,17 +365,6 @@ mod tests {
         };
         let v = parse(&resume(9, &snap));
         assert!(v["Resume"].get("from_seqno").is_none());
-
-        let g = GapInfo {
-            reason: GapReason::RingLapped,
-            from_seqno: None,
-            to_seqno: None,
-            ring_from_seqno: Some(1),
-            ring_to_seqno: Some(5),
-        };
-        let v = parse(&gap(12, &g));
-        assert_eq!(v["Gap"]["reason"].as_str(), Some("ring_lapped"));
-        assert_eq!(v["Gap"]["ring_to_seqno"].as_u64(), Some(5));
     }
 
     #[test]

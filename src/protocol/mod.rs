@@ -5,7 +5,7 @@
 //! first and exactly one key naming the message type, the existing gateway's envelope.
 //!
 //! - [`batch`]: [`BatchWriter`], one WebSocket text frame per run of events; meta frames.
-//! - [`messages`]: `Hello`, `Subscribed`, `Error`, `Warning`, `Resume`, `Gap`.
+//! - [`messages`]: `Hello`, `Subscribed`, `Error`, `Warning`, `Resume` (`Gap` is in `chain::meta`).
 //! - [`json`]: tiny JSON writers for per-connection messages.
 //!
 //! Seqnos on the wire: data frames (`Events`, meta frames) carry their own strictly
@@ -17,6 +17,4 @@ pub mod json;
 pub mod messages;
 
 pub use batch::{write_meta, Batch, BatchLimits, BatchWriter};
-pub use messages::{
-    AdvertisedLimits, GapInfo, GapReason, Hello, ResumeInfo, ResumeMode, WarningInfo,
-};
+pub use messages::{AdvertisedLimits, Hello, ResumeInfo, WarningInfo};

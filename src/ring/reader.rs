@@ -70,7 +70,16 @@ pub enum StartAt {
     First,
     /// A given seqno (the next event returned is this one, if still in the ring).
     Seqno(u64),
+    /// The startup backlog: the oldest BLOCK_START still safely in the ring (at least
+    /// [`BACKLOG_MARGIN`] of a lap behind the writer, payload not expired) and at most
+    /// `max_events` behind the newest event; falls back to [`StartAt::NewestBlock`] when
+    /// no such block exists (or `max_events` is 0).
+    OldestBlock { max_events: u64 },
 }
+
+/// Fraction of a lap (1/8) kept between the backlog's first event and the writer's next
+/// overwrite, so that loading the backlog is not lapped right away.
+pub const BACKLOG_MARGIN: u64 = 8;
 
 /// One consumed event: its descriptor and its payload, copied out of the ring.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,6 +175,7 @@ impl RingReader {
             StartAt::First => 0,
             StartAt::Seqno(s) => s.saturating_sub(1),
             StartAt::NewestBlock => r.newest_block_start() - 1,
+            StartAt::OldestBlock { max_events } => r.oldest_block_start(max_events) - 1,
         };
         r
     }
@@ -336,6 +346,29 @@ impl RingReader {
             }
         }
         n
+    }
+
+    /// The seqno of the oldest BLOCK_START that is at most `max_events` behind the newest
+    /// allocated event, more than a margin ahead of the writer's next overwrite, and whose
+    /// payload is still in the buffer window; else [`Self::newest_block_start`].
+    fn oldest_block_start(&self, max_events: u64) -> u64 {
+        let last = self.ring.last_seqno();
+        let capacity = self.desc_mask + 1;
+        if last == 0 || max_events == 0 {
+            return self.newest_block_start();
+        }
+        let margin = capacity / BACKLOG_MARGIN;
+        let floor = last
+            .saturating_sub(capacity.saturating_sub(margin))
+            .max(last.saturating_sub(max_events.saturating_sub(1)))
+            .max(1);
+        let window = self.ring.buffer_window_start();
+        (floor..=last)
+            .find(|&s| {
+                matches!(self.read_slot(s), Slot::Match(d)
+                    if d.event_type == BLOCK_START && d.payload_buf_offset >= window)
+            })
+            .unwrap_or_else(|| self.newest_block_start())
     }
 
     /// Checks the writer of a live ring (cheap enough every few thousand `NotReady` polls).

@@ -30,9 +30,10 @@ use crate::backpressure::{Beat, Heartbeat, SessionQueue, Written};
 use crate::filter::CompiledFilter;
 use crate::http::WsQuery;
 use crate::metrics::bump;
-use crate::protocol::messages::{self, write_message, Hello, ResumeInfo, ResumeMode};
+use crate::protocol::messages::{self, write_message, Hello};
 use crate::protocol::BatchWriter;
 use crate::session::registry::{abort_socket, SessionShared, SessionState};
+use crate::session::replay::{self, Refill};
 use crate::session::write_all;
 use crate::shard::ShardCtx;
 use crate::subscription::channel::Channel;
@@ -108,32 +109,39 @@ pub async fn run_session(
             Ok(s) => (s, None),
             Err(e) => (Subscription::default_for(channel), Some(e)),
         };
-    // The cursor is read and the session registered with no await in between, so every
-    // frame dispatched to it later has a higher seqno than its Hello.
-    let head = ctx.dispatched.get();
+    // The cursor is read (and a resume decided) and the session registered with no await
+    // in between, so every frame dispatched to it later has a higher seqno than its Hello,
+    // and a replay starts exactly where the store stood.
+    let opening = replay::open(ctx, &query);
+    let head = opening.cursor;
     let mut control = Vec::with_capacity(512);
     let hello = Hello {
         server_version: env!("CARGO_PKG_VERSION"),
         epoch: ctx.hub.epoch,
         channel: channel.name(),
+        resume: ctx.config.resume_enabled(),
         limits: ctx.config.advertised_limits(),
     };
     write_message(&messages::hello(head, &hello), &mut control);
-    if query.resume_from.is_some() || query.from_block.is_some() {
-        // Seam for the resume store (chain): until it is wired into the tailer nothing can be
-        // replayed, and the client is told so instead of being silently streamed from the head.
-        let info = ResumeInfo {
-            mode: ResumeMode::Snapshot,
-            epoch: ctx.hub.epoch,
-            from_seqno: None,
-            to_seqno: None,
-            recovered: false,
-        };
-        write_message(&messages::resume(head, &info), &mut control);
+    if let Some(resume) = &opening.resume {
+        write_message(resume, &mut control);
     }
     if let Some(e) = &query_error {
         write_message(&messages::error(head, e), &mut control);
         bump(&ctx.stats.error_frames, 1);
+    }
+    let mut queue = SessionQueue::new(ctx.config.queue_limits(), head);
+    if let Some(gap) = opening.gap {
+        // The queue is empty: this cannot be refused.
+        let _ = queue.offer(gap);
+    }
+    // Hook (wire-tailer): the connect-time snapshot the tailer published (TPS, latest
+    // ContentionData, one Lifecycle per active block), as the subscription selects; not
+    // for a resuming client, whose replay carries that history.
+    if query.resume_from.is_none() && query.from_block.is_none() {
+        let filter = CompiledFilter::new(&subscription);
+        let snapshot = ctx.hub.chain.get();
+        snapshot.write_connect_snapshot(head, |m| filter.matches_meta(m), &mut control);
     }
     let id = ctx.sessions.borrow_mut().next_id();
     let shared = Rc::new(SessionShared {
@@ -142,12 +150,14 @@ pub async fn run_session(
         fd: stream.borrow().as_raw_fd(),
         state: RefCell::new(SessionState {
             filter: CompiledFilter::new(&subscription),
-            queue: SessionQueue::new(ctx.config.queue_limits(), head),
+            queue,
             control,
             closing: None,
             writing: false,
             writer: None,
             reader: None,
+            replay: opening.replay,
+            live_after: opening.live_after,
         }),
     });
     ctx.sessions.borrow_mut().insert(shared.clone());
@@ -361,8 +371,15 @@ fn on_text(ctx: &ShardCtx, shared: &SessionShared, text: &str) {
 
 async fn writer_loop(ctx: Rc<ShardCtx>, stream: Rc<RefCell<TcpStream>>, shared: Rc<SessionShared>) {
     let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut replayed = Vec::new();
     let batch = BatchWriter::new(ctx.config.batch);
     loop {
+        // A replaying session tops its queue up from the store before each write, so the
+        // replay goes exactly as fast as the socket drains.
+        if replay::refill(&ctx, &shared, &mut replayed) == Refill::Scanning {
+            future::yield_now().await;
+            continue;
+        }
         poll_fn(|cx| {
             let mut st = shared.state.borrow_mut();
             if !st.control.is_empty() || !st.queue.is_empty() || st.closing.is_some() {
@@ -417,6 +434,11 @@ async fn writer_loop(ctx: Rc<ShardCtx>, stream: Rc<RefCell<TcpStream>>, shared: 
             bump(&ctx.stats.bytes_out, out.len() as u64);
             bump(&ctx.stats.frames_out, written.frames as u64);
             bump(&ctx.stats.events_out, written.events as u64);
+            // Hook (wire-tailer): ring → send latency, one sample per write.
+            if written.oldest_live_ts_ns != 0 {
+                let lag = crate::metrics::now_ns().saturating_sub(written.oldest_live_ts_ns);
+                ctx.stats.latency.record(lag);
+            }
         }
         if result.is_err() || last {
             // FIN after the close frame; the reader lingers briefly for the client's reply.

@@ -6,17 +6,21 @@
 //! 2. admission (connection limits) and routing: REST is answered and closed, a bad request
 //!    gets its documented 4xx, a WebSocket upgrade is validated and answered `101`;
 //! 3. after the upgrade ([`io`]): `Hello`, the connect-time subscription (query `events=` /
-//!    `min_stage=`, else the channel default), then a reader loop (client frames) and a writer
+//!    `min_stage=`, else the channel default), `Resume` and the replay when asked
+//!    ([`replay`]), then a reader loop (client frames) and a writer
 //!    task (everything pending in one write per turn) until either side closes.
 //!
 //! - [`registry`]: what the dispatch loop sees of each session: filter, bounded queue, waker.
 //! - [`io`]: the reader and writer loops of an upgraded session.
+//! - [`replay`]: resume: the opening decision (`Resume`, `Gap`) and the flow-controlled
+//!   replay from the shard's resume store into the live stream.
 //!
 //! Invariants: nothing a client sends can panic or affect another session; a session's
 //! socket is only ever awaited by its own tasks, never by the dispatch loop.
 
 pub mod io;
 pub mod registry;
+pub mod replay;
 
 use std::cell::RefCell;
 use std::rc::Rc;

@@ -20,6 +20,7 @@ use crate::backpressure::{Offer, SessionQueue};
 use crate::filter::CompiledFilter;
 use crate::frame::Outbound;
 use crate::metrics::{bump, ShardStats};
+use crate::resume::ReplayCursor;
 use crate::subscription::channel::Channel;
 use crate::ws::CloseCode;
 
@@ -55,6 +56,22 @@ pub struct SessionState {
     pub writer: Option<Waker>,
     /// The reader task, waiting to learn that the session is closing.
     pub reader: Option<Waker>,
+    /// Set while the session replays from the shard's resume store: the dispatch loop then
+    /// offers it nothing (every live frame is also in the store, where the cursor will read
+    /// it). Cleared by [`crate::session::replay::refill`] when the cursor reaches the head.
+    pub replay: Option<ReplayCursor>,
+    /// Live frames with `server_seqno` at or below this were already replayed (or filtered
+    /// out by the replay) and are skipped: the last seqno the replay examined, or the head
+    /// at connect.
+    pub live_after: u64,
+}
+
+/// Whether `filter` selects `frame` (events by their keys, meta frames by kind and stage).
+pub fn wants(filter: &CompiledFilter, frame: &Outbound) -> bool {
+    match frame {
+        Outbound::Event(e) => filter.matches_event(e),
+        Outbound::Meta(m) => filter.matches_meta(m),
+    }
 }
 
 impl SessionShared {
@@ -88,18 +105,16 @@ impl SessionShared {
         self.wake();
     }
 
-    /// Offers one frame from the inbox to this session (if its filter wants it).
+    /// Offers one frame from the inbox to this session (if it is live, has not replayed the
+    /// frame already, and its filter wants it).
     fn offer(&self, frame: &Outbound, stats: &ShardStats) {
         let outcome = {
             let mut st = self.state.borrow_mut();
-            if st.closing.is_some() {
-                return;
-            }
-            let wanted = match frame {
-                Outbound::Event(e) => st.filter.matches_event(e),
-                Outbound::Meta(m) => st.filter.matches_meta(m),
-            };
-            if !wanted {
+            if st.closing.is_some()
+                || st.replay.is_some()
+                || frame.server_seqno() <= st.live_after
+                || !wants(&st.filter, frame)
+            {
                 return;
             }
             let offer = st.queue.offer(frame.clone());

@@ -42,6 +42,10 @@ pub struct SubscriptionLimits {
     pub max_values_per_filter: usize,
     /// Largest client message in bytes. Default 64 KiB (about 1,500 addresses).
     pub max_message_bytes: usize,
+    /// `[Voted, Finalized, Verified]`: the `min_stage` gates this server runs (the tailer's
+    /// `chain.gate.enabled`). A subscription asking for a gate that is off gets a
+    /// `stage_not_enabled` error instead of a silent stream with no events. Default: all.
+    pub enabled_gates: [bool; 3],
 }
 
 impl Default for SubscriptionLimits {
@@ -52,6 +56,7 @@ impl Default for SubscriptionLimits {
             max_fields_per_filter: 8,
             max_values_per_filter: 1024,
             max_message_bytes: 64 * 1024,
+            enabled_gates: [true; 3],
         }
     }
 }
@@ -94,6 +99,41 @@ pub enum ErrorCode {
     MessageTooLarge,
     /// An item outside the channel's set (`TxnLog` on `/v1/ws/lifecycle`).
     NotAllowedOnChannel,
+    /// A `min_stage` whose gate this server does not run (`--gates`).
+    StageNotEnabled,
+}
+
+/// `stage` if this server runs its `min_stage` gate (`Proposed` always), else the
+/// `stage_not_enabled` error naming the gates that are on.
+pub fn check_gate(
+    stage: CommitStage,
+    limits: &SubscriptionLimits,
+) -> Result<CommitStage, ClientError> {
+    let gates = [
+        CommitStage::Voted,
+        CommitStage::Finalized,
+        CommitStage::Verified,
+    ];
+    match gates.iter().position(|g| *g == stage) {
+        Some(i) if !limits.enabled_gates[i] => {
+            let on: Vec<&str> = gates
+                .iter()
+                .zip(limits.enabled_gates)
+                .filter(|(_, on)| *on)
+                .map(|(g, _)| g.name())
+                .collect();
+            Err(ClientError {
+                code: ErrorCode::StageNotEnabled,
+                message: format!(
+                    "min_stage {} is not enabled on this server (enabled: Proposed{}{})",
+                    stage.name(),
+                    if on.is_empty() { "" } else { ", " },
+                    on.join(", ")
+                ),
+            })
+        }
+        _ => Ok(stage),
+    }
 }
 
 impl ErrorCode {
@@ -106,6 +146,7 @@ impl ErrorCode {
             ErrorCode::UnknownField => "unknown_field",
             ErrorCode::FieldNotApplicable => "field_not_applicable",
             ErrorCode::BadValue => "bad_value",
+            ErrorCode::StageNotEnabled => "stage_not_enabled",
             ErrorCode::TooManyNames => "too_many_names",
             ErrorCode::TooManyFilters => "too_many_filters",
             ErrorCode::TooManyValues => "too_many_values",
@@ -233,7 +274,7 @@ impl Subscription {
             Some(items) => Subscription::from_items(channel, items, Vec::new(), limits)?,
         };
         if let Some(stage) = min_stage {
-            sub.min_stage = stage;
+            sub.min_stage = check_gate(stage, limits)?;
         }
         Ok(sub)
     }

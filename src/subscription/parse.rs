@@ -197,7 +197,7 @@ fn parse_subscribe(
     }
     let mut sub = Subscription::from_items(channel, &items, specs, limits)?;
     if let Some(stage) = min_stage {
-        sub.min_stage = stage;
+        sub.min_stage = super::check_gate(stage, limits)?;
     }
     Ok(sub)
 }

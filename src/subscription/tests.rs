@@ -337,3 +337,26 @@ fn mutated_messages_never_panic_and_always_answer() {
     }
     assert!(answered > 5000);
 }
+
+#[test]
+fn min_stage_on_a_disabled_gate_is_refused_with_the_gates_that_are_on() {
+    let limits = SubscriptionLimits {
+        enabled_gates: [false, true, false],
+        ..SubscriptionLimits::default()
+    };
+    let msg = r#"{"subscribe":{"events":["TxnLog"],"min_stage":"Voted"}}"#;
+    let e = parse_client_message(msg, Channel::All, &limits).unwrap_err();
+    assert_eq!(e.code, ErrorCode::StageNotEnabled);
+    assert!(
+        e.message.contains("enabled: Proposed, Finalized"),
+        "{}",
+        e.message
+    );
+    let ok = r#"{"subscribe":{"events":["TxnLog"],"min_stage":"Finalized"}}"#;
+    assert!(parse_client_message(ok, Channel::All, &limits).is_ok());
+    let q = Subscription::from_query(Channel::All, None, Some(CommitStage::Verified), &limits);
+    assert_eq!(q.unwrap_err().code, ErrorCode::StageNotEnabled);
+    let proposed =
+        Subscription::from_query(Channel::All, None, Some(CommitStage::Proposed), &limits);
+    assert!(proposed.is_ok());
+}

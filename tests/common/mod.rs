@@ -82,10 +82,16 @@ impl TestRing {
         self.writer.as_mut().expect("the writer was crashed")
     }
 
-    fn write(&mut self, ty: EventType, ext: [u64; 4], payload: &[u8]) -> u64 {
+    /// Writes one event (`ext` = content_ext: block seqno, txn id, …); returns its seqno.
+    pub fn write(&mut self, ty: EventType, ext: [u64; 4], payload: &[u8]) -> u64 {
         self.ts += 1_000;
         let ts = self.ts;
         self.writer().write_event(ty.code(), ext, payload, ts)
+    }
+
+    /// The seqno the next write gets.
+    pub fn next_seqno(&mut self) -> u64 {
+        self.writer().next_seqno()
     }
 
     /// Writes one event with a raw type code and payload (for malformed-input tests).
