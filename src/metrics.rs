@@ -19,14 +19,7 @@ use crate::published::ChainSlot;
 use crate::seqno::Epoch;
 
 /// Lifecycle stages in the order of `TailerStats::lifecycle_transitions`.
-pub const LIFECYCLE_STAGES: [CommitStage; 6] = [
-    CommitStage::Proposed,
-    CommitStage::Voted,
-    CommitStage::Finalized,
-    CommitStage::Verified,
-    CommitStage::Rejected,
-    CommitStage::Abandoned,
-];
+pub const LIFECYCLE_STAGES: [CommitStage; 6] = CommitStage::ALL;
 
 /// Number of gap reasons (`GapReason::ALL`).
 pub const GAP_REASONS: usize = GapReason::ALL.len();

@@ -30,6 +30,16 @@ impl CommitStage {
         CommitStage::Verified,
     ];
 
+    /// Every stage, canonical path first, then the terminal failures.
+    pub const ALL: [CommitStage; 6] = [
+        CommitStage::Proposed,
+        CommitStage::Voted,
+        CommitStage::Finalized,
+        CommitStage::Verified,
+        CommitStage::Rejected,
+        CommitStage::Abandoned,
+    ];
+
     /// Wire name (`"Proposed"` …), as in the existing gateway.
     pub fn name(self) -> &'static str {
         match self {
@@ -44,16 +54,7 @@ impl CommitStage {
 
     /// Parses a wire name; exact and case-sensitive.
     pub fn from_name(name: &str) -> Option<CommitStage> {
-        [
-            CommitStage::Proposed,
-            CommitStage::Voted,
-            CommitStage::Finalized,
-            CommitStage::Verified,
-            CommitStage::Rejected,
-            CommitStage::Abandoned,
-        ]
-        .into_iter()
-        .find(|s| s.name() == name)
+        Self::ALL.into_iter().find(|s| s.name() == name)
     }
 
     /// Position on the canonical path, `None` for the terminal failure stages.
