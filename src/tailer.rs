@@ -6,9 +6,12 @@
 //! `RingReader::try_next` → [`Pipeline::on_event`]: `Encoder::encode_with` (decode + JSON +
 //! filter keys, lending the decoded event to `chain::from_event::chain_input`) →
 //! `ChainPipeline::process` (stamps `server_seqno`s from one [`crate::seqno::ServerSeqno`]; emits the live
-//! original, `Lifecycle` frames, `min_stage` released copies, `TPS`, `ContentionData`,
-//! `TopAccesses` and gate-overflow `Gap`s, in seqno order) → `FanoutSender::try_push` to each
-//! shard. After an event that changed block-level state the tailer re-encodes the chain REST
+//! original, `Lifecycle` frames, `TPS`, `ContentionData`, `TopAccesses` and gate-overflow
+//! `Gap`s, in seqno order, and queues `min_stage` releases) → `FanoutSender::try_push` to each
+//! shard. After each event, and in a loop while the ring is idle, [`Pipeline::release`] makes
+//! at most `ChainConfig::release_budget` queued `min_stage` copies and pushes them the same
+//! way: a block reaching a stage is released in chunks between ring reads instead of holding
+//! live events back for milliseconds. After an event that changed block-level state the tailer re-encodes the chain REST
 //! bodies into [`crate::published::ChainSlot`] (a few times per block, never per event).
 //!
 //! Start: a live ring is read from its oldest complete block still safely in the ring
@@ -28,8 +31,8 @@
 //! - Bad bytes in the ring are counted by kind and skipped, never a panic.
 //!
 //! Must never: allocate per event beyond the encoded JSON box and the chain's frames, take a
-//! lock per event, or sleep while events are available (it sleeps only per [`IdleStrategy`]
-//! when the ring is idle).
+//! lock per event, or sleep while events are available or `min_stage` copies are queued (it
+//! sleeps only per [`IdleStrategy`] when the ring is idle and every release is done).
 
 use std::ops::Range;
 use std::path::Path;
@@ -369,6 +372,10 @@ impl Tailer {
                             if processed == Processed::BlockLevel {
                                 self.publish_chain();
                             }
+                            // A bounded share of any queued min_stage copies, so a ring that
+                            // is never idle still releases them.
+                            let budget = self.pipeline.release_budget();
+                            self.release(budget, descriptor.seqno);
                         }
                         Err(e) => {
                             bump(&self.stats.tailer.events_bad, 1);
@@ -381,6 +388,13 @@ impl Tailer {
                     }
                 }
                 ReadOutcome::NotReady => {
+                    if self.pipeline.has_pending_releases() {
+                        // Idle ring: release the queued copies, one budget at a time, and
+                        // look at the ring again between budgets; never sleep on them.
+                        let budget = self.pipeline.release_budget();
+                        self.release(budget, reader.next_seqno().saturating_sub(1));
+                        continue;
+                    }
                     clock_in = 0;
                     match idler.idle() {
                         IdleAction::Spin => std::hint::spin_loop(),
@@ -440,6 +454,19 @@ impl Tailer {
         }
         self.flush(0);
         self.publish_chain();
+    }
+
+    /// Makes and pushes up to `budget` queued `min_stage` copies; `ring_seqno` is the last
+    /// event read (it decides whether they are history). Republishes the chain gauges when
+    /// the queue empties (a finished release frees its block).
+    fn release(&mut self, budget: usize, ring_seqno: u64) {
+        if self.pipeline.release(budget, &mut self.out) == 0 {
+            return;
+        }
+        self.flush(ring_seqno);
+        if !self.pipeline.has_pending_releases() {
+            self.publish_chain();
+        }
     }
 
     /// Counts the `Lifecycle` frames about to go out, by stage reached.

@@ -253,3 +253,176 @@ fn late_event_of_a_released_block_is_copied_at_once_and_kept_for_later_gates() {
     assert_eq!(verified, originals_of(&sim, bs));
     sim.assert_seqnos_dense();
 }
+
+/// Gated stream of `gate` as (ring seqno, server seqno).
+fn copies(sim: &Sim, gate: CommitStage) -> Vec<(u64, u64)> {
+    sim.stream(gate)
+        .iter()
+        .map(|e| (e.ring_seqno, e.server_seqno))
+        .collect()
+}
+
+#[test]
+fn a_release_interleaved_with_live_events_keeps_stream_order_and_seqnos() {
+    let mut sim = Sim::new(ChainConfig::default());
+    sim.release_per_event = Some(4); // a busy ring: 4 copies between two ring reads
+    let a = sim.block(1, 10, 20);
+    sim.finalized(1, 10); // Voted + Finalized of block a queued: 2 × 102 copies
+    let b = sim.block(2, 11, 20); // live events keep coming while they are released
+    sim.finalized(2, 11);
+    sim.verified(10);
+    sim.block(3, 12, 30);
+    sim.release_all();
+    let (a_events, b_events) = (originals_of(&sim, a), originals_of(&sim, b));
+    let live: std::collections::HashMap<u64, u64> = sim
+        .stream(CommitStage::Proposed)
+        .iter()
+        .map(|e| (e.ring_seqno, e.server_seqno))
+        .collect();
+    for gate in [
+        CommitStage::Voted,
+        CommitStage::Finalized,
+        CommitStage::Verified,
+    ] {
+        let stream = copies(&sim, gate);
+        let expected: Vec<u64> = if gate == CommitStage::Verified {
+            a_events.clone()
+        } else {
+            a_events.iter().chain(&b_events).copied().collect()
+        };
+        let got: Vec<u64> = stream.iter().map(|(r, _)| *r).collect();
+        assert_eq!(
+            got, expected,
+            "gate {gate:?}: block a then block b, ring order"
+        );
+        for (ring, seqno) in &stream {
+            assert!(
+                live.get(ring).is_some_and(|l| l < seqno),
+                "copy before its original"
+            );
+        }
+    }
+    // The release really was interleaved: live events of block b went out between copies
+    // of block a.
+    let first_final = copies(&sim, CommitStage::Finalized)[0].1;
+    let last_final_a = copies(&sim, CommitStage::Finalized)[a_events.len() - 1].1;
+    assert!(sim
+        .stream(CommitStage::Proposed)
+        .iter()
+        .any(|e| e.keys.block_seqno == b && (first_final..last_final_a).contains(&e.server_seqno)));
+    sim.assert_seqnos_dense();
+}
+
+#[test]
+fn a_block_abandoned_mid_release_releases_nothing_more() {
+    let mut sim = Sim::new(ChainConfig::default());
+    sim.release_per_event = Some(2);
+    let a = sim.block(1, 10, 20); // 102 events
+    sim.qc(1, 10); // Voted release of a queued
+    let b = sim.block(2, 10, 2); // 12 events: 26 copies of a made meanwhile
+    let made_before = sim.stream(CommitStage::Voted).len();
+    sim.finalized(2, 10); // b wins the height: a is abandoned mid-release
+    let abandoned_at = sim
+        .frames
+        .iter()
+        .position(|f| match f {
+            ringgate::frame::Outbound::Meta(m) if m.kind == MetaKind::Lifecycle => {
+                String::from_utf8_lossy(&m.frame).contains("\"to_stage\":\"Abandoned\"")
+            }
+            _ => false,
+        })
+        .unwrap_or(0);
+    assert!(abandoned_at > 0);
+    sim.release_all();
+    sim.block(3, 11, 1);
+    let voted = sim.stream(CommitStage::Voted);
+    let of_a: Vec<u64> = voted
+        .iter()
+        .filter(|e| e.keys.block_seqno == a)
+        .map(|e| e.ring_seqno)
+        .collect();
+    assert!(!of_a.is_empty() && of_a.len() < originals_of(&sim, a).len());
+    assert_eq!(
+        of_a.len(),
+        made_before,
+        "no copy of a after the abandonment"
+    );
+    assert_eq!(
+        of_a[..],
+        originals_of(&sim, a)[..of_a.len()],
+        "a prefix, in order"
+    );
+    assert!(sim.frames[abandoned_at..]
+        .iter()
+        .all(|f| !matches!(f, ringgate::frame::Outbound::Event(e)
+            if e.keys.block_seqno == a && e.gate != CommitStage::Proposed)));
+    let of_b: Vec<u64> = voted
+        .iter()
+        .filter(|e| e.keys.block_seqno == b)
+        .map(|e| e.ring_seqno)
+        .collect();
+    assert_eq!(of_b, originals_of(&sim, b));
+    assert!(sim
+        .stream(CommitStage::Finalized)
+        .iter()
+        .all(|e| e.keys.block_seqno == b));
+    sim.assert_seqnos_dense();
+}
+
+#[test]
+fn each_release_call_respects_its_budget_and_drops_cancel_what_is_queued() {
+    let mut sim = Sim::new(ChainConfig::default());
+    sim.release_per_event = Some(3);
+    sim.block(1, 10, 10); // 52 events
+    let before = sim.frames.len();
+    sim.finalized(1, 10); // 104 copies queued; the event itself, its lifecycle and 3 copies
+    let voted_now = sim.stream(CommitStage::Voted).len();
+    assert_eq!(voted_now, 3);
+    assert!(sim.frames.len() - before <= 3 + 3);
+    let mut calls = 0;
+    while sim.pipe.has_pending_releases() {
+        let made = sim.release(5);
+        assert!(made <= 5 && made > 0);
+        calls += 1;
+    }
+    assert_eq!(calls, (104 - 3usize).div_ceil(5));
+    assert_eq!(sim.stream(CommitStage::Finalized).len(), 52);
+    assert_eq!(sim.pipe.gate().held_blocks(), 1, "held until Verified");
+    assert_eq!(sim.release(5), 0);
+
+    // A writer restart drops the block and its half-done Verified release with it.
+    sim.verified(10);
+    assert!(sim.pipe.has_pending_releases());
+    let dropped = sim.pipe.drop_all_held();
+    assert_eq!(dropped.len(), 1);
+    assert!(!sim.pipe.has_pending_releases());
+    assert_eq!(sim.release(100), 0);
+    assert_eq!(sim.stream(CommitStage::Verified).len(), 3);
+    assert_eq!(sim.pipe.gate().held_bytes(), 0);
+    sim.assert_seqnos_dense();
+}
+
+#[test]
+fn a_block_pushed_out_by_the_bounds_mid_release_stops_its_release() {
+    let config = ChainConfig {
+        gate: GateConfig {
+            max_blocks: 2,
+            ..GateConfig::default()
+        },
+        ..ChainConfig::default()
+    };
+    let mut sim = Sim::new(config);
+    sim.release_per_event = Some(1);
+    sim.block(1, 10, 10);
+    sim.qc(1, 10); // Voted release of block 10 queued, 1 copy per event
+    sim.block(2, 11, 1); // 7 events: 7 more copies
+    sim.start(3, 12, 1); // pushes block 10 out mid-release
+    let voted_at_drop = sim.stream(CommitStage::Voted).len();
+    assert!(voted_at_drop < 52);
+    let gaps = sim.metas(MetaKind::Gap);
+    assert_eq!(gaps.len(), 1);
+    assert!(gaps[0].contains("\"block_number\":10"), "{}", gaps[0]);
+    sim.release_all();
+    assert_eq!(sim.stream(CommitStage::Voted).len(), voted_at_drop);
+    sim.assert_seqnos_dense();
+}

@@ -8,11 +8,23 @@
 //! [`Transition`]s ([`StageGate::on_transition`]). Outputs: released copies, each with a
 //! fresh `server_seqno`, and [`Overflow`] records the tailer must announce as `Gap` frames.
 //!
+//! Chunked release: a transition only *queues* a release (block, stage); the copies are made
+//! by [`StageGate::release`], at most `budget` per call, which the tailer calls between ring
+//! reads (and until the queue is empty when the ring is idle). Copying a whole block at once
+//! kept live events waiting 5–13 ms behind it (docs/benchmarks.md, "Latency and ingest
+//! investigation"). The queue is one FIFO over all blocks and stages: a gated stream gets a
+//! block's copies in original order, all of block N's before block N+1's, and a stage reached
+//! later (Verified after Finalized) queues behind the earlier one.
+//!
 //! Invariants:
 //! - a copy for gate S is made only when the block reached S (or beyond) and only for the
 //!   gates enabled in [`GateConfig`]; copies of one gate come out in original ring order;
+//! - a copy is made only of a held original, which was emitted live before it was held;
 //! - a rejected or abandoned block is discarded: nothing of it is ever released above
-//!   `Proposed`;
+//!   `Proposed`, and a release still queued or half done for it stops (its `Lifecycle` frame
+//!   tells `Voted` clients that the prefix they got is void);
+//! - a block dropped by the bounds, [`StageGate::drop_partial`] or [`StageGate::drop_all`]
+//!   leaves the release queue with it: nothing of it is copied afterwards;
 //! - memory is bounded by [`GateConfig::max_blocks`] and [`GateConfig::max_bytes`]; a block
 //!   pushed out by the bounds is reported as an [`Overflow`], never dropped silently;
 //! - consensus events (block seqno 0: BLOCK_QC, BLOCK_FINALIZED, BLOCK_VERIFIED) are not
@@ -20,13 +32,13 @@
 //!
 //! Memory/CPU trade-off: every enabled gate costs one copy of every in-block event (the JSON
 //! bytes plus the keys, ~600 B per event on mainnet-like blocks) made at release time, and
-//! holding costs one `Arc` per event until the last enabled gate is released (about four
-//! blocks for `Verified`). A deployment whose clients never use `min_stage` disables all
+//! holding costs one `Arc` per event until the last enabled gate's release has completed
+//! (about four blocks for `Verified`). A deployment whose clients never use `min_stage` disables all
 //! three gates and pays nothing; one that only uses `Finalized` enables just that one.
 //!
 //! Never: re-encode an event (copies are spliced), block, or release a block twice per gate.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use crate::chain::input::BlockId;
@@ -92,11 +104,10 @@ pub struct Overflow {
 /// What [`StageGate::hold`] did with an event.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HoldOutcome {
-    /// Kept until its block reaches the next enabled gate (copies for gates the block had
-    /// already reached were released at once).
+    /// Kept until its block's last enabled gate has released it. A late event of a block
+    /// that already reached some gates is queued for release at those gates (behind what is
+    /// already queued), never copied ahead of earlier copies.
     Held,
-    /// Copied at once for every gate the block had already reached; nothing left to hold.
-    Released,
     /// Not in a block (consensus event, block seqno 0): never gated.
     NotInBlock,
     /// No gate is enabled.
@@ -107,19 +118,16 @@ pub enum HoldOutcome {
     Discarded,
 }
 
-/// Reusable output buffer of the gate; the tailer drains both vectors after each call.
+/// Reusable output buffer of the gate; the caller drains it after each call.
 #[derive(Debug, Default)]
 pub struct GateOutput {
-    /// Released copies, in the order they must be pushed to the shards.
-    pub released: Vec<Arc<EncodedEvent>>,
     /// Blocks pushed out by the bounds, to announce.
     pub overflows: Vec<Overflow>,
 }
 
 impl GateOutput {
-    /// Empties both vectors, keeping their capacity.
+    /// Empties the buffer, keeping its capacity.
     pub fn clear(&mut self) {
-        self.released.clear();
         self.overflows.clear();
     }
 }
@@ -143,9 +151,29 @@ struct HeldBlock {
     number: u64,
     events: Vec<Arc<EncodedEvent>>,
     bytes: usize,
-    released: [bool; 3],
+    /// Per gate: the block reached that stage, so every held event is due there.
+    reached: [bool; 3],
+    /// Per gate: how many of `events` were copied for it (a prefix, in order).
+    copied: [usize; 3],
+    /// Per gate: a [`PendingRelease`] for it is in the queue.
+    queued: [bool; 3],
     /// Pushed out by the byte bound while still open: later events are dropped too.
     evicted: bool,
+}
+
+impl HeldBlock {
+    /// Every enabled gate was reached and has copied every held event.
+    fn done(&self, enabled: [bool; 3]) -> bool {
+        (0..3).all(|i| !enabled[i] || (self.reached[i] && self.copied[i] >= self.events.len()))
+    }
+}
+
+/// A queued release: the held events of the block opened at `block_seqno` not yet copied
+/// for gate `gate` (an index into [`GATED_STAGES`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct PendingRelease {
+    block_seqno: u64,
+    gate: usize,
 }
 
 /// Holds the events of unreleased blocks and releases them per stage.
@@ -155,6 +183,8 @@ pub struct StageGate {
     /// By BLOCK_START seqno, which orders blocks by age.
     blocks: BTreeMap<u64, HeldBlock>,
     by_id: HashMap<BlockId, u64>,
+    /// Releases to make, oldest first; the front one may be half done.
+    queue: VecDeque<PendingRelease>,
     bytes: usize,
     stats: GateStats,
 }
@@ -188,6 +218,7 @@ impl StageGate {
             config,
             blocks: BTreeMap::new(),
             by_id: HashMap::new(),
+            queue: VecDeque::new(),
             bytes: 0,
             stats: GateStats::default(),
         }
@@ -201,18 +232,18 @@ impl StageGate {
             return;
         }
         // The same id executed again replaces the earlier copy (identical content).
-        if let Some(old) = self.by_id.remove(&id) {
-            if let Some(b) = self.blocks.remove(&old) {
-                self.bytes -= b.bytes;
+        if let Some(&old) = self.by_id.get(&id) {
+            if let Some(b) = self.remove(old) {
                 self.stats.discarded_events += b.events.len() as u64;
             }
         }
         while self.blocks.len() >= self.config.max_blocks.max(1) {
-            let Some((_, victim)) = self.blocks.pop_first() else {
+            let Some(&oldest) = self.blocks.keys().next() else {
                 break;
             };
-            self.by_id.remove(&victim.id);
-            self.bytes -= victim.bytes;
+            let Some(victim) = self.remove(oldest) else {
+                break;
+            };
             if !victim.evicted {
                 self.report_overflow(&victim, out);
             }
@@ -224,7 +255,9 @@ impl StageGate {
                 number,
                 events: Vec::new(),
                 bytes: 0,
-                released: [false; 3],
+                reached: [false; 3],
+                copied: [0; 3],
+                queued: [false; 3],
                 evicted: false,
             },
         );
@@ -233,12 +266,7 @@ impl StageGate {
 
     /// Takes the live original of an event (already stamped and pushed as the `Proposed`
     /// stream) and holds it for the gated streams; see [`HoldOutcome`].
-    pub fn hold(
-        &mut self,
-        event: &Arc<EncodedEvent>,
-        seqnos: &mut ServerSeqno,
-        out: &mut GateOutput,
-    ) -> HoldOutcome {
+    pub fn hold(&mut self, event: &Arc<EncodedEvent>, out: &mut GateOutput) -> HoldOutcome {
         if !self.config.any() {
             return HoldOutcome::Disabled;
         }
@@ -255,41 +283,28 @@ impl StageGate {
             self.stats.unknown_block_events += 1;
             return HoldOutcome::Discarded;
         }
-        // Late event of a block already released at some gates (not seen with the current
-        // writer, whose consensus events follow BLOCK_END): copy it now for those gates.
-        let mut pending = false;
-        for (i, stage) in GATED_STAGES.iter().enumerate() {
-            if !enabled[i] {
-                continue;
-            }
-            if block.released[i] {
-                out.released
-                    .push(Arc::new(restage(event, *stage, seqnos.allocate())));
-                self.stats.released_copies += 1;
-            } else {
-                pending = true;
-            }
-        }
-        if !pending {
-            return HoldOutcome::Released;
-        }
         block.events.push(Arc::clone(event));
         block.bytes += event.json.len();
+        // Late event of a block that already reached some gates (not seen with the current
+        // writer, whose consensus events follow BLOCK_END): due there too, after the copies
+        // already queued.
+        for (gate, queued) in block.queued.iter_mut().enumerate() {
+            if enabled[gate] && block.reached[gate] && !*queued {
+                *queued = true;
+                self.queue.push_back(PendingRelease { block_seqno, gate });
+            }
+        }
         self.bytes += event.json.len();
         self.stats.held_events += 1;
         self.enforce_bytes(out);
         HoldOutcome::Held
     }
 
-    /// Applies a lifecycle transition: releases held events for every enabled gate the block
-    /// has now reached (lowest gate first, each in original order), or discards the block
-    /// when it was rejected or abandoned.
-    pub fn on_transition(
-        &mut self,
-        t: &Transition,
-        seqnos: &mut ServerSeqno,
-        out: &mut GateOutput,
-    ) {
+    /// Applies a lifecycle transition: queues a release for every enabled gate the block has
+    /// now reached (lowest gate first; the copies are made by [`release`](Self::release)),
+    /// or discards the block, and any release of it still queued, when it was rejected or
+    /// abandoned.
+    pub fn on_transition(&mut self, t: &Transition) {
         let Some(&block_seqno) = self.by_id.get(&t.block_id) else {
             return;
         };
@@ -306,22 +321,70 @@ impl StageGate {
                     return;
                 };
                 for (i, stage) in GATED_STAGES.iter().enumerate() {
-                    if enabled[i] && !block.released[i] && t.to_stage.satisfies(*stage) {
+                    if enabled[i] && !block.reached[i] && t.to_stage.satisfies(*stage) {
+                        block.reached[i] = true;
                         // A pushed-out block has no events left (its loss was announced).
-                        for e in &block.events {
-                            out.released
-                                .push(Arc::new(restage(e, *stage, seqnos.allocate())));
+                        if block.copied[i] < block.events.len() {
+                            block.queued[i] = true;
+                            self.queue.push_back(PendingRelease {
+                                block_seqno,
+                                gate: i,
+                            });
                         }
-                        self.stats.released_copies += block.events.len() as u64;
-                        block.released[i] = true;
                     }
                 }
-                let done = (0..3).all(|i| !enabled[i] || block.released[i]);
-                if done {
+                if block.done(enabled) {
                     self.remove(block_seqno);
                 }
             }
         }
+    }
+
+    /// Makes at most `budget` queued copies, oldest release first, each with the next seqno
+    /// from `seqnos`, handing them to `emit` in that order. Returns how many it made. A block
+    /// whose last enabled gate has released everything is freed here.
+    pub fn release(
+        &mut self,
+        budget: usize,
+        seqnos: &mut ServerSeqno,
+        emit: &mut impl FnMut(Arc<EncodedEvent>),
+    ) -> usize {
+        let enabled = self.config.enabled;
+        let mut made = 0;
+        while made < budget {
+            let Some(&PendingRelease { block_seqno, gate }) = self.queue.front() else {
+                break;
+            };
+            let Some(block) = self.blocks.get_mut(&block_seqno) else {
+                // Removed blocks leave the queue with them; a stale entry is only skipped.
+                self.queue.pop_front();
+                continue;
+            };
+            let stage = GATED_STAGES[gate];
+            let from = block.copied[gate];
+            let to = block.events.len().min(from.saturating_add(budget - made));
+            for e in block.events.get(from..to).unwrap_or_default() {
+                emit(Arc::new(restage(e, stage, seqnos.allocate())));
+            }
+            let n = to.saturating_sub(from);
+            block.copied[gate] = from + n;
+            made += n;
+            self.stats.released_copies += n as u64;
+            if block.copied[gate] >= block.events.len() {
+                block.queued[gate] = false;
+                self.queue.pop_front();
+                if block.done(enabled) {
+                    self.remove(block_seqno);
+                }
+            }
+        }
+        made
+    }
+
+    /// Whether a release is queued (the tailer keeps calling [`release`](Self::release)
+    /// until it is not, before it sleeps).
+    pub fn has_pending_releases(&self) -> bool {
+        !self.queue.is_empty()
     }
 
     /// Drops the block opened at `block_seqno` because upstream data loss cut it short: its
@@ -338,6 +401,7 @@ impl StageGate {
     pub fn drop_all(&mut self) -> Vec<Overflow> {
         let blocks = std::mem::take(&mut self.blocks);
         self.by_id.clear();
+        self.queue.clear();
         self.bytes = 0;
         blocks
             .into_values()
@@ -349,53 +413,65 @@ impl StageGate {
     }
 
     fn loss_of(b: &HeldBlock) -> Overflow {
+        Self::loss(b.number, b.id, &b.events)
+    }
+
+    fn loss(block_number: u64, block_id: BlockId, events: &[Arc<EncodedEvent>]) -> Overflow {
         Overflow {
-            block_number: b.number,
-            block_id: b.id,
-            events: b.events.len() as u64,
-            from_seqno: b.events.first().map_or(0, |e| e.server_seqno),
-            to_seqno: b.events.last().map_or(0, |e| e.server_seqno),
+            block_number,
+            block_id,
+            events: events.len() as u64,
+            from_seqno: events.first().map_or(0, |e| e.server_seqno),
+            to_seqno: events.last().map_or(0, |e| e.server_seqno),
         }
     }
 
+    /// Removes a block and any release of it still queued.
     fn remove(&mut self, block_seqno: u64) -> Option<HeldBlock> {
         let b = self.blocks.remove(&block_seqno)?;
         if self.by_id.get(&b.id) == Some(&block_seqno) {
             self.by_id.remove(&b.id);
         }
         self.bytes -= b.bytes;
+        if b.queued.iter().any(|q| *q) {
+            self.queue.retain(|p| p.block_seqno != block_seqno);
+        }
         Some(b)
     }
 
+    /// Pushes out the oldest blocks still holding events until the held bytes fit; each
+    /// stays as an empty marker (its later events are dropped) and leaves the release queue.
     fn enforce_bytes(&mut self, out: &mut GateOutput) {
         while self.bytes > self.config.max_bytes {
-            let Some(victim) = self
+            let Some((&block_seqno, victim)) = self
                 .blocks
-                .values_mut()
-                .find(|b| !b.evicted && !b.events.is_empty())
+                .iter_mut()
+                .find(|(_, b)| !b.evicted && !b.events.is_empty())
             else {
                 break;
             };
             victim.evicted = true;
+            victim.copied = [0; 3];
             let events = std::mem::take(&mut victim.events);
             let bytes = std::mem::replace(&mut victim.bytes, 0);
+            let queued = std::mem::take(&mut victim.queued);
+            let loss = Self::loss(victim.number, victim.id, &events);
             self.bytes -= bytes;
-            let report = HeldBlock {
-                id: victim.id,
-                number: victim.number,
-                events,
-                bytes,
-                released: victim.released,
-                evicted: false,
-            };
-            self.report_overflow(&report, out);
+            if queued.iter().any(|q| *q) {
+                self.queue.retain(|p| p.block_seqno != block_seqno);
+            }
+            self.announce(loss, out);
         }
     }
 
     fn report_overflow(&mut self, b: &HeldBlock, out: &mut GateOutput) {
+        self.announce(Self::loss_of(b), out);
+    }
+
+    fn announce(&mut self, loss: Overflow, out: &mut GateOutput) {
         self.stats.overflow_blocks += 1;
-        self.stats.overflow_events += b.events.len() as u64;
-        out.overflows.push(Self::loss_of(b));
+        self.stats.overflow_events += loss.events;
+        out.overflows.push(loss);
     }
 
     /// Blocks currently held (including pushed-out ones kept as markers).

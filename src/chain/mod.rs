@@ -12,8 +12,12 @@
 //! 3. encode and stamp the event, push it (the `Proposed` stream), then
 //!    [`gate::StageGate::hold`] it;
 //! 4. for each transition: a `Lifecycle` frame ([`meta`]), then
-//!    [`gate::StageGate::on_transition`] (→ released copies for the gated streams), and
+//!    [`gate::StageGate::on_transition`] (→ a queued release for the gated streams), and
 //!    announce any [`gate::Overflow`] as a `Gap` frame.
+//!
+//! Between ring events (and until none is left when the ring is idle) the tailer calls
+//! [`pipeline::ChainPipeline::drain_releases`], which makes a bounded number of the queued
+//! copies, so a block reaching a stage never stalls live events for long.
 //!
 //! - [`stage`]: commit stages and the `min_stage` comparison.
 //! - [`input`]: the narrow input type (plain values mapped from decoded events).

@@ -2,8 +2,9 @@
 //! (which stamps every `server_seqno`), and turn upstream losses into `Gap` frames.
 //!
 //! Runs on the tailer core only, called by [`crate::tailer`]'s read loop. Input: a ring
-//! descriptor and its payload, or a [`Loss`]. Output: [`Outbound`] frames appended in seqno
-//! order. Runtime-free (no glommio, no atomics): the loop does the pushing and counting.
+//! descriptor and its payload, or a [`Loss`]; between them, requests to release a bounded
+//! number of queued `min_stage` copies ([`Pipeline::release`]). Output: [`Outbound`] frames
+//! appended in seqno order. Runtime-free (no glommio, no atomics): the loop does the pushing and counting.
 //!
 //! Invariants: seqnos come from one [`ServerSeqno`], in emission order; the block being
 //! executed when data is lost is dropped from the stage gate and named in the `Gap`, so no
@@ -51,7 +52,7 @@ impl Loss {
 /// What one event changed, so the tailer knows whether to republish the REST bodies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Processed {
-    /// Only the event itself (and maybe released copies) went out.
+    /// Only the event itself went out.
     EventOnly,
     /// A meta frame went out (lifecycle transition, TPS, contention, top accesses, gap):
     /// block-level state changed.
@@ -161,6 +162,26 @@ impl Pipeline {
         } else {
             Processed::EventOnly
         })
+    }
+
+    /// Appends at most `budget` queued `min_stage` copies (at least 1), in seqno order;
+    /// returns how many. The tailer calls it between ring events with
+    /// [`release_budget`](Self::release_budget), and while the ring is idle until
+    /// [`has_pending_releases`](Self::has_pending_releases) is false.
+    pub fn release(&mut self, budget: usize, out: &mut Vec<Outbound>) -> usize {
+        self.chain
+            .drain_releases(budget, &mut self.seqnos, &mut |o| out.push(o))
+    }
+
+    /// Whether `min_stage` copies are queued.
+    pub fn has_pending_releases(&self) -> bool {
+        self.chain.has_pending_releases()
+    }
+
+    /// `ChainConfig::release_budget`: copies per [`release`](Self::release) between ring
+    /// events.
+    pub fn release_budget(&self) -> usize {
+        self.chain.release_budget()
     }
 
     /// Appends the `Gap` frames announcing `loss` to every session, and forgets per-block

@@ -66,6 +66,9 @@ pub struct Sim {
     pub frames: Vec<Outbound>,
     pub ring: u64,
     pub ts: u64,
+    /// `min_stage` copies released after each event: `None` = all queued (an idle ring
+    /// between events), `Some(n)` = at most `n` (the tailer's budget on a busy ring).
+    pub release_per_event: Option<usize>,
 }
 
 impl Sim {
@@ -76,7 +79,22 @@ impl Sim {
             frames: Vec::new(),
             ring: 0,
             ts: 1_000_000_000,
+            release_per_event: None,
         }
+    }
+
+    /// Releases up to `budget` queued `min_stage` copies, as the tailer does between ring
+    /// reads; returns how many.
+    pub fn release(&mut self, budget: usize) -> usize {
+        let frames = &mut self.frames;
+        self.pipe
+            .drain_releases(budget, &mut self.seqnos, &mut |f| frames.push(f))
+    }
+
+    /// Releases every queued copy, as the tailer does when the ring is idle.
+    pub fn release_all(&mut self) {
+        while self.release(usize::MAX) > 0 {}
+        assert!(!self.pipe.has_pending_releases());
     }
 
     /// One ring event through the pipeline; returns its ring seqno.
@@ -101,6 +119,12 @@ impl Sim {
             .process(input.as_ref(), ev, &mut self.seqnos, &mut |f| {
                 frames.push(f)
             });
+        match self.release_per_event {
+            None => self.release_all(),
+            Some(budget) => {
+                self.release(budget);
+            }
+        }
         ring
     }
 
