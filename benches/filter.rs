@@ -21,7 +21,7 @@ use ringgate::chain::stage::CommitStage;
 use ringgate::event::kind::EventType;
 use ringgate::filter::CompiledFilter;
 use ringgate::frame::{EncodedEvent, FilterKeys};
-use ringgate::protocol::{BatchLimits, BatchWriter};
+use ringgate::protocol::{BatchLimits, BatchWriter, Gather};
 use ringgate::subscription::channel::Channel;
 use ringgate::subscription::{parse_client_message, ClientMessage, SubscriptionLimits};
 
@@ -119,14 +119,25 @@ fn batch(c: &mut Criterion) {
     let mut group = c.benchmark_group("batch/events");
     for n in [1usize, 16, 256] {
         out.clear();
-        let frame_bytes = writer
-            .write_events(events[..n].iter().map(|e| &**e), &mut out)
-            .frame_bytes;
+        let frame_bytes = writer.write_events(&events[..n], &mut out).frame_bytes;
         group.throughput(Throughput::Bytes(frame_bytes as u64));
         group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
             b.iter(|| {
                 out.clear();
-                writer.write_events(events[..n].iter().map(|e| &**e), black_box(&mut out))
+                writer.write_events(&events[..n], black_box(&mut out))
+            })
+        });
+    }
+    group.finish();
+    // The session writer's form: the same frame as a gather list (event bytes referenced).
+    let mut gather = Gather::default();
+    let mut group = c.benchmark_group("batch/gather");
+    for n in [1usize, 16, 256] {
+        group.throughput(Throughput::Elements(n as u64));
+        group.bench_with_input(BenchmarkId::from_parameter(n), &n, |b, &n| {
+            b.iter(|| {
+                gather.clear();
+                writer.write_events(&events[..n], black_box(&mut gather))
             })
         });
     }

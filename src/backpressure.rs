@@ -18,12 +18,13 @@
 //! data seqno written), which per-connection messages carry.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::chain::stage::CommitStage;
 use crate::frame::{EncodedEvent, Outbound};
 use crate::protocol::messages::{self, WarningInfo};
-use crate::protocol::{write_meta, BatchWriter};
+use crate::protocol::{write_meta, BatchWriter, FrameSink};
 
 /// Bounds of one session's queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,12 +205,12 @@ impl SessionQueue {
     pub fn write_pending(
         &mut self,
         batch: &BatchWriter,
-        out: &mut Vec<u8>,
+        out: &mut impl FrameSink,
         max_out_bytes: usize,
     ) -> Written {
         let mut w = Written::default();
-        let start = out.len();
-        while out.len() < max_out_bytes {
+        let start = out.byte_len();
+        while out.byte_len() < max_out_bytes {
             let Some(front) = self.entries.front() else {
                 break;
             };
@@ -234,18 +235,19 @@ impl SessionQueue {
                     self.frames -= 1;
                 }
                 Entry::Warning(info) => {
-                    messages::write_message(&messages::warning(self.cursor, info), out);
+                    let warning = messages::warning(self.cursor, info);
+                    out.put_with(|head| messages::write_message(&warning, head));
                     self.entries.pop_front();
                 }
             }
             w.frames += 1;
         }
-        w.bytes = out.len() - start;
+        w.bytes = out.byte_len() - start;
         w
     }
 }
 
-fn as_event(e: &Entry) -> Option<&EncodedEvent> {
+fn as_event(e: &Entry) -> Option<&Arc<EncodedEvent>> {
     match e {
         Entry::Frame(Outbound::Event(ev)) => Some(ev),
         _ => None,

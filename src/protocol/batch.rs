@@ -1,16 +1,20 @@
 //! `Events` batch assembly, the per-session hot path: a run of matching pre-encoded events
 //! becomes one WebSocket text frame `{"server_seqno":<max>,"Events":[e1,e2,…]}` appended to
-//! the session's outgoing buffer.
+//! a [`FrameSink`]: the session writer's [`crate::protocol::Gather`] (event bytes shared, not
+//! copied) or a byte buffer.
 //!
 //! Runs on shard cores, once per session write. Two passes over the run: the first sizes the
 //! batch (count, byte length, highest seqno) within the caps, so the frame header is written
-//! once with the exact length; the second copies each event's JSON with commas. No per-event
+//! once with the exact length; the second appends each event's JSON with commas. No per-event
 //! allocation, no JSON parsing (DESIGN.md, fast invariants 1, 2 and 8).
 //!
 //! The batch's `server_seqno` is the highest event seqno in it (the existing gateway used the
 //! first item or a metric's seqno, so its seqnos went backwards on the wire).
 
+use std::sync::Arc;
+
 use crate::frame::{EncodedEvent, MetaFrame};
+use crate::protocol::gather::FrameSink;
 use crate::protocol::json::{u64_len, write_u64};
 use crate::ws::{frame_header_len, write_frame_header, OpCode};
 
@@ -45,7 +49,7 @@ pub struct Batch {
     pub events: usize,
     /// The frame's `server_seqno` (the highest event seqno); 0 when `events == 0`.
     pub server_seqno: u64,
-    /// Bytes appended to `out`, header included.
+    /// Bytes appended to the sink, header included.
     pub frame_bytes: usize,
 }
 
@@ -74,9 +78,9 @@ impl BatchWriter {
     /// Appends one `Events` frame holding as many events from the front of `run` as fit the
     /// caps (at least one when `run` is not empty). `run` must be in seqno order; it is
     /// iterated twice, so pass a cheap cloneable iterator (a slice or `VecDeque` iterator).
-    pub fn write_events<'a, I>(&self, run: I, out: &mut Vec<u8>) -> Batch
+    pub fn write_events<'a, I>(&self, run: I, out: &mut impl FrameSink) -> Batch
     where
-        I: IntoIterator<Item = &'a EncodedEvent>,
+        I: IntoIterator<Item = &'a Arc<EncodedEvent>>,
         I::IntoIter: Clone,
     {
         let run = run.into_iter();
@@ -109,20 +113,21 @@ impl BatchWriter {
             + (count - 1)
             + SUFFIX.len();
         let frame_bytes = frame_header_len(payload) + payload;
-        out.reserve(frame_bytes);
-        let start = out.len();
-        write_frame_header(OpCode::Text, payload, out);
-        out.extend_from_slice(PREFIX);
-        write_u64(out, max_seqno);
-        out.extend_from_slice(EVENTS);
+        let start = out.byte_len();
+        out.put_with(|head| {
+            write_frame_header(OpCode::Text, payload, head);
+            head.extend_from_slice(PREFIX);
+            write_u64(head, max_seqno);
+            head.extend_from_slice(EVENTS);
+        });
         for (i, e) in run.take(count).enumerate() {
             if i > 0 {
-                out.push(b',');
+                out.put(b",");
             }
-            out.extend_from_slice(&e.json);
+            out.put_event(e);
         }
-        out.extend_from_slice(SUFFIX);
-        debug_assert_eq!(out.len() - start, frame_bytes);
+        out.put(SUFFIX);
+        debug_assert_eq!(out.byte_len() - start, frame_bytes);
         Batch {
             events: count,
             server_seqno: max_seqno,
@@ -133,11 +138,11 @@ impl BatchWriter {
 
 /// Appends a pre-encoded meta frame (`m.frame` is its complete JSON envelope) as one text
 /// frame; returns the bytes appended.
-pub fn write_meta(m: &MetaFrame, out: &mut Vec<u8>) -> usize {
-    let before = out.len();
-    write_frame_header(OpCode::Text, m.frame.len(), out);
-    out.extend_from_slice(&m.frame);
-    out.len() - before
+pub fn write_meta(m: &Arc<MetaFrame>, out: &mut impl FrameSink) -> usize {
+    let before = out.byte_len();
+    out.put_with(|head| write_frame_header(OpCode::Text, m.frame.len(), head));
+    out.put_meta(m);
+    out.byte_len() - before
 }
 
 #[cfg(test)]

@@ -7,9 +7,11 @@
 //!   (rate-limited); close → close; a protocol violation → close with its code. It also sends
 //!   server pings every `ping_interval` and closes a client silent for `pong_timeout`.
 //! - the **writer** drains everything pending (control frames, then queued frames) into one
-//!   buffer and sends it in one write per turn: consecutive events become one `Events` frame
-//!   (pre-encoded objects joined), meta frames are copied as they are. When idle it waits on
-//!   its waker, never on a timer, so a lone event goes out at once.
+//!   scatter-gather list ([`Gather`]) and sends it with one `sendmsg` per turn: consecutive
+//!   events become one `Events` frame (pre-encoded objects joined by reference, not copied),
+//!   meta frames are referenced as they are. What a full socket does not take is copied out
+//!   and written when the socket drains. When idle it waits on its waker, never on a timer,
+//!   so a lone event goes out at once.
 //!
 //! Invariants: a client that never reads blocks only its own writer; the reader never writes
 //! to the socket; `server_seqno` on this connection never decreases (per-connection frames
@@ -31,7 +33,7 @@ use crate::filter::CompiledFilter;
 use crate::http::WsQuery;
 use crate::metrics::bump;
 use crate::protocol::messages::{self, write_message, Hello};
-use crate::protocol::BatchWriter;
+use crate::protocol::{BatchWriter, FrameSink, Gather};
 use crate::session::registry::{abort_socket, SessionShared, SessionState};
 use crate::session::replay::{self, Refill};
 use crate::session::write_all;
@@ -370,7 +372,8 @@ fn on_text(ctx: &ShardCtx, shared: &SessionShared, text: &str) {
 }
 
 async fn writer_loop(ctx: Rc<ShardCtx>, stream: Rc<RefCell<TcpStream>>, shared: Rc<SessionShared>) {
-    let mut out: Vec<u8> = Vec::with_capacity(16 * 1024);
+    let mut gather = Gather::default();
+    let mut rest: Vec<u8> = Vec::new();
     let mut replayed = Vec::new();
     let batch = BatchWriter::new(ctx.config.batch);
     loop {
@@ -390,11 +393,12 @@ async fn writer_loop(ctx: Rc<ShardCtx>, stream: Rc<RefCell<TcpStream>>, shared: 
             }
         })
         .await;
-        out.clear();
+        gather.clear();
         let (written, last, closing) = {
             let mut st = shared.state.borrow_mut();
             let st = &mut *st;
-            out.append(&mut st.control);
+            gather.put(&st.control);
+            st.control.clear();
             // Flush queued frames unless the session is being closed for a reason that
             // makes them moot (only a server shutdown flushes before closing).
             let flush = st
@@ -403,13 +407,13 @@ async fn writer_loop(ctx: Rc<ShardCtx>, stream: Rc<RefCell<TcpStream>>, shared: 
                 .is_none_or(|c| c.code == CloseCode::GoingAway);
             let written = if flush {
                 st.queue
-                    .write_pending(&batch, &mut out, ctx.config.write_max_bytes)
+                    .write_pending(&batch, &mut gather, ctx.config.write_max_bytes)
             } else {
                 Written::default()
             };
             let last = match &st.closing {
                 Some(c) if !flush || st.queue.is_empty() => {
-                    ws::write_close(c.code, &c.reason, &mut out);
+                    gather.put_with(|out| ws::write_close(c.code, &c.reason, out));
                     true
                 }
                 _ => false,
@@ -417,21 +421,12 @@ async fn writer_loop(ctx: Rc<ShardCtx>, stream: Rc<RefCell<TcpStream>>, shared: 
             st.writing = true;
             (written, last, st.closing.is_some())
         };
-        // A closing session's writes are bounded: a client that does not read must not keep
-        // the session (or a shutdown) waiting on a close frame it will never take.
-        let result = if closing {
-            glommio::timer::timeout(CLOSE_LINGER, async {
-                write_all(&stream, &out).await.map_err(Into::into)
-            })
-            .await
-            .map_err(|e| std::io::Error::other(e.to_string()))
-        } else {
-            write_all(&stream, &out).await
-        };
+        let bytes = gather.byte_len();
+        let result = send_gathered(&stream, &mut gather, &mut rest, closing).await;
         shared.state.borrow_mut().writing = false;
         if result.is_ok() {
             bump(&ctx.stats.writes, 1);
-            bump(&ctx.stats.bytes_out, out.len() as u64);
+            bump(&ctx.stats.bytes_out, bytes as u64);
             bump(&ctx.stats.frames_out, written.frames as u64);
             bump(&ctx.stats.events_out, written.events as u64);
             // Hook (wire-tailer): ring → send latency, one sample per write.
@@ -451,6 +446,37 @@ async fn writer_loop(ctx: Rc<ShardCtx>, stream: Rc<RefCell<TcpStream>>, shared: 
             }
             return;
         }
+    }
+}
+
+/// Sends one turn's output: at once, as far as the socket buffer takes it (one `sendmsg`
+/// per 1,024 pieces, the event bytes shared, not copied); whatever is left (a client that
+/// reads slower than we write) is copied out and written by an ordinary write that waits
+/// for the socket. A closing session's wait is bounded: a client that does not read must not
+/// keep the session (or a shutdown) waiting on a close frame it will never take.
+async fn send_gathered(
+    stream: &Rc<RefCell<TcpStream>>,
+    gather: &mut Gather,
+    rest: &mut Vec<u8>,
+    closing: bool,
+) -> std::io::Result<()> {
+    let fd = stream.borrow().as_raw_fd();
+    let sent = gather.send_now(fd)?;
+    if sent == gather.byte_len() {
+        return Ok(());
+    }
+    rest.clear();
+    gather.copy_from(sent, rest);
+    // The referenced frames are copied: release them while the socket drains.
+    gather.clear();
+    if closing {
+        glommio::timer::timeout(CLOSE_LINGER, async {
+            write_all(stream, rest).await.map_err(Into::into)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+    } else {
+        write_all(stream, rest).await
     }
 }
 

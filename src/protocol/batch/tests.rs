@@ -6,12 +6,12 @@ use crate::event::kind::EventType;
 use crate::frame::{FilterKeys, MetaKind};
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
-fn event(seqno: u64, extra: usize) -> EncodedEvent {
+fn event(seqno: u64, extra: usize) -> Arc<EncodedEvent> {
     let json = format!(
         r#"{{"event_name":"TxnLog","payload":{{"type":"TxnLog","data":"0x{}"}},"seqno":{seqno},"timestamp_ns":1}}"#,
         "ab".repeat(extra)
     );
-    EncodedEvent {
+    Arc::new(EncodedEvent {
         server_seqno: seqno,
         ring_seqno: seqno,
         timestamp_ns: 1,
@@ -19,7 +19,7 @@ fn event(seqno: u64, extra: usize) -> EncodedEvent {
         keys: FilterKeys::new(EventType::TxnLog),
         json: json.into_bytes().into_boxed_slice(),
         stage_span: None,
-    }
+    })
 }
 
 /// Parses one server frame from the front of `bytes` independently of our writer:
@@ -52,7 +52,8 @@ fn frames(mut bytes: &[u8]) -> Vec<Value> {
 #[test]
 fn batches_are_valid_text_frames_stamped_with_the_highest_seqno() {
     for (n, extra) in [(1usize, 0usize), (3, 10), (40, 2000), (300, 1)] {
-        let events: Vec<EncodedEvent> = (0..n as u64).map(|i| event(1000 + i, extra)).collect();
+        let events: Vec<Arc<EncodedEvent>> =
+            (0..n as u64).map(|i| event(1000 + i, extra)).collect();
         let mut out = vec![0xEE]; // existing bytes are kept
         let mut rest = &events[..];
         let writer = BatchWriter::default();
@@ -93,7 +94,7 @@ fn the_byte_cap_splits_batches_but_an_oversized_event_still_goes_alone() {
         max_events: 256,
         max_bytes: 1024,
     });
-    let events: Vec<EncodedEvent> = (0..10).map(|i| event(i + 1, 150)).collect();
+    let events: Vec<Arc<EncodedEvent>> = (0..10).map(|i| event(i + 1, 150)).collect();
     let mut out = Vec::new();
     let b = writer.write_events(&events, &mut out);
     let (_, payload, _) = read_frame(&out);
@@ -117,14 +118,43 @@ fn an_empty_run_writes_nothing() {
 
 #[test]
 fn meta_frames_are_framed_verbatim() {
-    let m = MetaFrame {
+    let m = Arc::new(MetaFrame {
         server_seqno: 5,
         kind: MetaKind::Tps,
         stage: None,
         frame: Box::from(&br#"{"server_seqno":5,"TPS":12}"#[..]),
-    };
+    });
     let mut out = Vec::new();
     let n = write_meta(&m, &mut out);
     assert_eq!(n, out.len());
     assert_eq!(frames(&out)[0]["TPS"].as_u64(), Some(12));
+}
+
+#[test]
+fn a_gather_list_carries_exactly_the_bytes_a_buffer_gets() {
+    use crate::protocol::gather::Gather;
+    let events: Vec<Arc<EncodedEvent>> = (0..300).map(|i| event(10 + i, 3)).collect();
+    let m = Arc::new(MetaFrame {
+        server_seqno: 400,
+        kind: MetaKind::Tps,
+        stage: None,
+        frame: Box::from(&br#"{"server_seqno":400,"TPS":7}"#[..]),
+    });
+    let writer = BatchWriter::default();
+    let mut buffer = b"control".to_vec();
+    let mut gather = Gather::default();
+    gather.put(b"control");
+    let mut rest = &events[..];
+    while !rest.is_empty() {
+        let a = writer.write_events(rest, &mut buffer);
+        let b = writer.write_events(rest, &mut gather);
+        assert_eq!(a, b);
+        rest = &rest[a.events..];
+    }
+    assert_eq!(write_meta(&m, &mut buffer), write_meta(&m, &mut gather));
+    assert_eq!(gather.byte_len(), buffer.len());
+    let mut gathered = Vec::new();
+    gather.copy_from(0, &mut gathered);
+    assert!(gathered == buffer, "same bytes in the same order");
+    assert_eq!(frames(&buffer[b"control".len()..]).len(), 3);
 }
