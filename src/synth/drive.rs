@@ -18,7 +18,8 @@ use crate::event::kind::EventType;
 use crate::pacer::Pacer;
 use crate::ring::layout::RingSizes;
 use crate::ring::{replay, AttachError, ReplayOptions, Ring, RingWriter, WriterError};
-use crate::synth::generator::{Generator, SynthOptions};
+use crate::synth::generator::Generator;
+use crate::synth::options::SynthOptions;
 
 /// What a drive wrote. A snapshot replay fills `events`, `last_seqno` and `stopped` only.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

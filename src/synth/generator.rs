@@ -1,10 +1,12 @@
 //! The synthetic chain generator: a deterministic (seeded), endless stream of realistic Monad
 //! execution events in the real payload format, in the order the daemon records them
-//! (spec/monad-event-ring.md §4.2, §7.5–7.8).
+//! (spec/monad-event-ring.md §4.2, §7.5–7.8). This file is the height loop and the consensus
+//! pattern; [`crate::synth::block`] builds each proposal's events.
 //!
-//! Runs on the synthetic writer's thread (`ringgate write` / `demo`, tests, benches). Output:
-//! [`SynthEvent`]s (type, flow tags other than the block seqno, payload bytes built with
-//! [`crate::event::build`]); the driver assigns seqnos and the block flow tag.
+//! Runs on the synthetic writer's thread (`ringgate write` / `demo`, tests, benches). Input:
+//! [`SynthOptions`]. Output: [`SynthEvent`]s (type, flow tags other than the block seqno,
+//! payload bytes built with [`crate::event::build`]); the driver assigns seqnos and the block
+//! flow tag.
 //!
 //! # One height
 //!
@@ -26,83 +28,18 @@
 //! Chain time: proposal timestamps advance `block_interval_ns` (400 ms) per height, starting at
 //! `start_time_ns`. `logs_bloom`, roots and hashes are random, not keccak-derived.
 //!
-//! Memory: one height's events live in a reused arena, nothing grows with the chain length
-//! except bounded world state (see [`crate::synth::world`]).
+//! Invariants: the same options always give the same stream, byte for byte. Memory: one
+//! height's events live in a reused arena, nothing grows with the chain length except bounded
+//! world state (see [`crate::synth::world`]) and the last 8 canonical proposals.
 
 use std::collections::VecDeque;
 
 use crate::event::payload::*;
 pub use crate::synth::batch::SynthEvent;
-use crate::synth::batch::{Batch, Pending};
-use crate::synth::plan::TxnScratch;
+use crate::synth::block::{BlockBuilder, ChainHead, Proposal, Slot};
+pub use crate::synth::options::{SynthOptions, EVENTS_PER_TXN};
 use crate::synth::rng::Rng;
-use crate::synth::txn::{self, BlockFacts, TxnEvents};
-use crate::synth::world::{World, HISTORY_CONTRACT};
-
-/// Events per synthetic transaction, block and consensus events included (measured: 16.0 over
-/// 200 default heights), used to size blocks from a target rate.
-pub const EVENTS_PER_TXN: f64 = 16.0;
-
-/// keccak256(rlp([])): the ommers hash of every post-merge block.
-const EMPTY_OMMERS: Bytes32 = [
-    0x1d, 0xcc, 0x4d, 0xe8, 0xde, 0xc7, 0x5d, 0x7a, 0xab, 0x85, 0xb5, 0x67, 0xb6, 0xcc, 0xd4, 0x1a,
-    0xd3, 0x12, 0x45, 0x1b, 0x94, 0x8a, 0x74, 0x13, 0xf0, 0xa1, 0x42, 0xfd, 0x40, 0xd4, 0x93, 0x47,
-];
-
-/// Generator settings. Every field has a default (see [`SynthOptions::default`]).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct SynthOptions {
-    /// PRNG seed: same seed, same chain. Default 1.
-    pub seed: u64,
-    /// Mean transactions per proposal (each block draws ±20 %). Default 200.
-    pub txns_per_block: u32,
-    /// Chance that a height gets a second, competing proposal. Default 0.05.
-    pub fork_probability: f64,
-    /// Chance that a height starts with a proposal that ends in BLOCK_REJECT. Default 0.02.
-    pub reject_probability: f64,
-    /// Number of the first block. Default 1,000,000.
-    pub first_block_number: u64,
-    /// Chain time (ns since the Unix epoch) of the first proposal. Default 2025-09-01T00:00Z.
-    pub start_time_ns: u64,
-    /// Chain time between heights. Default 400 ms.
-    pub block_interval_ns: u64,
-    /// Chain id in payloads. Default 143.
-    pub chain_id: u64,
-    /// Externally owned accounts in the world (a tenth of them are "hot"). Default 5,000.
-    pub accounts: usize,
-}
-
-impl Default for SynthOptions {
-    fn default() -> SynthOptions {
-        SynthOptions {
-            seed: 1,
-            txns_per_block: 200,
-            fork_probability: 0.05,
-            reject_probability: 0.02,
-            first_block_number: 1_000_000,
-            start_time_ns: 1_756_684_800_000_000_000,
-            block_interval_ns: 400_000_000,
-            chain_id: 143,
-            accounts: 5_000,
-        }
-    }
-}
-
-impl SynthOptions {
-    /// Defaults with `txns_per_block` chosen so that one height is about one block interval
-    /// of events at `events_per_sec` (at least one transaction).
-    pub fn for_rate(events_per_sec: f64) -> SynthOptions {
-        let mut o = SynthOptions::default();
-        let per_block = events_per_sec * o.block_interval_ns as f64 / 1e9;
-        let txns = (per_block / EVENTS_PER_TXN).round();
-        o.txns_per_block = if txns.is_finite() && txns >= 1.0 {
-            txns.min(f64::from(u32::MAX)) as u32
-        } else {
-            1
-        };
-        o
-    }
-}
+use crate::synth::world::World;
 
 /// What the generator has produced so far.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -121,30 +58,17 @@ pub struct GeneratorStats {
     pub txns: u64,
 }
 
-/// A proposal's identity, kept for QC and finalization.
-#[derive(Debug, Clone, Copy)]
-struct Proposal {
-    tag: BlockTag,
-    round: u64,
-    eth_hash: Bytes32,
-}
-
 /// The endless synthetic event stream. See the module docs for the chain it produces.
 #[derive(Debug)]
 pub struct Generator {
     opts: SynthOptions,
     rng: Rng,
     world: World,
-    batch: Batch,
-    queue: Vec<Pending>,
+    blocks: BlockBuilder,
+    /// Index in `blocks.queue` of the next event to hand out.
     next: usize,
-    staging: Vec<Pending>,
-    txns: Vec<TxnEvents>,
-    scratch: TxnScratch,
     height: u64,
-    round: u64,
-    base_fee: u128,
-    parent_hash: Bytes32,
+    head: ChainHead,
     /// Canonical proposals of recent heights (oldest first), for FINALIZED.
     canonical: VecDeque<Proposal>,
     pending_qc: Option<Proposal>,
@@ -161,16 +85,14 @@ impl Generator {
             opts,
             rng,
             world,
-            batch: Batch::default(),
-            queue: Vec::new(),
+            blocks: BlockBuilder::default(),
             next: 0,
-            staging: Vec::new(),
-            txns: Vec::new(),
-            scratch: TxnScratch::default(),
             height: opts.first_block_number,
-            round: opts.first_block_number * 2,
-            base_fee: 50_000_000_000,
-            parent_hash,
+            head: ChainHead {
+                round: opts.first_block_number * 2,
+                base_fee: 50_000_000_000,
+                parent_hash,
+            },
             canonical: VecDeque::new(),
             pending_qc: None,
             stats: GeneratorStats::default(),
@@ -189,10 +111,10 @@ impl Generator {
 
     /// The next event (generating the next height when the current one is used up).
     pub fn next_event(&mut self) -> SynthEvent<'_> {
-        while self.next >= self.queue.len() {
+        while self.next >= self.blocks.queue.len() {
             self.next_height();
         }
-        let p = self.queue[self.next];
+        let p = self.blocks.queue[self.next];
         self.next += 1;
         self.stats.events += 1;
         SynthEvent {
@@ -200,23 +122,17 @@ impl Generator {
             txn_id: p.txn_id,
             account_index: p.account_index,
             block_scoped: p.block_scoped,
-            payload: &self.batch.bytes[p.start..p.end],
+            payload: &self.blocks.batch.bytes[p.start..p.end],
         }
     }
 
-    fn consensus(&mut self, ev: &ExecEvent<'_>) {
-        let p = self.batch.push(ev, 0, 0, false);
-        self.queue.push(p);
-    }
-
     fn next_height(&mut self) {
-        self.batch.bytes.clear();
-        self.queue.clear();
+        self.blocks.clear();
         self.next = 0;
         let number = self.height;
         let first = self.opts.first_block_number;
         if let Some(parent) = self.pending_qc.take() {
-            self.consensus(&ExecEvent::BlockQc(BlockQc {
+            self.blocks.consensus(&ExecEvent::BlockQc(BlockQc {
                 block_tag: parent.tag,
                 round: parent.round + 1,
                 epoch: parent.round / 50_000,
@@ -236,7 +152,7 @@ impl Generator {
                 canonical = other;
             }
         }
-        self.parent_hash = canonical.eth_hash;
+        self.head.parent_hash = canonical.eth_hash;
         self.canonical.push_back(canonical);
         while self.canonical.len() > 8 {
             self.canonical.pop_front();
@@ -245,11 +161,11 @@ impl Generator {
             let target = number - 2;
             if let Some(p) = self.canonical.iter().find(|p| p.tag.block_number == target) {
                 let tag = p.tag;
-                self.consensus(&ExecEvent::BlockFinalized(tag));
+                self.blocks.consensus(&ExecEvent::BlockFinalized(tag));
             }
         }
         if number >= first + 5 {
-            self.consensus(&ExecEvent::BlockVerified {
+            self.blocks.consensus(&ExecEvent::BlockVerified {
                 block_number: number - 5,
             });
         }
@@ -258,196 +174,22 @@ impl Generator {
         self.stats.heights += 1;
     }
 
-    /// Generates one proposal at `number` into the queue.
+    /// Generates one proposal at `number` into the queue and counts it.
     fn proposal(&mut self, number: u64, proposal_no: u64, reject: bool) -> Proposal {
-        self.round += 1;
-        self.stats.proposals += 1;
-        let rng = &mut self.rng;
-        let o = &self.opts;
-        let tpb = u64::from(o.txns_per_block);
-        let n_txns = rng.range(tpb - tpb / 5, tpb + tpb / 5);
-        self.base_fee = (self.base_fee * u128::from(rng.range(98, 102)) / 100).max(1_000_000_000);
-        let validator =
-            self.world.validators[rng.below(self.world.validators.len() as u64) as usize];
-        let nanos = o.start_time_ns
-            + (number - o.first_block_number) * o.block_interval_ns
-            + proposal_no * (o.block_interval_ns / 8);
-        let tag = BlockTag {
-            id: rng.array(),
-            block_number: number,
-        };
-        let start = BlockStart {
-            block_tag: tag,
-            round: self.round,
-            epoch: self.round / 50_000,
-            proposal_epoch_nanos: u128::from(nanos),
-            chain_id: U256::from_u64(o.chain_id),
-            author: validator.author,
-            parent_eth_hash: self.parent_hash,
-            eth_block_input: EthBlockInput {
-                ommers_hash: EMPTY_OMMERS,
-                beneficiary: validator.beneficiary,
-                transactions_root: rng.array(),
-                difficulty: 0,
+        let (proposal, txns) = self.blocks.proposal(
+            &mut self.rng,
+            &mut self.world,
+            &self.opts,
+            &mut self.head,
+            Slot {
                 number,
-                gas_limit: 200_000_000,
-                timestamp: nanos / 1_000_000_000,
-                extra_data: [0; 32],
-                extra_data_length: 0,
-                prev_randao: rng.array(),
-                nonce: [0; 8],
-                base_fee_per_gas: U256::from_u128(self.base_fee),
-                withdrawals_root: rng.array(),
-                txn_count: n_txns,
+                proposal_no,
+                reject,
             },
-            monad_block_input: MonadBlockInput {
-                base_fee_trend: U256::from_u64(rng.below(1 << 20)),
-                base_fee_moment: U256::from_u64(rng.below(1 << 40)),
-            },
-        };
-        let push = |batch: &mut Batch, queue: &mut Vec<Pending>, ev: &ExecEvent<'_>| {
-            queue.push(batch.build(ev, 0, 0));
-        };
-        let (b, q) = (&mut self.batch, &mut self.queue);
-        push(b, q, &ExecEvent::BlockStart(start));
-        push(b, q, &ExecEvent::BlockPerfEvmEnter);
-        // Prologue: the block-hash history contract stores the parent hash.
-        push(
-            b,
-            q,
-            &ExecEvent::AccountAccessListHeader(AccountAccessListHeader {
-                entry_count: 1,
-                access_context: 0,
-            }),
         );
-        push(
-            b,
-            q,
-            &ExecEvent::AccountAccess(system_access(HISTORY_CONTRACT, 0, 1)),
-        );
-        let mut key = [0u8; 32];
-        key[24..].copy_from_slice(&((number - 1) % 8191).to_be_bytes());
-        push(
-            b,
-            q,
-            &ExecEvent::StorageAccess(StorageAccess {
-                address: HISTORY_CONTRACT,
-                index: 0,
-                access_context: 0,
-                modified: true,
-                transient: false,
-                key,
-                start_value: [0; 32],
-                end_value: self.parent_hash,
-            }),
-        );
-        self.transactions(n_txns);
-        let gas_used: u64 = self.txns.iter().map(|t| t.gas_used).sum();
-        let logs: u64 = self.txns.iter().map(|t| u64::from(t.log_count)).sum();
-        let (b, q) = (&mut self.batch, &mut self.queue);
-        push(
-            b,
-            q,
-            &ExecEvent::AccountAccessListHeader(AccountAccessListHeader {
-                entry_count: 1,
-                access_context: 2,
-            }),
-        );
-        let mut fees = system_access(validator.beneficiary, 2, 0);
-        fees.is_balance_modified = true;
-        fees.prestate.balance = U256::from_u128(1 << 80);
-        fees.modified_balance = U256::from_u128((1 << 80) + u128::from(gas_used) * 1_000_000_000);
-        push(b, q, &ExecEvent::AccountAccess(fees));
-        push(b, q, &ExecEvent::BlockPerfEvmExit);
-        let eth_hash = self.rng.array();
-        if reject {
-            // InvalidGasUsed, WrongMerkleRoot or WrongLogsBloom: failures found after execution.
-            let reason = [14, 16, 13][self.rng.below(3) as usize];
-            push(
-                &mut self.batch,
-                &mut self.queue,
-                &ExecEvent::BlockReject(reason),
-            );
-        } else {
-            let mut bloom = [0u8; 256];
-            for _ in 0..logs.min(600) * 3 {
-                let bit = self.rng.below(2048) as usize;
-                bloom[bit / 8] |= 1 << (bit % 8);
-            }
-            let end = BlockEnd {
-                eth_block_hash: eth_hash,
-                state_root: self.rng.array(),
-                receipts_root: self.rng.array(),
-                logs_bloom: bloom,
-                gas_used,
-            };
-            push(&mut self.batch, &mut self.queue, &ExecEvent::BlockEnd(end));
-        }
-        Proposal {
-            tag,
-            round: self.round,
-            eth_hash,
-        }
-    }
-
-    /// Generates `n` transactions and appends their events, interleaved, to the queue.
-    fn transactions(&mut self, n: u64) {
-        self.staging.clear();
-        self.txns.clear();
-        let facts = BlockFacts {
-            chain_id: self.opts.chain_id,
-            base_fee: self.base_fee,
-        };
-        for i in 0..n {
-            let t = txn::generate(
-                &mut self.world,
-                &mut self.rng,
-                facts,
-                i as u32,
-                &mut self.batch,
-                &mut self.staging,
-                &mut self.scratch,
-            );
-            self.txns.push(t);
-        }
-        self.stats.txns += n;
-        // Phase A of up to `window` started transactions may run ahead of the commits, which
-        // happen in index order (each after its own phase A).
-        let window = self.rng.range(1, 8) as usize;
-        let n = self.txns.len();
-        let (mut started, mut committed) = (0usize, 0usize);
-        while committed < n {
-            let can_start = started < n && started - committed < window;
-            if can_start && (started == committed || self.rng.bool()) {
-                let r = self.txns[started].phase_a.clone();
-                self.queue.extend_from_slice(&self.staging[r]);
-                started += 1;
-            } else {
-                let r = self.txns[committed].phase_b.clone();
-                self.queue.extend_from_slice(&self.staging[r]);
-                committed += 1;
-            }
-        }
-    }
-}
-
-/// An ACCOUNT_ACCESS of a system or fee account in the block prologue/epilogue.
-fn system_access(address: Address, context: u8, storage_keys: u32) -> AccountAccess {
-    AccountAccess {
-        index: 0,
-        address,
-        access_context: context,
-        is_balance_modified: false,
-        is_nonce_modified: false,
-        prestate: AccountState {
-            nonce: 1,
-            balance: U256::ZERO,
-            code_hash: [0; 32],
-        },
-        modified_balance: U256::ZERO,
-        modified_nonce: 1,
-        storage_key_count: storage_keys,
-        transient_count: 0,
+        self.stats.proposals += 1;
+        self.stats.txns += txns;
+        proposal
     }
 }
 

@@ -8,12 +8,17 @@
 //! - [`batch`]: the per-height payload arena and the [`SynthEvent`]s handed out.
 //! - [`plan`]: a planned transaction in reusable buffers, and its commit-phase events.
 //! - [`txn`]: the transaction kinds and their two phases of events.
-//! - [`generator`]: heights, proposals, forks, rejects, consensus events → [`SynthEvent`]s.
+//! - [`options`]: the generator's settings ([`SynthOptions`]).
+//! - [`block`]: one proposal's events: BLOCK_START, prologue, interleaved transactions,
+//!   epilogue, BLOCK_END / BLOCK_REJECT.
+//! - [`generator`]: the height loop: rejects, forks, QC / FINALIZED / VERIFIED → [`SynthEvent`]s.
 //! - [`drive`]: writes a generator's (or a snapshot's) events into a ring at a paced rate.
 
 pub mod batch;
+pub mod block;
 pub mod drive;
 pub mod generator;
+pub mod options;
 pub mod plan;
 pub mod rng;
 pub mod txn;

@@ -44,6 +44,12 @@ const SEL_GET_RESERVES: [u8; 4] = [0x09, 0x02, 0xf1, 0xac];
 const SEL_PAIR_SWAP: [u8; 4] = [0x02, 0x2c, 0x0d, 0x9f];
 const SEL_EXECUTE: [u8; 4] = [0xe9, 0xae, 0x5c, 0x53];
 
+/// `Error(string)`: the head of a revert reason.
+const ERROR_SELECTOR: [u8; 4] = [0x08, 0xc3, 0x79, 0xa0];
+
+/// Intrinsic gas of a transaction, spent before its outer call frame runs.
+const INTRINSIC_GAS: u64 = 21_000;
+
 const OP_CALL: u8 = 0xf1;
 const OP_STATICCALL: u8 = 0xfa;
 
@@ -107,7 +113,7 @@ pub fn generate(
             let r = world.eoas[world.pick_eoa(rng)];
             to = r;
             value = amount(rng, 1_000_000_000_000_000, 10_000_000_000_000_000_000);
-            gas_used = 21_000;
+            gas_used = INTRINSIC_GAS;
             data = 0..0;
             s.frame(sender, r, OP_CALL, 0, 0, 0, &[], &[]);
             if let Some(f) = s.frames.last_mut() {
@@ -125,17 +131,7 @@ pub fn generate(
             to = token.address;
             gas_used = rng.range(34_000, 52_000);
             data = s.put(&[&SEL_TRANSFER, &word_address(&recipient), &amt]);
-            let input = s.bytes[data.clone()].to_vec();
-            s.frame(
-                sender,
-                to,
-                OP_CALL,
-                0,
-                gas_used * 2,
-                gas_used - 21_000,
-                &[&input],
-                &[&word_u128(1)],
-            );
+            outer_call(s, sender, to, gas_used, data.clone(), &[&word_u128(1)]);
             s.log(
                 to,
                 &[
@@ -173,19 +169,16 @@ pub fn generate(
                 &word_address(&sender),
                 &deadline,
             ]);
-            let input = s.bytes[data.clone()].to_vec();
             status = !rng.chance(0.04);
             if status {
                 gas_used = rng.range(90_000, 180_000);
-                let g = gas_used - 21_000;
-                s.frame(
+                let g = gas_used - INTRINSIC_GAS;
+                outer_call(
+                    s,
                     sender,
                     to,
-                    OP_CALL,
-                    0,
-                    gas_used * 2,
-                    g,
-                    &[&input],
+                    gas_used,
+                    data.clone(),
                     &[&word_u128(0x40), &w_out],
                 );
                 let reserves: [u8; 96] = rng.array();
@@ -266,16 +259,7 @@ pub fn generate(
                 }
             } else {
                 gas_used = rng.range(30_000, 60_000);
-                s.frame(
-                    sender,
-                    to,
-                    OP_CALL,
-                    0,
-                    gas_used * 2,
-                    gas_used - 21_000,
-                    &[&input],
-                    &[&[0x08, 0xc3, 0x79, 0xa0]],
-                );
+                outer_call(s, sender, to, gas_used, data.clone(), &[&ERROR_SELECTOR]);
                 if let Some(f) = s.frames.last_mut() {
                     f.status = 2;
                 }
@@ -316,17 +300,7 @@ pub fn generate(
                 &word_address(&token.address),
                 &word_u128(0x40),
             ]);
-            let input = s.bytes[data.clone()].to_vec();
-            s.frame(
-                sender,
-                sender,
-                OP_CALL,
-                0,
-                gas_used * 2,
-                gas_used - 21_000,
-                &[&input],
-                &[],
-            );
+            outer_call(s, sender, sender, gas_used, data.clone(), &[]);
             s.frame(
                 sender,
                 token.address,
@@ -409,4 +383,28 @@ pub fn generate(
         gas_used,
         log_count: s.logs.len() as u32,
     }
+}
+
+/// The transaction's outer call frame: depth 0, CALL from `sender` to `to` with the
+/// transaction's calldata (`data` in the scratch bytes) as input; its gas is twice the
+/// transaction's gas used, and it uses that minus the intrinsic gas.
+fn outer_call(
+    s: &mut TxnScratch,
+    sender: Address,
+    to: Address,
+    gas_used: u64,
+    data: Range<usize>,
+    output: &[&[u8]],
+) {
+    let input = s.bytes[data].to_vec();
+    s.frame(
+        sender,
+        to,
+        OP_CALL,
+        0,
+        gas_used * 2,
+        gas_used - INTRINSIC_GAS,
+        &[&input],
+        output,
+    );
 }
