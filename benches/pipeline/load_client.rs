@@ -55,6 +55,33 @@ pub struct LoadConfig {
     pub connect_budget: Duration,
 }
 
+impl ClientSpec {
+    /// A connection on `path` that sends `subscribe` (if any) and records no catch-up point.
+    pub fn new(path: impl Into<String>, subscribe: Option<String>) -> ClientSpec {
+        ClientSpec {
+            path: path.into(),
+            subscribe,
+            catch_up_to: None,
+        }
+    }
+}
+
+impl LoadConfig {
+    /// `clients` reading connections to `addr` on one unpinned thread, no stuck ones, 10 s to
+    /// connect each and 60 s for all; callers override the rest with struct-update syntax.
+    pub fn new(addr: SocketAddr, clients: Vec<ClientSpec>) -> LoadConfig {
+        LoadConfig {
+            addr,
+            clients,
+            stuck: Vec::new(),
+            threads: 1,
+            cpus: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            connect_budget: Duration::from_secs(60),
+        }
+    }
+}
+
 /// Counters of one reading connection, over the measurement window.
 #[derive(Debug, Clone, Default)]
 pub struct ConnStats {
