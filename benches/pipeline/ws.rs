@@ -8,8 +8,15 @@
 //! Invariants: server frames are unmasked (RFC 6455 §5.1), client frames are masked. A masked
 //! server frame, a reserved opcode or a length past [`MAX_FRAME_LEN`] is a protocol error,
 //! reported and never a panic: the bytes come from the server under test.
+//!
+//! The length field is read by ringgate's [`read_payload_len`] (wire format only); the rest
+//! stays the client's own, because ringgate's decoder enforces the server's policy for the
+//! other direction (masked, text-only, 64 KiB messages) and its writer writes unmasked
+//! headers only, while this side needs unmasked large frames in and masked frames out.
 
 use std::ops::Range;
+
+use ringgate::ws::frame::read_payload_len;
 
 /// The largest frame payload the load client accepts (old-style unbounded batches reach a few
 /// MB; anything past this is treated as a broken server).
@@ -123,16 +130,8 @@ pub fn parse_frame(buf: &[u8]) -> Result<Parsed, WsError> {
     if b1 & 0x80 != 0 {
         return Err(WsError::MaskedServerFrame);
     }
-    let (len, header) = match b1 & 0x7f {
-        126 => match buf.get(2..4) {
-            Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
-            None => return Ok(Parsed::NeedMore),
-        },
-        127 => match buf.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-            Some(b) => (u64::from_be_bytes(b), 10),
-            None => return Ok(Parsed::NeedMore),
-        },
-        n => (u64::from(n), 2),
+    let Some((len, header)) = read_payload_len(buf) else {
+        return Ok(Parsed::NeedMore);
     };
     if len > MAX_FRAME_LEN {
         return Err(WsError::TooLong(len));
@@ -183,28 +182,13 @@ pub fn client_frame(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-        let mut f = vec![0x80 | opcode];
-        match payload.len() {
-            n if n < 126 => f.push(n as u8),
-            n if n <= 65535 => {
-                f.push(126);
-                f.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                f.push(127);
-                f.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        f.extend_from_slice(payload);
-        f
-    }
-
     #[test]
     fn frames_of_each_length_form_parse_only_when_complete() {
         for len in [0usize, 125, 126, 65535, 65536, 200_000] {
             let payload = vec![b'x'; len];
-            let f = server_frame(0x1, &payload);
+            // Written by ringgate's own server-frame writer.
+            let mut f = Vec::new();
+            ringgate::ws::write_frame(ringgate::ws::OpCode::Text, &payload, &mut f);
             for cut in [0, 1, f.len() / 2, f.len() - 1] {
                 if cut < f.len() {
                     assert_eq!(
