@@ -23,7 +23,7 @@ use hdrhistogram::Histogram;
 use super::epoll::Epoll;
 use super::process::pin_current_thread;
 use super::scan::{Kind, Scanner};
-use super::ws::{self, Handshake, Opcode, Parsed};
+use super::ws::{self, Handshake, OpCode, Parsed};
 
 /// One connection's path and first message.
 #[derive(Debug, Clone)]
@@ -379,7 +379,7 @@ impl Conn {
         };
         if let Some(sub) = &spec.subscribe {
             stream
-                .write_all(&ws::client_frame(Opcode::Text, sub.as_bytes()))
+                .write_all(&ws::client_frame(OpCode::Text, sub.as_bytes()))
                 .map_err(io_err)?;
         }
         stream.set_nonblocking(true).map_err(io_err)?;
@@ -438,22 +438,22 @@ impl Conn {
                 self.stats.bytes += frame.payload.end as u64;
             }
             match frame.opcode {
-                Opcode::Text | Opcode::Binary if frame.fin && self.message.is_empty() => {
+                OpCode::Text | OpCode::Binary if frame.fin && self.message.is_empty() => {
                     self.message_done(payload, now, scanner, hist);
                 }
-                Opcode::Text | Opcode::Binary | Opcode::Continuation => {
+                OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                     self.message.extend_from_slice(payload);
                     if frame.fin {
                         let msg = std::mem::take(&mut self.message);
                         self.message_done(&msg, now, scanner, hist);
                     }
                 }
-                Opcode::Ping => {
+                OpCode::Ping => {
                     // Best effort: a pong that would block is skipped, like a busy client.
-                    let _ = self.stream.write(&ws::client_frame(Opcode::Pong, payload));
+                    let _ = self.stream.write(&ws::client_frame(OpCode::Pong, payload));
                 }
-                Opcode::Pong => {}
-                Opcode::Close => self.end("server closed".into()),
+                OpCode::Pong => {}
+                OpCode::Close => self.end("server closed".into()),
             }
         }
         off
