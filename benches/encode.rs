@@ -13,9 +13,10 @@
 //!
 //! Run: `cargo bench --bench encode`.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::hint::black_box;
-use std::path::Path;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,8 +25,8 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use ringgate::event::encoder::Encoder;
 use ringgate::event::kind::EventType;
 use ringgate::pacer::Pacer;
-use ringgate::ring::layout::{Descriptor, RingSizes};
-use ringgate::ring::{scratch_dir, ReadOutcome, Ring, RingReader, RingWriter, StartAt};
+use ringgate::ring::layout::Descriptor;
+use ringgate::ring::{ReadOutcome, Ring, RingReader, StartAt};
 use ringgate::synth::{drive, Generator, SynthOptions};
 
 /// Reads and encodes every event from seqno 1 until NotReady; returns the JSON bytes made.
@@ -58,37 +59,23 @@ fn collect(ring: &Arc<Ring>) -> Vec<(Descriptor, Vec<u8>)> {
 }
 
 fn bench(c: &mut Criterion) {
-    let mut g = c.benchmark_group("read_decode_encode");
-    g.sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
-    let snap =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/monad/emn-1b-15m.snapshot.zst");
-    if snap.exists() {
-        let ring = Arc::new(Ring::open(&snap).expect("snapshot attaches"));
+    let mut g = support::whole_ring_group(c, "read_decode_encode");
+    if let Some(ring) = support::snapshot_ring() {
         g.throughput(Throughput::Elements(collect(&ring).len() as u64));
         g.bench_function("snapshot/emn-1b-15m", |b| b.iter(|| read_and_encode(&ring)));
-    } else {
-        eprintln!("skipped snapshot/emn-1b-15m: ../shared/data/monad not found");
     }
 
-    let path = scratch_dir().join(format!("ringgate-bench-encode-{}", std::process::id()));
-    let sizes = RingSizes {
-        descriptor_capacity: 1 << 16,
-        payload_buf_size: 1 << 27,
-        context_area_size: 0,
-    };
-    let mut writer = RingWriter::create(&path, sizes).expect("create bench ring");
-    let mut generator = Generator::new(SynthOptions::default());
-    let stop = AtomicBool::new(false);
-    drive::run(
-        &mut writer,
-        &mut generator,
-        &mut Pacer::new(None),
-        &stop,
-        Some(60_000),
-    );
-    let ring = Arc::new(Ring::open(&path).expect("bench ring attaches"));
+    let (writer, ring) = support::scratch_ring("encode", |writer| {
+        let mut generator = Generator::new(SynthOptions::default());
+        let stop = AtomicBool::new(false);
+        drive::run(
+            writer,
+            &mut generator,
+            &mut Pacer::new(None),
+            &stop,
+            Some(60_000),
+        );
+    });
     let events = collect(&ring);
     g.throughput(Throughput::Elements(events.len() as u64));
     g.bench_function("synthetic", |b| b.iter(|| read_and_encode(&ring)));

@@ -11,13 +11,12 @@
 //!
 //! Run: `cargo bench --bench ring_read`.
 
+mod support;
+
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ringgate::ring::layout::RingSizes;
-use ringgate::ring::{scratch_dir, ReadOutcome, Ring, RingReader, RingWriter, StartAt};
+use ringgate::ring::{ReadOutcome, Ring, RingReader, StartAt};
 use std::hint::black_box;
-use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
 
 /// Reads every event from seqno 1 until NotReady; returns (events, payload bytes).
 fn drain(ring: &Arc<Ring>) -> (u64, u64) {
@@ -36,35 +35,21 @@ fn drain(ring: &Arc<Ring>) -> (u64, u64) {
 }
 
 fn bench(c: &mut Criterion) {
-    let mut g = c.benchmark_group("ring_read");
-    g.sample_size(20)
-        .warm_up_time(Duration::from_millis(500))
-        .measurement_time(Duration::from_secs(2));
+    let mut g = support::whole_ring_group(c, "ring_read");
 
-    let snap =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/monad/emn-1b-15m.snapshot.zst");
-    if snap.exists() {
-        let ring = Arc::new(Ring::open(&snap).expect("snapshot attaches"));
+    if let Some(ring) = support::snapshot_ring() {
         let (n, _) = drain(&ring);
         g.throughput(Throughput::Elements(n));
         g.bench_function("snapshot/emn-1b-15m", |b| b.iter(|| drain(&ring)));
-    } else {
-        eprintln!("skipped snapshot/emn-1b-15m: ../shared/data/monad not found");
     }
 
-    let path = scratch_dir().join(format!("ringgate-bench-read-{}", std::process::id()));
-    let sizes = RingSizes {
-        descriptor_capacity: 1 << 16,
-        payload_buf_size: 1 << 27,
-        context_area_size: 0,
-    };
-    let mut w = RingWriter::create(&path, sizes).expect("bench ring created");
-    let payload = [0x5au8; 528];
-    for i in 0..60_000u64 {
-        let len = [0, 24, 124, 152, 528][(i % 5) as usize];
-        w.write_event(18, [1, i + 1, 0, 0], &payload[..len], i);
-    }
-    let ring = Arc::new(Ring::open(&path).expect("bench ring attaches"));
+    let (w, ring) = support::scratch_ring("read", |w| {
+        let payload = [0x5au8; 528];
+        for i in 0..60_000u64 {
+            let len = [0, 24, 124, 152, 528][(i % 5) as usize];
+            w.write_event(18, [1, i + 1, 0, 0], &payload[..len], i);
+        }
+    });
     g.throughput(Throughput::Elements(60_000));
     g.bench_function("synthetic/60k", |b| b.iter(|| drain(&ring)));
     g.finish();

@@ -29,7 +29,7 @@ mod ws;
 use std::net::TcpListener;
 use std::time::{Duration, Instant};
 
-use load_client::{realtime_ns, ClientSpec, LoadClient, LoadConfig};
+use load_client::{realtime_ns, ClientSpec, LoadClient, LoadConfig, LoadResult};
 use tungstenite::Message;
 
 /// A blocking tungstenite server for `conns` connections: each waits for the client's
@@ -69,6 +69,13 @@ fn events_frame(server_seqno: u64, ring_seqnos: &[u64], ts: u64) -> String {
     )
 }
 
+/// Connects `cfg`'s clients and measures from now for `window`.
+fn run_for(cfg: &LoadConfig, window: Duration) -> LoadResult {
+    let client = LoadClient::connect(cfg).unwrap();
+    let start = Instant::now();
+    client.measure(start, start + window).unwrap()
+}
+
 #[test]
 fn load_client_counts_events_latency_drops_and_seqno_disorder_per_connection() {
     let ts = realtime_ns();
@@ -81,25 +88,12 @@ fn load_client_counts_events_latency_drops_and_seqno_disorder_per_connection() {
         r#"{"server_seqno":4,"TPS":7}"#.to_string(),
     ];
     let addr = scripted_server(2, frames);
-    let spec = ClientSpec {
-        path: "/v1/ws".into(),
-        subscribe: Some(r#"{"subscribe":["TxnEnd"]}"#.into()),
-        catch_up_to: None,
-    };
-    let client = LoadClient::connect(&LoadConfig {
-        addr,
-        clients: vec![spec.clone(), spec],
-        stuck: Vec::new(),
+    let spec = ClientSpec::new("/v1/ws", Some(r#"{"subscribe":["TxnEnd"]}"#.into()));
+    let cfg = LoadConfig {
         threads: 2,
-        cpus: Vec::new(),
-        connect_timeout: Duration::from_secs(10),
-        connect_budget: Duration::from_secs(60),
-    })
-    .unwrap();
-    let start = Instant::now();
-    let r = client
-        .measure(start, start + Duration::from_secs(1))
-        .unwrap();
+        ..LoadConfig::new(addr, vec![spec.clone(), spec])
+    };
+    let r = run_for(&cfg, Duration::from_secs(1));
     assert_eq!(r.conns.len(), 2);
     for c in &r.conns {
         assert_eq!(c.events, 3003);
@@ -118,25 +112,12 @@ fn load_client_counts_events_latency_drops_and_seqno_disorder_per_connection() {
 #[test]
 fn stuck_clients_connect_and_subscribe_but_are_not_read() {
     let addr = scripted_server(2, vec![events_frame(1, &[1], realtime_ns())]);
-    let spec = ClientSpec {
-        path: "/v1/ws".into(),
-        subscribe: Some("{}".into()),
-        catch_up_to: None,
+    let spec = ClientSpec::new("/v1/ws", Some("{}".into()));
+    let cfg = LoadConfig {
+        stuck: vec![spec.clone()],
+        ..LoadConfig::new(addr, vec![spec])
     };
-    let client = LoadClient::connect(&LoadConfig {
-        addr,
-        clients: vec![spec.clone()],
-        stuck: vec![spec],
-        threads: 1,
-        cpus: Vec::new(),
-        connect_timeout: Duration::from_secs(10),
-        connect_budget: Duration::from_secs(60),
-    })
-    .unwrap();
-    let start = Instant::now();
-    let r = client
-        .measure(start, start + Duration::from_millis(300))
-        .unwrap();
+    let r = run_for(&cfg, Duration::from_millis(300));
     assert_eq!((r.conns.len(), r.stuck), (1, 1));
     assert_eq!(r.conns[0].events, 1);
 }
@@ -153,20 +134,8 @@ fn handshake_refusal_is_a_connect_error_not_a_hang() {
         s.write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
             .unwrap();
     });
-    let err = LoadClient::connect(&LoadConfig {
-        addr,
-        clients: vec![ClientSpec {
-            path: "/nope".into(),
-            subscribe: None,
-            catch_up_to: None,
-        }],
-        stuck: Vec::new(),
-        threads: 1,
-        cpus: Vec::new(),
-        connect_timeout: Duration::from_secs(10),
-        connect_budget: Duration::from_secs(60),
-    })
-    .unwrap_err();
+    let err = LoadClient::connect(&LoadConfig::new(addr, vec![ClientSpec::new("/nope", None)]))
+        .unwrap_err();
     assert!(
         matches!(err, load_client::LoadError::Handshake { .. }),
         "{err}"
@@ -223,32 +192,12 @@ fn baseline_serves_a_ring_to_firehose_and_filtered_clients_in_strict_seqno_order
         assert!(Instant::now() < deadline, "baseline never listened");
         std::thread::yield_now();
     }
-    let client = LoadClient::connect(&LoadConfig {
-        addr,
-        clients: vec![
-            ClientSpec {
-                path: "/v1/ws".into(),
-                subscribe: None,
-                catch_up_to: None,
-            },
-            // The channel filters from the first event; a subscribe message would race them.
-            ClientSpec {
-                path: "/v1/ws/blocks".into(),
-                subscribe: None,
-                catch_up_to: None,
-            },
-        ],
-        stuck: Vec::new(),
-        threads: 1,
-        cpus: Vec::new(),
-        connect_timeout: Duration::from_secs(10),
-        connect_budget: Duration::from_secs(60),
-    })
-    .unwrap();
-    let start = Instant::now();
-    let r = client
-        .measure(start, start + Duration::from_secs(1))
-        .unwrap();
+    let clients = vec![
+        ClientSpec::new("/v1/ws", None),
+        // The channel filters from the first event; a subscribe message would race them.
+        ClientSpec::new("/v1/ws/blocks", None),
+    ];
+    let r = run_for(&LoadConfig::new(addr, clients), Duration::from_secs(1));
     let (fire, narrow) = (&r.conns[0], &r.conns[1]);
     assert!(fire.events > 0, "firehose got nothing: {fire:?}");
     assert_eq!(fire.seqno_violations, 0);

@@ -7,14 +7,27 @@ use chain_support::{json, Sim};
 use ringgate::chain::gate::GateConfig;
 use ringgate::chain::pipeline::ChainConfig;
 use ringgate::chain::stage::CommitStage;
-use ringgate::frame::MetaKind;
+use ringgate::frame::{EncodedEvent, MetaKind};
 
-fn originals_of(sim: &Sim, block_seqno: u64) -> Vec<u64> {
-    sim.stream(CommitStage::Proposed)
-        .iter()
+/// Block `block_seqno`'s events in the stream gated at `gate`, in stream order.
+fn of_block(sim: &Sim, gate: CommitStage, block_seqno: u64) -> Vec<&EncodedEvent> {
+    sim.stream(gate)
+        .into_iter()
         .filter(|e| e.keys.block_seqno == block_seqno)
+        .collect()
+}
+
+/// Ring seqnos of block `block_seqno`'s copies in the stream gated at `gate`.
+fn ring_seqnos_of(sim: &Sim, gate: CommitStage, block_seqno: u64) -> Vec<u64> {
+    of_block(sim, gate, block_seqno)
+        .iter()
         .map(|e| e.ring_seqno)
         .collect()
+}
+
+/// Ring seqnos of block `block_seqno`'s original (`Proposed`) events.
+fn originals_of(sim: &Sim, block_seqno: u64) -> Vec<u64> {
+    ring_seqnos_of(sim, CommitStage::Proposed, block_seqno)
 }
 
 #[test]
@@ -117,14 +130,10 @@ fn rejected_block_is_never_released_above_proposed() {
 
 #[test]
 fn only_enabled_gates_are_copied() {
-    let config = ChainConfig {
-        gate: GateConfig {
-            enabled: [false, true, false],
-            ..GateConfig::default()
-        },
-        ..ChainConfig::default()
-    };
-    let mut sim = Sim::new(config);
+    let mut sim = Sim::with_gate(GateConfig {
+        enabled: [false, true, false],
+        ..GateConfig::default()
+    });
     sim.block(1, 10, 2);
     sim.qc(1, 10);
     sim.finalized(1, 10);
@@ -138,14 +147,10 @@ fn only_enabled_gates_are_copied() {
         "released after the last enabled gate"
     );
 
-    let none = ChainConfig {
-        gate: GateConfig {
-            enabled: [false; 3],
-            ..GateConfig::default()
-        },
-        ..ChainConfig::default()
-    };
-    let mut sim = Sim::new(none);
+    let mut sim = Sim::with_gate(GateConfig {
+        enabled: [false; 3],
+        ..GateConfig::default()
+    });
     sim.block(1, 10, 2);
     sim.finalized(1, 10);
     assert_eq!(sim.pipe.gate().stats().held_events, 0);
@@ -154,33 +159,22 @@ fn only_enabled_gates_are_copied() {
 
 #[test]
 fn block_count_overflow_is_announced_as_a_gap() {
-    let config = ChainConfig {
-        gate: GateConfig {
-            max_blocks: 2,
-            ..GateConfig::default()
-        },
-        ..ChainConfig::default()
-    };
-    let mut sim = Sim::new(config);
+    let mut sim = Sim::with_gate(GateConfig {
+        max_blocks: 2,
+        ..GateConfig::default()
+    });
     let first = sim.block(1, 10, 1);
     sim.block(2, 11, 1);
     sim.block(3, 12, 1); // pushes block 10 out: consensus stalled
     let first_events = originals_of(&sim, first);
     let gaps = sim.metas(MetaKind::Gap);
     assert_eq!(gaps.len(), 1);
-    let first_seqno = sim
-        .stream(CommitStage::Proposed)
+    let first_seqnos: Vec<u64> = of_block(&sim, CommitStage::Proposed, first)
         .iter()
-        .find(|e| e.keys.block_seqno == first)
         .map(|e| e.server_seqno)
-        .unwrap_or(0);
-    let last_seqno = sim
-        .stream(CommitStage::Proposed)
-        .iter()
-        .filter(|e| e.keys.block_seqno == first)
-        .map(|e| e.server_seqno)
-        .max()
-        .unwrap_or(0);
+        .collect();
+    let first_seqno = first_seqnos.first().copied().unwrap_or(0);
+    let last_seqno = first_seqnos.iter().max().copied().unwrap_or(0);
     assert!(
         gaps[0].contains("\"reason\":\"stage_gate_overflow\""),
         "{}",
@@ -204,14 +198,10 @@ fn block_count_overflow_is_announced_as_a_gap() {
 
 #[test]
 fn byte_overflow_drops_the_open_block_and_announces_it() {
-    let config = ChainConfig {
-        gate: GateConfig {
-            max_bytes: 2_000,
-            ..GateConfig::default()
-        },
-        ..ChainConfig::default()
-    };
-    let mut sim = Sim::new(config);
+    let mut sim = Sim::with_gate(GateConfig {
+        max_bytes: 2_000,
+        ..GateConfig::default()
+    });
     sim.block(1, 10, 20); // ~100 events of ~100 bytes: far above 2,000 bytes
     assert!(sim.pipe.gate().held_bytes() <= 2_000);
     let gaps = sim.metas(MetaKind::Gap);
@@ -335,12 +325,7 @@ fn a_block_abandoned_mid_release_releases_nothing_more() {
     assert!(abandoned_at > 0);
     sim.release_all();
     sim.block(3, 11, 1);
-    let voted = sim.stream(CommitStage::Voted);
-    let of_a: Vec<u64> = voted
-        .iter()
-        .filter(|e| e.keys.block_seqno == a)
-        .map(|e| e.ring_seqno)
-        .collect();
+    let of_a = ring_seqnos_of(&sim, CommitStage::Voted, a);
     assert!(!of_a.is_empty() && of_a.len() < originals_of(&sim, a).len());
     assert_eq!(
         of_a.len(),
@@ -356,12 +341,10 @@ fn a_block_abandoned_mid_release_releases_nothing_more() {
         .iter()
         .all(|f| !matches!(f, ringgate::frame::Outbound::Event(e)
             if e.keys.block_seqno == a && e.gate != CommitStage::Proposed)));
-    let of_b: Vec<u64> = voted
-        .iter()
-        .filter(|e| e.keys.block_seqno == b)
-        .map(|e| e.ring_seqno)
-        .collect();
-    assert_eq!(of_b, originals_of(&sim, b));
+    assert_eq!(
+        ring_seqnos_of(&sim, CommitStage::Voted, b),
+        originals_of(&sim, b)
+    );
     assert!(sim
         .stream(CommitStage::Finalized)
         .iter()
@@ -404,14 +387,10 @@ fn each_release_call_respects_its_budget_and_drops_cancel_what_is_queued() {
 
 #[test]
 fn a_block_pushed_out_by_the_bounds_mid_release_stops_its_release() {
-    let config = ChainConfig {
-        gate: GateConfig {
-            max_blocks: 2,
-            ..GateConfig::default()
-        },
-        ..ChainConfig::default()
-    };
-    let mut sim = Sim::new(config);
+    let mut sim = Sim::with_gate(GateConfig {
+        max_blocks: 2,
+        ..GateConfig::default()
+    });
     sim.release_per_event = Some(1);
     sim.block(1, 10, 10);
     sim.qc(1, 10); // Voted release of block 10 queued, 1 copy per event

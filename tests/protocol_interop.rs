@@ -10,10 +10,11 @@ use std::sync::Arc;
 
 use ringgate::backpressure::{QueueLimits, SessionQueue};
 use ringgate::chain::stage::CommitStage;
+use ringgate::config::Config;
 use ringgate::event::kind::EventType;
 use ringgate::frame::{EncodedEvent, FilterKeys, MetaFrame, MetaKind, Outbound};
 use ringgate::http::{parse_request, route, Parsed, RequestLimits, Route};
-use ringgate::protocol::messages::{self, AdvertisedLimits, Hello};
+use ringgate::protocol::messages::{self, Hello};
 use ringgate::protocol::BatchWriter;
 use ringgate::subscription::channel::Channel;
 use ringgate::subscription::{parse_client_message, ClientMessage, SubscriptionLimits};
@@ -122,16 +123,8 @@ fn a_tungstenite_client_reads_everything_the_session_writes() {
         epoch: 1_700_000_000_000,
         channel: Channel::Txs.name(),
         resume: true,
-        limits: AdvertisedLimits {
-            resume_buffer_size: 100_000,
-            client_send_buffer: 4096,
-            slow_client_drop_limit: 10_000,
-            heartbeat_interval_secs: 30,
-            heartbeat_timeout_secs: 60,
-            max_batch_events: 256,
-            max_batch_bytes: 262_144,
-            max_message_bytes: 65_536,
-        },
+        // What a default server announces.
+        limits: Config::default().advertised_limits(),
     };
     messages::write_message(&messages::hello(0, &hello), &mut out);
     let mut queue = SessionQueue::new(QueueLimits::default(), 0);

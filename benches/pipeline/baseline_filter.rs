@@ -6,9 +6,14 @@
 //! Runs on the baseline's tokio workers, inside each client task. Input: the path and the
 //! client's JSON text; output: a [`Filter`] tested against every event's [`FilterKeys`].
 //! Unparsable subscribe messages are ignored, as in the existing gateway.
+//!
+//! The blocks and txs paths take ringgate's own [`Channel`] event sets, so both servers
+//! filter those channels to the same kinds; the paths, subscribe syntax and matching stay
+//! the baseline's own.
 
 use ringgate::event::kind::EventType;
 use ringgate::frame::{Address, FilterKeys};
+use ringgate::subscription::channel::Channel;
 use serde::Deserialize;
 
 /// One client's compiled subscription.
@@ -29,31 +34,14 @@ struct Spec {
     unsupported: bool,
 }
 
-const BLOCK_KINDS: [EventType; 6] = [
-    EventType::BlockStart,
-    EventType::BlockEnd,
-    EventType::BlockQc,
-    EventType::BlockFinalized,
-    EventType::BlockVerified,
-    EventType::BlockReject,
-];
-const TXN_KINDS: [EventType; 6] = [
-    EventType::TxnHeaderStart,
-    EventType::TxnEvmOutput,
-    EventType::TxnLog,
-    EventType::TxnCallFrame,
-    EventType::TxnEnd,
-    EventType::TxnReject,
-];
-
 impl Filter {
     /// The channel default for an upgrade path, or `None` for a path the baseline rejects.
     pub fn for_path(path: &str) -> Option<Filter> {
         let path = path.split('?').next().unwrap_or(path);
         let kinds = match path {
             "/" | "/v1/ws" => None,
-            "/v1/ws/blocks" => Some(bits(&BLOCK_KINDS)),
-            "/v1/ws/txs" => Some(bits(&TXN_KINDS)),
+            "/v1/ws/blocks" => Some(Channel::Blocks.allowed_events()),
+            "/v1/ws/txs" => Some(Channel::Txs.allowed_events()),
             _ => return None,
         };
         Some(Filter {

@@ -23,7 +23,7 @@ use hdrhistogram::Histogram;
 use super::epoll::Epoll;
 use super::process::pin_current_thread;
 use super::scan::{Kind, Scanner};
-use super::ws::{self, Handshake, Opcode, Parsed};
+use super::ws::{self, Handshake, OpCode, Parsed};
 
 /// One connection's path and first message.
 #[derive(Debug, Clone)]
@@ -53,6 +53,33 @@ pub struct LoadConfig {
     pub connect_timeout: Duration,
     /// Time for opening all reading connections; the ones not tried by then count as failed.
     pub connect_budget: Duration,
+}
+
+impl ClientSpec {
+    /// A connection on `path` that sends `subscribe` (if any) and records no catch-up point.
+    pub fn new(path: impl Into<String>, subscribe: Option<String>) -> ClientSpec {
+        ClientSpec {
+            path: path.into(),
+            subscribe,
+            catch_up_to: None,
+        }
+    }
+}
+
+impl LoadConfig {
+    /// `clients` reading connections to `addr` on one unpinned thread, no stuck ones, 10 s to
+    /// connect each and 60 s for all; callers override the rest with struct-update syntax.
+    pub fn new(addr: SocketAddr, clients: Vec<ClientSpec>) -> LoadConfig {
+        LoadConfig {
+            addr,
+            clients,
+            stuck: Vec::new(),
+            threads: 1,
+            cpus: Vec::new(),
+            connect_timeout: Duration::from_secs(10),
+            connect_budget: Duration::from_secs(60),
+        }
+    }
 }
 
 /// Counters of one reading connection, over the measurement window.
@@ -352,7 +379,7 @@ impl Conn {
         };
         if let Some(sub) = &spec.subscribe {
             stream
-                .write_all(&ws::client_frame(Opcode::Text, sub.as_bytes()))
+                .write_all(&ws::client_frame(OpCode::Text, sub.as_bytes()))
                 .map_err(io_err)?;
         }
         stream.set_nonblocking(true).map_err(io_err)?;
@@ -411,22 +438,22 @@ impl Conn {
                 self.stats.bytes += frame.payload.end as u64;
             }
             match frame.opcode {
-                Opcode::Text | Opcode::Binary if frame.fin && self.message.is_empty() => {
+                OpCode::Text | OpCode::Binary if frame.fin && self.message.is_empty() => {
                     self.message_done(payload, now, scanner, hist);
                 }
-                Opcode::Text | Opcode::Binary | Opcode::Continuation => {
+                OpCode::Text | OpCode::Binary | OpCode::Continuation => {
                     self.message.extend_from_slice(payload);
                     if frame.fin {
                         let msg = std::mem::take(&mut self.message);
                         self.message_done(&msg, now, scanner, hist);
                     }
                 }
-                Opcode::Ping => {
+                OpCode::Ping => {
                     // Best effort: a pong that would block is skipped, like a busy client.
-                    let _ = self.stream.write(&ws::client_frame(Opcode::Pong, payload));
+                    let _ = self.stream.write(&ws::client_frame(OpCode::Pong, payload));
                 }
-                Opcode::Pong => {}
-                Opcode::Close => self.end("server closed".into()),
+                OpCode::Pong => {}
+                OpCode::Close => self.end("server closed".into()),
             }
         }
         off

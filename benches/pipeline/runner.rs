@@ -234,13 +234,10 @@ impl Bench<'_> {
             spec.stuck.len()
         );
         let load = LoadClient::connect(&LoadConfig {
-            addr,
-            clients: spec.clients.clone(),
             stuck: spec.stuck.clone(),
             threads: a.client_threads,
             cpus: a.client_cpus.clone(),
-            connect_timeout: Duration::from_secs(10),
-            connect_budget: Duration::from_secs(60),
+            ..LoadConfig::new(addr, spec.clients.clone())
         })?;
         let start = Instant::now() + warmup;
         let end = start + spec.window;

@@ -8,7 +8,7 @@
 use std::time::{Duration, Instant};
 
 use super::blaster::{Blaster, EVENTS_PER_FRAME};
-use super::load_client::{ClientSpec, LoadClient, LoadConfig};
+use super::load_client::{ClientSpec, LoadClient, LoadConfig, LoadResult};
 use super::probe::head_server_seqno;
 use super::process::{allowed_cpus, machine_description, ProcSample};
 use super::report::{GatewayCost, RunOutcome};
@@ -134,13 +134,9 @@ pub fn run(scenario: Scenario, args: &Args) -> Result<(), HarnessError> {
             let n = args.clients.unwrap_or(1);
             let blaster = Blaster::start()?;
             let load = LoadClient::connect(&LoadConfig {
-                addr: blaster.addr,
-                clients: firehose(n),
-                stuck: Vec::new(),
                 threads: args.client_threads,
                 cpus: args.client_cpus.clone(),
-                connect_timeout: Duration::from_secs(10),
-                connect_budget: Duration::from_secs(60),
+                ..LoadConfig::new(blaster.addr, firehose(n))
             })?;
             let start = Instant::now() + Duration::from_secs_f64(args.warmup.max(0.0));
             let result = load.measure(start, start + window)?;
@@ -160,11 +156,7 @@ pub fn run(scenario: Scenario, args: &Args) -> Result<(), HarnessError> {
         }
         Scenario::Custom => {
             let n = args.clients.unwrap_or(1);
-            let spec_of = |_| ClientSpec {
-                path: args.path.clone(),
-                subscribe: args.subscribe.clone(),
-                catch_up_to: None,
-            };
+            let spec_of = |_| ClientSpec::new(args.path.clone(), args.subscribe.clone());
             let mut spec = RunSpec::new(rate(Some(10_000)), (0..n).map(spec_of).collect(), window);
             spec.stuck = (0..args.stuck).map(spec_of).collect();
             b.compare(
@@ -183,13 +175,7 @@ pub fn run(scenario: Scenario, args: &Args) -> Result<(), HarnessError> {
 
 /// `n` clients on `/v1/ws` with no subscribe message: every event (the channel default).
 fn firehose(n: usize) -> Vec<ClientSpec> {
-    (0..n)
-        .map(|_| ClientSpec {
-            path: "/v1/ws".into(),
-            subscribe: None,
-            catch_up_to: None,
-        })
-        .collect()
+    (0..n).map(|_| ClientSpec::new("/v1/ws", None)).collect()
 }
 
 /// `n` clients, each subscribed to one rare event kind, rotating over the block-level kinds
@@ -197,15 +183,39 @@ fn firehose(n: usize) -> Vec<ClientSpec> {
 fn narrow(n: usize) -> Vec<ClientSpec> {
     const KINDS: [&str; 4] = ["BlockStart", "BlockEnd", "BlockQC", "BlockFinalized"];
     (0..n)
-        .map(|i| ClientSpec {
-            path: "/v1/ws".into(),
-            subscribe: Some(format!(r#"{{"subscribe":["{}"]}}"#, KINDS[i % KINDS.len()])),
-            catch_up_to: None,
+        .map(|i| {
+            let kind = KINDS[i % KINDS.len()];
+            ClientSpec::new("/v1/ws", Some(format!(r#"{{"subscribe":["{kind}"]}}"#)))
         })
         .collect()
 }
 
 impl Bench<'_> {
+    /// One column of a run that reports its own rows (`extra`) rather than a window's CPU:
+    /// the gateway process (`gateway_pid`) as it is now, against `ready`.
+    fn outcome_now(
+        &self,
+        title: &str,
+        result: LoadResult,
+        gateway_pid: u32,
+        ready: ProcSample,
+        extra: Vec<(String, String)>,
+    ) -> Result<RunOutcome, HarnessError> {
+        Ok(RunOutcome {
+            title: title.into(),
+            load: Some(result),
+            gateway: Some(GatewayCost {
+                window_cpu_s: 0.0,
+                end: ProcSample::read(gateway_pid)?,
+                ready,
+                cpus: allowed_cpus(gateway_pid),
+            }),
+            written: None,
+            client_cpus: client_cpus(self.args),
+            extra,
+        })
+    }
+
     /// (f): a client reconnects with `resume_from` = head − `frames` and is timed until it
     /// has caught up with the head it resumed behind. ringgate only.
     fn resume(&self, frames: u64, rate: Option<u64>, window: Duration) -> Result<(), HarnessError> {
@@ -231,18 +241,13 @@ impl Bench<'_> {
         };
         let from = head - frames;
         eprintln!("[ringgate] resuming from server_seqno {from} (head {head})");
+        let client = ClientSpec {
+            catch_up_to: Some(head),
+            ..ClientSpec::new(format!("/v1/ws?resume_from={from}"), None)
+        };
         let load = LoadClient::connect(&LoadConfig {
-            addr,
-            clients: vec![ClientSpec {
-                path: format!("/v1/ws?resume_from={from}"),
-                subscribe: None,
-                catch_up_to: Some(head),
-            }],
-            stuck: Vec::new(),
-            threads: 1,
             cpus: self.args.client_cpus.clone(),
-            connect_timeout: Duration::from_secs(10),
-            connect_budget: Duration::from_secs(60),
+            ..LoadConfig::new(addr, vec![client])
         })?;
         let start = Instant::now();
         let result = load.measure(start, start + window)?;
@@ -282,19 +287,13 @@ impl Bench<'_> {
             _ => "no replay".into(),
         };
         extra.push(("caught up with the head after (ms)".into(), caught_up));
-        let outcome = RunOutcome {
-            title: "ringgate".into(),
-            load: Some(result),
-            gateway: Some(GatewayCost {
-                window_cpu_s: 0.0,
-                end: ProcSample::read(gateway.pid())?,
-                ready: ProcSample::default(),
-                cpus: allowed_cpus(gateway.pid()),
-            }),
-            written: None,
-            client_cpus: client_cpus(self.args),
+        let outcome = self.outcome_now(
+            "ringgate",
+            result,
+            gateway.pid(),
+            ProcSample::default(),
             extra,
-        };
+        )?;
         drop(gateway);
         drop(writer);
         self.print(
@@ -322,22 +321,14 @@ impl Bench<'_> {
         let before = ProcSample::read(gateway.pid())?;
         // Subscribed to a kind the synthetic chain never writes, so the connections stay idle.
         let clients: Vec<ClientSpec> = (0..n)
-            .map(|_| ClientSpec {
-                path: "/v1/ws".into(),
-                subscribe: Some(r#"{"subscribe":["BlockReject"]}"#.into()),
-                catch_up_to: None,
-            })
+            .map(|_| ClientSpec::new("/v1/ws", Some(r#"{"subscribe":["BlockReject"]}"#.into())))
             .collect();
         eprintln!("[{}] opening {n} idle connections to {addr}", target.name());
         let t0 = Instant::now();
         let load = LoadClient::connect(&LoadConfig {
-            addr,
-            clients,
-            stuck: Vec::new(),
             threads: self.args.client_threads,
             cpus: self.args.client_cpus.clone(),
-            connect_timeout: Duration::from_secs(10),
-            connect_budget: Duration::from_secs(60),
+            ..LoadConfig::new(addr, clients)
         })?;
         let connect_s = t0.elapsed().as_secs_f64();
         let start = Instant::now() + Duration::from_secs(2);
@@ -378,19 +369,7 @@ impl Bench<'_> {
                 format!("{:.1}", per_conn(with.rss_kib, before.rss_kib)),
             ),
         ];
-        let outcome = RunOutcome {
-            title: target.name().into(),
-            load: Some(result),
-            gateway: Some(GatewayCost {
-                window_cpu_s: 0.0,
-                end: ProcSample::read(gateway.pid())?,
-                ready: before,
-                cpus: allowed_cpus(gateway.pid()),
-            }),
-            written: None,
-            client_cpus: client_cpus(self.args),
-            extra,
-        };
+        let outcome = self.outcome_now(target.name(), result, gateway.pid(), before, extra)?;
         drop(gateway);
         drop(writer);
         self.print(

@@ -8,8 +8,18 @@
 //! Invariants: server frames are unmasked (RFC 6455 §5.1), client frames are masked. A masked
 //! server frame, a reserved opcode or a length past [`MAX_FRAME_LEN`] is a protocol error,
 //! reported and never a panic: the bytes come from the server under test.
+//!
+//! Opcodes and the length field are ringgate's ([`OpCode`], [`read_payload_len`]: wire format
+//! only); the rest stays the client's own, because ringgate's decoder enforces the server's
+//! policy for the other direction (masked, text-only, 64 KiB messages) and its writer writes
+//! unmasked headers only, while this side takes unmasked large frames in and writes masked
+//! frames out.
 
 use std::ops::Range;
+
+use ringgate::ws::frame::read_payload_len;
+/// WebSocket opcodes (ringgate's: the wire values are the same both ways).
+pub use ringgate::ws::OpCode;
 
 /// The largest frame payload the load client accepts (old-style unbounded batches reach a few
 /// MB; anything past this is treated as a broken server).
@@ -77,22 +87,11 @@ pub fn parse_handshake_response(buf: &[u8]) -> Result<Handshake, WsError> {
     }
 }
 
-/// WebSocket opcodes the load client distinguishes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Opcode {
-    Continuation,
-    Text,
-    Binary,
-    Close,
-    Ping,
-    Pong,
-}
-
 /// One parsed server frame.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Frame {
     pub fin: bool,
-    pub opcode: Opcode,
+    pub opcode: OpCode,
     /// Payload position in the buffer given to [`parse_frame`].
     pub payload: Range<usize>,
 }
@@ -112,27 +111,19 @@ pub fn parse_frame(buf: &[u8]) -> Result<Parsed, WsError> {
         return Ok(Parsed::NeedMore);
     };
     let opcode = match b0 & 0x0f {
-        0x0 => Opcode::Continuation,
-        0x1 => Opcode::Text,
-        0x2 => Opcode::Binary,
-        0x8 => Opcode::Close,
-        0x9 => Opcode::Ping,
-        0xa => Opcode::Pong,
+        0x0 => OpCode::Continuation,
+        0x1 => OpCode::Text,
+        0x2 => OpCode::Binary,
+        0x8 => OpCode::Close,
+        0x9 => OpCode::Ping,
+        0xa => OpCode::Pong,
         other => return Err(WsError::ReservedOpcode(other)),
     };
     if b1 & 0x80 != 0 {
         return Err(WsError::MaskedServerFrame);
     }
-    let (len, header) = match b1 & 0x7f {
-        126 => match buf.get(2..4) {
-            Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 4),
-            None => return Ok(Parsed::NeedMore),
-        },
-        127 => match buf.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-            Some(b) => (u64::from_be_bytes(b), 10),
-            None => return Ok(Parsed::NeedMore),
-        },
-        n => (u64::from(n), 2),
+    let Some((len, header)) = read_payload_len(buf) else {
+        return Ok(Parsed::NeedMore);
     };
     if len > MAX_FRAME_LEN {
         return Err(WsError::TooLong(len));
@@ -151,18 +142,10 @@ pub fn parse_frame(buf: &[u8]) -> Result<Parsed, WsError> {
 
 /// A masked client frame (FIN set) carrying `payload`. The mask is fixed: masking exists to
 /// protect proxies, not to hide anything, and the server must unmask whatever key it gets.
-pub fn client_frame(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
+pub fn client_frame(opcode: OpCode, payload: &[u8]) -> Vec<u8> {
     const MASK: [u8; 4] = [0x5a, 0x17, 0xc3, 0x8e];
-    let code = match opcode {
-        Opcode::Continuation => 0x0,
-        Opcode::Text => 0x1,
-        Opcode::Binary => 0x2,
-        Opcode::Close => 0x8,
-        Opcode::Ping => 0x9,
-        Opcode::Pong => 0xa,
-    };
     let mut out = Vec::with_capacity(payload.len() + 14);
-    out.push(0x80 | code);
+    out.push(0x80 | opcode.bits());
     match payload.len() {
         n if n < 126 => out.push(0x80 | n as u8),
         n if n <= usize::from(u16::MAX) => {
@@ -183,28 +166,13 @@ pub fn client_frame(opcode: Opcode, payload: &[u8]) -> Vec<u8> {
 mod tests {
     use super::*;
 
-    fn server_frame(opcode: u8, payload: &[u8]) -> Vec<u8> {
-        let mut f = vec![0x80 | opcode];
-        match payload.len() {
-            n if n < 126 => f.push(n as u8),
-            n if n <= 65535 => {
-                f.push(126);
-                f.extend_from_slice(&(n as u16).to_be_bytes());
-            }
-            n => {
-                f.push(127);
-                f.extend_from_slice(&(n as u64).to_be_bytes());
-            }
-        }
-        f.extend_from_slice(payload);
-        f
-    }
-
     #[test]
     fn frames_of_each_length_form_parse_only_when_complete() {
         for len in [0usize, 125, 126, 65535, 65536, 200_000] {
             let payload = vec![b'x'; len];
-            let f = server_frame(0x1, &payload);
+            // Written by ringgate's own server-frame writer.
+            let mut f = Vec::new();
+            ringgate::ws::write_frame(OpCode::Text, &payload, &mut f);
             for cut in [0, 1, f.len() / 2, f.len() - 1] {
                 if cut < f.len() {
                     assert_eq!(
@@ -217,7 +185,7 @@ mod tests {
             let Ok(Parsed::Frame(frame)) = parse_frame(&f) else {
                 panic!("complete frame of {len} not parsed");
             };
-            assert_eq!(frame.opcode, Opcode::Text);
+            assert_eq!(frame.opcode, OpCode::Text);
             assert!(frame.fin);
             assert_eq!(frame.payload.len(), len);
             assert_eq!(frame.payload.end, f.len());
@@ -232,7 +200,7 @@ mod tests {
 
     #[test]
     fn client_frames_round_trip_through_tungstenite_server_side() {
-        let frame = client_frame(Opcode::Text, br#"{"subscribe":["TxnLog"]}"#);
+        let frame = client_frame(OpCode::Text, br#"{"subscribe":["TxnLog"]}"#);
         let mut cursor = std::io::Cursor::new(frame);
         let mut ws = tungstenite::WebSocket::from_raw_socket(
             ReadWrite(&mut cursor),

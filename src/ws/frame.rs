@@ -164,23 +164,12 @@ impl FrameDecoder {
         if b1 & 0x80 == 0 {
             return Err(WsError::Unmasked);
         }
-        let (len, len_bytes) = match b1 & 0x7f {
-            126 => match buf.get(2..4) {
-                Some(b) => (u64::from(u16::from_be_bytes([b[0], b[1]])), 2),
-                None => return Ok(Decoded::NeedMore),
-            },
-            127 => match buf.get(2..10).and_then(|b| <[u8; 8]>::try_from(b).ok()) {
-                Some(b) => {
-                    let len = u64::from_be_bytes(b);
-                    if len >> 63 != 0 {
-                        return Err(WsError::BadLength);
-                    }
-                    (len, 8)
-                }
-                None => return Ok(Decoded::NeedMore),
-            },
-            n => (u64::from(n), 0),
+        let Some((len, len_end)) = read_payload_len(buf) else {
+            return Ok(Decoded::NeedMore);
         };
+        if len >> 63 != 0 {
+            return Err(WsError::BadLength);
+        }
         if opcode.is_control() {
             if !fin {
                 return Err(WsError::FragmentedControl);
@@ -205,7 +194,7 @@ impl FrameDecoder {
                 });
             }
         }
-        let header_len = 2 + len_bytes + 4;
+        let header_len = len_end + 4;
         // Bounded above: control ≤ 125, data ≤ max_message_bytes.
         let len = len as usize;
         let Some(frame) = buf.get(..header_len + len) else {
@@ -263,6 +252,24 @@ impl FrameDecoder {
                 })
             }
         }
+    }
+}
+
+/// The payload length declared by the frame header at the start of `buf`, and where that
+/// length field ends (2, 4 or 10: a masking key, if any, follows); `None` until those bytes
+/// have arrived. Wire format only (RFC 6455 §5.2): whether the frame must be masked, its
+/// opcodes and its length limits are the caller's policy.
+pub fn read_payload_len(buf: &[u8]) -> Option<(u64, usize)> {
+    match buf.get(1)? & 0x7f {
+        126 => {
+            let b = buf.get(2..4)?;
+            Some((u64::from(u16::from_be_bytes([b[0], b[1]])), 4))
+        }
+        127 => {
+            let b = <[u8; 8]>::try_from(buf.get(2..10)?).ok()?;
+            Some((u64::from_be_bytes(b), 10))
+        }
+        n => Some((u64::from(n), 2)),
     }
 }
 

@@ -3,6 +3,7 @@
 //! string with its `stage_span`).
 #![allow(dead_code)]
 
+use ringgate::chain::gate::GateConfig;
 use ringgate::chain::input::{BlockId, ChainInput};
 use ringgate::chain::pipeline::{ChainConfig, ChainPipeline};
 use ringgate::chain::stage::CommitStage;
@@ -81,6 +82,14 @@ impl Sim {
             ts: 1_000_000_000,
             release_per_event: None,
         }
+    }
+
+    /// A chain with the default config but for its `min_stage` gate bounds.
+    pub fn with_gate(gate: GateConfig) -> Sim {
+        Sim::new(ChainConfig {
+            gate,
+            ..ChainConfig::default()
+        })
     }
 
     /// Releases up to `budget` queued `min_stage` copies, as the tailer does between ring
