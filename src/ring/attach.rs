@@ -191,12 +191,7 @@ impl Ring {
                 found: meta.len(),
             });
         }
-        let len = usize::try_from(implied).map_err(|_| AttachError::Size {
-            path: path.to_path_buf(),
-            field: "total file size",
-            expected: "addressable on this machine",
-            found: implied,
-        })?;
+        let len = addressable_len(path, implied)?;
         let raw = memmap2::MmapOptions::new()
             .len(len)
             .populate()
@@ -276,6 +271,17 @@ fn read_full_at(file: &File, buf: &mut [u8]) -> io::Result<usize> {
         }
     }
     Ok(done)
+}
+
+/// A ring's total size (from its header) as a mapping length, or the error naming the file
+/// when it does not fit this machine's address space.
+pub(crate) fn addressable_len(path: &Path, implied: u64) -> Result<usize, AttachError> {
+    usize::try_from(implied).map_err(|_| AttachError::Size {
+        path: path.to_path_buf(),
+        field: "total file size",
+        expected: "addressable on this machine",
+        found: implied,
+    })
 }
 
 pub(crate) fn check_magic(path: &Path, head: &[u8]) -> Result<(), AttachError> {

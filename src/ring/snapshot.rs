@@ -10,7 +10,9 @@
 //! memory is already zero, so the mostly empty descriptor and payload sections stay unallocated.
 //! Never: keep the decompressed image on disk, accept a shortfall above 15 bytes.
 
-use super::attach::{check_magic, validate_header, AttachError, SNAPSHOT_MAX_SHORT_TAIL};
+use super::attach::{
+    addressable_len, check_magic, validate_header, AttachError, SNAPSHOT_MAX_SHORT_TAIL,
+};
 use super::layout::{RingSizes, HEADER_STRUCT_SIZE};
 use memmap2::{MmapMut, MmapRaw};
 use std::fs::File;
@@ -55,12 +57,7 @@ pub(crate) fn decompress(path: &Path, file: File) -> Result<(MmapRaw, RingSizes)
     }
     let sizes = validate_header(path, &head)?;
     let implied = sizes.file_size();
-    let len = usize::try_from(implied).map_err(|_| AttachError::Size {
-        path: path.to_path_buf(),
-        field: "total file size",
-        expected: "addressable on this machine",
-        found: implied,
-    })?;
+    let len = addressable_len(path, implied)?;
     let mut mem = MmapMut::map_anon(len).map_err(|e| AttachError::Io {
         path: path.to_path_buf(),
         op: "allocate memory for the decompressed snapshot",
