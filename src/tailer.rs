@@ -30,20 +30,22 @@
 //!   from the stage gate (no gated stream gets a partial block) and named in the `Gap`.
 //! - Bad bytes in the ring are counted by kind and skipped, never a panic.
 //!
+//! Parts: `pipeline` ([`Pipeline`]: event → frames, runtime-free), `shard_link` (one shard's queue and
+//! the seqnos it missed), `idle` ([`Idler`]: what to do after an empty poll).
+//!
 //! Must never: allocate per event beyond the encoded JSON box and the chain's frames, take a
 //! lock per event, or sleep while events are available or `min_stage` copies are queued (it
-//! sleeps only per [`IdleStrategy`] when the ring is idle and every release is done).
+//! sleeps only per [`crate::config::IdleStrategy`] when the ring is idle and every release is done).
 
-use std::ops::Range;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::chain::meta::{gap_frame, Gap, GapReason};
-use crate::config::{Config, IdleStrategy};
-use crate::fanout::{FanoutSender, PushOutcome};
+use crate::chain::meta::GapReason;
+use crate::config::Config;
+use crate::fanout::FanoutSender;
 use crate::frame::{MetaKind, Outbound};
 use crate::metrics::{bump, now_ns, RingState, StatsHub, LIFECYCLE_STAGES};
 use crate::ring::{ReadOutcome, Ring, RingReader, StartAt, WriterState};
@@ -58,11 +60,6 @@ const LIVENESS_QUIET: Duration = Duration::from_secs(1);
 const SNAPSHOT_QUIET: Duration = Duration::from_millis(200);
 /// How often it retries opening a ring that is not there yet.
 const REOPEN_EVERY: Duration = Duration::from_millis(100);
-/// Longest wait for room in one shard's queue while loading history (backlog, snapshot);
-/// past it the frame is counted lost for that shard as when live (a stuck shard must not
-/// stall the others forever).
-const HISTORY_PUSH_PATIENCE: Duration = Duration::from_secs(2);
-
 /// What the tailer thread needs.
 #[derive(Debug)]
 pub struct TailerSetup {
@@ -87,9 +84,13 @@ pub fn spawn(setup: TailerSetup) -> std::io::Result<JoinHandle<()>> {
         })
 }
 
+mod idle;
 mod pipeline;
+mod shard_link;
 
+pub use idle::{IdleAction, Idler};
 pub use pipeline::{Loss, Pipeline, Processed};
+use shard_link::{PushMode, ShardLink};
 
 /// Makes this thread's sleeps precise: Linux lets a `nanosleep` of a normal thread end up to
 /// its timer slack (default 50 µs) late, which doubled the tailer's idle 50 µs sleeps. 1 ns
@@ -98,128 +99,6 @@ fn set_precise_timer_slack() {
     // SAFETY: PR_SET_TIMERSLACK takes one unsigned long by value and only changes this
     // thread's timer slack; a failure leaves the default slack.
     let _ = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
-}
-
-/// Where one shard stands from the tailer's side.
-#[derive(Debug)]
-struct ShardLink {
-    tx: FanoutSender,
-    /// server_seqnos this shard missed because its inbox was full, not yet announced.
-    lost: Option<Range<u64>>,
-}
-
-/// How a push treats a full shard queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum PushMode {
-    /// Live: never wait; a full queue loses the frame for that shard (announced later).
-    Live,
-    /// History (backlog, snapshot): wait up to [`HISTORY_PUSH_PATIENCE`] for room.
-    History,
-}
-
-impl ShardLink {
-    /// Pushes `frame`; first announces earlier losses when there is room again. The Gap frame
-    /// carries the last lost seqno as its own `server_seqno`: it is below every later frame
-    /// and above everything this shard delivered before, so per-connection order holds, and a
-    /// client resuming from it misses nothing it was not told about.
-    fn push(&mut self, frame: &Outbound, stats: &StatsHub, index: usize, mode: PushMode) {
-        if let Some(lost) = self.lost.clone() {
-            let last = lost.end - 1;
-            let g = Gap::seqnos(GapReason::ShardQueueFull, lost.start, last);
-            let frame_gap = Outbound::Meta(Arc::new(gap_frame(last, &g)));
-            if self.try_push(frame_gap, mode) == PushOutcome::Full {
-                self.lose(frame.server_seqno(), stats, index);
-                return;
-            }
-            bump(&stats.tailer.gaps[GapReason::ShardQueueFull.index()], 1);
-            self.lost = None;
-        }
-        if self.try_push(frame.clone(), mode) == PushOutcome::Full {
-            self.lose(frame.server_seqno(), stats, index);
-        }
-    }
-
-    fn try_push(&self, frame: Outbound, mode: PushMode) -> PushOutcome {
-        if mode == PushMode::Live {
-            return self.tx.try_push(frame);
-        }
-        let deadline = Instant::now() + HISTORY_PUSH_PATIENCE;
-        loop {
-            if self.tx.try_push(frame.clone()) == PushOutcome::Pushed {
-                return PushOutcome::Pushed;
-            }
-            if Instant::now() >= deadline {
-                return PushOutcome::Full;
-            }
-            std::thread::yield_now();
-        }
-    }
-
-    fn lose(&mut self, seqno: u64, stats: &StatsHub, index: usize) {
-        if let Some(s) = stats.shards.get(index) {
-            bump(&s.spsc_full, 1);
-        }
-        self.lost = Some(match self.lost.take() {
-            Some(r) => r.start..seqno + 1,
-            None => seqno..seqno + 1,
-        });
-    }
-}
-
-/// Counts idle polls and decides when to spin, yield or sleep.
-#[derive(Debug, Clone)]
-pub struct Idler {
-    strategy: IdleStrategy,
-    idle_polls: u64,
-}
-
-/// What to do after an idle poll.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdleAction {
-    Spin,
-    Yield,
-    Sleep(Duration),
-}
-
-impl Idler {
-    /// A fresh idler.
-    pub fn new(strategy: IdleStrategy) -> Idler {
-        Idler {
-            strategy,
-            idle_polls: 0,
-        }
-    }
-
-    /// An event arrived: back to spinning.
-    pub fn reset(&mut self) {
-        self.idle_polls = 0;
-    }
-
-    /// One more idle poll: what to do now.
-    pub fn idle(&mut self) -> IdleAction {
-        self.idle_polls = self.idle_polls.saturating_add(1);
-        match self.strategy {
-            IdleStrategy::BusySpin => IdleAction::Spin,
-            IdleStrategy::SpinYieldPark {
-                spins,
-                yields,
-                park,
-                max_park,
-            } => {
-                let busy = u64::from(spins) + u64::from(yields);
-                if self.idle_polls <= u64::from(spins) {
-                    IdleAction::Spin
-                } else if self.idle_polls <= busy {
-                    IdleAction::Yield
-                } else {
-                    // Doubling per consecutive sleep; the shift is capped so it cannot overflow.
-                    let sleeps = (self.idle_polls - busy - 1).min(16) as u32;
-                    let d = park.saturating_mul(1u32 << sleeps);
-                    IdleAction::Sleep(d.min(max_park.max(park)))
-                }
-            }
-        }
-    }
 }
 
 struct Tailer {
@@ -534,69 +413,4 @@ enum TailEnd {
         inode: u64,
     },
     SnapshotDone,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn idler_spins_then_yields_then_backs_off_and_resets_on_events() {
-        let mut idler = Idler::new(IdleStrategy::SpinYieldPark {
-            spins: 2,
-            yields: 1,
-            park: Duration::from_micros(7),
-            max_park: Duration::from_micros(20),
-        });
-        assert_eq!(idler.idle(), IdleAction::Spin);
-        assert_eq!(idler.idle(), IdleAction::Spin);
-        assert_eq!(idler.idle(), IdleAction::Yield);
-        assert_eq!(idler.idle(), IdleAction::Sleep(Duration::from_micros(7)));
-        assert_eq!(idler.idle(), IdleAction::Sleep(Duration::from_micros(14)));
-        assert_eq!(idler.idle(), IdleAction::Sleep(Duration::from_micros(20)));
-        for _ in 0..100 {
-            assert_eq!(idler.idle(), IdleAction::Sleep(Duration::from_micros(20)));
-        }
-        idler.reset();
-        assert_eq!(idler.idle(), IdleAction::Spin);
-        assert_eq!(Idler::new(IdleStrategy::BusySpin).idle(), IdleAction::Spin);
-    }
-
-    #[test]
-    fn a_full_shard_gets_one_gap_for_everything_it_missed_once_it_has_room() {
-        let hub = StatsHub::new(1, 0);
-        let (tx, rx, _w) = crate::fanout::channel(1).unwrap();
-        let mut link = ShardLink { tx, lost: None };
-        let mut pipeline = Pipeline::default();
-        let mut frames = Vec::new();
-        for _ in 0..4 {
-            pipeline.on_loss(&Loss::WriterRestart, &mut frames);
-        }
-        for f in &frames {
-            link.push(f, &hub, 0, PushMode::Live);
-        }
-        // Capacity 1: seqno 1 queued, 2..=4 lost.
-        assert_eq!(link.lost, Some(2..5));
-        assert_eq!(hub.shards[0].spsc_full.load(Ordering::Relaxed), 3);
-        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
-            .io_memory(256 << 10)
-            .make()
-            .unwrap();
-        ex.run(async move {
-            let mut inbox = rx.attach();
-            let mut got = Vec::new();
-            inbox.drain_into(&mut got, 10);
-            assert_eq!(got.len(), 1);
-            let mut next = Vec::new();
-            pipeline.on_loss(&Loss::WriterRestart, &mut next);
-            link.push(&next[0], &hub, 0, PushMode::Live);
-            got.clear();
-            // The gap went in; the new frame found the queue full again and is now lost.
-            inbox.drain_into(&mut got, 10);
-            assert_eq!(got.len(), 1);
-            assert_eq!(got[0].server_seqno(), 4);
-            assert!(matches!(&got[0], Outbound::Meta(m) if m.kind == MetaKind::Gap));
-            assert_eq!(link.lost, Some(5..6));
-        });
-    }
 }
