@@ -133,11 +133,6 @@ impl Gather {
         self.bytes = 0;
     }
 
-    /// True when nothing was put since the last [`clear`](Self::clear).
-    pub fn is_empty(&self) -> bool {
-        self.bytes == 0
-    }
-
     /// Sends as much as the socket `fd` takes without blocking, in order, from the start;
     /// returns the bytes sent (less than [`byte_len`](FrameSink::byte_len) when the socket
     /// buffer filled up). An error other than "would block" is returned as is.
@@ -235,7 +230,8 @@ mod tests {
         g.copy_from(5, &mut tail);
         assert_eq!(tail, b"m1}ef");
         g.clear();
-        assert!(g.is_empty());
+        assert_eq!(g.byte_len(), 0);
+        assert!(g.pieces.is_empty());
     }
 
     #[test]
