@@ -224,8 +224,8 @@ async fn dispatch_loop(ctx: &Rc<ShardCtx>, mut inbox: ShardInbox, shutdown: &Ato
 /// Bounded by time, not by a frame count: a writer round (one write per session with
 /// something queued) costs about as much as thousands of filter tests, so yielding after a
 /// fixed small batch let a burst of frames that few sessions want (a block's `min_stage`
-/// copies) cost one writer round per batch while the live frames behind it waited: 100
-/// firehose clients saw p99 144 ms at 20k events/s with the gates on against 6.5 ms without.
+/// copies) cost one writer round per batch while the live frames behind it waited
+/// (figures, run by run: docs/benchmarks.md, "Second session").
 fn dispatch_slice(ctx: &ShardCtx, inbox: &mut ShardInbox, batch: &mut Vec<Outbound>) -> usize {
     let keep = ctx.config.resume_enabled();
     let started = Instant::now();
