@@ -22,12 +22,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ringgate::event::encoder::Encoder;
-use ringgate::event::kind::EventType;
-use ringgate::pacer::Pacer;
-use ringgate::ring::layout::Descriptor;
-use ringgate::ring::{ReadOutcome, Ring, RingReader, StartAt};
-use ringgate::synth::{drive, Generator, SynthOptions};
+use ringgate::ingest::event::encoder::Encoder;
+use ringgate::ingest::ring::layout::Descriptor;
+use ringgate::ingest::ring::{ReadOutcome, Ring, RingReader, StartAt};
+use ringgate::model::kind::EventType;
+use ringgate::tools::pacer::Pacer;
+use ringgate::tools::synth::{drive, Generator, SynthOptions};
 
 /// Reads and encodes every event from seqno 1 until NotReady; returns the JSON bytes made.
 fn read_and_encode(ring: &Arc<Ring>) -> u64 {

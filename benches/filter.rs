@@ -17,13 +17,13 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use ringgate::chain::stage::CommitStage;
-use ringgate::event::kind::EventType;
-use ringgate::filter::CompiledFilter;
-use ringgate::frame::{EncodedEvent, FilterKeys};
-use ringgate::protocol::{BatchLimits, BatchWriter, Gather};
-use ringgate::subscription::channel::Channel;
-use ringgate::subscription::{parse_client_message, ClientMessage, SubscriptionLimits};
+use ringgate::model::kind::EventType;
+use ringgate::model::outbound::{EncodedEvent, FilterKeys};
+use ringgate::model::stage::CommitStage;
+use ringgate::serve::filter::CompiledFilter;
+use ringgate::wire::protocol::{BatchLimits, BatchWriter, Gather};
+use ringgate::wire::subscription::channel::Channel;
+use ringgate::wire::subscription::{parse_client_message, ClientMessage, SubscriptionLimits};
 
 fn addr(i: u64) -> [u8; 20] {
     let mut a = [0u8; 20];

@@ -223,8 +223,11 @@ fn main() -> ExitCode {
 
 /// The writer process: the library's own synthetic driver (or snapshot replay), the same code
 /// `ringgate write` runs, paced at `--rate` (0 or absent: flat out).
-fn write(ring: &std::path::Path, args: &Args) -> Result<(), ringgate::synth::WriteRingError> {
-    use ringgate::synth::{write_ring, Source, WriteOptions};
+fn write(
+    ring: &std::path::Path,
+    args: &Args,
+) -> Result<(), ringgate::tools::synth::WriteRingError> {
+    use ringgate::tools::synth::{write_ring, Source, WriteOptions};
     let opts = WriteOptions {
         source: match &args.snapshot {
             Some(s) => Source::Replay {

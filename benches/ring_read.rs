@@ -14,7 +14,7 @@
 mod support;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ringgate::ring::{ReadOutcome, Ring, RingReader, StartAt};
+use ringgate::ingest::ring::{ReadOutcome, Ring, RingReader, StartAt};
 use std::hint::black_box;
 use std::sync::Arc;
 

@@ -9,15 +9,15 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::backpressure::QueueLimits;
-use crate::chain::pipeline::ChainConfig;
-use crate::http::{ConnectionLimits, RequestLimits};
-use crate::protocol::{AdvertisedLimits, BatchLimits};
-use crate::resume::ResumeConfig;
-use crate::subscription::SubscriptionLimits;
-use crate::ws::{DecoderLimits, PingLimiter};
+use crate::ingest::chain::pipeline::ChainConfig;
+use crate::serve::backpressure::QueueLimits;
+use crate::serve::resume::ResumeConfig;
+use crate::wire::http::{ConnectionLimits, RequestLimits};
+use crate::wire::protocol::{AdvertisedLimits, BatchLimits};
+use crate::wire::subscription::SubscriptionLimits;
+use crate::wire::ws::{DecoderLimits, PingLimiter};
 
-/// What the tailer does when the ring has nothing new ([`crate::tailer`]).
+/// What the tailer does when the ring has nothing new ([`crate::ingest::tailer`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdleStrategy {
     /// Spin `spins` polls, then `yield` `yields` times, then sleep: `park` at first, doubling

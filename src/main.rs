@@ -211,7 +211,7 @@ fn main() -> ExitCode {
         Command::Serve { ring, server } => {
             let mut config = Config::default();
             server.apply(&mut config);
-            match ring.map_or_else(ringgate::ring::default_ring_path, Ok) {
+            match ring.map_or_else(ringgate::ingest::ring::default_ring_path, Ok) {
                 Ok(path) => {
                     config.ring_path = path;
                     ringgate::server::serve_until_signal(config).map_err(|e| e.to_string())
@@ -222,14 +222,14 @@ fn main() -> ExitCode {
         Command::Demo { rate, server } => {
             let mut config = Config::default();
             server.apply(&mut config);
-            ringgate::demo::run(config, rate).map_err(|e| e.to_string())
+            ringgate::tools::demo::run(config, rate).map_err(|e| e.to_string())
         }
         Command::Write {
             ring,
             replay,
             rate,
             duration,
-        } => ringgate::demo::write(
+        } => ringgate::tools::demo::write(
             &ring,
             replay.as_deref(),
             rate,
@@ -237,8 +237,8 @@ fn main() -> ExitCode {
         )
         .map_err(|e| e.to_string()),
         Command::Inspect { events, path } => {
-            let opts = ringgate::inspect::InspectOptions { events };
-            ringgate::inspect::run(&path, opts, &mut std::io::stdout().lock())
+            let opts = ringgate::tools::inspect::InspectOptions { events };
+            ringgate::tools::inspect::run(&path, opts, &mut std::io::stdout().lock())
                 .map(|_| ())
                 .map_err(|e| e.to_string())
         }

@@ -11,12 +11,12 @@
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
-use crate::chain::meta::GapReason;
-use crate::chain::stage::CommitStage;
-use crate::event::decode::DecodeErrorKind;
-use crate::event::kind::EVENT_TYPE_COUNT;
-use crate::published::ChainSlot;
-use crate::seqno::Epoch;
+use crate::handoff::published::ChainSlot;
+use crate::ingest::event::decode::DecodeErrorKind;
+use crate::model::gap::GapReason;
+use crate::model::kind::EVENT_TYPE_COUNT;
+use crate::model::seqno::Epoch;
+use crate::model::stage::CommitStage;
 
 /// Lifecycle stages in the order of `TailerStats::lifecycle_transitions`.
 pub const LIFECYCLE_STAGES: [CommitStage; 6] = CommitStage::ALL;
@@ -262,7 +262,7 @@ pub struct StatsHub {
     /// below 2^53 so JavaScript clients hold it exactly), announced in `Hello`, `Resume` and
     /// `/v1/status`. Cursors are valid within one epoch. The one place every shard reads it.
     pub epoch: u64,
-    /// Chain REST bodies published by the tailer ([`crate::published`]).
+    /// Chain REST bodies published by the tailer ([`crate::handoff::published`]).
     pub chain: Arc<ChainSlot>,
 }
 

@@ -15,10 +15,11 @@ use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
 use crate::config::Config;
-use crate::fanout::{self, FanoutWaker};
+use crate::handoff::fanout::{self, FanoutWaker};
+use crate::ingest::chain::pipeline::ChainPipeline;
+use crate::ingest::tailer::{self, TailerSetup};
 use crate::metrics::{now_ns, StatsHub};
-use crate::shard::{self, ShardSetup};
-use crate::tailer::{self, TailerSetup};
+use crate::serve::shard::{self, ShardSetup};
 
 /// Why the server could not start or stop cleanly. Each variant says where it came from.
 #[derive(Debug, thiserror::Error)]
@@ -164,6 +165,9 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
     let config = Arc::new(config);
     let shard_count = config.shard_count();
     let hub = StatsHub::new(shard_count, now_ns());
+    // REST answers the empty chain's bodies until the tailer's first publication.
+    hub.chain
+        .publish(ChainPipeline::new(config.chain).rest_bodies());
     let flag = Arc::new(AtomicBool::new(false));
 
     let mut senders = Vec::with_capacity(shard_count);
@@ -188,7 +192,7 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
         shards: Vec::with_capacity(shard_count),
     };
 
-    let connections = crate::http::GlobalConnections::new();
+    let connections = crate::wire::http::GlobalConnections::new();
     // Shard 0 binds first so that port 0 resolves to one real port the others share.
     let mut addr = config.listen;
     for (i, inbox) in receivers.into_iter().enumerate() {

@@ -145,9 +145,9 @@ fn handshake_refusal_is_a_connect_error_not_a_hang() {
 /// A fresh ring in the scratch directory with events written by a background thread (the
 /// writer keeps the file until the thread ends).
 fn ring_with_writer(events: u32) -> (RemoveOnDrop, std::thread::JoinHandle<()>) {
-    use ringgate::event::kind::EventType;
-    use ringgate::ring::layout::RingSizes;
-    let path = ringgate::ring::scratch_dir().join(format!(
+    use ringgate::ingest::ring::layout::RingSizes;
+    use ringgate::model::kind::EventType;
+    let path = ringgate::ingest::ring::scratch_dir().join(format!(
         "bench-pipeline-test-{}-{:?}",
         std::process::id(),
         std::thread::current().id()
@@ -157,7 +157,7 @@ fn ring_with_writer(events: u32) -> (RemoveOnDrop, std::thread::JoinHandle<()>) 
         payload_buf_size: 1 << 27,
         context_area_size: 0,
     };
-    let mut w = ringgate::ring::RingWriter::create(&path, sizes).unwrap();
+    let mut w = ringgate::ingest::ring::RingWriter::create(&path, sizes).unwrap();
     // Writes in small bursts until `events` are out, so they reach whichever clients are
     // subscribed by then; the writer (and the file) lives until the thread ends.
     let h = std::thread::spawn(move || {

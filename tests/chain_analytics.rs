@@ -6,11 +6,11 @@ mod chain_support;
 use std::collections::HashMap;
 
 use chain_support::Sim;
-use ringgate::chain::contention::{ContentionConfig, ContentionTracker};
-use ringgate::chain::input::ChainInput;
-use ringgate::chain::pipeline::ChainConfig;
-use ringgate::chain::topk::{SpaceSaving, TopAccesses, TopAccessesConfig};
-use ringgate::frame::MetaKind;
+use ringgate::ingest::chain::contention::{ContentionConfig, ContentionTracker};
+use ringgate::ingest::chain::input::ChainInput;
+use ringgate::ingest::chain::pipeline::ChainConfig;
+use ringgate::ingest::chain::topk::{SpaceSaving, TopAccesses, TopAccessesConfig};
+use ringgate::model::outbound::MetaKind;
 
 #[test]
 fn tps_counts_only_finalized_blocks() {

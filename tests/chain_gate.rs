@@ -4,10 +4,10 @@
 mod chain_support;
 
 use chain_support::{json, Sim};
-use ringgate::chain::gate::GateConfig;
-use ringgate::chain::pipeline::ChainConfig;
-use ringgate::chain::stage::CommitStage;
-use ringgate::frame::{EncodedEvent, MetaKind};
+use ringgate::ingest::chain::gate::GateConfig;
+use ringgate::ingest::chain::pipeline::ChainConfig;
+use ringgate::model::outbound::{EncodedEvent, MetaKind};
+use ringgate::model::stage::CommitStage;
 
 /// Block `block_seqno`'s events in the stream gated at `gate`, in stream order.
 fn of_block(sim: &Sim, gate: CommitStage, block_seqno: u64) -> Vec<&EncodedEvent> {
@@ -83,8 +83,8 @@ fn released_copies_follow_their_lifecycle_frame() {
         .frames
         .iter()
         .map(|f| match f {
-            ringgate::frame::Outbound::Event(e) => format!("E:{:?}", e.gate),
-            ringgate::frame::Outbound::Meta(m) => format!("M:{:?}", m.kind),
+            ringgate::model::outbound::Outbound::Event(e) => format!("E:{:?}", e.gate),
+            ringgate::model::outbound::Outbound::Meta(m) => format!("M:{:?}", m.kind),
         })
         .collect();
     let fin = texts
@@ -223,7 +223,7 @@ fn late_event_of_a_released_block_is_copied_at_once_and_kept_for_later_gates() {
     sim.finalized(1, 10);
     let late = sim.step(
         None,
-        ringgate::event::kind::EventType::TxnLog,
+        ringgate::model::kind::EventType::TxnLog,
         bs,
         Some((chain_support::id(1), 10)),
         None,
@@ -316,7 +316,7 @@ fn a_block_abandoned_mid_release_releases_nothing_more() {
         .frames
         .iter()
         .position(|f| match f {
-            ringgate::frame::Outbound::Meta(m) if m.kind == MetaKind::Lifecycle => {
+            ringgate::model::outbound::Outbound::Meta(m) if m.kind == MetaKind::Lifecycle => {
                 String::from_utf8_lossy(&m.frame).contains("\"to_stage\":\"Abandoned\"")
             }
             _ => false,
@@ -337,10 +337,10 @@ fn a_block_abandoned_mid_release_releases_nothing_more() {
         originals_of(&sim, a)[..of_a.len()],
         "a prefix, in order"
     );
-    assert!(sim.frames[abandoned_at..]
-        .iter()
-        .all(|f| !matches!(f, ringgate::frame::Outbound::Event(e)
-            if e.keys.block_seqno == a && e.gate != CommitStage::Proposed)));
+    assert!(sim.frames[abandoned_at..].iter().all(
+        |f| !matches!(f, ringgate::model::outbound::Outbound::Event(e)
+            if e.keys.block_seqno == a && e.gate != CommitStage::Proposed)
+    ));
     assert_eq!(
         ring_seqnos_of(&sim, CommitStage::Voted, b),
         originals_of(&sim, b)

@@ -1,8 +1,8 @@
 //! Block lifecycle by block id: forks, rejection, number-keyed verification, bounds.
 
-use ringgate::chain::input::{BlockId, ChainInput};
-use ringgate::chain::stage::CommitStage;
-use ringgate::chain::tracker::{LifecycleConfig, LifecycleTracker, Transition};
+use ringgate::ingest::chain::input::{BlockId, ChainInput};
+use ringgate::ingest::chain::tracker::{LifecycleConfig, LifecycleTracker, Transition};
+use ringgate::model::stage::CommitStage;
 
 fn id(n: u8) -> BlockId {
     [n; 32]

@@ -4,12 +4,12 @@
 mod chain_support;
 
 use chain_support::Sim;
-use ringgate::chain::meta::{
+use ringgate::ingest::chain::meta::{
     contention_body, lifecycle_list_body, lifecycle_one_body, top_accesses_frame, tps_body,
 };
-use ringgate::chain::pipeline::ChainConfig;
-use ringgate::chain::topk::{Counted, TopAccessesReport};
-use ringgate::frame::{MetaKind, Outbound};
+use ringgate::ingest::chain::pipeline::ChainConfig;
+use ringgate::ingest::chain::topk::{Counted, TopAccessesReport};
+use ringgate::model::outbound::{MetaKind, Outbound};
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
 fn parse(s: &str) -> Value {

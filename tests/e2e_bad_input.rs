@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::*;
 use ringgate::config::Config;
-use ringgate::event::kind::EventType;
+use ringgate::model::kind::EventType;
 use sonic_rs::JsonValueTrait;
 
 fn config(ring: &TestRing) -> Config {

@@ -7,8 +7,8 @@
 mod common;
 
 use common::*;
-use ringgate::event::kind::EventType;
-use ringgate::event::payload::layout as pl;
+use ringgate::ingest::event::payload::layout as pl;
+use ringgate::model::kind::EventType;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
 /// Ring seqnos of one written block, BLOCK_START first.
@@ -341,7 +341,7 @@ fn the_real_snapshot_replays_block_15000001_lifecycle_to_a_lifecycle_client() {
         return;
     }
     // The gateway waits for the snapshot path to appear, so the client can subscribe first.
-    let path = ringgate::ring::scratch_dir().join(format!(
+    let path = ringgate::ingest::ring::scratch_dir().join(format!(
         "ringgate-test-real-snapshot-{}.zst",
         std::process::id()
     ));

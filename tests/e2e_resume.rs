@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::*;
 use resume_support::*;
-use ringgate::event::kind::EventType;
+use ringgate::model::kind::EventType;
 use sonic_rs::JsonValueTrait;
 
 /// The block that ends the load; every client reads until its marker event in it.
@@ -265,7 +265,7 @@ fn a_replay_slower_than_the_store_reports_the_evicted_frames_as_a_gap_and_goes_o
     assert_eq!(covered, (start + 1..=end).collect::<Vec<_>>());
     let lost = gw
         .stats()
-        .sum(|s| &s.gaps[ringgate::chain::meta::GapReason::ResumeWindow.index()]);
+        .sum(|s| &s.gaps[ringgate::model::gap::GapReason::ResumeWindow.index()]);
     assert_eq!(lost, gaps);
 
     // The session is live now: a new frame arrives as is.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use common::*;
 use resume_support::*;
-use ringgate::event::kind::EventType;
+use ringgate::model::kind::EventType;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};
 
 /// The default store size, replayed in full.

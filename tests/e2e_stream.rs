@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use ringgate::event::kind::EventType;
+use ringgate::model::kind::EventType;
 
 fn names(types: &[EventType]) -> Vec<String> {
     types.iter().map(|t| t.name().to_string()).collect()

@@ -2,12 +2,12 @@
 //! `DecodeError` kind: NONE, unknown codes, short payloads, trailing-length mismatches,
 //! random bytes of every length for every type.
 
-use ringgate::event::decode::{decode, DecodeError, DecodeErrorKind};
-use ringgate::event::encoder::Encoder;
-use ringgate::event::kind::EventType;
-use ringgate::event::payload::layout;
-use ringgate::ring::layout::Descriptor;
-use ringgate::synth::rng::Rng;
+use ringgate::ingest::event::decode::{decode, DecodeError, DecodeErrorKind};
+use ringgate::ingest::event::encoder::Encoder;
+use ringgate::ingest::event::payload::layout;
+use ringgate::ingest::ring::layout::Descriptor;
+use ringgate::model::kind::EventType;
+use ringgate::tools::synth::rng::Rng;
 use sonic_rs::JsonValueTrait;
 
 /// The fixed size of each type's payload.
@@ -122,7 +122,7 @@ fn record_error_accepts_both_forms_and_keeps_the_truncated_bytes() {
     long[8..16].copy_from_slice(&(5u64 << 32).to_le_bytes());
     long[16] = 0x77;
     match decode(1, &long).unwrap() {
-        ringgate::event::payload::ExecEvent::RecordError(e) => {
+        ringgate::ingest::event::payload::ExecEvent::RecordError(e) => {
             assert_eq!((e.error_type, e.dropped_event_type), (1, 19));
             assert_eq!(e.truncated_payload_size, 8176);
             assert_eq!(e.requested_payload_size, 5u64 << 32);

@@ -8,17 +8,17 @@ use std::io::{self, Read, Write};
 use std::rc::Rc;
 use std::sync::Arc;
 
-use ringgate::backpressure::{QueueLimits, SessionQueue};
-use ringgate::chain::stage::CommitStage;
 use ringgate::config::Config;
-use ringgate::event::kind::EventType;
-use ringgate::frame::{EncodedEvent, FilterKeys, MetaFrame, MetaKind, Outbound};
-use ringgate::http::{parse_request, route, Parsed, RequestLimits, Route};
-use ringgate::protocol::messages::{self, Hello};
-use ringgate::protocol::BatchWriter;
-use ringgate::subscription::channel::Channel;
-use ringgate::subscription::{parse_client_message, ClientMessage, SubscriptionLimits};
-use ringgate::ws::{
+use ringgate::model::kind::EventType;
+use ringgate::model::outbound::{EncodedEvent, FilterKeys, MetaFrame, MetaKind, Outbound};
+use ringgate::model::stage::CommitStage;
+use ringgate::serve::backpressure::{QueueLimits, SessionQueue};
+use ringgate::wire::http::{parse_request, route, Parsed, RequestLimits, Route};
+use ringgate::wire::protocol::messages::{self, Hello};
+use ringgate::wire::protocol::BatchWriter;
+use ringgate::wire::subscription::channel::Channel;
+use ringgate::wire::subscription::{parse_client_message, ClientMessage, SubscriptionLimits};
+use ringgate::wire::ws::{
     accept, switching_protocols, write_close, write_frame, CloseCode, Decoded, FrameDecoder, OpCode,
 };
 use sonic_rs::{JsonContainerTrait, JsonValueTrait};

@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use ringgate::event::encoder::Encoder;
-use ringgate::event::kind::EventType;
-use ringgate::ring::layout::{header_offset, Descriptor, RingSizes, DESCRIPTOR_SIZE, HEADER_SIZE};
+use ringgate::ingest::event::encoder::Encoder;
+use ringgate::ingest::ring::layout::{
+    header_offset, Descriptor, RingSizes, DESCRIPTOR_SIZE, HEADER_SIZE,
+};
+use ringgate::model::kind::EventType;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
 fn data_dir() -> PathBuf {
@@ -88,10 +90,12 @@ fn every_event_decodes_in_the_observed_counts() {
     for (d, p) in events {
         let (e, ()) = enc
             .encode_with(d, p, |ev, _| match ev {
-                ringgate::event::payload::ExecEvent::BlockStart(b) => {
+                ringgate::ingest::event::payload::ExecEvent::BlockStart(b) => {
                     block_txn_count = Some(b.eth_block_input.txn_count)
                 }
-                ringgate::event::payload::ExecEvent::BlockEnd(b) => gas_used = Some(b.gas_used),
+                ringgate::ingest::event::payload::ExecEvent::BlockEnd(b) => {
+                    gas_used = Some(b.gas_used)
+                }
                 _ => {}
             })
             .unwrap_or_else(|err| panic!("seqno {}: {err}", d.seqno));
@@ -263,8 +267,8 @@ fn inspect_reports_the_snapshot_and_prints_every_event_as_a_json_line() {
         return;
     }
     let mut out = Vec::new();
-    let opts = ringgate::inspect::InspectOptions { events: true };
-    let s = ringgate::inspect::run(&path, opts, &mut out).expect("inspect");
+    let opts = ringgate::tools::inspect::InspectOptions { events: true };
+    let s = ringgate::tools::inspect::run(&path, opts, &mut out).expect("inspect");
     assert_eq!((s.first_seqno, s.last_seqno, s.events), (1, 6597, 6597));
     assert_eq!(s.header.last_seqno, 6597);
     assert_eq!(s.failures.total(), 0);
@@ -297,7 +301,7 @@ fn filter_keys_of_the_first_txn_and_log_name_their_addresses_topics_and_selector
     };
     let tx = golden("block-15000001.0.tx.0.json");
     let log = golden("block-15000001.0.log.0.json");
-    let hex = |b: &[u8]| ringgate::event::hex::to_hex(b);
+    let hex = |b: &[u8]| ringgate::wire::json::to_hex(b);
     let mut enc = Encoder::default();
     let (mut saw_txn, mut saw_log) = (false, false);
     for (d, p) in events {

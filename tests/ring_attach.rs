@@ -1,10 +1,10 @@
 //! Attaching ring files: the real snapshot reads back exactly, and every kind of bad file is
 //! refused with the right typed error (never a panic).
 
-use ringgate::ring::layout::{
+use ringgate::ingest::ring::layout::{
     header_offset as h, RingSizes, EXEC_SCHEMA_HASH, HEADER_SIZE, HEADER_STRUCT_SIZE,
 };
-use ringgate::ring::{scratch_dir, AttachError, ReadOutcome, Ring, RingReader, StartAt};
+use ringgate::ingest::ring::{scratch_dir, AttachError, ReadOutcome, Ring, RingReader, StartAt};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,11 +1,11 @@
 //! Writer → reader round trips through real ring files: wrap-around, lapping, expiry, writer
 //! restarts and crashes, malformed descriptors, and the writer's file protocol.
 
-use ringgate::ring::layout::{
+use ringgate::ingest::ring::layout::{
     descriptor_offset, RingSizes, DESCRIPTOR_SIZE, EXEC_SCHEMA_HASH, HEADER_SIZE,
 };
-use ringgate::ring::liveness::exclusive_writer_pid;
-use ringgate::ring::{
+use ringgate::ingest::ring::liveness::exclusive_writer_pid;
+use ringgate::ingest::ring::{
     scratch_dir, MalformedReason, ReadOutcome, Ring, RingReader, RingWriter, StartAt, WriterError,
     WriterState,
 };
@@ -56,7 +56,7 @@ fn open_reader(p: &RingPath, start: StartAt) -> RingReader {
     RingReader::new(Arc::new(Ring::open(&p.0).unwrap()), start)
 }
 
-fn expect_ready(r: &mut RingReader) -> (ringgate::ring::layout::Descriptor, Vec<u8>) {
+fn expect_ready(r: &mut RingReader) -> (ringgate::ingest::ring::layout::Descriptor, Vec<u8>) {
     match r.try_next() {
         ReadOutcome::Ready(ev) => (ev.descriptor, ev.payload.to_vec()),
         other => panic!("expected Ready, got {other:?}"),
@@ -398,12 +398,12 @@ fn looped_replay_rewrites_flow_tags_numbers_and_ids() {
     let dst = RingPath::new("replay-dst");
     let mut out = RingWriter::create(&dst.0, MIN).unwrap();
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let opts = ringgate::ring::ReplayOptions {
+    let opts = ringgate::tools::replay::ReplayOptions {
         loops: Some(3),
         events_per_sec: None,
     };
     let source = Arc::new(Ring::open(&src.0).unwrap());
-    let stats = ringgate::ring::replay(source, &mut out, opts, &stop);
+    let stats = ringgate::tools::replay::replay(source, &mut out, opts, &stop);
     assert_eq!((stats.events_written, stats.loops_completed), (36, 3));
     assert!(!stats.stopped);
 
@@ -456,12 +456,16 @@ fn replay_stops_when_the_flag_is_set() {
     let dst = RingPath::new("replay-stop-dst");
     let mut out = RingWriter::create(&dst.0, MIN).unwrap();
     let stop = std::sync::atomic::AtomicBool::new(true);
-    let opts = ringgate::ring::ReplayOptions {
+    let opts = ringgate::tools::replay::ReplayOptions {
         loops: None,
         events_per_sec: Some(1000.0),
     };
-    let stats =
-        ringgate::ring::replay(Arc::new(Ring::open(&src.0).unwrap()), &mut out, opts, &stop);
+    let stats = ringgate::tools::replay::replay(
+        Arc::new(Ring::open(&src.0).unwrap()),
+        &mut out,
+        opts,
+        &stop,
+    );
     assert!(stats.stopped);
     assert_eq!(stats.events_written, 0);
     assert_eq!(out.next_seqno(), 1);
@@ -479,11 +483,11 @@ fn real_snapshot_replays_into_a_live_ring_event_for_event() {
     let dst = RingPath::new("replay-real");
     let mut out = RingWriter::create(&dst.0, MIN).unwrap();
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let opts = ringgate::ring::ReplayOptions {
+    let opts = ringgate::tools::replay::ReplayOptions {
         loops: Some(2),
         events_per_sec: None,
     };
-    let stats = ringgate::ring::replay(Arc::clone(&snap), &mut out, opts, &stop);
+    let stats = ringgate::tools::replay::replay(Arc::clone(&snap), &mut out, opts, &stop);
     assert_eq!(stats.events_written, 2 * 6597);
     assert_eq!(stats.skipped, 0);
     let mut a = RingReader::new(snap, StartAt::First);
@@ -591,12 +595,16 @@ fn endless_replay_of_an_empty_source_returns() {
     let dst = RingPath::new("replay-empty-dst");
     let mut out = RingWriter::create(&dst.0, MIN).unwrap();
     let stop = std::sync::atomic::AtomicBool::new(false);
-    let opts = ringgate::ring::ReplayOptions {
+    let opts = ringgate::tools::replay::ReplayOptions {
         loops: None,
         events_per_sec: None,
     };
-    let stats =
-        ringgate::ring::replay(Arc::new(Ring::open(&src.0).unwrap()), &mut out, opts, &stop);
+    let stats = ringgate::tools::replay::replay(
+        Arc::new(Ring::open(&src.0).unwrap()),
+        &mut out,
+        opts,
+        &stop,
+    );
     assert_eq!(
         (stats.events_written, stats.loops_completed, stats.stopped),
         (0, 1, false)

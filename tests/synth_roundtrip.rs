@@ -6,14 +6,14 @@ use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
-use ringgate::event::encoder::Encoder;
-use ringgate::event::kind::EventType;
-use ringgate::event::payload::ExecEvent;
-use ringgate::pacer::Pacer;
-use ringgate::ring::layout::RingSizes;
-use ringgate::ring::{scratch_dir, ReadOutcome, Ring, RingReader, RingWriter, StartAt};
-use ringgate::synth::drive::run;
-use ringgate::synth::{write_ring, Generator, Source, SynthOptions, WriteOptions};
+use ringgate::ingest::event::encoder::Encoder;
+use ringgate::ingest::event::payload::ExecEvent;
+use ringgate::ingest::ring::layout::RingSizes;
+use ringgate::ingest::ring::{scratch_dir, ReadOutcome, Ring, RingReader, RingWriter, StartAt};
+use ringgate::model::kind::EventType;
+use ringgate::tools::pacer::Pacer;
+use ringgate::tools::synth::drive::run;
+use ringgate::tools::synth::{write_ring, Generator, Source, SynthOptions, WriteOptions};
 use sonic_rs::JsonValueTrait;
 
 fn temp_ring(name: &str) -> std::path::PathBuf {
@@ -200,7 +200,7 @@ fn write_ring_refuses_a_missing_snapshot_with_a_typed_error() {
     };
     let err = write_ring(&path, &opts, &AtomicBool::new(false)).unwrap_err();
     assert!(
-        matches!(err, ringgate::synth::WriteRingError::Snapshot(_)),
+        matches!(err, ringgate::tools::synth::WriteRingError::Snapshot(_)),
         "{err}"
     );
     assert!(!path.exists());

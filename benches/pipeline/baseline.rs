@@ -27,7 +27,7 @@ use tokio::sync::broadcast::{self, error::RecvError, error::TryRecvError};
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::Message;
 
-use ringgate::event::json::HexMemo;
+use ringgate::ingest::event::json::HexMemo;
 
 use super::baseline_filter::Filter;
 use super::baseline_source::{tail, OwnedEvent, TailCounters};

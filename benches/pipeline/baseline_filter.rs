@@ -11,9 +11,10 @@
 //! filter those channels to the same kinds; the paths, subscribe syntax and matching stay
 //! the baseline's own.
 
-use ringgate::event::kind::EventType;
-use ringgate::frame::{Address, FilterKeys};
-use ringgate::subscription::channel::Channel;
+use ringgate::model::kind::EventType;
+use ringgate::model::outbound::FilterKeys;
+use ringgate::model::types::Address;
+use ringgate::wire::subscription::channel::Channel;
 use serde::Deserialize;
 
 /// One client's compiled subscription.

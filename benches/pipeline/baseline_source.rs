@@ -12,14 +12,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ringgate::chain::stage::CommitStage;
-use ringgate::event::decode::decode;
-use ringgate::event::flow::{EventContext, FlowConfig, FlowTracker};
-use ringgate::event::json::{initial_stage, write_event, HexMemo};
-use ringgate::event::keys::filter_keys;
-use ringgate::frame::FilterKeys;
-use ringgate::ring::layout::Descriptor;
-use ringgate::ring::{AttachError, ReadOutcome, Ring, RingReader, StartAt};
+use ringgate::ingest::event::decode::decode;
+use ringgate::ingest::event::flow::{EventContext, FlowConfig, FlowTracker};
+use ringgate::ingest::event::json::{initial_stage, write_event, HexMemo};
+use ringgate::ingest::event::keys::filter_keys;
+use ringgate::ingest::ring::layout::Descriptor;
+use ringgate::ingest::ring::{AttachError, ReadOutcome, Ring, RingReader, StartAt};
+use ringgate::model::outbound::FilterKeys;
+use ringgate::model::stage::CommitStage;
 use tokio::sync::broadcast;
 
 /// The existing gateway's reader idle sleep.

@@ -10,7 +10,7 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 use std::time::Duration;
 
-use ringgate::ring::layout::header_offset;
+use ringgate::ingest::ring::layout::header_offset;
 
 /// The ring's `last_seqno` (the newest seqno the writer allocated), or `None` if unreadable.
 pub fn ring_last_seqno(ring: &Path) -> Option<u64> {

@@ -175,7 +175,7 @@ impl Bench<'_> {
         let mut writer = ChildGuard::spawn("writer", w, cpus(&a.writer_cpus))?;
         writer.wait_file(
             &ring.0,
-            ringgate::ring::layout::HEADER_SIZE,
+            ringgate::ingest::ring::layout::HEADER_SIZE,
             Duration::from_secs(20),
         )?;
         let addr = free_loopback_addr()?;

@@ -17,9 +17,9 @@
 
 use std::ops::Range;
 
-use ringgate::ws::frame::read_payload_len;
+use ringgate::wire::ws::frame::read_payload_len;
 /// WebSocket opcodes (ringgate's: the wire values are the same both ways).
-pub use ringgate::ws::OpCode;
+pub use ringgate::wire::ws::OpCode;
 
 /// The largest frame payload the load client accepts (old-style unbounded batches reach a few
 /// MB; anything past this is treated as a broken server).
@@ -172,7 +172,7 @@ mod tests {
             let payload = vec![b'x'; len];
             // Written by ringgate's own server-frame writer.
             let mut f = Vec::new();
-            ringgate::ws::write_frame(OpCode::Text, &payload, &mut f);
+            ringgate::wire::ws::write_frame(OpCode::Text, &payload, &mut f);
             for cut in [0, 1, f.len() / 2, f.len() - 1] {
                 if cut < f.len() {
                     assert_eq!(

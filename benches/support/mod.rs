@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion};
-use ringgate::ring::layout::RingSizes;
-use ringgate::ring::{scratch_dir, Ring, RingWriter};
+use ringgate::ingest::ring::layout::RingSizes;
+use ringgate::ingest::ring::{scratch_dir, Ring, RingWriter};
 
 /// A benchmark group named `name` with the settings of a whole-ring read: 20 samples,
 /// 0.5 s of warm-up, 2 s of measurement.

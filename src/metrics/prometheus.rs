@@ -9,9 +9,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::latency::{quantiles, LAT_BUCKETS};
 use super::{ShardStats, StatsHub, CHANNEL_LABELS, LIFECYCLE_STAGES};
-use crate::chain::meta::GapReason;
-use crate::event::decode::DecodeErrorKind;
-use crate::event::kind::EventType;
+use crate::ingest::event::decode::DecodeErrorKind;
+use crate::model::gap::GapReason;
+use crate::model::kind::EventType;
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");

@@ -3,13 +3,13 @@
 //! string with its `stage_span`).
 #![allow(dead_code)]
 
-use ringgate::chain::gate::GateConfig;
-use ringgate::chain::input::{BlockId, ChainInput};
-use ringgate::chain::pipeline::{ChainConfig, ChainPipeline};
-use ringgate::chain::stage::CommitStage;
-use ringgate::event::kind::EventType;
-use ringgate::frame::{EncodedEvent, FilterKeys, MetaKind, Outbound};
-use ringgate::seqno::ServerSeqno;
+use ringgate::ingest::chain::gate::GateConfig;
+use ringgate::ingest::chain::input::{BlockId, ChainInput};
+use ringgate::ingest::chain::pipeline::{ChainConfig, ChainPipeline};
+use ringgate::model::kind::EventType;
+use ringgate::model::outbound::{EncodedEvent, FilterKeys, MetaKind, Outbound};
+use ringgate::model::seqno::ServerSeqno;
+use ringgate::model::stage::CommitStage;
 
 pub fn id(n: u8) -> BlockId {
     let mut id = [0u8; 32];

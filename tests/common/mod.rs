@@ -16,11 +16,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use ringgate::config::{Config, IdleStrategy};
-use ringgate::event::kind::EventType;
-use ringgate::event::payload::layout as pl;
+use ringgate::ingest::event::payload::layout as pl;
+use ringgate::ingest::ring::layout::RingSizes;
+use ringgate::ingest::ring::{scratch_dir, RingWriter};
 use ringgate::metrics::RingState;
-use ringgate::ring::layout::RingSizes;
-use ringgate::ring::{scratch_dir, RingWriter};
+use ringgate::model::kind::EventType;
 use ringgate::server::{self, Server};
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 use tungstenite::protocol::Role;

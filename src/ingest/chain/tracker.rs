@@ -1,0 +1,548 @@
+//! Block lifecycle by consensus block id, fork-aware: which stage every tracked proposal is
+//! in, and the [`Transition`]s that become `Lifecycle` frames and drive the stage gate.
+//!
+//! Runs on the tailer core, once per [`ChainInput`]; O(1) per input except finalization,
+//! which touches the other proposals at the same height (normally none or one).
+//!
+//! State machine (per block id):
+//! - BLOCK_START creates the entry at `Proposed`;
+//! - BLOCK_QC → `Voted`, BLOCK_FINALIZED → `Finalized`, BLOCK_VERIFIED (by number) →
+//!   `Verified`, applied to the id that was finalized at that number, never to a sibling;
+//! - BLOCK_REJECT or block-scope EVM_ERROR (found by block seqno) → `Rejected`;
+//! - a different id finalized at the same height → every other tracked proposal at that
+//!   number becomes `Abandoned` at that moment (so abandoned forks never leak);
+//! - transitions only move forward on `Proposed < Voted < Finalized < Verified` (skips
+//!   allowed); `Rejected`/`Abandoned` only from `Proposed` or `Voted` (a finalized block is
+//!   final). `Verified`, `Rejected` and `Abandoned` are terminal: the entry moves to the
+//!   bounded completed list.
+//!
+//! Unknown ids (a consensus event for a block whose BLOCK_START came before we attached)
+//! are ignored and counted. Memory is bounded: at most `completed_cap` completed and
+//! `active_cap` active entries; an active entry evicted by the cap is counted.
+//!
+//! Never: emit a transition backwards, or apply a number-keyed event to a non-canonical id.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+
+use crate::ingest::chain::input::{BlockId, ChainInput};
+use crate::model::stage::CommitStage;
+
+/// Bounds of the tracker. Defaults: 128 completed, 1,024 active.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LifecycleConfig {
+    /// Terminal blocks kept for REST (`/v1/blocks/lifecycle`). 128 matches the old gateway;
+    /// each costs about 200 bytes.
+    pub completed_cap: usize,
+    /// Non-terminal blocks tracked at once. Normal operation has a handful (a block is
+    /// verified about 4 blocks after its proposal); the cap only bounds a pathological
+    /// stream (consensus events missing). Evicting the lowest-numbered entry is counted.
+    pub active_cap: usize,
+}
+
+impl Default for LifecycleConfig {
+    fn default() -> Self {
+        LifecycleConfig {
+            completed_cap: 128,
+            active_cap: 1024,
+        }
+    }
+}
+
+/// One stage change of one proposal: the body of a `Lifecycle` frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub block_id: BlockId,
+    pub block_number: u64,
+    /// `None` only for the creating `Proposed` transition.
+    pub from_stage: Option<CommitStage>,
+    pub to_stage: CommitStage,
+    /// Time spent in `from_stage`, present whenever there is one.
+    pub time_in_previous_stage_ms: Option<f64>,
+    /// Ring time since the BLOCK_START of this proposal (execution-to-consensus time on
+    /// this node, not network propagation).
+    pub block_age_ms: f64,
+    pub txn_count: u64,
+    /// Known once BLOCK_END was seen.
+    pub gas_used: Option<u64>,
+    /// The block's chain time (BLOCK_START `block_time_ns`), for TPS; not on the wire.
+    pub block_time_ns: u64,
+}
+
+/// The REST view of one tracked proposal (`BlockLifecycleSummary`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BlockLifecycleSummary {
+    /// The consensus block id (named `block_hash` on the wire, as in the old gateway).
+    pub block_hash: BlockId,
+    pub block_number: u64,
+    pub current_stage: CommitStage,
+    pub txn_count: u64,
+    pub gas_used: Option<u64>,
+    pub eth_block_hash: Option<[u8; 32]>,
+    /// Ms from Proposed to each later stage reached, in stage order (`Voted`, `Finalized`,
+    /// `Verified`, `Rejected`, `Abandoned`).
+    pub stage_timings_ms: Vec<(CommitStage, f64)>,
+    /// Proposed → BLOCK_END.
+    pub execution_time_ms: Option<f64>,
+    /// Proposed → terminal stage for completed blocks, Proposed → `now` for active ones.
+    pub total_age_ms: Option<f64>,
+}
+
+/// Counters for metrics and tests.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LifecycleStats {
+    /// Consensus or block events naming an id/seqno/number we do not track.
+    pub ignored_unknown: u64,
+    /// BLOCK_START for an id already active (re-execution); the first entry is kept.
+    pub duplicate_starts: u64,
+    /// Active entries dropped by `active_cap`.
+    pub evicted_active: u64,
+    /// Transitions refused because they would move backwards or leave a terminal stage.
+    pub refused_transitions: u64,
+}
+
+#[derive(Debug, Clone)]
+struct Record {
+    id: BlockId,
+    number: u64,
+    block_seqno: u64,
+    stage: CommitStage,
+    proposed_ns: u64,
+    block_time_ns: u64,
+    /// When the current stage was entered.
+    stage_entered_ns: u64,
+    /// Entry times of Voted, Finalized, Verified, Rejected, Abandoned.
+    reached_ns: [Option<u64>; 5],
+    txn_count: u64,
+    gas_used: Option<u64>,
+    eth_block_hash: Option<[u8; 32]>,
+    end_ns: Option<u64>,
+}
+
+const SUMMARY_STAGES: [CommitStage; 5] = [
+    CommitStage::Voted,
+    CommitStage::Finalized,
+    CommitStage::Verified,
+    CommitStage::Rejected,
+    CommitStage::Abandoned,
+];
+
+fn summary_slot(stage: CommitStage) -> Option<usize> {
+    SUMMARY_STAGES.iter().position(|s| *s == stage)
+}
+
+fn is_terminal(stage: CommitStage) -> bool {
+    matches!(
+        stage,
+        CommitStage::Verified | CommitStage::Rejected | CommitStage::Abandoned
+    )
+}
+
+/// Whether `from → to` is allowed: forward on the canonical path, or to a failure stage from
+/// `Proposed` or `Voted`. A finalized block is final: a conflicting finalization or a late
+/// rejection of it is refused (and counted), never turned into a failure stage.
+fn may_move(from: CommitStage, to: CommitStage) -> bool {
+    if is_terminal(from) {
+        return false;
+    }
+    match (from.rank(), to.rank()) {
+        (Some(a), Some(b)) => b > a,
+        (Some(a), None) => a < 2,
+        (None, _) => false,
+    }
+}
+
+fn ms_between(from_ns: u64, to_ns: u64) -> f64 {
+    to_ns.saturating_sub(from_ns) as f64 / 1e6
+}
+
+/// Finalized ids remembered per number, for BLOCK_VERIFIED and late proposals.
+const FINALIZED_MEMORY: usize = 4096;
+
+/// Fork-aware lifecycle state of the recent proposals.
+#[derive(Debug)]
+pub struct LifecycleTracker {
+    config: LifecycleConfig,
+    active: HashMap<BlockId, Record>,
+    /// Active ids per block number, in proposal order.
+    by_number: BTreeMap<u64, Vec<BlockId>>,
+    /// BLOCK_START seqno → id, for active blocks.
+    by_seqno: HashMap<u64, BlockId>,
+    /// Number → the id finalized there (the canonical block), the last `FINALIZED_MEMORY`.
+    finalized: BTreeMap<u64, BlockId>,
+    highest_finalized: Option<u64>,
+    completed: VecDeque<Record>,
+    stats: LifecycleStats,
+}
+
+impl LifecycleTracker {
+    /// An empty tracker.
+    pub fn new(config: LifecycleConfig) -> LifecycleTracker {
+        LifecycleTracker {
+            config,
+            active: HashMap::new(),
+            by_number: BTreeMap::new(),
+            by_seqno: HashMap::new(),
+            finalized: BTreeMap::new(),
+            highest_finalized: None,
+            completed: VecDeque::new(),
+            stats: LifecycleStats::default(),
+        }
+    }
+
+    /// Applies one input; appends the resulting transitions to `out`, in the order they
+    /// happen (for a finalization: the finalized block first, then its abandoned siblings).
+    pub fn observe(&mut self, input: &ChainInput, out: &mut Vec<Transition>) {
+        match *input {
+            ChainInput::BlockStart {
+                block_seqno,
+                id,
+                number,
+                txn_count,
+                block_time_ns,
+                timestamp_ns,
+            } => self.start(
+                (block_seqno, id, number),
+                txn_count,
+                block_time_ns,
+                timestamp_ns,
+                out,
+            ),
+            ChainInput::BlockEnd {
+                block_seqno,
+                gas_used,
+                eth_block_hash,
+                timestamp_ns,
+            } => match self
+                .by_seqno
+                .get(&block_seqno)
+                .and_then(|id| self.active.get_mut(id))
+            {
+                Some(r) => {
+                    r.gas_used = Some(gas_used);
+                    r.eth_block_hash = Some(eth_block_hash);
+                    r.end_ns = Some(timestamp_ns);
+                }
+                None => self.stats.ignored_unknown += 1,
+            },
+            ChainInput::BlockReject {
+                block_seqno,
+                timestamp_ns,
+            }
+            | ChainInput::BlockEvmError {
+                block_seqno,
+                timestamp_ns,
+            } => match self.by_seqno.get(&block_seqno).copied() {
+                Some(id) => self.advance(id, CommitStage::Rejected, timestamp_ns, out),
+                None => self.stats.ignored_unknown += 1,
+            },
+            ChainInput::Qc {
+                id, timestamp_ns, ..
+            } => {
+                if self.active.contains_key(&id) {
+                    self.advance(id, CommitStage::Voted, timestamp_ns, out);
+                } else {
+                    self.stats.ignored_unknown += 1;
+                }
+            }
+            ChainInput::Finalized {
+                id,
+                number,
+                timestamp_ns,
+            } => self.finalize(id, number, timestamp_ns, out),
+            ChainInput::Verified {
+                number,
+                timestamp_ns,
+            } => match self.finalized.get(&number).copied() {
+                Some(id) if self.active.contains_key(&id) => {
+                    self.advance(id, CommitStage::Verified, timestamp_ns, out)
+                }
+                _ => self.stats.ignored_unknown += 1,
+            },
+            ChainInput::TxnHeaderStart { .. }
+            | ChainInput::TxnPerfEnter { .. }
+            | ChainInput::TxnPerfExit { .. }
+            | ChainInput::AccountAccess { .. }
+            | ChainInput::StorageAccess { .. } => {}
+        }
+    }
+
+    fn start(
+        &mut self,
+        (block_seqno, id, number): (u64, BlockId, u64),
+        txn_count: u64,
+        block_time_ns: u64,
+        now: u64,
+        out: &mut Vec<Transition>,
+    ) {
+        if self.active.contains_key(&id) {
+            self.stats.duplicate_starts += 1;
+            return;
+        }
+        let record = Record {
+            id,
+            number,
+            block_seqno,
+            stage: CommitStage::Proposed,
+            proposed_ns: now,
+            block_time_ns,
+            stage_entered_ns: now,
+            reached_ns: [None; 5],
+            txn_count,
+            gas_used: None,
+            eth_block_hash: None,
+            end_ns: None,
+        };
+        self.active.insert(id, record);
+        self.by_number.entry(number).or_default().push(id);
+        if block_seqno != 0 {
+            self.by_seqno.insert(block_seqno, id);
+        }
+        out.push(Transition {
+            block_id: id,
+            block_number: number,
+            from_stage: None,
+            to_stage: CommitStage::Proposed,
+            time_in_previous_stage_ms: None,
+            block_age_ms: 0.0,
+            txn_count,
+            gas_used: None,
+            block_time_ns,
+        });
+        // A proposal for a height that is already final: either the canonical block being
+        // executed again (it is final) or a dead fork (abandoned at once, never leaked).
+        if self.highest_finalized.is_some_and(|h| number <= h) {
+            match self.finalized.get(&number) {
+                Some(fid) if *fid == id => {
+                    self.advance(id, CommitStage::Finalized, now, out);
+                }
+                _ => self.advance(id, CommitStage::Abandoned, now, out),
+            }
+        }
+        self.enforce_active_cap();
+    }
+
+    fn finalize(&mut self, id: BlockId, number: u64, now: u64, out: &mut Vec<Transition>) {
+        if self.finalized.get(&number).is_some_and(|f| *f != id) {
+            // A second, conflicting finalization at a height: the first one stands.
+            self.stats.refused_transitions += 1;
+            return;
+        }
+        self.finalized.insert(number, id);
+        while self.finalized.len() > FINALIZED_MEMORY {
+            self.finalized.pop_first();
+        }
+        self.highest_finalized = Some(self.highest_finalized.map_or(number, |h| h.max(number)));
+        if self.active.contains_key(&id) {
+            self.advance(id, CommitStage::Finalized, now, out);
+        } else {
+            self.stats.ignored_unknown += 1;
+        }
+        let siblings: Vec<BlockId> = self
+            .by_number
+            .get(&number)
+            .map(|ids| ids.iter().copied().filter(|s| *s != id).collect())
+            .unwrap_or_default();
+        for sibling in siblings {
+            self.advance(sibling, CommitStage::Abandoned, now, out);
+        }
+    }
+
+    fn advance(&mut self, id: BlockId, to: CommitStage, now: u64, out: &mut Vec<Transition>) {
+        let Some(r) = self.active.get_mut(&id) else {
+            self.stats.ignored_unknown += 1;
+            return;
+        };
+        if !may_move(r.stage, to) {
+            self.stats.refused_transitions += 1;
+            return;
+        }
+        let from = r.stage;
+        let entered = r.stage_entered_ns;
+        r.stage = to;
+        r.stage_entered_ns = now;
+        if let Some(slot) = summary_slot(to) {
+            r.reached_ns[slot] = Some(now);
+        }
+        out.push(Transition {
+            block_id: id,
+            block_number: r.number,
+            from_stage: Some(from),
+            to_stage: to,
+            time_in_previous_stage_ms: Some(ms_between(entered, now)),
+            block_age_ms: ms_between(r.proposed_ns, now),
+            txn_count: r.txn_count,
+            gas_used: r.gas_used,
+            block_time_ns: r.block_time_ns,
+        });
+        if is_terminal(to) {
+            self.complete(id);
+        }
+    }
+
+    /// Removes `id` from the active indexes; returns its record.
+    fn detach(&mut self, id: &BlockId) -> Option<Record> {
+        let r = self.active.remove(id)?;
+        if let Some(ids) = self.by_number.get_mut(&r.number) {
+            ids.retain(|x| x != id);
+            if ids.is_empty() {
+                self.by_number.remove(&r.number);
+            }
+        }
+        if self.by_seqno.get(&r.block_seqno) == Some(id) {
+            self.by_seqno.remove(&r.block_seqno);
+        }
+        Some(r)
+    }
+
+    fn complete(&mut self, id: BlockId) {
+        if let Some(r) = self.detach(&id) {
+            self.completed.push_back(r);
+            while self.completed.len() > self.config.completed_cap {
+                self.completed.pop_front();
+            }
+        }
+    }
+
+    fn enforce_active_cap(&mut self) {
+        while self.active.len() > self.config.active_cap {
+            let Some(victim) = self
+                .by_number
+                .values()
+                .next()
+                .and_then(|ids| ids.first())
+                .copied()
+            else {
+                break;
+            };
+            self.detach(&victim);
+            self.stats.evicted_active += 1;
+        }
+    }
+
+    /// The active proposal that BLOCK_START `block_seqno` opened: its id and number.
+    pub fn block_of_seqno(&self, block_seqno: u64) -> Option<(BlockId, u64)> {
+        let id = self.by_seqno.get(&block_seqno)?;
+        self.active.get(id).map(|r| (r.id, r.number))
+    }
+
+    /// The stage of a tracked id (active or still in the completed list).
+    pub fn stage_of(&self, id: &BlockId) -> Option<CommitStage> {
+        if let Some(r) = self.active.get(id) {
+            return Some(r.stage);
+        }
+        self.completed
+            .iter()
+            .rev()
+            .find(|r| r.id == *id)
+            .map(|r| r.stage)
+    }
+
+    /// Counters since start.
+    pub fn stats(&self) -> LifecycleStats {
+        self.stats
+    }
+
+    /// Number of active (non-terminal) proposals.
+    pub fn active_len(&self) -> usize {
+        self.active.len()
+    }
+
+    /// Number of completed proposals kept.
+    pub fn completed_len(&self) -> usize {
+        self.completed.len()
+    }
+
+    /// `/v1/blocks/lifecycle`: completed blocks first (oldest completion first, up to
+    /// `completed_cap`), then active blocks by number (proposal order within a number).
+    /// `now_ns` is the latest ring time, for the age of active blocks.
+    pub fn summaries(&self, now_ns: u64) -> Vec<BlockLifecycleSummary> {
+        let mut v: Vec<BlockLifecycleSummary> = self
+            .completed
+            .iter()
+            .map(|r| summarize(r, now_ns))
+            .collect();
+        for ids in self.by_number.values() {
+            for id in ids {
+                if let Some(r) = self.active.get(id) {
+                    v.push(summarize(r, now_ns));
+                }
+            }
+        }
+        v
+    }
+
+    /// `/v1/blocks/{n}/lifecycle`: the canonical proposal at `number` when one was finalized
+    /// and is still known, else the most recent proposal at that number, else `None`.
+    pub fn summary_for_number(&self, number: u64, now_ns: u64) -> Option<BlockLifecycleSummary> {
+        let all = self.proposals_at(number, now_ns);
+        if let Some(fid) = self.finalized.get(&number) {
+            if let Some(s) = all.iter().find(|s| s.block_hash == *fid) {
+                return Some(s.clone());
+            }
+        }
+        all.into_iter().last()
+    }
+
+    /// Every known proposal at `number` (completed ones first, then active ones).
+    pub fn proposals_at(&self, number: u64, now_ns: u64) -> Vec<BlockLifecycleSummary> {
+        let mut v: Vec<BlockLifecycleSummary> = self
+            .completed
+            .iter()
+            .filter(|r| r.number == number)
+            .map(|r| summarize(r, now_ns))
+            .collect();
+        if let Some(ids) = self.by_number.get(&number) {
+            v.extend(
+                ids.iter()
+                    .filter_map(|id| self.active.get(id))
+                    .map(|r| summarize(r, now_ns)),
+            );
+        }
+        v
+    }
+
+    /// One transition per active block, `from_stage: None`, `to_stage` = its current stage:
+    /// the Lifecycle frames of a connect-time snapshot (ages measured to `now_ns`).
+    pub fn snapshot(&self, now_ns: u64) -> Vec<Transition> {
+        self.by_number
+            .values()
+            .flatten()
+            .filter_map(|id| self.active.get(id))
+            .map(|r| Transition {
+                block_id: r.id,
+                block_number: r.number,
+                from_stage: None,
+                to_stage: r.stage,
+                time_in_previous_stage_ms: None,
+                block_age_ms: ms_between(r.proposed_ns, now_ns),
+                txn_count: r.txn_count,
+                gas_used: r.gas_used,
+                block_time_ns: r.block_time_ns,
+            })
+            .collect()
+    }
+}
+
+fn summarize(r: &Record, now_ns: u64) -> BlockLifecycleSummary {
+    let stage_timings_ms = SUMMARY_STAGES
+        .iter()
+        .zip(r.reached_ns.iter())
+        .filter_map(|(stage, at)| at.map(|t| (*stage, ms_between(r.proposed_ns, t))))
+        .collect();
+    let age_end = if is_terminal(r.stage) {
+        r.stage_entered_ns
+    } else {
+        now_ns.max(r.stage_entered_ns)
+    };
+    BlockLifecycleSummary {
+        block_hash: r.id,
+        block_number: r.number,
+        current_stage: r.stage,
+        txn_count: r.txn_count,
+        gas_used: r.gas_used,
+        eth_block_hash: r.eth_block_hash,
+        stage_timings_ms,
+        execution_time_ms: r.end_ns.map(|e| ms_between(r.proposed_ns, e)),
+        total_age_ms: Some(ms_between(r.proposed_ns, age_end)),
+    }
+}

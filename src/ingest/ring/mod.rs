@@ -1,0 +1,31 @@
+//! The event ring: the shared-memory file the execution daemon writes and ringgate tails.
+//!
+//! Everything between a ring *file* and `(descriptor, payload bytes)`, both directions. Runs on
+//! the tailer core (reader) or the synthetic writer's thread; runtime-free (no glommio).
+//!
+//! - [`layout`]: header and descriptor layout, constants and limits (the written contract).
+//! - [`attach`]: open + validate a live ring or a zstd snapshot → [`Ring`].
+//! - [`discover`]: the daemon's default ring path (first usable 2 MiB hugetlbfs mount).
+//! - [`reader`]: the seqlock cursor → `Ready / NotReady / Gap / Expired / Malformed`.
+//! - [`liveness`]: is the writer still there, or was the file replaced?
+//! - [`writer`]: a real-format ring writer (synthetic chain, replay, tests).
+
+//!
+//! Unsafe code lives only in `map` (atomic word access to the mapping) and `sys` (a handful of
+//! libc calls std lacks: flock, renameat2, statfs, access, posix_fallocate).
+
+pub mod attach;
+pub mod discover;
+pub mod layout;
+pub mod liveness;
+mod map;
+pub mod reader;
+mod snapshot;
+mod sys;
+pub mod writer;
+
+pub use attach::{AttachError, Ring, RingHeader};
+pub use discover::default_ring_path;
+pub use liveness::WriterState;
+pub use reader::{MalformedReason, ReadOutcome, ReaderCounters, RingEvent, RingReader, StartAt};
+pub use writer::{scratch_dir, RingWriter, WriterError};

@@ -1,0 +1,416 @@
+//! The tailer: one dedicated thread (pinned to `Config::tailer_core`) that reads the ring,
+//! turns each event into frames once, runs the chain stage, and pushes the frames into every
+//! shard's SPSC inbox.
+//!
+//! Runs on the tailer core, nothing else does. Data flow per event:
+//! `RingReader::try_next` → [`Pipeline::on_event`]: `Encoder::encode_with` (decode + JSON +
+//! filter keys, lending the decoded event to `chain::from_event::chain_input`) →
+//! `ChainPipeline::process` (stamps `server_seqno`s from one [`crate::model::seqno::ServerSeqno`]; emits the live
+//! original, `Lifecycle` frames, `TPS`, `ContentionData`, `TopAccesses` and gate-overflow
+//! `Gap`s, in seqno order, and queues `min_stage` releases) → `FanoutSender::try_push` to each
+//! shard. After each event, and in a loop while the ring is idle, [`Pipeline::release`] makes
+//! at most `ChainConfig::release_budget` queued `min_stage` copies and pushes them the same
+//! way: a block reaching a stage is released in chunks between ring reads instead of holding
+//! live events back for milliseconds. After an event that changed block-level state the tailer re-encodes the chain REST
+//! bodies into [`crate::handoff::published::ChainSlot`] (a few times per block, never per event).
+//!
+//! Start: a live ring is read from its oldest complete block still safely in the ring
+//! (`StartAt::OldestBlock`, at most `Config::startup_backlog_events` back), so a restarted
+//! gateway rebuilds lifecycle and analytics state and fills the shards' resume stores; a
+//! snapshot is replayed from seqno 1. While loading the backlog or a snapshot the tailer waits
+//! (bounded) for room in a full shard queue instead of dropping: those events are history,
+//! not live data racing the writer.
+//!
+//! Invariants:
+//! - Never blocks on a shard while live: a full inbox is counted (`spsc_full`) and the frames
+//!   that shard missed are announced to it by one `Gap` frame as soon as it has room again.
+//! - Nothing is lost silently: ring laps, expired payloads and writer restarts become `Gap`
+//!   frames to every shard (one encoder: [`crate::ingest::chain::meta::gap_frame`]), counted in
+//!   [`crate::metrics::TailerStats`]. The block being executed when data was lost is dropped
+//!   from the stage gate (no gated stream gets a partial block) and named in the `Gap`.
+//! - Bad bytes in the ring are counted by kind and skipped, never a panic.
+//!
+//! Parts: `pipeline` ([`Pipeline`]: event → frames, runtime-free), `shard_link` (one shard's queue and
+//! the seqnos it missed), `idle` ([`Idler`]: what to do after an empty poll).
+//!
+//! Must never: allocate per event beyond the encoded JSON box and the chain's frames, take a
+//! lock per event, or sleep while events are available or `min_stage` copies are queued (it
+//! sleeps only per [`crate::config::IdleStrategy`] when the ring is idle and every release is done).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crate::config::Config;
+use crate::handoff::fanout::FanoutSender;
+use crate::ingest::ring::{ReadOutcome, Ring, RingReader, StartAt, WriterState};
+use crate::metrics::{bump, now_ns, RingState, StatsHub, LIFECYCLE_STAGES};
+use crate::model::gap::GapReason;
+use crate::model::outbound::{MetaKind, Outbound};
+
+/// How long a live ring must stay silent before the tailer checks its writer (and then how
+/// often it re-checks). A writer that produced an event in the last window is alive, so the
+/// check never runs while events flow: it reads `/proc/locks`, whose first `read(2)` blocks
+/// in the kernel for 6–14 ms on the dev box (it write-locks the global file-lock rwsem,
+/// waiting for an RCU grace period), which every 200 ms made the p99 latency ~10 ms.
+const LIVENESS_QUIET: Duration = Duration::from_secs(1);
+/// How long a snapshot replay may return nothing before it counts as finished.
+const SNAPSHOT_QUIET: Duration = Duration::from_millis(200);
+/// How often it retries opening a ring that is not there yet.
+const REOPEN_EVERY: Duration = Duration::from_millis(100);
+/// What the tailer thread needs.
+#[derive(Debug)]
+pub struct TailerSetup {
+    pub config: Arc<Config>,
+    pub shards: Vec<FanoutSender>,
+    pub stats: StatsHub,
+    pub shutdown: Arc<AtomicBool>,
+}
+
+/// Starts the tailer thread.
+pub fn spawn(setup: TailerSetup) -> std::io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("ringgate-tailer".into())
+        .spawn(move || {
+            set_precise_timer_slack();
+            if setup.config.pin_cores {
+                let _ = core_affinity::set_for_current(core_affinity::CoreId {
+                    id: setup.config.tailer_core,
+                });
+            }
+            Tailer::new(setup).run();
+        })
+}
+
+mod idle;
+mod pipeline;
+mod shard_link;
+
+pub use idle::{IdleAction, Idler};
+pub use pipeline::{Loss, Pipeline, Processed};
+use shard_link::{PushMode, ShardLink};
+
+/// Makes this thread's sleeps precise: Linux lets a `nanosleep` of a normal thread end up to
+/// its timer slack (default 50 µs) late, which doubled the tailer's idle 50 µs sleeps. 1 ns
+/// of slack costs nothing measurable (the tailer's sleeps are its only timers).
+fn set_precise_timer_slack() {
+    // SAFETY: PR_SET_TIMERSLACK takes one unsigned long by value and only changes this
+    // thread's timer slack; a failure leaves the default slack.
+    let _ = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
+}
+
+struct Tailer {
+    config: Arc<Config>,
+    links: Vec<ShardLink>,
+    stats: StatsHub,
+    shutdown: Arc<AtomicBool>,
+    pipeline: Pipeline,
+    out: Vec<Outbound>,
+    /// Ring seqnos up to this one are history (startup backlog or a snapshot): pushed with
+    /// [`PushMode::History`]. 0 = live.
+    history_until: u64,
+    /// Whether the ring being read is a snapshot (all of it is history).
+    snapshot: bool,
+}
+
+impl Tailer {
+    fn new(setup: TailerSetup) -> Tailer {
+        Tailer {
+            links: setup
+                .shards
+                .into_iter()
+                .map(|tx| ShardLink { tx, lost: None })
+                .collect(),
+            pipeline: Pipeline::new(setup.config.chain),
+            config: setup.config,
+            stats: setup.stats,
+            shutdown: setup.shutdown,
+            out: Vec::with_capacity(16),
+            history_until: 0,
+            snapshot: false,
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+
+    fn run(&mut self) {
+        let path = self.config.ring_path.clone();
+        let snapshot = self.config.is_snapshot();
+        self.snapshot = snapshot;
+        let mut first_attach = true;
+        while !self.stopping() {
+            let ring = match Ring::open(&path) {
+                Ok(r) => Arc::new(r),
+                Err(_) => {
+                    std::thread::sleep(REOPEN_EVERY);
+                    continue;
+                }
+            };
+            let start = if snapshot || !first_attach {
+                StartAt::First
+            } else {
+                StartAt::OldestBlock {
+                    max_events: self.config.startup_backlog_events,
+                }
+            };
+            if !first_attach {
+                // A new ring file appeared after the old writer went away.
+                bump(&self.stats.tailer.writer_restarts, 1);
+                self.publish_loss(&Loss::WriterRestart);
+            }
+            // Everything already in the ring at a first attach is the startup backlog.
+            self.history_until = if first_attach { ring.last_seqno() } else { 0 };
+            first_attach = false;
+            self.stats.tailer.set_ring_state(if snapshot {
+                RingState::Replay
+            } else {
+                RingState::Live
+            });
+            let mut reader = RingReader::new(ring, start);
+            match self.tail(&mut reader, snapshot) {
+                TailEnd::Shutdown => return,
+                TailEnd::WriterGone { inode } => {
+                    self.stats.tailer.set_ring_state(RingState::Gone);
+                    self.wait_for_new_ring(&path, inode);
+                }
+                TailEnd::SnapshotDone => {
+                    self.stats.tailer.set_ring_state(RingState::ReplayDone);
+                    while !self.stopping() {
+                        std::thread::sleep(REOPEN_EVERY);
+                    }
+                    return;
+                }
+            }
+        }
+    }
+
+    /// Waits until `path` names a file other than inode `old` (a new writer's ring).
+    fn wait_for_new_ring(&self, path: &Path, old: u64) {
+        use std::os::unix::fs::MetadataExt;
+        while !self.stopping() {
+            if std::fs::metadata(path).is_ok_and(|m| m.ino() != old) {
+                return;
+            }
+            std::thread::sleep(REOPEN_EVERY);
+        }
+    }
+
+    fn tail(&mut self, reader: &mut RingReader, snapshot: bool) -> TailEnd {
+        let mut idler = Idler::new(self.config.idle);
+        let mut last_check = Instant::now();
+        // An event was read since `last_check`: the writer is alive, skip the check.
+        let mut heard = false;
+        // Events until the read clock is sampled again: reading it per event was ~5 % of the
+        // tailer's time at full rate, and its readers (`/health`, lag) need milliseconds.
+        // The first event after an idle poll always samples it.
+        let mut clock_in = 0u32;
+        let quiet = if snapshot {
+            SNAPSHOT_QUIET
+        } else {
+            LIVENESS_QUIET
+        };
+        loop {
+            if self.stopping() {
+                return TailEnd::Shutdown;
+            }
+            let outcome = reader.try_next();
+            let t = &self.stats.tailer;
+            match outcome {
+                ReadOutcome::Ready(ev) => {
+                    idler.reset();
+                    heard = true;
+                    let code = usize::from(ev.descriptor.event_type);
+                    t.head_ring_seqno
+                        .store(ev.descriptor.seqno, Ordering::Relaxed);
+                    t.last_event_ts_ns
+                        .store(ev.descriptor.record_epoch_nanos, Ordering::Relaxed);
+                    if clock_in == 0 {
+                        t.last_event_read_ns.store(now_ns(), Ordering::Relaxed);
+                        clock_in = 256;
+                    }
+                    clock_in -= 1;
+                    // Unknown codes fail to decode below and are counted once, as bad.
+                    if let Some(c) = t.events_in.get(code).filter(|_| code != 0) {
+                        bump(c, 1);
+                    }
+                    let descriptor = ev.descriptor;
+                    if descriptor.seqno <= self.history_until && !snapshot {
+                        bump(&t.backlog_events, 1);
+                    }
+                    match self
+                        .pipeline
+                        .on_event(&descriptor, ev.payload, &mut self.out)
+                    {
+                        Ok(processed) => {
+                            self.count_transitions();
+                            self.flush(descriptor.seqno);
+                            if processed == Processed::BlockLevel {
+                                self.publish_chain();
+                            }
+                            // A bounded share of any queued min_stage copies, so a ring that
+                            // is never idle still releases them.
+                            let budget = self.pipeline.release_budget();
+                            self.release(budget, descriptor.seqno);
+                        }
+                        Err(e) => {
+                            bump(&self.stats.tailer.events_bad, 1);
+                            if let Some(c) =
+                                self.stats.tailer.decode_failures.get(e.kind() as usize)
+                            {
+                                bump(c, 1);
+                            }
+                        }
+                    }
+                }
+                ReadOutcome::NotReady => {
+                    if self.pipeline.has_pending_releases() {
+                        // Idle ring: release the queued copies, one budget at a time, and
+                        // look at the ring again between budgets; never sleep on them.
+                        let budget = self.pipeline.release_budget();
+                        self.release(budget, reader.next_seqno().saturating_sub(1));
+                        continue;
+                    }
+                    clock_in = 0;
+                    match idler.idle() {
+                        IdleAction::Spin => std::hint::spin_loop(),
+                        IdleAction::Yield => std::thread::yield_now(),
+                        IdleAction::Sleep(d) => std::thread::sleep(d),
+                    }
+                    if last_check.elapsed() >= quiet {
+                        last_check = Instant::now();
+                        if std::mem::take(&mut heard) {
+                            continue;
+                        }
+                        if snapshot {
+                            return TailEnd::SnapshotDone;
+                        }
+                        match reader.writer_state() {
+                            WriterState::Alive => {}
+                            WriterState::Gone => {
+                                return TailEnd::WriterGone {
+                                    inode: reader.ring().inode(),
+                                }
+                            }
+                            WriterState::Replaced => {
+                                if reader.reattach().is_ok() {
+                                    bump(&self.stats.tailer.writer_restarts, 1);
+                                    self.history_until = 0;
+                                    self.publish_loss(&Loss::WriterRestart);
+                                }
+                            }
+                        }
+                    }
+                }
+                ReadOutcome::Gap { missing } => {
+                    bump(&t.ring_gaps, 1);
+                    bump(
+                        &t.ring_gap_events,
+                        missing.end.saturating_sub(missing.start),
+                    );
+                    self.publish_loss(&Loss::RingLap { missing });
+                }
+                ReadOutcome::Expired { descriptor } => {
+                    bump(&t.expired, 1);
+                    self.publish_loss(&Loss::Expired {
+                        ring_seqno: descriptor.seqno,
+                    });
+                }
+                ReadOutcome::Malformed { .. } => bump(&t.events_bad, 1),
+            }
+        }
+    }
+
+    fn publish_loss(&mut self, loss: &Loss) {
+        let gaps = &self.stats.tailer.gaps;
+        let before = self.out.len();
+        self.pipeline.on_loss(loss, &mut self.out);
+        if let Some(c) = gaps.get(loss.reason().index()) {
+            bump(c, (self.out.len() - before) as u64);
+        }
+        self.flush(0);
+        self.publish_chain();
+    }
+
+    /// Makes and pushes up to `budget` queued `min_stage` copies; `ring_seqno` is the last
+    /// event read (it decides whether they are history). Republishes the chain gauges when
+    /// the queue empties (a finished release frees its block).
+    fn release(&mut self, budget: usize, ring_seqno: u64) {
+        if self.pipeline.release(budget, &mut self.out) == 0 {
+            return;
+        }
+        self.flush(ring_seqno);
+        if !self.pipeline.has_pending_releases() {
+            self.publish_chain();
+        }
+    }
+
+    /// Counts the `Lifecycle` frames about to go out, by stage reached.
+    fn count_transitions(&self) {
+        for o in &self.out {
+            if let Outbound::Meta(m) = o {
+                if m.kind != MetaKind::Lifecycle {
+                    continue;
+                }
+                let i = LIFECYCLE_STAGES.iter().position(|s| Some(*s) == m.stage);
+                if let Some(c) = i.and_then(|i| self.stats.tailer.lifecycle_transitions.get(i)) {
+                    bump(c, 1);
+                }
+            }
+        }
+    }
+
+    /// Re-encodes the chain REST bodies and publishes them with the gate's gauges. Called
+    /// only after block-level changes (a few times per block).
+    fn publish_chain(&self) {
+        let t = &self.stats.tailer;
+        let chain = self.pipeline.chain();
+        let gate = chain.gate();
+        let g = gate.stats();
+        t.gate_held_blocks
+            .store(gate.held_blocks() as u64, Ordering::Relaxed);
+        t.gate_held_bytes
+            .store(gate.held_bytes() as u64, Ordering::Relaxed);
+        t.gate_overflow_blocks
+            .store(g.overflow_blocks, Ordering::Relaxed);
+        t.gate_released_copies
+            .store(g.released_copies, Ordering::Relaxed);
+        t.gaps[GapReason::StageGateOverflow.index()].store(g.overflow_blocks, Ordering::Relaxed);
+        self.stats.chain.publish(self.pipeline.bodies());
+    }
+
+    /// Pushes the pending frames to every shard, in order, and publishes the head. `ring_seqno`
+    /// is the ring event they came from (0 for losses): history is pushed patiently.
+    fn flush(&mut self, ring_seqno: u64) {
+        let mode = if self.snapshot || (ring_seqno != 0 && ring_seqno <= self.history_until) {
+            PushMode::History
+        } else {
+            PushMode::Live
+        };
+        for frame in self.out.drain(..) {
+            for (i, link) in self.links.iter_mut().enumerate() {
+                link.push(&frame, &self.stats, i, mode);
+            }
+        }
+        let head = self.pipeline.head();
+        let t = &self.stats.tailer;
+        t.head_server_seqno.store(head, Ordering::Relaxed);
+        if head != 0 {
+            let window = self.config.resume_store_frames.max(1) as u64;
+            t.oldest_server_seqno
+                .store(head.saturating_sub(window - 1).max(1), Ordering::Relaxed);
+        }
+    }
+}
+
+enum TailEnd {
+    Shutdown,
+    /// The writer of the ring with this inode went away.
+    WriterGone {
+        inode: u64,
+    },
+    SnapshotDone,
+}

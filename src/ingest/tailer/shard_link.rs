@@ -1,0 +1,140 @@
+//! The tailer's end of one shard's SPSC queue, with the frames that shard missed.
+//!
+//! Runs on the tailer thread only. A live push never waits: a full queue loses the frame
+//! for that shard, counted (`spsc_full`) and remembered as a seqno range; the next push that
+//! finds room first sends one `Gap{reason:"shard_queue_full"}` for the whole range. History
+//! (backlog, snapshot) waits a bounded time for room instead. Never blocks on a shard
+//! beyond [`HISTORY_PUSH_PATIENCE`], never touches another shard's queue.
+
+use std::ops::Range;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::handoff::fanout::{FanoutSender, PushOutcome};
+use crate::metrics::{bump, StatsHub};
+use crate::model::gap::{Gap, GapReason};
+use crate::model::outbound::Outbound;
+use crate::wire::protocol::messages::gap_frame;
+
+/// Longest wait for room in one shard's queue while loading history (backlog, snapshot);
+/// past it the frame is counted lost for that shard as when live (a stuck shard must not
+/// stall the others forever).
+const HISTORY_PUSH_PATIENCE: Duration = Duration::from_secs(2);
+
+/// Where one shard stands from the tailer's side.
+#[derive(Debug)]
+pub(super) struct ShardLink {
+    pub(super) tx: FanoutSender,
+    /// server_seqnos this shard missed because its inbox was full, not yet announced.
+    pub(super) lost: Option<Range<u64>>,
+}
+
+/// How a push treats a full shard queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum PushMode {
+    /// Live: never wait; a full queue loses the frame for that shard (announced later).
+    Live,
+    /// History (backlog, snapshot): wait up to [`HISTORY_PUSH_PATIENCE`] for room.
+    History,
+}
+
+impl ShardLink {
+    /// Pushes `frame`; first announces earlier losses when there is room again. The Gap frame
+    /// carries the last lost seqno as its own `server_seqno`: it is below every later frame
+    /// and above everything this shard delivered before, so per-connection order holds, and a
+    /// client resuming from it misses nothing it was not told about.
+    pub(super) fn push(
+        &mut self,
+        frame: &Outbound,
+        stats: &StatsHub,
+        index: usize,
+        mode: PushMode,
+    ) {
+        if let Some(lost) = self.lost.clone() {
+            let last = lost.end - 1;
+            let g = Gap::seqnos(GapReason::ShardQueueFull, lost.start, last);
+            let frame_gap = Outbound::Meta(Arc::new(gap_frame(last, &g)));
+            if self.try_push(frame_gap, mode) == PushOutcome::Full {
+                self.lose(frame.server_seqno(), stats, index);
+                return;
+            }
+            bump(&stats.tailer.gaps[GapReason::ShardQueueFull.index()], 1);
+            self.lost = None;
+        }
+        if self.try_push(frame.clone(), mode) == PushOutcome::Full {
+            self.lose(frame.server_seqno(), stats, index);
+        }
+    }
+
+    fn try_push(&self, frame: Outbound, mode: PushMode) -> PushOutcome {
+        if mode == PushMode::Live {
+            return self.tx.try_push(frame);
+        }
+        let deadline = Instant::now() + HISTORY_PUSH_PATIENCE;
+        loop {
+            if self.tx.try_push(frame.clone()) == PushOutcome::Pushed {
+                return PushOutcome::Pushed;
+            }
+            if Instant::now() >= deadline {
+                return PushOutcome::Full;
+            }
+            std::thread::yield_now();
+        }
+    }
+
+    fn lose(&mut self, seqno: u64, stats: &StatsHub, index: usize) {
+        if let Some(s) = stats.shards.get(index) {
+            bump(&s.spsc_full, 1);
+        }
+        self.lost = Some(match self.lost.take() {
+            Some(r) => r.start..seqno + 1,
+            None => seqno..seqno + 1,
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ingest::tailer::{Loss, Pipeline};
+    use crate::model::outbound::MetaKind;
+    use std::sync::atomic::Ordering;
+
+    #[test]
+    fn a_full_shard_gets_one_gap_for_everything_it_missed_once_it_has_room() {
+        let hub = StatsHub::new(1, 0);
+        let (tx, rx, _w) = crate::handoff::fanout::channel(1).unwrap();
+        let mut link = ShardLink { tx, lost: None };
+        let mut pipeline = Pipeline::default();
+        let mut frames = Vec::new();
+        for _ in 0..4 {
+            pipeline.on_loss(&Loss::WriterRestart, &mut frames);
+        }
+        for f in &frames {
+            link.push(f, &hub, 0, PushMode::Live);
+        }
+        // Capacity 1: seqno 1 queued, 2..=4 lost.
+        assert_eq!(link.lost, Some(2..5));
+        assert_eq!(hub.shards[0].spsc_full.load(Ordering::Relaxed), 3);
+        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .io_memory(256 << 10)
+            .make()
+            .unwrap();
+        ex.run(async move {
+            let mut inbox = rx.attach();
+            let mut got = Vec::new();
+            inbox.drain_into(&mut got, 10);
+            assert_eq!(got.len(), 1);
+            let mut next = Vec::new();
+            pipeline.on_loss(&Loss::WriterRestart, &mut next);
+            link.push(&next[0], &hub, 0, PushMode::Live);
+            got.clear();
+            // The gap went in; the new frame found the queue full again and is now lost.
+            inbox.drain_into(&mut got, 10);
+            assert_eq!(got.len(), 1);
+            assert_eq!(got[0].server_seqno(), 4);
+            assert!(matches!(&got[0], Outbound::Meta(m) if m.kind == MetaKind::Gap));
+            assert_eq!(link.lost, Some(5..6));
+        });
+    }
+}

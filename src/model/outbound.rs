@@ -1,0 +1,157 @@
+//! What the tailer hands to the shards: pre-encoded frames plus the keys filters test.
+//!
+//! Made on the tailer core, once per event (or once per meta message); read-only afterwards
+//! and shared by `Arc` with every shard, so the per-event cross-core cost is one `Arc` clone
+//! per shard, never per client (DESIGN.md, fast invariants 1–4).
+//!
+//! Invariants:
+//! - `server_seqno` is unique for the life of a server epoch and strictly increasing in the
+//!   order frames are pushed to a shard.
+//! - `json` is never mutated after construction; a copy released at another stage is a new
+//!   [`EncodedEvent`] with its own `server_seqno`.
+//! - Nothing here is parsed again downstream: shards match on [`FilterKeys`] and copy bytes.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use crate::model::kind::EventType;
+use crate::model::stage::CommitStage;
+use crate::model::types::{Address, Bytes32};
+
+/// The most addresses one event names (caller + target, sender + to).
+pub const MAX_EVENT_ADDRESSES: usize = 2;
+/// The most topics a log carries (LOG0..LOG4).
+pub const MAX_LOG_TOPICS: usize = 4;
+
+/// Values a subscription filter may test, computed once by the tailer from the decoded event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilterKeys {
+    pub event_type: EventType,
+    /// Ring seqno of the owning BLOCK_START (flow tag `content_ext[0]`); 0 outside a block
+    /// (BLOCK_QC, BLOCK_FINALIZED, BLOCK_VERIFIED).
+    pub block_seqno: u64,
+    /// Consensus block id of the owning proposal, or the one a consensus event names.
+    pub block_id: Option<Bytes32>,
+    pub block_number: Option<u64>,
+    /// Transaction index within the block, for transaction-scoped events.
+    pub txn_idx: Option<u32>,
+    /// `TxnLog` index within its transaction.
+    pub log_index: Option<u32>,
+    /// Addresses the event names: log emitter; call caller and target; txn sender and `to`;
+    /// account, storage, access-list and authorization addresses. Only `..address_count` valid.
+    pub addresses: [Address; MAX_EVENT_ADDRESSES],
+    pub address_count: u8,
+    /// Log topics in position order; only `..topic_count` valid.
+    pub topics: [Bytes32; MAX_LOG_TOPICS],
+    pub topic_count: u8,
+    /// First four bytes of a call frame's input (or a transaction's data), when at least 4.
+    pub selector: Option<[u8; 4]>,
+    /// A `TxnCallFrame` whose value is non-zero (the `NativeTransfer` pseudo-event).
+    pub has_value: bool,
+}
+
+impl FilterKeys {
+    /// Keys for an event of `event_type` with nothing else known yet.
+    pub fn new(event_type: EventType) -> FilterKeys {
+        FilterKeys {
+            event_type,
+            block_seqno: 0,
+            block_id: None,
+            block_number: None,
+            txn_idx: None,
+            log_index: None,
+            addresses: [[0; 20]; MAX_EVENT_ADDRESSES],
+            address_count: 0,
+            topics: [[0; 32]; MAX_LOG_TOPICS],
+            topic_count: 0,
+            selector: None,
+            has_value: false,
+        }
+    }
+
+    /// Records an address the event names; extra ones past the capacity are ignored.
+    pub fn push_address(&mut self, address: Address) {
+        let n = usize::from(self.address_count);
+        if n < MAX_EVENT_ADDRESSES {
+            self.addresses[n] = address;
+            self.address_count += 1;
+        }
+    }
+
+    pub fn addresses(&self) -> &[Address] {
+        &self.addresses[..usize::from(self.address_count)]
+    }
+
+    pub fn topics(&self) -> &[Bytes32] {
+        &self.topics[..usize::from(self.topic_count)]
+    }
+}
+
+/// One execution event, encoded once as the JSON event object of the wire envelope
+/// (`{"event_name":…,"payload":{…},"seqno":…,"timestamp_ns":…}`), ready to be joined into
+/// `Events` batches by any number of sessions.
+#[derive(Debug)]
+pub struct EncodedEvent {
+    pub server_seqno: u64,
+    /// The ring's sequence number (`seqno` in the JSON).
+    pub ring_seqno: u64,
+    /// The ring's `record_epoch_nanos` (`timestamp_ns` in the JSON), for latency measurement.
+    pub timestamp_ns: u64,
+    /// The `min_stage` stream this copy belongs to: `Proposed` for the live original, or the
+    /// stage at which its block was released (a session gated at S takes only `gate == S`).
+    pub gate: CommitStage,
+    pub keys: FilterKeys,
+    /// The event object, UTF-8 JSON.
+    pub json: Box<[u8]>,
+    /// Byte range in `json` of the `commit_stage` string value (without quotes), so a copy
+    /// released at a later stage can be made by splicing instead of re-encoding.
+    pub stage_span: Option<Range<u32>>,
+}
+
+/// Meta messages that are not ring events. Each names the subscription item that selects it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MetaKind {
+    Tps,
+    ContentionData,
+    TopAccesses,
+    Lifecycle,
+    /// Data was lost upstream of every session (ring lap, expired payload, writer restart,
+    /// shard queue overflow): delivered to every session regardless of subscription.
+    Gap,
+}
+
+/// A complete server frame, pre-encoded with its own `server_seqno`
+/// (`{"server_seqno":N,"Lifecycle":{…}}`).
+#[derive(Debug)]
+pub struct MetaFrame {
+    pub server_seqno: u64,
+    pub kind: MetaKind,
+    /// For `Lifecycle`: the stage the block moved to (lets `min_stage` sessions skip
+    /// transitions they did not ask for, if they choose).
+    pub stage: Option<CommitStage>,
+    pub frame: Box<[u8]>,
+}
+
+/// What travels through a shard's SPSC queue.
+#[derive(Debug, Clone)]
+pub enum Outbound {
+    Event(Arc<EncodedEvent>),
+    Meta(Arc<MetaFrame>),
+}
+
+impl Outbound {
+    pub fn server_seqno(&self) -> u64 {
+        match self {
+            Outbound::Event(e) => e.server_seqno,
+            Outbound::Meta(m) => m.server_seqno,
+        }
+    }
+
+    /// Bytes this frame pins in memory, for byte-bounded queues and stores.
+    pub fn byte_len(&self) -> usize {
+        match self {
+            Outbound::Event(e) => e.json.len(),
+            Outbound::Meta(m) => m.frame.len(),
+        }
+    }
+}

@@ -1,0 +1,233 @@
+//! REST answers on the WebSocket port: `/health`, `/v1/status`, `/metrics`, `/v1/tps`,
+//! `/v1/contention`, `/v1/blocks/lifecycle`, `/v1/blocks/{n}/lifecycle`.
+//!
+//! Runs on whichever shard accepted the request; reads the atomics in [`StatsHub`]
+//! (single-writer counters of the tailer and every shard) and, for the chain endpoints, the
+//! bodies the tailer pre-encoded into [`StatsHub::chain`] (one uncontended pointer clone, see
+//! [`crate::handoff::published`]), so answering never touches another shard's data or formats chain
+//! state. Runtime-free: takes the hub, config and `now`, returns a [`Response`].
+//!
+//! `/health` never exits the process (the anchor gateway called `exit(1)` from its health
+//! handler). It answers 200 while the ring is live (or a replay is being served) and has
+//! produced an event within `Config::stale_after` (or has produced none yet, i.e. the node is
+//! starting); 503 when the writer is gone, the ring is missing, or the ring went stale, so a
+//! load balancer drains this instance while the node restarts.
+//!
+//! `/v1/contention` is 404 until the first contention report, `/v1/blocks/{n}/lifecycle` 404
+//! for a block number not tracked. Must never: block, or panic on any counter value.
+
+use std::fmt::Write as _;
+use std::sync::atomic::Ordering;
+
+use crate::config::Config;
+use crate::handoff::published::RestBody;
+use crate::metrics::{render_prometheus, RingState, StatsHub};
+use crate::wire::http::{Response, RestRoute, Status};
+
+/// Whether the gateway is serving fresh data.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Health {
+    Healthy,
+    /// No event for longer than `stale_after` while the writer claims to be alive.
+    Stale,
+    /// Ring missing or its writer gone.
+    Down,
+}
+
+impl Health {
+    fn label(self) -> &'static str {
+        match self {
+            Health::Healthy => "healthy",
+            Health::Stale => "degraded",
+            Health::Down => "down",
+        }
+    }
+}
+
+/// Computes health from the tailer's counters.
+pub fn health(hub: &StatsHub, config: &Config, now_ns: u64) -> Health {
+    match hub.tailer.ring_state() {
+        RingState::Waiting | RingState::Gone => Health::Down,
+        RingState::Replay | RingState::ReplayDone => Health::Healthy,
+        RingState::Live => match hub.last_event_age(now_ns) {
+            Some(age) if age > config.stale_after.as_secs_f64() => Health::Stale,
+            _ => Health::Healthy,
+        },
+    }
+}
+
+fn opt_f64(out: &mut String, v: Option<f64>) {
+    match v {
+        Some(v) => {
+            let _ = write!(out, "{v:.3}");
+        }
+        None => out.push_str("null"),
+    }
+}
+
+fn chain_response(b: &RestBody) -> Response {
+    let status = if b.status == 200 {
+        Status::Ok
+    } else {
+        Status::NotFound
+    };
+    Response::json(status, b.body.clone().into_bytes())
+}
+
+/// The response for a REST route (`None` would be a route this build does not serve,
+/// answered 404 by the caller; every route is served now).
+pub fn answer(route: RestRoute, hub: &StatsHub, config: &Config, now_ns: u64) -> Option<Response> {
+    match route {
+        RestRoute::Health => {
+            let h = health(hub, config, now_ns);
+            let mut body = String::with_capacity(160);
+            let _ = write!(
+                body,
+                "{{\"success\":{},\"status\":\"{}\",\"ring\":\"{}\",\"last_event_age_secs\":",
+                h == Health::Healthy,
+                h.label(),
+                hub.tailer.ring_state().label()
+            );
+            opt_f64(&mut body, hub.last_event_age(now_ns));
+            body.push('}');
+            let status = if h == Health::Healthy {
+                Status::Ok
+            } else {
+                Status::ServiceUnavailable
+            };
+            Some(Response::json(status, body.into_bytes()))
+        }
+        RestRoute::Status => Some(Response::json(Status::Ok, status_json(hub, config, now_ns))),
+        RestRoute::Metrics => Some(Response::new(
+            Status::Ok,
+            "text/plain; version=0.0.4",
+            render_prometheus(hub, now_ns).into_bytes(),
+        )),
+        RestRoute::Tps => Some(chain_response(&hub.chain.get().tps)),
+        RestRoute::Contention => Some(chain_response(&hub.chain.get().contention)),
+        RestRoute::BlocksLifecycle => Some(chain_response(&hub.chain.get().lifecycle)),
+        RestRoute::BlockLifecycle(n) => Some(chain_response(&hub.chain.get().block(n))),
+    }
+}
+
+/// `/v1/status`: the anchor gateway's fields plus the epoch, resumable seqno range, tracked
+/// blocks, ring state, lag and per-shard drops.
+fn status_json(hub: &StatsHub, config: &Config, now_ns: u64) -> Vec<u8> {
+    let t = &hub.tailer;
+    let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
+    let mut s = String::with_capacity(512);
+    let _ = write!(
+        s,
+        "{{\"status\":\"{}\",\"ring\":\"{}\",\"epoch\":{},\"server_seqno\":{},\
+         \"head_ring_seqno\":{},\"connected_clients\":{},\"uptime_secs\":{},\
+         \"last_event_age_secs\":",
+        health(hub, config, now_ns).label(),
+        t.ring_state().label(),
+        hub.epoch,
+        ld(&t.head_server_seqno),
+        ld(&t.head_ring_seqno),
+        hub.clients(),
+        now_ns.saturating_sub(hub.started_ns) / 1_000_000_000,
+    );
+    opt_f64(&mut s, hub.last_event_age(now_ns));
+    s.push_str(",\"tailer_lag_secs\":");
+    opt_f64(&mut s, hub.tailer_lag(now_ns));
+    if let Some((oldest, newest)) = hub.resumable() {
+        let _ = write!(
+            s,
+            ",\"oldest_resumable_seqno\":{oldest},\"newest_resumable_seqno\":{newest}"
+        );
+    }
+    if let Some((lo, hi)) = hub.chain.get().block_range {
+        let _ = write!(s, ",\"oldest_block\":{lo},\"newest_block\":{hi}");
+    }
+    let _ = write!(
+        s,
+        ",\"backlog_events\":{},\"events_in\":{},\"ring_gaps\":{},\"writer_restarts\":{},\
+         \"shards\":[",
+        ld(&t.backlog_events),
+        t.events_in_total(),
+        ld(&t.ring_gaps),
+        ld(&t.writer_restarts)
+    );
+    for (i, sh) in hub.shards.iter().enumerate() {
+        if i > 0 {
+            s.push(',');
+        }
+        let _ = write!(
+            s,
+            "{{\"shard\":{i},\"connections\":{},\"queue_full\":{},\"drops\":{},\"slow_disconnects\":{}}}",
+            ld(&sh.connections_open),
+            ld(&sh.spsc_full),
+            ld(&sh.drops),
+            ld(&sh.slow_disconnects)
+        );
+    }
+    s.push_str("]}");
+    s.into_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn body(r: &Response) -> String {
+        String::from_utf8(r.body.clone()).unwrap()
+    }
+
+    #[test]
+    fn health_is_503_until_a_ring_is_attached_and_200_when_live() {
+        let hub = StatsHub::new(1, 0);
+        let config = Config::default();
+        let r = answer(RestRoute::Health, &hub, &config, 1).unwrap();
+        assert_eq!(r.status, Status::ServiceUnavailable);
+        hub.tailer.set_ring_state(RingState::Live);
+        let r = answer(RestRoute::Health, &hub, &config, 1).unwrap();
+        assert_eq!(r.status, Status::Ok);
+        assert!(body(&r).contains("\"success\":true"));
+    }
+
+    #[test]
+    fn health_goes_stale_after_the_configured_silence() {
+        let hub = StatsHub::new(1, 0);
+        let config = Config::default();
+        hub.tailer.set_ring_state(RingState::Live);
+        hub.tailer.last_event_read_ns.store(1, Ordering::Relaxed);
+        let late = 1 + config.stale_after.as_nanos() as u64 + 1_000_000_000;
+        let r = answer(RestRoute::Health, &hub, &config, late).unwrap();
+        assert_eq!(r.status, Status::ServiceUnavailable);
+        assert!(body(&r).contains("\"status\":\"degraded\""));
+    }
+
+    #[test]
+    fn status_is_valid_json_with_the_anchor_fields() {
+        let hub = StatsHub::new(2, 0);
+        let r = answer(RestRoute::Status, &hub, &Config::default(), 5_000_000_000).unwrap();
+        use sonic_rs::{JsonContainerTrait, JsonValueTrait};
+        let v: sonic_rs::Value = sonic_rs::from_slice(&r.body).unwrap();
+        for key in ["status", "server_seqno", "connected_clients", "uptime_secs"] {
+            assert!(v.get(key).is_some(), "missing {key}");
+        }
+        assert_eq!(v["shards"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn chain_routes_serve_the_published_bodies_and_404_what_is_unknown() {
+        let hub = StatsHub::new(1, 0);
+        let c = Config::default();
+        // What the server publishes before the tailer's first event (see `server::start`).
+        let empty = crate::ingest::chain::pipeline::ChainPipeline::new(c.chain);
+        hub.chain.publish(empty.rest_bodies());
+        let tps = answer(RestRoute::Tps, &hub, &c, 0).unwrap();
+        assert_eq!(tps.status, Status::Ok);
+        assert!(body(&tps).contains("\"tps\":0"));
+        let con = answer(RestRoute::Contention, &hub, &c, 0).unwrap();
+        assert_eq!(con.status, Status::NotFound);
+        let list = answer(RestRoute::BlocksLifecycle, &hub, &c, 0).unwrap();
+        assert_eq!(body(&list), "[]");
+        let one = answer(RestRoute::BlockLifecycle(3), &hub, &c, 0).unwrap();
+        assert_eq!(one.status, Status::NotFound);
+        let status = answer(RestRoute::Status, &hub, &c, 0).unwrap();
+        assert!(body(&status).contains(&format!("\"epoch\":{},", hub.epoch)));
+    }
+}

@@ -1,0 +1,211 @@
+//! Sessions: one accepted connection, from its first byte to its close.
+//!
+//! Runs on the shard core that accepted the connection; one glommio task per connection
+//! (plus one writer task once it is a WebSocket). Life of a connection:
+//! 1. read the HTTP request head, bounded by `handshake_timeout` and the head-size limit;
+//! 2. admission (connection limits) and routing: REST is answered and closed, a bad request
+//!    gets its documented 4xx, a WebSocket upgrade is validated and answered `101`;
+//! 3. after the upgrade ([`io`]): `Hello`, the connect-time subscription (query `events=` /
+//!    `min_stage=`, else the channel default), `Resume` and the replay when asked
+//!    ([`replay`]), then a reader loop (client frames) and a writer
+//!    task (everything pending in one write per turn) until either side closes.
+//!
+//! - [`registry`]: what the dispatch loop sees of each session: filter, bounded queue, waker.
+//! - [`io`]: the reader and writer loops of an upgraded session.
+//! - [`replay`]: resume: the opening decision (`Resume`, `Gap`) and the flow-controlled
+//!   replay from the shard's resume store into the live stream.
+//!
+//! Invariants: nothing a client sends can panic or affect another session; a session's
+//! socket is only ever awaited by its own tasks, never by the dispatch loop.
+
+pub mod io;
+pub mod registry;
+pub mod replay;
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::time::Instant;
+
+use futures_lite::AsyncWrite;
+use glommio::net::TcpStream;
+use std::os::fd::AsRawFd;
+
+use crate::metrics::{bump, now_ns};
+use crate::serve::ctx::ShardCtx;
+use crate::wire::http::{self, parse_request, Parsed, Request, Response, Route, Status};
+use crate::wire::ws;
+
+pub use registry::{Registry, SessionShared};
+
+/// How a connection's request phase ended.
+#[derive(Debug)]
+enum Head {
+    Request(Box<Request>, Vec<u8>),
+    /// Answer this and close.
+    Refuse(Response),
+    /// Peer went away or timed out: close silently.
+    Gone,
+}
+
+/// Serves one accepted connection to completion. Never returns an error: every failure is
+/// answered (status / close code), counted and ends only this connection.
+pub async fn serve_connection(ctx: Rc<ShardCtx>, stream: TcpStream) {
+    bump(&ctx.stats.connections_open, 1);
+    let _ = stream.set_nodelay(true);
+    if let Some(bytes) = ctx.config.socket_send_buffer {
+        set_send_buffer(stream.as_raw_fd(), bytes);
+    }
+    let stream = Rc::new(RefCell::new(stream));
+    serve(&ctx, &stream).await;
+    ctx.stats
+        .connections_open
+        .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>) {
+    let (request, rest) = match read_head(ctx, stream).await {
+        Head::Request(r, rest) => (r, rest),
+        Head::Refuse(response) => {
+            bump(&ctx.stats.connections_rejected, 1);
+            respond(ctx, stream, &response).await;
+            return;
+        }
+        Head::Gone => return,
+    };
+    let route = match http::route(&request) {
+        Ok(r) => r,
+        Err(e) => {
+            bump(&ctx.stats.connections_rejected, 1);
+            respond(ctx, stream, &e.response()).await;
+            return;
+        }
+    };
+    let peer = stream.borrow().peer_addr().map(|a| a.ip());
+    let admission = match peer {
+        Ok(peer) => {
+            let ip = ctx
+                .config
+                .connection_limits
+                .client_ip(peer, &request.headers);
+            match ctx.admission.admit(ip) {
+                Ok(a) => a,
+                Err(refusal) => {
+                    bump(&ctx.stats.connections_rejected, 1);
+                    respond(ctx, stream, &refusal.response()).await;
+                    return;
+                }
+            }
+        }
+        Err(_) => return,
+    };
+    match route {
+        Route::Rest(rest_route) => {
+            bump(&ctx.stats.rest_requests, 1);
+            let response = crate::serve::rest::answer(rest_route, &ctx.hub, &ctx.config, now_ns())
+                .unwrap_or_else(|| Response::error(Status::NotFound, "not served by this build"));
+            respond(ctx, stream, &response).await;
+        }
+        Route::Ws(channel, query) => {
+            let accept = match ws::accept(&request) {
+                Ok(a) => a,
+                Err(e) => {
+                    bump(&ctx.stats.connections_rejected, 1);
+                    respond(ctx, stream, &e.response()).await;
+                    return;
+                }
+            };
+            let upgrade = ws::switching_protocols(&accept);
+            if write_all(stream, &upgrade).await.is_err() {
+                return;
+            }
+            io::run_session(ctx, stream, channel, query, rest).await;
+        }
+    }
+    drop(admission);
+}
+
+/// Reads until a complete request head, the size limit, the handshake deadline or EOF.
+async fn read_head(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>) -> Head {
+    let limits = ctx.config.request_limits;
+    let deadline = Instant::now() + ctx.config.handshake_timeout;
+    let mut buf = Vec::with_capacity(1024);
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        let read = glommio::timer::timeout(remaining, async {
+            io::read_some(stream, &mut buf, limits.max_head_bytes + 1)
+                .await
+                .map_err(Into::into)
+        })
+        .await;
+        match read {
+            Ok(0) => return Head::Gone,
+            Ok(_) => {}
+            Err(glommio::GlommioError::TimedOut(_)) => {
+                bump(&ctx.stats.handshake_timeouts, 1);
+                return Head::Gone;
+            }
+            Err(_) => return Head::Gone,
+        }
+        match parse_request(&buf, &limits) {
+            Ok(Parsed::Complete(req)) => {
+                let rest = buf
+                    .get(req.head_len..)
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default();
+                return Head::Request(req, rest);
+            }
+            Ok(Parsed::Partial) => {}
+            Err(e) => return Head::Refuse(e.response()),
+        }
+    }
+}
+
+async fn respond(ctx: &ShardCtx, stream: &Rc<RefCell<TcpStream>>, response: &Response) {
+    let bytes = response.encode(ctx.config.cors_origin.as_deref());
+    if write_all(stream, &bytes).await.is_ok() {
+        bump(&ctx.stats.bytes_out, bytes.len() as u64);
+        bump(&ctx.stats.writes, 1);
+    }
+    // Half-close: the client reads the whole answer, then sees EOF.
+    let fd = stream.borrow().as_raw_fd();
+    io::half_close(fd);
+}
+
+/// Writes all of `bytes` (the stream is borrowed only inside each poll).
+pub(crate) async fn write_all(
+    stream: &Rc<RefCell<TcpStream>>,
+    bytes: &[u8],
+) -> std::io::Result<()> {
+    let mut off = 0;
+    while off < bytes.len() {
+        let n = futures_lite::future::poll_fn(|cx| {
+            let mut s = stream.borrow_mut();
+            std::pin::Pin::new(&mut *s).poll_write(cx, &bytes[off..])
+        })
+        .await?;
+        if n == 0 {
+            return Err(std::io::ErrorKind::WriteZero.into());
+        }
+        off += n;
+    }
+    futures_lite::future::poll_fn(|cx| {
+        let mut s = stream.borrow_mut();
+        std::pin::Pin::new(&mut *s).poll_flush(cx)
+    })
+    .await
+}
+
+fn set_send_buffer(fd: std::os::fd::RawFd, bytes: usize) {
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fd` is the accepted socket, open for the duration of this call; the option
+    // value is a valid c_int whose size is passed. A failure leaves the kernel default.
+    let _ = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}

@@ -1,0 +1,186 @@
+//! What the shard's dispatch loop sees of each session: its compiled filter, its bounded
+//! queue, and the waker of its writer task.
+//!
+//! Runs on the shard core only (`Rc`/`RefCell`, no atomics). The dispatch loop calls
+//! [`Registry::dispatch`] for every frame popped from the inbox: per session it tests the
+//! precomputed keys (no JSON is read), offers an `Arc` clone to the session's queue, and
+//! wakes the writer. It never awaits and never touches a socket except to abort one whose
+//! owner was disconnected for being too slow (a `shutdown(2)`, which cannot block).
+//!
+//! Invariants: a slow session costs only its own queue (bounded by
+//! `Config::session_queue_frames`); drops are counted, announced every
+//! `drop_warning_every`, and past `drop_disconnect_after` the session is closed with 1008.
+
+use std::cell::RefCell;
+use std::os::fd::RawFd;
+use std::rc::Rc;
+use std::task::Waker;
+
+use crate::metrics::{bump, ShardStats};
+use crate::model::outbound::Outbound;
+use crate::serve::backpressure::{Offer, SessionQueue};
+use crate::serve::filter::CompiledFilter;
+use crate::serve::resume::ReplayCursor;
+use crate::wire::subscription::channel::Channel;
+use crate::wire::ws::CloseCode;
+
+/// Why and how a session is closing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Closing {
+    pub code: CloseCode,
+    pub reason: String,
+}
+
+/// A session's state shared by its reader task, its writer task and the dispatch loop.
+#[derive(Debug)]
+pub struct SessionShared {
+    pub id: u64,
+    pub channel: Channel,
+    /// The socket, for aborting a writer stuck on a client that does not read.
+    pub fd: RawFd,
+    pub state: RefCell<SessionState>,
+}
+
+/// Mutable part of [`SessionShared`]; borrowed briefly, never across an await.
+#[derive(Debug)]
+pub struct SessionState {
+    pub filter: CompiledFilter,
+    pub queue: SessionQueue,
+    /// Per-connection messages (pong, subscribe ack, error) waiting for the writer, already
+    /// framed; written before queued frames.
+    pub control: Vec<u8>,
+    /// Set once; the writer sends the close frame after flushing what it may and stops.
+    pub closing: Option<Closing>,
+    /// The writer is inside a socket write (so a stuck write must be aborted on close).
+    pub writing: bool,
+    pub writer: Option<Waker>,
+    /// The reader task, waiting to learn that the session is closing.
+    pub reader: Option<Waker>,
+    /// Set while the session replays from the shard's resume store: the dispatch loop then
+    /// offers it nothing (every live frame is also in the store, where the cursor will read
+    /// it). Cleared by [`crate::serve::session::replay::refill`] when the cursor reaches the head.
+    pub replay: Option<ReplayCursor>,
+    /// Live frames with `server_seqno` at or below this were already replayed (or filtered
+    /// out by the replay) and are skipped: the last seqno the replay examined, or the head
+    /// at connect.
+    pub live_after: u64,
+}
+
+/// Whether `filter` selects `frame` (events by their keys, meta frames by kind and stage).
+pub fn wants(filter: &CompiledFilter, frame: &Outbound) -> bool {
+    match frame {
+        Outbound::Event(e) => filter.matches_event(e),
+        Outbound::Meta(m) => filter.matches_meta(m),
+    }
+}
+
+impl SessionShared {
+    /// Wakes the writer task if it is waiting for work.
+    pub fn wake(&self) {
+        if let Some(w) = self.state.borrow_mut().writer.take() {
+            w.wake();
+        }
+    }
+
+    /// Marks the session closing with `code` (first caller wins) and wakes the writer. When
+    /// the writer is blocked in a write to a client that does not read, the socket is shut
+    /// down so that write fails at once: the close frame could never be delivered anyway.
+    pub fn close(&self, code: CloseCode, reason: impl Into<String>) {
+        let (writing, reader) = {
+            let mut st = self.state.borrow_mut();
+            if st.closing.is_none() {
+                st.closing = Some(Closing {
+                    code,
+                    reason: reason.into(),
+                });
+            }
+            (st.writing, st.reader.take())
+        };
+        if let Some(r) = reader {
+            r.wake();
+        }
+        if writing && code == CloseCode::Policy {
+            abort_socket(self.fd);
+        }
+        self.wake();
+    }
+
+    /// Offers one frame from the inbox to this session (if it is live, has not replayed the
+    /// frame already, and its filter wants it).
+    fn offer(&self, frame: &Outbound, stats: &ShardStats) {
+        let outcome = {
+            let mut st = self.state.borrow_mut();
+            if st.closing.is_some()
+                || st.replay.is_some()
+                || frame.server_seqno() <= st.live_after
+                || !wants(&st.filter, frame)
+            {
+                return;
+            }
+            let offer = st.queue.offer(frame.clone());
+            let reason = matches!(offer, Offer::Disconnect).then(|| st.queue.disconnect_reason());
+            (offer, reason)
+        };
+        match outcome {
+            (Offer::Queued, _) => self.wake(),
+            (Offer::Dropped { warning }, _) => {
+                bump(&stats.drops, 1);
+                if warning.is_some() {
+                    self.wake();
+                }
+            }
+            (Offer::Disconnect, reason) => {
+                bump(&stats.drops, 1);
+                bump(&stats.slow_disconnects, 1);
+                self.close(CloseCode::Policy, reason.unwrap_or_default());
+            }
+        }
+    }
+}
+
+/// Shuts a socket down in both directions; pending reads and writes on it fail at once.
+pub fn abort_socket(fd: RawFd) {
+    // SAFETY: `fd` belongs to a TcpStream that the session still owns (the session removes
+    // itself from the registry before dropping its stream), so it is open and ours;
+    // shutdown(2) does not close or invalidate the descriptor.
+    let _ = unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+}
+
+/// The shard's sessions.
+#[derive(Debug, Default)]
+pub struct Registry {
+    sessions: Vec<Rc<SessionShared>>,
+    next_id: u64,
+}
+
+impl Registry {
+    /// A fresh session id (unique on this shard).
+    pub fn next_id(&mut self) -> u64 {
+        self.next_id += 1;
+        self.next_id
+    }
+
+    /// Starts delivering to `session`.
+    pub fn insert(&mut self, session: Rc<SessionShared>) {
+        self.sessions.push(session);
+    }
+
+    /// Stops delivering to session `id`.
+    pub fn remove(&mut self, id: u64) {
+        if let Some(i) = self.sessions.iter().position(|s| s.id == id) {
+            self.sessions.swap_remove(i);
+        }
+    }
+
+    /// True when no session is registered.
+    pub fn is_empty(&self) -> bool {
+        self.sessions.is_empty()
+    }
+
+    /// Offers `frame` to every session whose filter wants it.
+    pub fn dispatch(&mut self, frame: &Outbound, stats: &ShardStats) {
+        for s in &self.sessions {
+            s.offer(frame, stats);
+        }
+    }
+}

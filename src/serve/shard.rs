@@ -1,0 +1,227 @@
+//! A shard: one glommio `LocalExecutor` on its own core, with its own `SO_REUSEPORT`
+//! listener, its own sessions and its own counters. Shards share nothing mutable with each
+//! other; the only cross-core input is the shard's SPSC inbox from the tailer.
+//!
+//! Runs on shard core `i`. Three kinds of tasks:
+//! - the **accept loop**: accepts connections and spawns one session task each (in a
+//!   [`glommio::sync::Gate`] so shutdown can wait for them);
+//! - the **dispatch loop**: drains the inbox until it is empty or a 200 µs slice is used;
+//!   appends each frame to the shard's [`ResumeStore`] (an `Arc` clone, no bytes copied),
+//!   *then* offers it to every live session whose filter matches (test a precomputed key,
+//!   push an `Arc`, wake the writer), then yields so session writers run; parks on the
+//!   inbox doorbell when idle;
+//! - the **session tasks** ([`crate::serve::session`]).
+//!
+//! Invariants: the dispatch loop never awaits a socket, so a slow client cannot stall it;
+//! per frame it does O(sessions on this shard) filter tests and no allocation (beyond the
+//! store's amortised ring buffer). Every frame is in the store before any session sees it,
+//! and no await separates the two, so between awaits the store's head is exactly the last
+//! dispatched seqno: a replaying session that reaches the head can go live without a hole
+//! or a duplicate (docs/decisions/resume-rules.md).
+//! Must never: block the thread, touch another shard's sessions or counters.
+
+use std::io;
+use std::net::SocketAddr;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+use futures_lite::future;
+use glommio::net::TcpListener;
+use glommio::sync::Gate;
+use glommio::{LocalExecutorBuilder, Placement};
+
+use crate::config::Config;
+use crate::handoff::fanout::{FanoutReceiver, ShardInbox};
+use crate::metrics::{bump, ShardStats, StatsHub};
+use crate::model::outbound::Outbound;
+use crate::serve::ctx::ShardCtx;
+use crate::serve::resume::ResumeStore;
+use crate::serve::session;
+use crate::wire::http::{GlobalConnections, ShardAdmission};
+
+/// Entries taken from the inbox per drain call.
+const DISPATCH_BATCH: usize = 256;
+
+/// Longest the dispatch loop drains the inbox before letting session writers run.
+const DISPATCH_SLICE: Duration = Duration::from_micros(200);
+
+/// Everything a shard thread needs, moved into it at spawn.
+#[derive(Debug)]
+pub struct ShardSetup {
+    pub index: usize,
+    pub config: Arc<Config>,
+    /// Address to bind (shards after the first get the first one's real port).
+    pub listen: SocketAddr,
+    pub inbox: FanoutReceiver,
+    pub hub: StatsHub,
+    /// Set by [`crate::server::ShutdownHandle::trigger`] (which also rings the doorbell).
+    pub shutdown: Arc<AtomicBool>,
+    /// Receives the bound address, or the bind error, once.
+    pub ready: mpsc::Sender<io::Result<SocketAddr>>,
+    /// Connections open on the whole server (shared by all shards' admission).
+    pub connections: GlobalConnections,
+}
+
+/// Starts shard `setup.index` on its own thread. Startup failures of the executor itself
+/// (locked memory) surface when the handle is joined; bind failures through `setup.ready`.
+pub fn spawn(setup: ShardSetup) -> glommio::Result<glommio::ExecutorJoinHandle<()>, ()> {
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let placement = if setup.config.pin_cores {
+        Placement::Fixed(setup.config.shard_core(setup.index, cores))
+    } else {
+        Placement::Unbound
+    };
+    LocalExecutorBuilder::new(placement)
+        .name(&format!("ringgate-shard-{}", setup.index))
+        .io_memory(setup.config.io_memory)
+        .ring_depth(setup.config.ring_depth)
+        .spawn(move || shard_main(setup))
+}
+
+async fn shard_main(setup: ShardSetup) {
+    let ShardSetup {
+        index,
+        config,
+        listen,
+        inbox,
+        hub,
+        shutdown,
+        ready,
+        connections,
+    } = setup;
+    let listener = match TcpListener::bind(listen) {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(io::Error::other(e.to_string())));
+            return;
+        }
+    };
+    let bound = listener.local_addr().unwrap_or(listen);
+    let stats = hub.shards[index].clone();
+    let admission =
+        ShardAdmission::new(&config.connection_limits, config.shard_count(), connections);
+    let ctx = Rc::new(ShardCtx::new(config.clone(), hub, stats, admission));
+    let gate = Rc::new(Gate::new());
+    let acceptor = glommio::spawn_local(accept_loop(ctx.clone(), listener, gate.clone()));
+    let _ = ready.send(Ok(bound));
+
+    dispatch_loop(&ctx, inbox.attach(), &shutdown).await;
+
+    // Shutdown: stop accepting, tell every session to close with 1001 and flush, then wait
+    // for them, bounded by the grace period.
+    ctx.begin_close();
+    acceptor.await;
+    let _ = glommio::timer::timeout(config.shutdown_grace, gate.close()).await;
+}
+
+async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, gate: Rc<Gate>) {
+    loop {
+        let accepted = future::or(async { Some(listener.accept().await) }, async {
+            ctx.closed().await;
+            None
+        })
+        .await;
+        match accepted {
+            None => return,
+            Some(Ok(stream)) => {
+                bump(&ctx.stats.connections_accepted, 1);
+                if gate
+                    .spawn(session::serve_connection(ctx.clone(), stream))
+                    .map(|t| t.detach())
+                    .is_err()
+                {
+                    return;
+                }
+            }
+            // EMFILE and friends: back off a little so a full fd table does not spin the
+            // core; the listener keeps its backlog meanwhile.
+            Some(Err(_)) => glommio::timer::sleep(Duration::from_millis(10)).await,
+        }
+    }
+}
+
+async fn dispatch_loop(ctx: &Rc<ShardCtx>, mut inbox: ShardInbox, shutdown: &AtomicBool) {
+    let mut batch = Vec::with_capacity(DISPATCH_BATCH);
+    loop {
+        if shutdown.load(Ordering::SeqCst) {
+            return;
+        }
+        if dispatch_slice(ctx, &mut inbox, &mut batch) == 0 {
+            if inbox.park(ctx.config.inbox_spin).await.is_err() {
+                return;
+            }
+            continue;
+        }
+        // Let the woken session writers run before draining more. Without sessions there
+        // is nobody to let run, and a yield costs a full reactor turn (io_uring timeout
+        // cancel + re-arm, `io_uring_enter`): it made a shard with no clients spend more
+        // CPU per event than the tailer. It still yields when glommio's preemption timer
+        // says so, so a never-empty inbox cannot starve the accept loop or REST.
+        if ctx.sessions.borrow().is_empty() {
+            glommio::yield_if_needed().await;
+        } else {
+            future::yield_now().await;
+        }
+    }
+}
+
+/// Drains the inbox into the store and the sessions' queues until it is empty or
+/// [`DISPATCH_SLICE`] has passed; returns the frames dispatched. Never awaits.
+///
+/// Bounded by time, not by a frame count: a writer round (one write per session with
+/// something queued) costs about as much as thousands of filter tests, so yielding after a
+/// fixed small batch let a burst of frames that few sessions want (a block's `min_stage`
+/// copies) cost one writer round per batch while the live frames behind it waited
+/// (figures, run by run: docs/benchmarks.md, "Second session").
+fn dispatch_slice(ctx: &ShardCtx, inbox: &mut ShardInbox, batch: &mut Vec<Outbound>) -> usize {
+    let keep = ctx.config.resume_enabled();
+    let started = Instant::now();
+    let mut total = 0;
+    let mut sessions = ctx.sessions.borrow_mut();
+    let mut store = ctx.resume.borrow_mut();
+    loop {
+        let n = inbox.drain_into(batch, DISPATCH_BATCH);
+        if n == 0 {
+            break;
+        }
+        total += n;
+        bump(&ctx.stats.inbox_frames, n as u64);
+        for frame in batch.drain(..) {
+            // Stored first: a replaying session reads it from the store, a live one gets
+            // it below (docs/decisions/resume-rules.md, replay handoff). Seqnos come from
+            // one allocator in push order, so a push is never refused (`OutOfOrder`,
+            // counted by the store) unless the tailer breaks that invariant; such a frame
+            // is still delivered live.
+            if keep {
+                let _ = store.push(frame.clone());
+            }
+            sessions.dispatch(&frame, &ctx.stats);
+            ctx.dispatched.set(frame.server_seqno());
+        }
+        if started.elapsed() >= DISPATCH_SLICE {
+            break;
+        }
+    }
+    if keep && total > 0 {
+        publish_store(&ctx.stats, &store);
+    }
+    total
+}
+
+/// Publishes the store's bounds for `/v1/status` and `/metrics` (gauges, this shard only).
+fn publish_store(stats: &ShardStats, store: &ResumeStore) {
+    let set = |a: &std::sync::atomic::AtomicU64, v: u64| a.store(v, Ordering::Relaxed);
+    let empty = store.is_empty();
+    set(
+        &stats.resume_oldest_seqno,
+        if empty { 0 } else { store.oldest_seqno() },
+    );
+    set(
+        &stats.resume_newest_seqno,
+        if empty { 0 } else { store.head() },
+    );
+    set(&stats.resume_frames, store.len() as u64);
+    set(&stats.resume_bytes, store.bytes() as u64);
+}

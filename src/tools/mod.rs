@@ -1,0 +1,14 @@
+//! Tools off the serving path: `ringgate demo`, `write` and `inspect`, and the producers they
+//! drive.
+//!
+//! - [`demo`]: a synthetic or replayed ring writer next to a gateway on localhost.
+//! - [`synth`]: the seeded synthetic Monad chain and the driver that writes it into a ring.
+//! - [`replay`](mod@replay): copy a snapshot's events into a live ring at a chosen pace.
+//! - [`inspect`]: check a ring or snapshot: header, counts, decode failures, JSON lines.
+//! - [`pacer`]: rate pacing for event producers.
+
+pub mod demo;
+pub mod inspect;
+pub mod pacer;
+pub mod replay;
+pub mod synth;

@@ -1,0 +1,342 @@
+//! Routing: the request path and method to a typed [`Route`], and the WebSocket query
+//! parameters to a typed [`WsQuery`].
+//!
+//! Runs on shard cores, once per connection. Paths are the existing gateway's (so its
+//! clients work unchanged) plus nothing else; a wrong method is 405 with `Allow`, an
+//! unknown path 404, and a bad query value 400 naming the parameter.
+
+use crate::model::stage::CommitStage;
+use crate::wire::http::{HttpError, Method, Request};
+use crate::wire::subscription::channel::{Channel, Item};
+use crate::wire::subscription::{Subscription, SubscriptionLimits};
+
+/// What a request asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Route {
+    /// A WebSocket upgrade on a channel path, with its parsed query.
+    Ws(Channel, WsQuery),
+    Rest(RestRoute),
+}
+
+/// The REST endpoints (all GET).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RestRoute {
+    /// `/health`: liveness (never exits the process, unlike the existing gateway).
+    Health,
+    /// `/v1/status`.
+    Status,
+    /// `/metrics`: Prometheus text.
+    Metrics,
+    /// `/v1/tps`.
+    Tps,
+    /// `/v1/contention`.
+    Contention,
+    /// `/v1/blocks/lifecycle`.
+    BlocksLifecycle,
+    /// `/v1/blocks/{n}/lifecycle`.
+    BlockLifecycle(u64),
+}
+
+/// Connect-time parameters of a WebSocket request. Every field is optional.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WsQuery {
+    /// `resume_from=<u64>`: the last `server_seqno` the client saw.
+    pub resume_from: Option<u64>,
+    /// `epoch=<u64>` (decimal): the server epoch that `resume_from` belongs to. The epoch is
+    /// a number chosen at server start (below 2^53, so JavaScript clients hold it exactly);
+    /// a mismatch means the cursor is from another server life.
+    pub epoch: Option<u64>,
+    /// `from_block=<u64>`: replay from the first event of this block number.
+    pub from_block: Option<u64>,
+    /// `events=TxnLog,BlockStart,TPS`: the initial subscription (replaces the channel
+    /// default), names as in a simple subscribe.
+    pub events: Option<Vec<Item>>,
+    /// `min_stage=Finalized`.
+    pub min_stage: Option<CommitStage>,
+}
+
+const WS_PATHS: [(&str, Channel); 6] = [
+    ("/v1/ws", Channel::All),
+    ("/", Channel::All),
+    ("/v1/ws/blocks", Channel::Blocks),
+    ("/v1/ws/txs", Channel::Txs),
+    ("/v1/ws/contention", Channel::Contention),
+    ("/v1/ws/lifecycle", Channel::Lifecycle),
+];
+
+fn rest_path(path: &str) -> Option<Result<RestRoute, HttpError>> {
+    let route = match path {
+        "/health" => RestRoute::Health,
+        "/v1/status" => RestRoute::Status,
+        "/metrics" => RestRoute::Metrics,
+        "/v1/tps" => RestRoute::Tps,
+        "/v1/contention" => RestRoute::Contention,
+        "/v1/blocks/lifecycle" => RestRoute::BlocksLifecycle,
+        other => {
+            let n = other
+                .strip_prefix("/v1/blocks/")?
+                .strip_suffix("/lifecycle")?;
+            return Some(match n.parse::<u64>() {
+                Ok(n) => Ok(RestRoute::BlockLifecycle(n)),
+                Err(_) => Err(HttpError::BadQuery {
+                    param: "block_number".into(),
+                    message: format!("{n:?} is not a block number (u64)"),
+                }),
+            });
+        }
+    };
+    Some(Ok(route))
+}
+
+/// Routes a parsed request. Only `GET` is served (and `HEAD`/`OPTIONS` are refused with 405
+/// and `Allow: GET`): no endpoint has a body or side effects.
+pub fn route(req: &Request) -> Result<Route, HttpError> {
+    let found = if let Some((_, channel)) = WS_PATHS.iter().find(|(p, _)| *p == req.path) {
+        Ok(Route::Ws(*channel, WsQuery::parse(&req.query)?))
+    } else if let Some(rest) = rest_path(&req.path) {
+        rest.map(Route::Rest)
+    } else {
+        return Err(HttpError::NotFound {
+            path: req.path.clone(),
+        });
+    };
+    if req.method != Method::Get {
+        return Err(HttpError::MethodNotAllowed { allow: "GET" });
+    }
+    found
+}
+
+fn bad(param: &str, message: String) -> HttpError {
+    HttpError::BadQuery {
+        param: param.to_owned(),
+        message,
+    }
+}
+
+fn parse_u64(param: &str, value: &str) -> Result<u64, HttpError> {
+    value.parse::<u64>().map_err(|_| {
+        bad(
+            param,
+            format!("{value:?} is not an unsigned 64-bit integer"),
+        )
+    })
+}
+
+/// Percent-decodes a query component (`+` is a space, as in forms).
+fn percent_decode(param: &str, raw: &str) -> Result<String, HttpError> {
+    let bytes = raw.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok())
+                    .and_then(|h| u8::from_str_radix(h, 16).ok())
+                    .ok_or_else(|| bad(param, "bad percent-encoding".into()))?;
+                out.push(hex);
+                i += 3;
+            }
+            b'+' => {
+                out.push(b' ');
+                i += 1;
+            }
+            b => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|_| bad(param, "not UTF-8 after percent-decoding".into()))
+}
+
+fn set_once<T>(slot: &mut Option<T>, value: T, param: &str) -> Result<(), HttpError> {
+    match slot.replace(value) {
+        Some(_) => Err(bad(param, "given more than once".into())),
+        None => Ok(()),
+    }
+}
+
+impl WsQuery {
+    /// The initial subscription on `channel`: `events` and `min_stage` from the query, the
+    /// channel default otherwise. An item the channel does not carry is a 400 naming
+    /// `events`, decided before the upgrade.
+    pub fn subscription(
+        &self,
+        channel: Channel,
+        limits: &SubscriptionLimits,
+    ) -> Result<Subscription, HttpError> {
+        Subscription::from_query(channel, self.events.as_deref(), self.min_stage, limits)
+            .map_err(|e| bad("events", format!("{}: {}", e.code.as_str(), e.message)))
+    }
+
+    /// Parses a raw query string. Unknown parameters are ignored (browsers and proxies add
+    /// their own, such as cache busters); a known parameter with a bad value, or given
+    /// twice, is an error.
+    pub fn parse(query: &str) -> Result<WsQuery, HttpError> {
+        let mut q = WsQuery::default();
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
+            let value = percent_decode(key, raw)?;
+            let value = value.trim();
+            match key {
+                "resume_from" => set_once(&mut q.resume_from, parse_u64(key, value)?, key)?,
+                "epoch" => set_once(&mut q.epoch, parse_u64(key, value)?, key)?,
+                "from_block" => set_once(&mut q.from_block, parse_u64(key, value)?, key)?,
+                "events" => {
+                    let items = value
+                        .split(',')
+                        .map(str::trim)
+                        .filter(|n| !n.is_empty())
+                        .map(|n| {
+                            Item::from_name(n)
+                                .ok_or_else(|| bad(key, format!("unknown event name {n:?}")))
+                        })
+                        .collect::<Result<Vec<_>, _>>()?;
+                    set_once(&mut q.events, items, key)?;
+                }
+                "min_stage" => {
+                    let stage = CommitStage::from_name(value)
+                        .filter(|s| s.rank().is_some())
+                        .ok_or_else(|| {
+                            bad(
+                                key,
+                                format!(
+                                    "{value:?} is not one of Proposed, Voted, Finalized, Verified"
+                                ),
+                            )
+                        })?;
+                    set_once(&mut q.min_stage, stage, key)?;
+                }
+                _ => {}
+            }
+        }
+        if q.resume_from.is_some() && q.from_block.is_some() {
+            return Err(bad(
+                "from_block",
+                "resume_from and from_block are mutually exclusive".into(),
+            ));
+        }
+        Ok(q)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::kind::EventType;
+    use crate::model::outbound::MetaKind;
+    use crate::wire::http::{parse_request, Parsed, RequestLimits};
+
+    fn req(method: &str, target: &str) -> Request {
+        let raw = format!("{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        match parse_request(raw.as_bytes(), &RequestLimits::default()) {
+            Ok(Parsed::Complete(r)) => *r,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn websocket_paths_map_to_channels() {
+        for (path, ch) in WS_PATHS {
+            assert_eq!(
+                route(&req("GET", path)),
+                Ok(Route::Ws(ch, WsQuery::default()))
+            );
+        }
+    }
+
+    #[test]
+    fn rest_paths_map_to_routes() {
+        let cases = [
+            ("/health", RestRoute::Health),
+            ("/v1/status", RestRoute::Status),
+            ("/metrics", RestRoute::Metrics),
+            ("/v1/tps", RestRoute::Tps),
+            ("/v1/contention", RestRoute::Contention),
+            ("/v1/blocks/lifecycle", RestRoute::BlocksLifecycle),
+            (
+                "/v1/blocks/15000001/lifecycle",
+                RestRoute::BlockLifecycle(15_000_001),
+            ),
+        ];
+        for (path, r) in cases {
+            assert_eq!(route(&req("GET", path)), Ok(Route::Rest(r)), "{path}");
+        }
+    }
+
+    #[test]
+    fn unknown_path_is_404_and_wrong_method_is_405_with_allow() {
+        let e = route(&req("GET", "/v2/ws")).unwrap_err();
+        assert_eq!(e.status().code(), 404);
+        let e = route(&req("POST", "/v1/tps")).unwrap_err();
+        assert_eq!(e.status().code(), 405);
+        let encoded = String::from_utf8(e.response().encode(None)).unwrap();
+        assert!(encoded.contains("\r\nAllow: GET\r\n"), "{encoded}");
+        assert_eq!(
+            route(&req("PUT", "/nope")).unwrap_err().status().code(),
+            404
+        );
+        let e = route(&req("GET", "/v1/blocks/abc/lifecycle")).unwrap_err();
+        assert_eq!(e.status().code(), 400);
+    }
+
+    #[test]
+    fn query_parameters_parse() {
+        let r = route(&req(
+            "GET",
+            "/v1/ws/txs?resume_from=42&epoch=1700000000000&events=TxnLog%2CBlockStart,TPS&min_stage=Finalized&utm=x",
+        ))
+        .unwrap();
+        let Route::Ws(Channel::Txs, q) = r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(q.resume_from, Some(42));
+        assert_eq!(q.epoch, Some(1_700_000_000_000));
+        assert_eq!(
+            q.events,
+            Some(vec![
+                Item::Event(EventType::TxnLog),
+                Item::Event(EventType::BlockStart),
+                Item::Meta(MetaKind::Tps)
+            ])
+        );
+        assert_eq!(q.min_stage, Some(CommitStage::Finalized));
+        let limits = SubscriptionLimits::default();
+        let sub = q.subscription(Channel::Txs, &limits);
+        assert_eq!(
+            sub.unwrap_err().status().code(),
+            400,
+            "TPS is not carried by the txs channel"
+        );
+        let q = WsQuery::parse("events=TxnLog&min_stage=Voted").unwrap();
+        let sub = q.subscription(Channel::Txs, &limits).unwrap();
+        assert_eq!(sub.events, EventType::TxnLog.bit());
+        assert_eq!(sub.min_stage, CommitStage::Voted);
+        let q = WsQuery::parse("from_block=15000001").unwrap();
+        assert_eq!(q.from_block, Some(15_000_001));
+    }
+
+    #[test]
+    fn bad_query_values_are_400_naming_the_parameter() {
+        for (query, param) in [
+            ("resume_from=-1", "resume_from"),
+            ("resume_from=1&resume_from=2", "resume_from"),
+            ("epoch=abc", "epoch"),
+            ("from_block=1e9", "from_block"),
+            ("events=TxnLog,Bogus", "events"),
+            ("min_stage=Rejected", "min_stage"),
+            ("min_stage=finalized", "min_stage"),
+            ("resume_from=1&from_block=2", "from_block"),
+            ("events=%zz", "events"),
+        ] {
+            let e = WsQuery::parse(query).unwrap_err();
+            assert_eq!(e.status().code(), 400);
+            match e {
+                HttpError::BadQuery { param: p, .. } => assert_eq!(p, param, "{query}"),
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+}
