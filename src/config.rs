@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::ingest::chain::pipeline::ChainConfig;
+use crate::ingest::tailer::{IdleStrategy, TailerConfig};
 use crate::serve::backpressure::QueueLimits;
 use crate::serve::resume::ResumeConfig;
 use crate::wire::http::{ConnectionLimits, RequestLimits};
@@ -17,46 +18,66 @@ use crate::wire::protocol::{AdvertisedLimits, BatchLimits};
 use crate::wire::subscription::SubscriptionLimits;
 use crate::wire::ws::{DecoderLimits, PingLimiter};
 
-/// What the tailer does when the ring has nothing new ([`crate::ingest::tailer`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum IdleStrategy {
-    /// Spin `spins` polls, then `yield` `yields` times, then sleep: `park` at first, doubling
-    /// per consecutive idle sleep up to `max_park`, until an event arrives (then back to
-    /// spinning). The first event after an idle period waits at most the current sleep
-    /// (plus timer slack); within a busy block the tailer never sleeps.
-    SpinYieldPark {
-        spins: u32,
-        yields: u32,
-        park: Duration,
-        max_park: Duration,
-    },
-    /// Never sleep: lowest latency, one core at 100% forever. Only on a dedicated core.
-    BusySpin,
-}
-
-impl Default for IdleStrategy {
-    /// 1,000 spins (a few tens of µs), no yields, then fixed 50 µs sleeps (the tailer sets its
-    /// timer slack to 1 ns, so a sleep really is 50 µs, not the default slack's ~100). The
-    /// first event after any lull waits at most ~50 µs plus the wake-up. Costs: ~1/6 of the
-    /// tailer's core while the ring is idle, which is that core's job (DESIGN.md: the tailer
-    /// owns a core). Measured trade-offs, and why not yields or a back-off:
-    /// docs/decisions/idle-strategy.md. On a box that cannot spare it, raise
-    /// `--idle-max-park-us` (sleeps double up to it); on a dedicated core, `--busy-spin`.
-    fn default() -> IdleStrategy {
-        IdleStrategy::SpinYieldPark {
-            spins: 1_000,
-            yields: 0,
-            park: Duration::from_micros(50),
-            max_park: Duration::from_micros(50),
-        }
-    }
+/// The one source of every default: `Config::default`, the sub-structs' `Default`s and the
+/// CLI's `default_value_t` all read these, so a default changes in one place. Each constant
+/// is documented where it is used (the [`Config`] field of the same name).
+pub mod defaults {
+    /// `Config::listen`.
+    pub const LISTEN: &str = "127.0.0.1:8443";
+    /// `Config::ring_path` when no hugetlbfs mount is found.
+    pub const RING_PATH: &str =
+        "/var/lib/hugetlbfs/user/monad/pagesize-2MB/event-rings/monad-exec-events";
+    /// `Config::tailer_core`.
+    pub const TAILER_CORE: usize = 0;
+    /// `Config::spsc_capacity`.
+    pub const SPSC_CAPACITY: usize = 65_536;
+    /// `Config::session_queue_frames`.
+    pub const SESSION_QUEUE_FRAMES: usize = 4_096;
+    /// `Config::drop_warning_every`.
+    pub const DROP_WARNING_EVERY: u64 = 1_000;
+    /// `Config::drop_disconnect_after`.
+    pub const DROP_DISCONNECT_AFTER: u64 = 10_000;
+    /// `Config::write_max_bytes`.
+    pub const WRITE_MAX_BYTES: usize = 1 << 20;
+    /// `Config::handshake_timeout`, seconds.
+    pub const HANDSHAKE_TIMEOUT_SECS: u64 = 5;
+    /// `Config::ping_interval`, seconds.
+    pub const PING_INTERVAL_SECS: u64 = 30;
+    /// `Config::pong_timeout`, seconds.
+    pub const PONG_TIMEOUT_SECS: u64 = 60;
+    /// `Config::resume_store_frames`.
+    pub const RESUME_STORE_FRAMES: usize = 100_000;
+    /// `Config::resume_store_bytes`, MiB.
+    pub const RESUME_STORE_MIB: usize = 512;
+    /// `Config::startup_backlog_events`.
+    pub const STARTUP_BACKLOG_EVENTS: u64 = 100_000;
+    /// `min_stage` gates enabled: `[Voted, Finalized, Verified]` (`Config::chain`).
+    pub const GATES: [bool; 3] = [true; 3];
+    /// The CLI spelling of [`GATES`].
+    pub const GATES_FLAG: &str = "voted,finalized,verified";
+    /// Tailer idle polls before it sleeps (`IdleStrategy::SpinYieldPark::spins`).
+    pub const IDLE_SPINS: u32 = 1_000;
+    /// The tailer's first idle sleep, microseconds.
+    pub const IDLE_PARK_US: u64 = 50;
+    /// The tailer's longest idle sleep, microseconds.
+    pub const IDLE_MAX_PARK_US: u64 = 50;
+    /// `Config::inbox_spin`, microseconds.
+    pub const INBOX_SPIN_US: u64 = 20;
+    /// `Config::stale_after`, seconds.
+    pub const STALE_AFTER_SECS: u64 = 10;
+    /// `Config::io_memory`, KiB.
+    pub const IO_MEMORY_KIB: usize = 512;
+    /// `Config::ring_depth`.
+    pub const RING_DEPTH: usize = 128;
+    /// `Config::shutdown_grace`, seconds.
+    pub const SHUTDOWN_GRACE_SECS: u64 = 2;
 }
 
 /// The whole gateway configuration.
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Address every shard's listener binds (SO_REUSEPORT). Default `127.0.0.1:8443`: the
-    /// anchor gateway's port, on loopback so a fresh install is not exposed to the network.
+    /// old gateway's port, on loopback so a fresh install is not exposed to the network.
     /// Set `0.0.0.0:8443` (behind your firewall / proxy) to serve other hosts; port 0 picks a
     /// free port (tests).
     pub listen: SocketAddr,
@@ -79,7 +100,7 @@ pub struct Config {
     /// memory only when a shard falls behind; smaller makes a `Gap` more likely.
     pub spsc_capacity: usize,
     /// Frames a session may have queued before new ones are dropped. Default 4,096 (the
-    /// anchor gateway's `client_send_buffer`). Bigger tolerates burstier readers but pins
+    /// old gateway's `client_send_buffer`). Bigger tolerates burstier readers but pins
     /// more event memory per slow client.
     pub session_queue_frames: usize,
     /// Drops between two `Warning` frames to a slow client. Default 1,000.
@@ -95,7 +116,7 @@ pub struct Config {
     /// Time a new connection has to send a complete HTTP request head. Default 5 s. Lower
     /// it under connection floods; raise it for very slow links.
     pub handshake_timeout: Duration,
-    /// Server ping interval on WebSocket sessions. Default 30 s (anchor's advertised value).
+    /// Server ping interval on WebSocket sessions. Default 30 s (the old gateway's advertised value).
     pub ping_interval: Duration,
     /// A session that sends nothing (not even a pong) for this long is closed. Default 60 s.
     pub pong_timeout: Duration,
@@ -106,17 +127,19 @@ pub struct Config {
     pub request_limits: RequestLimits,
     /// Client-frame bounds (64 KiB messages; past it: close 1009).
     pub decoder_limits: DecoderLimits,
-    /// Subscription bounds (names, specs, values; past them: an `Error` frame).
+    /// Subscription bounds (names, specs, values; past them: an `Error` frame). Its
+    /// `enabled_gates` is not a setting of its own: sessions read
+    /// [`Config::subscription_limits`], which takes the gates from `chain.gate.enabled`.
     pub subscription_limits: SubscriptionLimits,
     /// Client pings per second sustained, and burst, before a session is closed for a ping
     /// flood (1008). Defaults 10/s and 20: far above any keep-alive, far below a flood.
     pub ping_per_sec: u32,
     pub ping_burst: u32,
-    /// `Access-Control-Allow-Origin` on REST answers. Default `*` (the anchor gateway's; its
+    /// `Access-Control-Allow-Origin` on REST answers. Default `*` (the old gateway's; its
     /// dashboards fetch cross-origin). `None` sends no CORS header.
     pub cors_origin: Option<String>,
     /// Frames each shard's resume store keeps for `resume_from` / `from_block` (announced as
-    /// `Hello.limits.resume_buffer_size`). Default 100,000 (the anchor's window, here actually
+    /// `Hello.limits.resume_buffer_size`). Default 100,000 (the old gateway's window, here actually
     /// usable): about 20 mainnet-sized blocks, ~8 s of chain. The store holds `Arc`s of the
     /// frames the shard already has, so it costs 16 B per frame per shard plus keeping the
     /// frame bytes alive (bounded by `resume_store_bytes`). Raise it to let clients survive
@@ -172,22 +195,22 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Config {
         Config {
-            listen: SocketAddr::from(([127, 0, 0, 1], 8443)),
-            ring_path: PathBuf::from(
-                "/var/lib/hugetlbfs/user/monad/pagesize-2MB/event-rings/monad-exec-events",
-            ),
+            listen: defaults::LISTEN
+                .parse()
+                .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8443))),
+            ring_path: PathBuf::from(defaults::RING_PATH),
             shards: None,
             pin_cores: true,
-            tailer_core: 0,
-            spsc_capacity: 65_536,
-            session_queue_frames: 4_096,
-            drop_warning_every: 1_000,
-            drop_disconnect_after: 10_000,
+            tailer_core: defaults::TAILER_CORE,
+            spsc_capacity: defaults::SPSC_CAPACITY,
+            session_queue_frames: defaults::SESSION_QUEUE_FRAMES,
+            drop_warning_every: defaults::DROP_WARNING_EVERY,
+            drop_disconnect_after: defaults::DROP_DISCONNECT_AFTER,
             batch: BatchLimits::default(),
-            write_max_bytes: 1 << 20,
-            handshake_timeout: Duration::from_secs(5),
-            ping_interval: Duration::from_secs(30),
-            pong_timeout: Duration::from_secs(60),
+            write_max_bytes: defaults::WRITE_MAX_BYTES,
+            handshake_timeout: Duration::from_secs(defaults::HANDSHAKE_TIMEOUT_SECS),
+            ping_interval: Duration::from_secs(defaults::PING_INTERVAL_SECS),
+            pong_timeout: Duration::from_secs(defaults::PONG_TIMEOUT_SECS),
             connection_limits: ConnectionLimits::default(),
             request_limits: RequestLimits::default(),
             decoder_limits: DecoderLimits::default(),
@@ -195,17 +218,17 @@ impl Default for Config {
             ping_per_sec: PingLimiter::DEFAULT_PER_SEC,
             ping_burst: PingLimiter::DEFAULT_BURST,
             cors_origin: Some("*".to_owned()),
-            resume_store_frames: 100_000,
-            resume_store_bytes: 512 << 20,
-            startup_backlog_events: 100_000,
+            resume_store_frames: defaults::RESUME_STORE_FRAMES,
+            resume_store_bytes: defaults::RESUME_STORE_MIB << 20,
+            startup_backlog_events: defaults::STARTUP_BACKLOG_EVENTS,
             chain: ChainConfig::default(),
             idle: IdleStrategy::default(),
-            inbox_spin: Duration::from_micros(20),
-            stale_after: Duration::from_secs(10),
-            io_memory: 512 * 1024,
-            ring_depth: 128,
+            inbox_spin: Duration::from_micros(defaults::INBOX_SPIN_US),
+            stale_after: Duration::from_secs(defaults::STALE_AFTER_SECS),
+            io_memory: defaults::IO_MEMORY_KIB * 1024,
+            ring_depth: defaults::RING_DEPTH,
             socket_send_buffer: None,
-            shutdown_grace: Duration::from_secs(2),
+            shutdown_grace: Duration::from_secs(defaults::SHUTDOWN_GRACE_SECS),
         }
     }
 }
@@ -225,6 +248,28 @@ impl Config {
     /// Core for shard `index` when pinning is on: the cores after the tailer's, wrapping.
     pub fn shard_core(&self, index: usize, cores: usize) -> usize {
         (self.tailer_core + 1 + index) % cores.max(1)
+    }
+
+    /// The subscription bounds sessions enforce: `subscription_limits` with the `min_stage`
+    /// gates this server runs (`chain.gate.enabled`, the one gate setting).
+    pub fn subscription_limits(&self) -> SubscriptionLimits {
+        SubscriptionLimits {
+            enabled_gates: self.chain.gate.enabled,
+            ..self.subscription_limits
+        }
+    }
+
+    /// What the tailer thread needs of these settings.
+    pub fn tailer_config(&self) -> TailerConfig {
+        TailerConfig {
+            ring_path: self.ring_path.clone(),
+            snapshot: self.is_snapshot(),
+            core: self.pin_cores.then_some(self.tailer_core),
+            chain: self.chain,
+            idle: self.idle,
+            startup_backlog_events: self.startup_backlog_events,
+            resume_window_frames: self.resume_store_frames,
+        }
     }
 
     /// The per-session queue bounds these settings imply.

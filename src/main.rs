@@ -8,7 +8,8 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use ringgate::config::{Config, IdleStrategy};
+use ringgate::config::{defaults, Config};
+use ringgate::ingest::tailer::IdleStrategy;
 
 /// Every event is allocated on the tailer core and freed on a shard core (the last `Arc`
 /// dropped). glibc malloc frees such a chunk under the allocating thread's arena lock, so
@@ -75,7 +76,7 @@ enum Command {
 #[derive(Debug, Args)]
 struct ServerArgs {
     /// Listen address (every shard binds it with SO_REUSEPORT).
-    #[arg(long, default_value = "127.0.0.1:8443")]
+    #[arg(long, default_value = defaults::LISTEN)]
     listen: SocketAddr,
     /// Shards (default: every core but the tailer's, at least one).
     #[arg(long)]
@@ -84,57 +85,57 @@ struct ServerArgs {
     #[arg(long)]
     no_pin: bool,
     /// Core for the tailer thread.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = defaults::TAILER_CORE)]
     tailer_core: usize,
     /// Entries per shard SPSC queue.
-    #[arg(long, default_value_t = 65_536)]
+    #[arg(long, default_value_t = defaults::SPSC_CAPACITY)]
     spsc_capacity: usize,
     /// Frames a session may queue before drops start.
-    #[arg(long, default_value_t = 4_096)]
+    #[arg(long, default_value_t = defaults::SESSION_QUEUE_FRAMES)]
     session_queue: usize,
     /// Drops after which a slow client is disconnected (1008).
-    #[arg(long, default_value_t = 10_000)]
+    #[arg(long, default_value_t = defaults::DROP_DISCONNECT_AFTER)]
     drop_limit: u64,
     /// Frames each shard keeps for resuming clients (0 disables resume).
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = defaults::RESUME_STORE_FRAMES)]
     resume_frames: usize,
     /// Frame bytes each shard's resume store may keep alive, MiB.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = defaults::RESUME_STORE_MIB)]
     resume_mib: usize,
     /// Seconds a new connection has to send its request head.
-    #[arg(long, default_value_t = 5)]
+    #[arg(long, default_value_t = defaults::HANDSHAKE_TIMEOUT_SECS)]
     handshake_timeout_secs: u64,
     /// Seconds between server pings.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = defaults::PING_INTERVAL_SECS)]
     ping_interval_secs: u64,
     /// Seconds of client silence (no pong, no message) before disconnect.
-    #[arg(long, default_value_t = 60)]
+    #[arg(long, default_value_t = defaults::PONG_TIMEOUT_SECS)]
     pong_timeout_secs: u64,
     /// Locked memory per shard executor for io_uring buffers, KiB.
-    #[arg(long, default_value_t = 512)]
+    #[arg(long, default_value_t = defaults::IO_MEMORY_KIB)]
     io_memory_kib: usize,
     /// Tailer never sleeps when the ring is idle (dedicated core only).
     #[arg(long)]
     busy_spin: bool,
     /// Microseconds of the tailer's first sleep when the ring goes idle (doubles per idle
     /// sleep up to --idle-max-park-us): the latency floor after a short lull.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = defaults::IDLE_PARK_US)]
     idle_park_us: u64,
     /// Longest tailer sleep when the ring stays idle, microseconds (idle CPU vs the latency
     /// of the first event after a long lull).
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = defaults::IDLE_MAX_PARK_US)]
     idle_max_park_us: u64,
     /// Microseconds a shard polls its empty inbox before it parks (0 = park at once; see
     /// docs/decisions/idle-strategy.md).
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = defaults::INBOX_SPIN_US)]
     inbox_spin_us: u64,
     /// Ring events loaded at start from the oldest complete block still in a live ring
     /// (0 = start at the newest block).
-    #[arg(long, default_value_t = 100_000)]
+    #[arg(long, default_value_t = defaults::STARTUP_BACKLOG_EVENTS)]
     backlog_events: u64,
     /// `min_stage` gates to run, comma-separated among voted,finalized,verified ("none" for
     /// none). Each enabled gate copies every in-block event once when its block gets there.
-    #[arg(long, default_value = "voted,finalized,verified", value_parser = parse_gates)]
+    #[arg(long, default_value = defaults::GATES_FLAG, value_parser = parse_gates)]
     gates: [bool; 3],
 }
 
@@ -175,7 +176,6 @@ impl ServerArgs {
         c.inbox_spin = Duration::from_micros(self.inbox_spin_us);
         c.startup_backlog_events = self.backlog_events;
         c.chain.gate.enabled = self.gates;
-        c.subscription_limits.enabled_gates = self.gates;
         c.idle = if self.busy_spin {
             IdleStrategy::BusySpin
         } else {

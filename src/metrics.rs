@@ -12,20 +12,18 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use crate::handoff::published::ChainSlot;
-use crate::ingest::event::decode::DecodeErrorKind;
 use crate::model::gap::GapReason;
+use crate::model::kind::DecodeErrorKind;
 use crate::model::kind::EVENT_TYPE_COUNT;
 use crate::model::seqno::Epoch;
 use crate::model::stage::CommitStage;
+use crate::wire::subscription::channel::Channel;
 
 /// Lifecycle stages in the order of `TailerStats::lifecycle_transitions`.
 pub const LIFECYCLE_STAGES: [CommitStage; 6] = CommitStage::ALL;
 
 /// Number of gap reasons (`GapReason::ALL`).
 pub const GAP_REASONS: usize = GapReason::ALL.len();
-
-/// Channel labels, in the order of `ShardStats::sessions_by_channel`.
-pub const CHANNEL_LABELS: [&str; 5] = ["all", "blocks", "txs", "contention", "lifecycle"];
 
 /// What the tailer last learned about the ring's writer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,8 +163,8 @@ pub use prometheus::render_prometheus;
 /// Written by one shard only.
 #[derive(Debug)]
 pub struct ShardStats {
-    /// Gauge: open WebSocket sessions by channel (index = `CHANNEL_LABELS`).
-    pub sessions_by_channel: [AtomicU64; CHANNEL_LABELS.len()],
+    /// Gauge: open WebSocket sessions by channel (index = `Channel::index`).
+    pub sessions_by_channel: [AtomicU64; Channel::ALL.len()],
     /// Gauge: open connections of any kind.
     pub connections_open: AtomicU64,
     pub connections_accepted: AtomicU64,
@@ -290,7 +288,7 @@ impl StatsHub {
 
     /// Open WebSocket sessions over all shards and channels.
     pub fn clients(&self) -> u64 {
-        (0..CHANNEL_LABELS.len())
+        (0..Channel::ALL.len())
             .map(|i| self.sum(|s| &s.sessions_by_channel[i]))
             .sum()
     }

@@ -232,7 +232,7 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
     server.addr = addr;
 
     let tailer = tailer::spawn(TailerSetup {
-        config: config.clone(),
+        config: config.tailer_config(),
         shards: senders,
         stats: hub.clone(),
         shutdown: flag,

@@ -2,10 +2,11 @@
 //! `DecodeError` kind: NONE, unknown codes, short payloads, trailing-length mismatches,
 //! random bytes of every length for every type.
 
-use ringgate::ingest::event::decode::{decode, DecodeError, DecodeErrorKind};
+use ringgate::ingest::event::decode::{decode, DecodeError};
 use ringgate::ingest::event::encoder::Encoder;
 use ringgate::ingest::event::payload::layout;
 use ringgate::ingest::ring::layout::Descriptor;
+use ringgate::model::kind::DecodeErrorKind;
 use ringgate::model::kind::EventType;
 use ringgate::tools::synth::rng::Rng;
 use sonic_rs::JsonValueTrait;

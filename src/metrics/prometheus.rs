@@ -8,10 +8,11 @@ use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::latency::{quantiles, LAT_BUCKETS};
-use super::{ShardStats, StatsHub, CHANNEL_LABELS, LIFECYCLE_STAGES};
-use crate::ingest::event::decode::DecodeErrorKind;
+use super::{ShardStats, StatsHub, LIFECYCLE_STAGES};
 use crate::model::gap::GapReason;
+use crate::model::kind::DecodeErrorKind;
 use crate::model::kind::EventType;
+use crate::wire::subscription::channel::Channel;
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
     let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -115,8 +116,9 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
         "gauge",
         "Open WebSocket sessions by channel.",
     );
-    for (i, label) in CHANNEL_LABELS.iter().enumerate() {
-        let v = hub.sum(|s| &s.sessions_by_channel[i]);
+    for channel in Channel::ALL {
+        let v = hub.sum(|s| &s.sessions_by_channel[channel.index()]);
+        let label = channel.name();
         let _ = writeln!(out, "ringgate_sessions{{channel=\"{label}\"}} {v}");
     }
     family(

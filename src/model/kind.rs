@@ -154,6 +154,36 @@ impl EventType {
     }
 }
 
+/// Why a ring payload could not be decoded (the class of `ingest::event::decode::DecodeError`),
+/// usable as a counter or metric label.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum DecodeErrorKind {
+    NoneType,
+    UnknownType,
+    Short,
+    LengthMismatch,
+}
+
+impl DecodeErrorKind {
+    /// Every kind, in counter order.
+    pub const ALL: [DecodeErrorKind; 4] = [
+        DecodeErrorKind::NoneType,
+        DecodeErrorKind::UnknownType,
+        DecodeErrorKind::Short,
+        DecodeErrorKind::LengthMismatch,
+    ];
+
+    /// Snake-case label (`"length_mismatch"`).
+    pub fn name(self) -> &'static str {
+        match self {
+            DecodeErrorKind::NoneType => "none_type",
+            DecodeErrorKind::UnknownType => "unknown_type",
+            DecodeErrorKind::Short => "short",
+            DecodeErrorKind::LengthMismatch => "length_mismatch",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use crate::config::defaults;
 use crate::model::outbound::{EncodedEvent, Outbound};
 use crate::model::stage::CommitStage;
 use crate::wire::protocol::messages::{self, WarningInfo};
@@ -41,9 +42,9 @@ pub struct QueueLimits {
 impl Default for QueueLimits {
     fn default() -> Self {
         QueueLimits {
-            capacity: 4096,
-            warn_every: 1000,
-            disconnect_after: 10_000,
+            capacity: defaults::SESSION_QUEUE_FRAMES,
+            warn_every: defaults::DROP_WARNING_EVERY,
+            disconnect_after: defaults::DROP_DISCONNECT_AFTER,
         }
     }
 }

@@ -19,6 +19,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
 
+use crate::config::defaults;
 use crate::model::outbound::Outbound;
 use crate::model::seqno::Epoch;
 use crate::model::stage::CommitStage;
@@ -37,8 +38,8 @@ pub struct ResumeConfig {
 impl Default for ResumeConfig {
     fn default() -> Self {
         ResumeConfig {
-            max_frames: 100_000,
-            max_bytes: 512 << 20,
+            max_frames: defaults::RESUME_STORE_FRAMES,
+            max_bytes: defaults::RESUME_STORE_MIB << 20,
         }
     }
 }

@@ -21,17 +21,15 @@
 //! and counted. Pacing is [`Pacer`]'s. A pass that writes nothing (empty source) ends the
 //! replay, even when looping forever. Never: modify the source, spin when paced.
 
+use crate::ingest::event::payload::layout::{block_start, block_tag, block_verified};
 use crate::ingest::ring::attach::Ring;
-use crate::ingest::ring::reader::{ReadOutcome, RingReader, StartAt, BLOCK_START};
+use crate::ingest::ring::reader::{ReadOutcome, RingReader, StartAt};
 use crate::ingest::ring::writer::RingWriter;
+use crate::model::kind::EventType;
 use crate::tools::pacer::Pacer;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-
-const BLOCK_QC: u16 = 7;
-const BLOCK_FINALIZED: u16 = 8;
-const BLOCK_VERIFIED: u16 = 9;
 
 /// Replay settings.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -89,8 +87,8 @@ fn block_span(source: &Arc<Ring>) -> u64 {
     let (mut lo, mut hi) = (u64::MAX, 0u64);
     loop {
         match r.try_next() {
-            ReadOutcome::Ready(ev) if ev.descriptor.event_type == BLOCK_START => {
-                if let Some(n) = u64_at(ev.payload, 32) {
+            ReadOutcome::Ready(ev) if ev.descriptor.event_type == EventType::BlockStart.code() => {
+                if let Some(n) = u64_at(ev.payload, block_start::NUMBER) {
                     lo = lo.min(n);
                     hi = hi.max(n);
                 }
@@ -108,17 +106,19 @@ fn block_span(source: &Arc<Ring>) -> u64 {
 
 /// Shifts block numbers and ids of a consensus/block event for loop `k`.
 fn patch_for_loop(event_type: u16, payload: &mut [u8], k: u64, delta: u64) {
-    match event_type {
-        BLOCK_START if payload.len() >= 288 => {
-            add_at(payload, 32, delta);
-            add_at(payload, 280, delta);
+    match EventType::from_code(event_type) {
+        Some(EventType::BlockStart) if payload.len() >= block_start::ETH_NUMBER + 8 => {
+            add_at(payload, block_start::NUMBER, delta);
+            add_at(payload, block_start::ETH_NUMBER, delta);
             xor_id(payload, k);
         }
-        BLOCK_QC | BLOCK_FINALIZED if payload.len() >= 40 => {
-            add_at(payload, 32, delta);
+        Some(EventType::BlockQc | EventType::BlockFinalized)
+            if payload.len() >= block_tag::NUMBER + 8 =>
+        {
+            add_at(payload, block_tag::NUMBER, delta);
             xor_id(payload, k);
         }
-        BLOCK_VERIFIED => add_at(payload, 0, delta),
+        Some(EventType::BlockVerified) => add_at(payload, block_verified::NUMBER, delta),
         _ => {}
     }
 }
@@ -161,7 +161,7 @@ pub fn replay(
             };
             let d = ev.descriptor;
             let mut ext = d.content_ext;
-            if d.event_type == BLOCK_START {
+            if d.event_type == EventType::BlockStart.code() {
                 let new = writer.next_seqno();
                 block_map.insert(d.seqno, new);
                 ext[0] = new;
@@ -200,16 +200,16 @@ mod tests {
         start[31] = 0xc1; // mock id: number in the low bytes
         start[32..40].copy_from_slice(&100u64.to_le_bytes());
         start[280..288].copy_from_slice(&100u64.to_le_bytes());
-        patch_for_loop(BLOCK_START, &mut start, 3, 30);
+        patch_for_loop(EventType::BlockStart.code(), &mut start, 3, 30);
         assert_eq!(u64_at(&start, 32), Some(130));
         assert_eq!(u64_at(&start, 280), Some(130));
         assert_eq!(start[7], 3);
         assert_eq!(start[31], 0xc1);
         let mut verified = 100u64.to_le_bytes().to_vec();
-        patch_for_loop(BLOCK_VERIFIED, &mut verified, 1, 30);
+        patch_for_loop(EventType::BlockVerified.code(), &mut verified, 1, 30);
         assert_eq!(u64_at(&verified, 0), Some(130));
         let mut short = vec![1u8; 10];
-        patch_for_loop(BLOCK_FINALIZED, &mut short, 1, 30);
+        patch_for_loop(EventType::BlockFinalized.code(), &mut short, 1, 30);
         assert_eq!(
             short,
             vec![1u8; 10],

@@ -15,10 +15,11 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use ringgate::config::{Config, IdleStrategy};
+use ringgate::config::Config;
 use ringgate::ingest::event::payload::layout as pl;
 use ringgate::ingest::ring::layout::RingSizes;
 use ringgate::ingest::ring::{scratch_dir, RingWriter};
+use ringgate::ingest::tailer::IdleStrategy;
 use ringgate::metrics::RingState;
 use ringgate::model::kind::EventType;
 use ringgate::server::{self, Server};

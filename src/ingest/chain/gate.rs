@@ -41,6 +41,7 @@
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
+use crate::config::defaults;
 use crate::ingest::chain::input::BlockId;
 use crate::ingest::chain::tracker::Transition;
 use crate::model::gap::{Gap, GapReason};
@@ -72,7 +73,7 @@ pub struct GateConfig {
 impl Default for GateConfig {
     fn default() -> Self {
         GateConfig {
-            enabled: [true; 3],
+            enabled: defaults::GATES,
             max_blocks: 64,
             max_bytes: 256 << 20,
         }

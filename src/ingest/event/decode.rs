@@ -11,7 +11,7 @@ use crate::ingest::event::payload::layout::{
     call_frame as cf, storage as st, txn_header_start as th,
 };
 use crate::ingest::event::payload::*;
-use crate::model::kind::EventType;
+use crate::model::kind::{DecodeErrorKind, EventType};
 
 /// Why a payload could not be decoded. The event is counted and skipped, never a panic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -36,35 +36,6 @@ pub enum DecodeError {
         got: usize,
         expected: u128,
     },
-}
-
-/// The failure class of a [`DecodeError`], usable as a counter or metric label.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum DecodeErrorKind {
-    NoneType,
-    UnknownType,
-    Short,
-    LengthMismatch,
-}
-
-impl DecodeErrorKind {
-    /// Every kind, in counter order.
-    pub const ALL: [DecodeErrorKind; 4] = [
-        DecodeErrorKind::NoneType,
-        DecodeErrorKind::UnknownType,
-        DecodeErrorKind::Short,
-        DecodeErrorKind::LengthMismatch,
-    ];
-
-    /// Snake-case label (`"length_mismatch"`).
-    pub fn name(self) -> &'static str {
-        match self {
-            DecodeErrorKind::NoneType => "none_type",
-            DecodeErrorKind::UnknownType => "unknown_type",
-            DecodeErrorKind::Short => "short",
-            DecodeErrorKind::LengthMismatch => "length_mismatch",
-        }
-    }
 }
 
 impl DecodeError {

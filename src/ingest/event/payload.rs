@@ -426,6 +426,17 @@ pub mod layout {
         pub const BASE_FEE_MOMENT: usize = 488;
     }
 
+    /// The block tag that starts BLOCK_QC and is all of BLOCK_FINALIZED.
+    pub mod block_tag {
+        pub const ID: usize = 0;
+        pub const NUMBER: usize = 32;
+    }
+
+    /// BLOCK_VERIFIED.
+    pub mod block_verified {
+        pub const NUMBER: usize = 0;
+    }
+
     /// TXN_HEADER_START (absolute offsets).
     pub mod txn_header_start {
         pub const TXN_HASH: usize = 0;
@@ -504,5 +515,18 @@ pub mod layout {
         pub const KEY: usize = 27;
         pub const START_VALUE: usize = 59;
         pub const END_VALUE: usize = 91;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::layout;
+
+    #[test]
+    fn the_ring_writer_uses_the_decoders_record_error_overflow_size() {
+        assert_eq!(
+            crate::ingest::ring::writer::RECORD_ERROR_OVERFLOW_SIZE,
+            layout::RECORD_ERROR_TRUNCATED
+        );
     }
 }

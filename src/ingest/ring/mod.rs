@@ -4,7 +4,9 @@
 //! the tailer core (reader) or the synthetic writer's thread; runtime-free (no glommio).
 //!
 //! - [`layout`]: header and descriptor layout, constants and limits (the written contract).
-//! - [`attach`]: open + validate a live ring or a zstd snapshot → [`Ring`].
+//! - [`attach`]: open a live ring or a zstd snapshot → [`Ring`].
+//! - [`validate`]: the header checks and the typed [`AttachError`] (shared by readers and the
+//!   writer, depending on neither).
 //! - [`discover`]: the daemon's default ring path (first usable 2 MiB hugetlbfs mount).
 //! - [`reader`]: the seqlock cursor → `Ready / NotReady / Gap / Expired / Malformed`.
 //! - [`liveness`]: is the writer still there, or was the file replaced?
@@ -22,10 +24,12 @@ mod map;
 pub mod reader;
 mod snapshot;
 mod sys;
+pub mod validate;
 pub mod writer;
 
-pub use attach::{AttachError, Ring, RingHeader};
+pub use attach::{Ring, RingHeader};
 pub use discover::default_ring_path;
 pub use liveness::WriterState;
 pub use reader::{MalformedReason, ReadOutcome, ReaderCounters, RingEvent, RingReader, StartAt};
+pub use validate::AttachError;
 pub use writer::{scratch_dir, RingWriter, WriterError};

@@ -50,12 +50,13 @@ use super::attach::{AttachError, Ring};
 use super::layout::{Descriptor, HEADER_SIZE};
 use super::layout::{DESCRIPTOR_SIZE, PAYLOAD_ALIGN, WINDOW_INCR};
 use super::liveness::{self, WriterState};
+use crate::model::kind::EventType;
 use std::ops::Range;
 use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 
-/// Event code of BLOCK_START (kept local so the ring layer does not depend on the decoder).
-pub(crate) const BLOCK_START: u16 = 2;
+/// Event code of BLOCK_START, the one event code the ring layer needs (to resynchronise).
+pub(crate) const BLOCK_START: u16 = EventType::BlockStart as u16;
 
 /// How many pause iterations to wait for the newest allocated slot to commit (spec §2.5).
 const SYNC_WAIT_SPINS: u32 = 100;

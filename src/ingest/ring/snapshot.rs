@@ -10,10 +10,10 @@
 //! memory is already zero, so the mostly empty descriptor and payload sections stay unallocated.
 //! Never: keep the decompressed image on disk, accept a shortfall above 15 bytes.
 
-use super::attach::{
-    addressable_len, check_magic, validate_header, AttachError, SNAPSHOT_MAX_SHORT_TAIL,
-};
 use super::layout::{RingSizes, HEADER_STRUCT_SIZE};
+use super::validate::{
+    addressable_len, check_magic, read_full, validate_header, AttachError, SNAPSHOT_MAX_SHORT_TAIL,
+};
 use memmap2::{MmapMut, MmapRaw};
 use std::fs::File;
 use std::io::{self, Read};
@@ -24,20 +24,6 @@ pub(crate) const ZSTD_MAGIC: [u8; 4] = [0x28, 0xB5, 0x2F, 0xFD];
 
 const CHUNK: usize = 64 * 1024;
 
-/// Reads until `buf` is full or EOF; returns the bytes read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut done = 0;
-    while done < buf.len() {
-        match r.read(&mut buf[done..]) {
-            Ok(0) => break,
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(done)
-}
-
 /// Decompresses a snapshot into anonymous memory, validating its header first.
 pub(crate) fn decompress(path: &Path, file: File) -> Result<(MmapRaw, RingSizes), AttachError> {
     let corrupt = |source: io::Error| AttachError::Snapshot {
@@ -46,7 +32,7 @@ pub(crate) fn decompress(path: &Path, file: File) -> Result<(MmapRaw, RingSizes)
     };
     let mut dec = zstd::stream::read::Decoder::new(file).map_err(corrupt)?;
     let mut head = [0u8; HEADER_STRUCT_SIZE];
-    let n = read_full(&mut dec, &mut head).map_err(corrupt)?;
+    let n = read_full(|b, _| dec.read(b), &mut head).map_err(corrupt)?;
     if n < HEADER_STRUCT_SIZE {
         check_magic(path, &head[..n])?;
         return Err(AttachError::Truncated {
@@ -71,7 +57,7 @@ pub(crate) fn decompress(path: &Path, file: File) -> Result<(MmapRaw, RingSizes)
         if want == 0 {
             // Full size reached: the stream must end here.
             let mut probe = [0u8; 1];
-            if read_full(&mut dec, &mut probe).map_err(corrupt)? != 0 {
+            if read_full(|b, _| dec.read(b), &mut probe).map_err(corrupt)? != 0 {
                 return Err(AttachError::SnapshotTooLong {
                     path: path.to_path_buf(),
                     expected: implied,
@@ -79,7 +65,7 @@ pub(crate) fn decompress(path: &Path, file: File) -> Result<(MmapRaw, RingSizes)
             }
             break;
         }
-        let got = read_full(&mut dec, &mut chunk[..want]).map_err(corrupt)?;
+        let got = read_full(|b, _| dec.read(b), &mut chunk[..want]).map_err(corrupt)?;
         if chunk[..got].iter().any(|&b| b != 0) {
             mem[at..at + got].copy_from_slice(&chunk[..got]);
         }

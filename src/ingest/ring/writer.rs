@@ -33,7 +33,6 @@
 //! Never: reset an existing file in place (a restart makes a new file), publish a payload that
 //! would expire on creation.
 
-use super::attach::{check_sizes, AttachError};
 use super::layout::{
     descriptor_offset as d, header_offset as h, RingSizes, CONTENT_TYPE_EXEC, DESCRIPTOR_SIZE,
     EXEC_SCHEMA_HASH, HEADER_SIZE, MAGIC, PAYLOAD_ALIGN, WINDOW_INCR,
@@ -41,6 +40,8 @@ use super::layout::{
 use super::liveness::exclusive_writer_pid;
 use super::map::Region;
 use super::sys;
+use super::validate::{check_sizes, AttachError};
+use crate::model::kind::EventType;
 use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
@@ -48,9 +49,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{fence, Ordering};
 
 /// Event code of RECORD_ERROR.
-const RECORD_ERROR: u16 = 1;
-/// Size of an overflow RECORD_ERROR payload (§3.4).
-const RECORD_ERROR_OVERFLOW_SIZE: usize = 8192;
+const RECORD_ERROR: u16 = EventType::RecordError as u16;
+/// Size of an overflow RECORD_ERROR payload (§3.4); the decoder's
+/// `payload::layout::RECORD_ERROR_TRUNCATED`, tied to it by a test there.
+pub(crate) const RECORD_ERROR_OVERFLOW_SIZE: usize = 8192;
 /// `monad_event_record_error` header size.
 const RECORD_ERROR_HEADER: usize = 16;
 /// `error_type` values.

@@ -7,7 +7,42 @@
 
 use std::time::Duration;
 
-use crate::config::IdleStrategy;
+use crate::config::defaults;
+
+/// What the tailer does when the ring has nothing new ([`crate::ingest::tailer`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IdleStrategy {
+    /// Spin `spins` polls, then `yield` `yields` times, then sleep: `park` at first, doubling
+    /// per consecutive idle sleep up to `max_park`, until an event arrives (then back to
+    /// spinning). The first event after an idle period waits at most the current sleep
+    /// (plus timer slack); within a busy block the tailer never sleeps.
+    SpinYieldPark {
+        spins: u32,
+        yields: u32,
+        park: Duration,
+        max_park: Duration,
+    },
+    /// Never sleep: lowest latency, one core at 100% forever. Only on a dedicated core.
+    BusySpin,
+}
+
+impl Default for IdleStrategy {
+    /// 1,000 spins (a few tens of µs), no yields, then fixed 50 µs sleeps (the tailer sets its
+    /// timer slack to 1 ns, so a sleep really is 50 µs, not the default slack's ~100). The
+    /// first event after any lull waits at most ~50 µs plus the wake-up. Costs: ~1/6 of the
+    /// tailer's core while the ring is idle, which is that core's job (the tailer owns a
+    /// core: docs/architecture.md). Measured trade-offs, and why not yields or a back-off:
+    /// docs/decisions/idle-strategy.md. On a box that cannot spare it, raise
+    /// `--idle-max-park-us` (sleeps double up to it); on a dedicated core, `--busy-spin`.
+    fn default() -> IdleStrategy {
+        IdleStrategy::SpinYieldPark {
+            spins: defaults::IDLE_SPINS,
+            yields: 0,
+            park: Duration::from_micros(defaults::IDLE_PARK_US),
+            max_park: Duration::from_micros(defaults::IDLE_MAX_PARK_US),
+        }
+    }
+}
 
 /// Counts idle polls and decides when to spin, yield or sleep.
 #[derive(Debug, Clone)]

@@ -35,16 +35,16 @@
 //!
 //! Must never: allocate per event beyond the encoded JSON box and the chain's frames, take a
 //! lock per event, or sleep while events are available or `min_stage` copies are queued (it
-//! sleeps only per [`crate::config::IdleStrategy`] when the ring is idle and every release is done).
+//! sleeps only per [`IdleStrategy`] when the ring is idle and every release is done).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crate::config::Config;
 use crate::handoff::fanout::FanoutSender;
+use crate::ingest::chain::pipeline::ChainConfig;
 use crate::ingest::ring::{ReadOutcome, Ring, RingReader, StartAt, WriterState};
 use crate::metrics::{bump, now_ns, RingState, StatsHub, LIFECYCLE_STAGES};
 use crate::model::gap::GapReason;
@@ -60,10 +60,29 @@ const LIVENESS_QUIET: Duration = Duration::from_secs(1);
 const SNAPSHOT_QUIET: Duration = Duration::from_millis(200);
 /// How often it retries opening a ring that is not there yet.
 const REOPEN_EVERY: Duration = Duration::from_millis(100);
+/// The tailer's own settings (the server derives them from its `Config`).
+#[derive(Debug, Clone)]
+pub struct TailerConfig {
+    /// The ring file, or a `.zst` snapshot.
+    pub ring_path: PathBuf,
+    /// Whether `ring_path` is a snapshot (replayed from its first event).
+    pub snapshot: bool,
+    /// Core to pin the tailer thread to; `None` leaves it to the kernel.
+    pub core: Option<usize>,
+    pub chain: ChainConfig,
+    /// What the tailer does when the ring is idle.
+    pub idle: IdleStrategy,
+    /// Ring events loaded at a first attach from the oldest complete block still in the ring.
+    pub startup_backlog_events: u64,
+    /// Frames each shard keeps for resume: the tailer reports the oldest resumable seqno as
+    /// `head - window + 1`.
+    pub resume_window_frames: usize,
+}
+
 /// What the tailer thread needs.
 #[derive(Debug)]
 pub struct TailerSetup {
-    pub config: Arc<Config>,
+    pub config: TailerConfig,
     pub shards: Vec<FanoutSender>,
     pub stats: StatsHub,
     pub shutdown: Arc<AtomicBool>,
@@ -75,10 +94,8 @@ pub fn spawn(setup: TailerSetup) -> std::io::Result<JoinHandle<()>> {
         .name("ringgate-tailer".into())
         .spawn(move || {
             set_precise_timer_slack();
-            if setup.config.pin_cores {
-                let _ = core_affinity::set_for_current(core_affinity::CoreId {
-                    id: setup.config.tailer_core,
-                });
+            if let Some(id) = setup.config.core {
+                let _ = core_affinity::set_for_current(core_affinity::CoreId { id });
             }
             Tailer::new(setup).run();
         })
@@ -88,7 +105,7 @@ mod idle;
 mod pipeline;
 mod shard_link;
 
-pub use idle::{IdleAction, Idler};
+pub use idle::{IdleAction, IdleStrategy, Idler};
 pub use pipeline::{Loss, Pipeline, Processed};
 use shard_link::{PushMode, ShardLink};
 
@@ -102,7 +119,7 @@ fn set_precise_timer_slack() {
 }
 
 struct Tailer {
-    config: Arc<Config>,
+    config: TailerConfig,
     links: Vec<ShardLink>,
     stats: StatsHub,
     shutdown: Arc<AtomicBool>,
@@ -139,7 +156,7 @@ impl Tailer {
 
     fn run(&mut self) {
         let path = self.config.ring_path.clone();
-        let snapshot = self.config.is_snapshot();
+        let snapshot = self.config.snapshot;
         self.snapshot = snapshot;
         let mut first_attach = true;
         while !self.stopping() {
@@ -399,7 +416,7 @@ impl Tailer {
         let t = &self.stats.tailer;
         t.head_server_seqno.store(head, Ordering::Relaxed);
         if head != 0 {
-            let window = self.config.resume_store_frames.max(1) as u64;
+            let window = self.config.resume_window_frames.max(1) as u64;
             t.oldest_server_seqno
                 .store(head.saturating_sub(window - 1).max(1), Ordering::Relaxed);
         }

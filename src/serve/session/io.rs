@@ -86,16 +86,6 @@ pub(crate) async fn read_some(
     Ok(n)
 }
 
-fn channel_index(channel: Channel) -> usize {
-    match channel {
-        Channel::All => 0,
-        Channel::Blocks => 1,
-        Channel::Txs => 2,
-        Channel::Contention => 3,
-        Channel::Lifecycle => 4,
-    }
-}
-
 /// Runs an upgraded session to its end. `pipelined` holds bytes the client sent right after
 /// its request head.
 pub async fn run_session(
@@ -105,7 +95,7 @@ pub async fn run_session(
     query: WsQuery,
     pipelined: Vec<u8>,
 ) {
-    let limits = &ctx.config.subscription_limits;
+    let limits = &ctx.config.subscription_limits();
     let (subscription, query_error) =
         match Subscription::from_query(channel, query.events.as_deref(), query.min_stage, limits) {
             Ok(s) => (s, None),
@@ -163,7 +153,7 @@ pub async fn run_session(
         }),
     });
     ctx.sessions.borrow_mut().insert(shared.clone());
-    let gauge = &ctx.stats.sessions_by_channel[channel_index(channel)];
+    let gauge = &ctx.stats.sessions_by_channel[channel.index()];
     bump(gauge, 1);
 
     let writer = glommio::spawn_local(writer_loop(ctx.clone(), stream.clone(), shared.clone()));
@@ -353,7 +343,7 @@ fn handle_frame(
 }
 
 fn on_text(ctx: &ShardCtx, shared: &SessionShared, text: &str) {
-    let limits = &ctx.config.subscription_limits;
+    let limits = &ctx.config.subscription_limits();
     let mut st = shared.state.borrow_mut();
     let cursor = st.queue.cursor();
     match parse_client_message(text, shared.channel, limits) {

@@ -152,6 +152,21 @@ pub enum Channel {
 }
 
 impl Channel {
+    /// Every channel, in the order of [`Channel::index`] (the one channel list: paths,
+    /// metrics labels and per-channel gauges all come from it).
+    pub const ALL: [Channel; 5] = [
+        Channel::All,
+        Channel::Blocks,
+        Channel::Txs,
+        Channel::Contention,
+        Channel::Lifecycle,
+    ];
+
+    /// Position in [`Channel::ALL`] (for per-channel counters).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
     /// Wire name, as in `Hello.channel`.
     pub fn name(self) -> &'static str {
         match self {
@@ -197,6 +212,13 @@ impl Channel {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_channel_list_is_in_index_order() {
+        for (i, c) in Channel::ALL.iter().enumerate() {
+            assert_eq!(c.index(), i, "{}", c.name());
+        }
+    }
 
     #[test]
     fn item_names_round_trip() {
