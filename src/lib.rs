@@ -55,5 +55,6 @@ pub mod metrics;
 pub mod model;
 pub mod serve;
 pub mod server;
+pub mod sys;
 pub mod tools;
 pub mod wire;

@@ -199,9 +199,7 @@ impl ServerArgs {
 /// With 4 KiB pages the same work is spread thin. The heap is tens of MB, so the TLB gain
 /// of huge pages is negligible; the ring mapping (hugetlbfs) is not affected.
 fn disable_transparent_huge_pages() {
-    // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and sets a flag on this
-    // process's memory map; a failure (old kernel) leaves THP as configured.
-    let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1 as libc::c_ulong, 0, 0, 0) };
+    ringgate::sys::disable_transparent_huge_pages();
 }
 
 fn main() -> ExitCode {

@@ -64,21 +64,6 @@ pub enum ServerError {
     Crashed(String),
 }
 
-/// The current soft RLIMIT_MEMLOCK in KiB (`u64::MAX` when unlimited or unknown).
-pub fn memlock_limit_kib() -> u64 {
-    let mut lim = libc::rlimit {
-        rlim_cur: 0,
-        rlim_max: 0,
-    };
-    // SAFETY: `lim` is a valid, writable rlimit struct; getrlimit only writes into it.
-    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) };
-    if rc != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
-        u64::MAX
-    } else {
-        lim.rlim_cur / 1024
-    }
-}
-
 /// Something that asks the server to stop, from any thread.
 #[derive(Debug, Clone)]
 pub struct ShutdownHandle {
@@ -262,7 +247,7 @@ fn startup_error(
         let per_shard = (config.io_memory as u64 / 1024) + 3 * (config.ring_depth as u64) / 8;
         ServerError::LockedMemory {
             shard,
-            current_kib: memlock_limit_kib(),
+            current_kib: crate::sys::memlock_limit_kib(),
             // glommio refuses any limit below 512 KiB, whatever io_memory is.
             needed_kib: (per_shard * shards as u64).max(512),
             shards,
@@ -273,64 +258,7 @@ fn startup_error(
     }
 }
 
-/// Write end of the signal self-pipe (-1 until installed). Read by the signal handler only.
-static SIGNAL_PIPE: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(-1);
-
-extern "C" fn signal_handler(_sig: libc::c_int) {
-    let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
-    if fd >= 0 {
-        let byte = [1u8];
-        // SAFETY: write(2) is async-signal-safe; `fd` is the pipe's write end, kept open for
-        // the life of the process; the buffer is a valid 1-byte array.
-        let _ = unsafe { libc::write(fd, byte.as_ptr().cast(), 1) };
-    }
-}
-
-/// Installs SIGINT/SIGTERM handlers that call `on_signal` once, on a small watcher thread
-/// (through a self-pipe, so the handler itself only calls `write(2)`). Call once per process.
-pub fn install_signal_handlers(on_signal: impl FnOnce() + Send + 'static) -> io::Result<()> {
-    let mut fds = [0 as libc::c_int; 2];
-    // SAFETY: `fds` is a valid 2-int array for pipe2 to fill.
-    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    let [read_fd, write_fd] = fds;
-    SIGNAL_PIPE.store(write_fd, Ordering::SeqCst);
-    for sig in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: a zeroed sigaction is a valid starting value; we set a plain handler
-        // (no SA_SIGINFO) that only performs an async-signal-safe write.
-        let rc = unsafe {
-            let mut action: libc::sigaction = std::mem::zeroed();
-            action.sa_sigaction =
-                signal_handler as extern "C" fn(libc::c_int) as libc::sighandler_t;
-            action.sa_flags = libc::SA_RESTART;
-            libc::sigemptyset(&mut action.sa_mask);
-            libc::sigaction(sig, &action, std::ptr::null_mut())
-        };
-        if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    std::thread::Builder::new()
-        .name("ringgate-signals".into())
-        .spawn(move || {
-            let mut byte = [0u8; 1];
-            loop {
-                // SAFETY: `read_fd` is the pipe's read end, owned by this thread; the buffer
-                // is a valid 1-byte array.
-                let n = unsafe { libc::read(read_fd, byte.as_mut_ptr().cast(), 1) };
-                if n == 1 {
-                    eprintln!("ringgate: signal received, shutting down");
-                    on_signal();
-                    return;
-                }
-                if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
-                    return;
-                }
-            }
-        })?;
-    Ok(())
-}
+pub use crate::sys::install_signal_handlers;
 
 /// `ringgate serve`: start, print where it listens, run until SIGINT/SIGTERM, stop cleanly.
 pub fn serve_until_signal(config: Config) -> Result<(), ServerError> {

@@ -12,7 +12,7 @@ use ringgate::model::kind::EventType;
 use ringgate::model::outbound::Outbound;
 use ringgate::model::seqno::Epoch;
 use ringgate::serve::resume::{
-    PushOutcome, ReplayCursor, ResumeConfig, ResumeDecision, ResumeRequest, ResumeStore,
+    ReplayCursor, ResumeConfig, ResumeDecision, ResumeRequest, ResumeStore, StoreOutcome,
 };
 use ringgate::wire::protocol::messages::{self, ResumeMode, ResumeReason};
 
@@ -35,7 +35,7 @@ fn store_with(first: u64, last: u64) -> ResumeStore {
     for n in 1..=last {
         assert!(matches!(
             s.push(frame(n, EventType::TxnLog, 0)),
-            PushOutcome::Stored { .. }
+            StoreOutcome::Stored { .. }
         ));
     }
     assert_eq!((s.oldest_seqno(), s.head()), (first, last));
@@ -223,11 +223,11 @@ fn out_of_order_pushes_are_refused_and_bytes_bound_the_store() {
     });
     assert!(matches!(
         s.push(frame(5, EventType::TxnLog, 0)),
-        PushOutcome::Stored { .. }
+        StoreOutcome::Stored { .. }
     ));
     assert_eq!(
         s.push(frame(5, EventType::TxnLog, 0)),
-        PushOutcome::OutOfOrder
+        StoreOutcome::OutOfOrder
     );
     assert_eq!(s.out_of_order(), 1);
     for n in 6..200 {

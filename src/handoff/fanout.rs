@@ -116,11 +116,7 @@ pub fn channel(capacity: usize) -> io::Result<(FanoutSender, FanoutReceiver, Fan
 /// Writes one byte to wake a parked consumer. Non-blocking: if the socket buffer is full the
 /// consumer has plenty of unread wake-ups already, so `EAGAIN` is ignored.
 fn poke(fd: &OwnedFd) {
-    let byte = [1u8];
-    // SAFETY: `fd` is an open, non-blocking socket we own for the lifetime of the borrow;
-    // the buffer is a valid 1-byte stack array. A failed write only means the consumer is
-    // already awake or gone, which is harmless.
-    let _ = unsafe { libc::write(fd.as_raw_fd(), byte.as_ptr().cast(), 1) };
+    crate::sys::write_byte(fd.as_raw_fd());
 }
 
 fn wake_if_parked(shared: &Shared, fd: &OwnedFd) {

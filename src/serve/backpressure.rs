@@ -1,11 +1,11 @@
 //! Per-session backpressure: a bounded queue of frames for one client, drop accounting with
-//! `Warning`s, the slow-client disconnect, and the heartbeat policy.
+//! `Warning`s, and the slow-client disconnect.
 //!
-//! Runs on shard cores, one [`SessionQueue`] and one [`Heartbeat`] per session; runtime-free
+//! Runs on shard cores, one [`SessionQueue`] per session; runtime-free
 //! (frames, seqnos and `now` are arguments). A slow client costs only its own queue: when it
-//! is full, new frames for that client are dropped and counted, never waited on (DESIGN.md,
-//! fast invariant 5), and the client is told exactly which seqno range it lost (trust
-//! invariant 2):
+//! is full, new frames for that client are dropped and counted, never waited on
+//! (docs/invariants.md#fast-5), and the client is told exactly which seqno range it lost
+//! (docs/invariants.md#trust-2):
 //! - every [`QueueLimits::warn_every`] drops, and at the end of every run of drops, a
 //!   `Warning` with the dropped range since the previous warning is queued (outside the
 //!   capacity, so it is never itself dropped) and reaches the client in order, right after
@@ -14,12 +14,11 @@
 //!
 //! [`SessionQueue::write_pending`] drains the queue into the session's outgoing buffer:
 //! runs of events become `Events` batches, meta frames and warnings their own frames, all in
-//! one buffer for one write (fast invariant 8). It also keeps the session's cursor (the last
+//! one buffer for one write (docs/invariants.md#fast-8). It also keeps the session's cursor (the last
 //! data seqno written), which per-connection messages carry.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
 
 use crate::config::defaults;
 use crate::model::outbound::{EncodedEvent, Outbound};
@@ -252,73 +251,6 @@ fn as_event(e: &Entry) -> Option<&Arc<EncodedEvent>> {
     match e {
         Entry::Frame(Outbound::Event(ev)) => Some(ev),
         _ => None,
-    }
-}
-
-/// What the heartbeat wants now.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Beat {
-    /// Nothing to do until [`Heartbeat::next_deadline`].
-    Idle,
-    /// Send a ping now (the heartbeat records it as sent).
-    SendPing,
-    /// No pong (or other client traffic) within the timeout: close with 1008.
-    TimedOut,
-}
-
-/// Server-driven liveness: ping every `interval`, and close a client from which nothing has
-/// arrived for `timeout`. Any client frame counts as liveness ([`Heartbeat::on_activity`]),
-/// so a passive client that answers pings (every WebSocket stack does) is never dropped,
-/// unlike the existing gateway, which never pinged and dropped passive clients.
-#[derive(Debug, Clone)]
-pub struct Heartbeat {
-    interval: Duration,
-    timeout: Duration,
-    last_heard: Instant,
-    last_ping: Instant,
-}
-
-impl Heartbeat {
-    /// Default ping interval: 30 s (below common load-balancer idle timeouts of 60 s).
-    pub const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
-    /// Default timeout: 60 s, two missed pongs.
-    pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
-
-    /// A heartbeat for a session that connected at `now`.
-    pub fn new(interval: Duration, timeout: Duration, now: Instant) -> Heartbeat {
-        Heartbeat {
-            interval,
-            timeout,
-            last_heard: now,
-            last_ping: now,
-        }
-    }
-
-    /// A pong arrived.
-    pub fn on_pong(&mut self, now: Instant) {
-        self.on_activity(now);
-    }
-
-    /// Any frame arrived from the client.
-    pub fn on_activity(&mut self, now: Instant) {
-        self.last_heard = self.last_heard.max(now);
-    }
-
-    /// Decides what to do at `now`.
-    pub fn poll(&mut self, now: Instant) -> Beat {
-        if now.saturating_duration_since(self.last_heard) >= self.timeout {
-            return Beat::TimedOut;
-        }
-        if now.saturating_duration_since(self.last_ping) >= self.interval {
-            self.last_ping = now;
-            return Beat::SendPing;
-        }
-        Beat::Idle
-    }
-
-    /// When [`Heartbeat::poll`] next has something to do (the session's timer deadline).
-    pub fn next_deadline(&self) -> Instant {
-        (self.last_ping + self.interval).min(self.last_heard + self.timeout)
     }
 }
 

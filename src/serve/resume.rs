@@ -113,7 +113,7 @@ impl ResumeDecision {
 
 /// Result of [`ResumeStore::push`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PushOutcome {
+pub enum StoreOutcome {
     /// Stored; `evicted` older frames were dropped to stay in bounds.
     Stored { evicted: usize },
     /// Refused: its seqno is not above the head (a caller bug; counted, never stored).
@@ -158,11 +158,11 @@ impl ResumeStore {
 
     /// Appends a frame (its seqno must be above the head); evicts the oldest to stay within
     /// bounds. Call before handing the frame to sessions.
-    pub fn push(&mut self, frame: Outbound) -> PushOutcome {
+    pub fn push(&mut self, frame: Outbound) -> StoreOutcome {
         let seqno = frame.server_seqno();
         if seqno <= self.head {
             self.out_of_order += 1;
-            return PushOutcome::OutOfOrder;
+            return StoreOutcome::OutOfOrder;
         }
         self.head = seqno;
         if let Outbound::Event(e) = &frame {
@@ -191,7 +191,7 @@ impl ResumeStore {
             self.evicted += evicted as u64;
             self.prune_blocks();
         }
-        PushOutcome::Stored { evicted }
+        StoreOutcome::Stored { evicted }
     }
 
     fn prune_blocks(&mut self) {

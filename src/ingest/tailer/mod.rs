@@ -3,12 +3,12 @@
 //! shard's SPSC inbox.
 //!
 //! Runs on the tailer core, nothing else does. Data flow per event:
-//! `RingReader::try_next` → [`Pipeline::on_event`]: `Encoder::encode_with` (decode + JSON +
+//! `RingReader::try_next` → [`EventPipeline::on_event`]: `Encoder::encode_with` (decode + JSON +
 //! filter keys, lending the decoded event to `chain::from_event::chain_input`) →
 //! `ChainPipeline::process` (stamps `server_seqno`s from one [`crate::model::seqno::ServerSeqno`]; emits the live
 //! original, `Lifecycle` frames, `TPS`, `ContentionData`, `TopAccesses` and gate-overflow
 //! `Gap`s, in seqno order, and queues `min_stage` releases) → `FanoutSender::try_push` to each
-//! shard. After each event, and in a loop while the ring is idle, [`Pipeline::release`] makes
+//! shard. After each event, and in a loop while the ring is idle, [`EventPipeline::release`] makes
 //! at most `ChainConfig::release_budget` queued `min_stage` copies and pushes them the same
 //! way: a block reaching a stage is released in chunks between ring reads instead of holding
 //! live events back for milliseconds. After an event that changed block-level state the tailer re-encodes the chain REST
@@ -25,12 +25,12 @@
 //! - Never blocks on a shard while live: a full inbox is counted (`spsc_full`) and the frames
 //!   that shard missed are announced to it by one `Gap` frame as soon as it has room again.
 //! - Nothing is lost silently: ring laps, expired payloads and writer restarts become `Gap`
-//!   frames to every shard (one encoder: [`crate::ingest::chain::meta::gap_frame`]), counted in
+//!   frames to every shard (one encoder: [`crate::wire::protocol::messages::gap_frame`]), counted in
 //!   [`crate::metrics::TailerStats`]. The block being executed when data was lost is dropped
 //!   from the stage gate (no gated stream gets a partial block) and named in the `Gap`.
 //! - Bad bytes in the ring are counted by kind and skipped, never a panic.
 //!
-//! Parts: `pipeline` ([`Pipeline`]: event → frames, runtime-free), `shard_link` (one shard's queue and
+//! Parts: `pipeline` ([`EventPipeline`]: event → frames, runtime-free), `shard_link` (one shard's queue and
 //! the seqnos it missed), `idle` ([`Idler`]: what to do after an empty poll).
 //!
 //! Must never: allocate per event beyond the encoded JSON box and the chain's frames, take a
@@ -106,16 +106,14 @@ mod pipeline;
 mod shard_link;
 
 pub use idle::{IdleAction, IdleStrategy, Idler};
-pub use pipeline::{Loss, Pipeline, Processed};
+pub use pipeline::{EventPipeline, Loss, Processed};
 use shard_link::{PushMode, ShardLink};
 
 /// Makes this thread's sleeps precise: Linux lets a `nanosleep` of a normal thread end up to
 /// its timer slack (default 50 µs) late, which doubled the tailer's idle 50 µs sleeps. 1 ns
 /// of slack costs nothing measurable (the tailer's sleeps are its only timers).
 fn set_precise_timer_slack() {
-    // SAFETY: PR_SET_TIMERSLACK takes one unsigned long by value and only changes this
-    // thread's timer slack; a failure leaves the default slack.
-    let _ = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0) };
+    crate::sys::set_timer_slack(1);
 }
 
 struct Tailer {
@@ -123,7 +121,7 @@ struct Tailer {
     links: Vec<ShardLink>,
     stats: StatsHub,
     shutdown: Arc<AtomicBool>,
-    pipeline: Pipeline,
+    pipeline: EventPipeline,
     out: Vec<Outbound>,
     /// Ring seqnos up to this one are history (startup backlog or a snapshot): pushed with
     /// [`PushMode::History`]. 0 = live.
@@ -140,7 +138,7 @@ impl Tailer {
                 .into_iter()
                 .map(|tx| ShardLink { tx, lost: None })
                 .collect(),
-            pipeline: Pipeline::new(setup.config.chain),
+            pipeline: EventPipeline::new(setup.config.chain),
             config: setup.config,
             stats: setup.stats,
             shutdown: setup.shutdown,

@@ -3,7 +3,7 @@
 //!
 //! Runs on the tailer core only, called by [`crate::ingest::tailer`]'s read loop. Input: a ring
 //! descriptor and its payload, or a [`Loss`]; between them, requests to release a bounded
-//! number of queued `min_stage` copies ([`Pipeline::release`]). Output: [`Outbound`] frames
+//! number of queued `min_stage` copies ([`EventPipeline::release`]). Output: [`Outbound`] frames
 //! appended in seqno order. Runtime-free (no glommio, no atomics): the loop does the pushing and counting.
 //!
 //! Invariants: seqnos come from one [`ServerSeqno`], in emission order; the block being
@@ -71,23 +71,23 @@ struct OpenBlock {
 /// Everything the tailer does with one event: encode once, derive the chain fact, run the
 /// chain stage (which stamps seqnos), and announce losses.
 #[derive(Debug)]
-pub struct Pipeline {
+pub struct EventPipeline {
     encoder: Encoder,
     chain: ChainPipeline,
     seqnos: ServerSeqno,
     open: Option<OpenBlock>,
 }
 
-impl Default for Pipeline {
-    fn default() -> Pipeline {
-        Pipeline::new(ChainConfig::default())
+impl Default for EventPipeline {
+    fn default() -> EventPipeline {
+        EventPipeline::new(ChainConfig::default())
     }
 }
 
-impl Pipeline {
+impl EventPipeline {
     /// A pipeline with the given chain knobs, seqnos from 1.
-    pub fn new(chain: ChainConfig) -> Pipeline {
-        Pipeline {
+    pub fn new(chain: ChainConfig) -> EventPipeline {
+        EventPipeline {
             encoder: Encoder::default(),
             chain: ChainPipeline::new(chain),
             seqnos: ServerSeqno::new(),
@@ -240,7 +240,13 @@ mod tests {
     use crate::model::outbound::MetaKind;
 
     /// Feeds one hand-built event (zero payload but the block tag) to `p`.
-    fn feed(p: &mut Pipeline, seqno: u64, ty: EventType, ext: [u64; 4], out: &mut Vec<Outbound>) {
+    fn feed(
+        p: &mut EventPipeline,
+        seqno: u64,
+        ty: EventType,
+        ext: [u64; 4],
+        out: &mut Vec<Outbound>,
+    ) {
         let size = match ty {
             EventType::BlockStart => pl::BLOCK_START,
             EventType::TxnHeaderStart => pl::TXN_HEADER_START,
@@ -275,7 +281,7 @@ mod tests {
 
     #[test]
     fn a_lap_mid_block_drops_the_cut_block_from_the_gate_and_names_it() {
-        let mut p = Pipeline::default();
+        let mut p = EventPipeline::default();
         let mut out = Vec::new();
         feed(&mut p, 1, EventType::BlockStart, [1, 0, 0, 0], &mut out);
         feed(&mut p, 2, EventType::TxnHeaderStart, [1, 1, 0, 0], &mut out);
@@ -315,7 +321,7 @@ mod tests {
 
     #[test]
     fn a_writer_restart_announces_every_held_block() {
-        let mut p = Pipeline::default();
+        let mut p = EventPipeline::default();
         let mut out = Vec::new();
         feed(&mut p, 1, EventType::BlockStart, [1, 0, 0, 0], &mut out);
         feed(&mut p, 2, EventType::BlockEnd, [1, 0, 0, 0], &mut out);

@@ -96,7 +96,7 @@ impl ShardLink {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ingest::tailer::{Loss, Pipeline};
+    use crate::ingest::tailer::{EventPipeline, Loss};
     use crate::model::outbound::MetaKind;
     use std::sync::atomic::Ordering;
 
@@ -105,7 +105,7 @@ mod tests {
         let hub = StatsHub::new(1, 0);
         let (tx, rx, _w) = crate::handoff::fanout::channel(1).unwrap();
         let mut link = ShardLink { tx, lost: None };
-        let mut pipeline = Pipeline::default();
+        let mut pipeline = EventPipeline::default();
         let mut frames = Vec::new();
         for _ in 0..4 {
             pipeline.on_loss(&Loss::WriterRestart, &mut frames);

@@ -5,26 +5,31 @@
 //! 1. read the HTTP request head, bounded by `handshake_timeout` and the head-size limit;
 //! 2. admission (connection limits) and routing: REST is answered and closed, a bad request
 //!    gets its documented 4xx, a WebSocket upgrade is validated and answered `101`;
-//! 3. after the upgrade ([`io`]): `Hello`, the connect-time subscription (query `events=` /
-//!    `min_stage=`, else the channel default), `Resume` and the replay when asked
-//!    ([`replay`]), then a reader loop (client frames) and a writer
-//!    task (everything pending in one write per turn) until either side closes.
+//! 3. after the upgrade ([`run_session`]): [`register`](register::register) (one synchronous
+//!    step: `Hello`, the connect-time subscription from the query `events=` / `min_stage=`
+//!    or the channel default, `Resume` and the replay when asked, the registry insert), then
+//!    the [`reader`] loop (client frames) and the [`writer`] task (everything pending in one
+//!    write per turn) until either side closes.
 //!
 //! - [`registry`]: what the dispatch loop sees of each session: filter, bounded queue, waker.
-//! - [`io`]: the reader and writer loops of an upgraded session.
+//! - [`register`](mod@register): the no-await step that opens a session and inserts it in the registry.
+//! - [`reader`] and [`writer`]: the two halves of an upgraded session.
 //! - [`replay`]: resume: the opening decision (`Resume`, `Gap`) and the flow-controlled
 //!   replay from the shard's resume store into the live stream.
 //!
 //! Invariants: nothing a client sends can panic or affect another session; a session's
 //! socket is only ever awaited by its own tasks, never by the dispatch loop.
 
-pub mod io;
+pub mod reader;
+pub mod register;
 pub mod registry;
 pub mod replay;
+pub mod writer;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::Instant;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use futures_lite::AsyncWrite;
 use glommio::net::TcpStream;
@@ -32,10 +37,51 @@ use std::os::fd::AsRawFd;
 
 use crate::metrics::{bump, now_ns};
 use crate::serve::ctx::ShardCtx;
+use crate::wire::http::WsQuery;
 use crate::wire::http::{self, parse_request, Parsed, Request, Response, Route, Status};
+use crate::wire::subscription::channel::Channel;
 use crate::wire::ws;
 
 pub use registry::{Registry, SessionShared};
+
+use reader::reader_loop;
+use register::register;
+use registry::abort_socket;
+use writer::writer_loop;
+
+/// How long a closing session waits for the client's close reply before dropping the socket.
+pub(crate) const CLOSE_LINGER: Duration = Duration::from_secs(1);
+
+/// Runs an upgraded session to its end. `pipelined` holds bytes the client sent right after
+/// its request head.
+pub async fn run_session(
+    ctx: &Rc<ShardCtx>,
+    stream: &Rc<RefCell<TcpStream>>,
+    channel: Channel,
+    query: WsQuery,
+    pipelined: Vec<u8>,
+) {
+    let shared = register(ctx, stream.borrow().as_raw_fd(), channel, &query);
+    let gauge = &ctx.stats.sessions_by_channel[channel.index()];
+    bump(gauge, 1);
+
+    let writer = glommio::spawn_local(writer_loop(ctx.clone(), stream.clone(), shared.clone()));
+    reader_loop(ctx, stream, &shared, pipelined).await;
+    // The reader is done (the session is closing). A writer stuck in a write to a client that
+    // does not read gets the close linger to finish, then is cancelled and the socket aborted,
+    // so no session outlives its client's misbehaviour.
+    let finished = glommio::timer::timeout(CLOSE_LINGER, async {
+        writer.await;
+        Ok(())
+    })
+    .await;
+    if finished.is_err() {
+        abort_socket(shared.fd);
+    }
+
+    ctx.sessions.borrow_mut().remove(shared.id);
+    gauge.fetch_sub(1, Ordering::Relaxed);
+}
 
 /// How a connection's request phase ended.
 #[derive(Debug)]
@@ -53,7 +99,7 @@ pub async fn serve_connection(ctx: Rc<ShardCtx>, stream: TcpStream) {
     bump(&ctx.stats.connections_open, 1);
     let _ = stream.set_nodelay(true);
     if let Some(bytes) = ctx.config.socket_send_buffer {
-        set_send_buffer(stream.as_raw_fd(), bytes);
+        crate::sys::set_send_buffer(stream.as_raw_fd(), bytes);
     }
     let stream = Rc::new(RefCell::new(stream));
     serve(&ctx, &stream).await;
@@ -118,7 +164,7 @@ async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>) {
             if write_all(stream, &upgrade).await.is_err() {
                 return;
             }
-            io::run_session(ctx, stream, channel, query, rest).await;
+            run_session(ctx, stream, channel, query, rest).await;
         }
     }
     drop(admission);
@@ -132,7 +178,7 @@ async fn read_head(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>) -> Head 
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now());
         let read = glommio::timer::timeout(remaining, async {
-            io::read_some(stream, &mut buf, limits.max_head_bytes + 1)
+            reader::read_some(stream, &mut buf, limits.max_head_bytes + 1)
                 .await
                 .map_err(Into::into)
         })
@@ -168,7 +214,7 @@ async fn respond(ctx: &ShardCtx, stream: &Rc<RefCell<TcpStream>>, response: &Res
     }
     // Half-close: the client reads the whole answer, then sees EOF.
     let fd = stream.borrow().as_raw_fd();
-    io::half_close(fd);
+    writer::half_close(fd);
 }
 
 /// Writes all of `bytes` (the stream is borrowed only inside each poll).
@@ -193,19 +239,4 @@ pub(crate) async fn write_all(
         std::pin::Pin::new(&mut *s).poll_flush(cx)
     })
     .await
-}
-
-fn set_send_buffer(fd: std::os::fd::RawFd, bytes: usize) {
-    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
-    // SAFETY: `fd` is the accepted socket, open for the duration of this call; the option
-    // value is a valid c_int whose size is passed. A failure leaves the kernel default.
-    let _ = unsafe {
-        libc::setsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_SNDBUF,
-            (&v as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
 }

@@ -139,11 +139,10 @@ impl SessionShared {
 }
 
 /// Shuts a socket down in both directions; pending reads and writes on it fail at once.
+/// `fd` belongs to a TcpStream the session still owns (the session removes itself from the
+/// registry before dropping its stream), so it is open and ours.
 pub fn abort_socket(fd: RawFd) {
-    // SAFETY: `fd` belongs to a TcpStream that the session still owns (the session removes
-    // itself from the registry before dropping its stream), so it is open and ours;
-    // shutdown(2) does not close or invalidate the descriptor.
-    let _ = unsafe { libc::shutdown(fd, libc::SHUT_RDWR) };
+    crate::sys::shutdown(fd, crate::sys::Shutdown::Both);
 }
 
 /// The shard's sessions.

@@ -1,5 +1,5 @@
 //! The generator's output unit and its storage: one height's payloads live in a reused arena
-//! ([`Batch`]); each event is a [`Pending`] (type, flow tags, byte range) until handed out as
+//! ([`PayloadArena`]); each event is a [`Pending`] (type, flow tags, byte range) until handed out as
 //! a borrowed [`SynthEvent`].
 //!
 //! Runs on the synthetic writer's thread; nothing is allocated per event once the arena has
@@ -23,7 +23,7 @@ pub struct SynthEvent<'a> {
     pub payload: &'a [u8],
 }
 
-/// A generated event whose payload lives in the [`Batch`] arena.
+/// A generated event whose payload lives in the [`PayloadArena`] arena.
 #[derive(Debug, Clone, Copy)]
 pub struct Pending {
     pub(super) ty: EventType,
@@ -36,11 +36,11 @@ pub struct Pending {
 
 /// The payload arena of one height.
 #[derive(Debug, Default)]
-pub struct Batch {
+pub struct PayloadArena {
     pub(super) bytes: Vec<u8>,
 }
 
-impl Batch {
+impl PayloadArena {
     /// Builds a block-scoped event's payload into the arena.
     pub fn build(&mut self, ev: &ExecEvent<'_>, txn_id: u64, account_index: u64) -> Pending {
         self.push(ev, txn_id, account_index, true)

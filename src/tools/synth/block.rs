@@ -14,7 +14,7 @@
 //! the same bytes. Never emits consensus events other than through `BlockBuilder::consensus`.
 
 use crate::ingest::event::payload::*;
-use crate::tools::synth::batch::{Batch, Pending};
+use crate::tools::synth::batch::{PayloadArena, Pending};
 use crate::tools::synth::options::SynthOptions;
 use crate::tools::synth::plan::TxnScratch;
 use crate::tools::synth::rng::Rng;
@@ -62,7 +62,7 @@ pub(super) struct Slot {
 #[derive(Debug, Default)]
 pub(super) struct BlockBuilder {
     /// Payloads of the height's events.
-    pub(super) batch: Batch,
+    pub(super) batch: PayloadArena,
     /// The height's events, in the order they are handed out.
     pub(super) queue: Vec<Pending>,
     staging: Vec<Pending>,

@@ -12,7 +12,7 @@
 use std::ops::Range;
 
 use crate::ingest::event::payload::*;
-use crate::tools::synth::batch::{Batch, Pending};
+use crate::tools::synth::batch::{PayloadArena, Pending};
 use crate::tools::synth::rng::Rng;
 use crate::tools::synth::world::{word_u128, World};
 
@@ -210,7 +210,7 @@ pub(super) fn new_value(rng: &mut Rng) -> Bytes32 {
 /// Phase B up to (not including) TXN_END.
 pub(super) fn emit_commit(
     s: &TxnScratch,
-    batch: &mut Batch,
+    batch: &mut PayloadArena,
     staging: &mut Vec<Pending>,
     txn_id: u64,
     status: bool,

@@ -15,7 +15,7 @@
 use std::ops::Range;
 
 use crate::ingest::event::payload::*;
-use crate::tools::synth::batch::{Batch, Pending};
+use crate::tools::synth::batch::{PayloadArena, Pending};
 use crate::tools::synth::plan::{amount, emit_commit, TxnScratch};
 use crate::tools::synth::rng::Rng;
 use crate::tools::synth::world::{
@@ -85,7 +85,7 @@ pub fn generate(
     rng: &mut Rng,
     facts: BlockFacts,
     idx: u32,
-    batch: &mut Batch,
+    batch: &mut PayloadArena,
     staging: &mut Vec<Pending>,
     s: &mut TxnScratch,
 ) -> TxnEvents {

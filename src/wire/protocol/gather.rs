@@ -11,12 +11,12 @@
 //!
 //! Runs on shard cores (a [`Gather`] belongs to one session writer). Invariants: the pieces
 //! are sent in the order they were put; a [`Gather`] holds an `Arc` per referenced frame
-//! until it is cleared, so the bytes outlive the syscall; [`Gather::send_now`] never blocks
-//! (`MSG_DONTWAIT`) and never raises `SIGPIPE` (`MSG_NOSIGNAL`); whatever the socket does not
+//! until it is cleared, so the bytes outlive the syscall; [`Gather::send_now`] is handed the
+//! syscall by its caller (sans-IO: no libc here), which never blocks and never raises
+//! `SIGPIPE`; whatever the socket does not
 //! take now is copied out by [`Gather::copy_from`] for the caller's ordinary async write.
 
-use std::io;
-use std::os::fd::RawFd;
+use std::io::{self, IoSlice};
 use std::sync::Arc;
 
 use crate::model::outbound::{EncodedEvent, MetaFrame};
@@ -88,7 +88,6 @@ pub struct Gather {
     head: Vec<u8>,
     pieces: Vec<Piece>,
     bytes: usize,
-    iov: Vec<libc::iovec>,
 }
 
 impl FrameSink for Gather {
@@ -133,24 +132,27 @@ impl Gather {
         self.bytes = 0;
     }
 
-    /// Sends as much as the socket `fd` takes without blocking, in order, from the start;
-    /// returns the bytes sent (less than [`byte_len`](FrameSink::byte_len) when the socket
-    /// buffer filled up). An error other than "would block" is returned as is.
-    pub fn send_now(&mut self, fd: RawFd) -> io::Result<usize> {
+    /// Sends as much as `send` takes, in order, from the start; returns the bytes sent
+    /// (less than [`byte_len`](FrameSink::byte_len) when the socket buffer filled up).
+    /// `send` is one non-blocking gather write (the session passes `sys::send_nonblocking`
+    /// on its socket); its "would block" ends the call, `EINTR` is retried, any other error
+    /// is returned as is.
+    pub fn send_now(
+        &mut self,
+        mut send: impl FnMut(&[IoSlice<'_>]) -> io::Result<usize>,
+    ) -> io::Result<usize> {
         let mut sent = 0;
         let mut piece = 0;
+        let mut iov = Vec::with_capacity(self.pieces.len().min(IOV_PER_SEND));
         while piece < self.pieces.len() {
-            self.iov.clear();
+            iov.clear();
             let mut batch_bytes = 0;
             for p in self.pieces[piece..].iter().take(IOV_PER_SEND) {
                 let b = p.bytes(&self.head);
-                self.iov.push(libc::iovec {
-                    iov_base: b.as_ptr() as *mut libc::c_void,
-                    iov_len: b.len(),
-                });
+                iov.push(IoSlice::new(b));
                 batch_bytes += b.len();
             }
-            let n = match send_iov(fd, &self.iov) {
+            let n = match send(&iov) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(sent),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -160,7 +162,7 @@ impl Gather {
             if n < batch_bytes {
                 return Ok(sent);
             }
-            piece += self.iov.len();
+            piece += iov.len();
         }
         Ok(sent)
     }
@@ -178,24 +180,6 @@ impl Gather {
             out.extend_from_slice(&b[skip..]);
             skip = 0;
         }
-    }
-}
-
-/// One non-blocking `sendmsg` of `iov`.
-fn send_iov(fd: RawFd, iov: &[libc::iovec]) -> io::Result<usize> {
-    // SAFETY: an all-zero msghdr is valid (no name, no control data); the iovec array
-    // outlives the call and each entry points into bytes the caller's Gather keeps alive
-    // (its head buffer or an Arc it holds) and does not mutate during the call.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
-    msg.msg_iovlen = iov.len() as _;
-    // SAFETY: `fd` is the session's open socket; `msg` is initialised above and only read
-    // by the kernel; MSG_DONTWAIT makes the call non-blocking whatever the fd's flags.
-    let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
-    if n < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(n as usize)
     }
 }
 
@@ -247,7 +231,9 @@ mod tests {
             expected.push(b',');
         }
         // More pieces than one sendmsg takes: several calls, in order.
-        let sent = g.send_now(tx.as_raw_fd()).unwrap();
+        let sent = g
+            .send_now(|iov| crate::sys::send_nonblocking(tx.as_raw_fd(), iov))
+            .unwrap();
         assert_eq!(sent, expected.len());
         drop(tx);
         let mut got = Vec::new();
@@ -263,7 +249,9 @@ mod tests {
         g.put(b"[");
         g.put_meta(&big);
         g.put(b"]");
-        let sent = g.send_now(tx.as_raw_fd()).unwrap();
+        let sent = g
+            .send_now(|iov| crate::sys::send_nonblocking(tx.as_raw_fd(), iov))
+            .unwrap();
         assert!(
             sent < g.byte_len(),
             "a 4 MiB message must not fit a socketpair buffer"

@@ -8,7 +8,6 @@
 //! - [`gather`]: [`FrameSink`] and [`Gather`], the scatter-gather list a session writer sends
 //!   with one `sendmsg` (shared event bytes referenced, not copied).
 //! - [`messages`]: `Hello`, `Subscribed`, `Error`, `Warning`, `Resume` (`Gap` is in `chain::meta`).
-//! - [`json`]: tiny JSON writers for per-connection messages.
 //!
 //! Seqnos on the wire: data frames (`Events`, meta frames) carry their own strictly
 //! increasing seqnos (an `Events` frame the highest of its events); per-connection messages

@@ -1,28 +1,29 @@
 //! WebSocket (RFC 6455), sans-IO: the upgrade handshake, the client-frame decoder, server
-//! frame headers, and the ping-flood policy.
+//! frame headers, and the keep-alive policy.
 //!
 //! Runs on shard cores, per session; takes bytes and `now`, returns typed outcomes and
 //! appends bytes to the caller's output buffer, so it is fuzzed and benched without sockets.
 //! Server frames are unmasked (RFC 6455 §5.1), which is what lets one pre-encoded event be
-//! copied into every session's buffer unchanged (DESIGN.md, fast invariant 2).
+//! copied into every session's buffer unchanged (docs/invariants.md#fast-2).
 //!
 //! - [`handshake`]: request validation (400 / 405 / 426) and the `101` response.
 //! - [`frame`]: [`FrameDecoder`] for client frames and [`write_frame_header`] for ours.
-//! - [`ping`]: [`PingLimiter`], the token bucket that closes ping floods with 1008.
+//! - [`keepalive`]: [`Heartbeat`] (server pings, silent clients closed) and [`PingLimiter`]
+//!   (the token bucket that closes ping floods with 1008).
 //!
 //! Every protocol violation is a [`WsError`] that maps to the close code the session sends
 //! ([`WsError::close_code`]); nothing a client sends can panic.
 
 pub mod frame;
 pub mod handshake;
-pub mod ping;
+pub mod keepalive;
 
 pub use frame::{
     frame_header_len, write_close, write_frame, write_frame_header, Decoded, DecoderLimits,
     FrameDecoder, OpCode,
 };
 pub use handshake::{accept, switching_protocols, Accept, HandshakeError};
-pub use ping::{PingLimiter, PingVerdict};
+pub use keepalive::{Beat, Heartbeat, PingLimiter, PingVerdict};
 
 /// Close codes the gateway sends (RFC 6455 §7.4.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

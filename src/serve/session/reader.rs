@@ -1,0 +1,255 @@
+//! The reader half of an upgraded session: the connection task itself.
+//!
+//! Decodes client frames: subscribe → compile the filter → `Subscribed` ack or `Error` frame
+//! (the session stays open); ping → pong (rate-limited); close → close; a protocol violation
+//! → close with its code. It also sends server pings every `ping_interval` and closes a
+//! client silent for `pong_timeout`. Runs on the session's shard core; borrows the socket
+//! only inside a single poll, never across an await. Never writes to the socket itself:
+//! what it answers goes into the session's control buffer for the writer.
+
+use std::cell::RefCell;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Instant;
+
+use futures_lite::future::{self, poll_fn};
+use futures_lite::AsyncRead;
+use glommio::net::TcpStream;
+
+use crate::metrics::bump;
+use crate::serve::ctx::ShardCtx;
+use crate::serve::filter::CompiledFilter;
+use crate::serve::session::registry::SessionShared;
+use crate::serve::session::CLOSE_LINGER;
+use crate::wire::protocol::messages::{self, write_message};
+use crate::wire::subscription::{parse_client_message, ClientMessage};
+use crate::wire::ws::{self, Beat, CloseCode, Decoded, FrameDecoder, Heartbeat, OpCode};
+use crate::wire::ws::{PingLimiter, PingVerdict};
+
+/// Bytes one read may add to a session's input buffer. Client traffic is small (subscribe
+/// messages, pongs), so a small step keeps an idle session's buffer small; a large subscribe
+/// simply takes several reads.
+const READ_STEP: usize = 2048;
+
+/// Truncates the buffer to `keep` bytes when dropped: the read's unfilled tail (or all of it,
+/// if the read was cancelled or failed) never stays in the buffer.
+struct Truncate<'a> {
+    buf: &'a mut Vec<u8>,
+    keep: usize,
+}
+
+impl Drop for Truncate<'_> {
+    fn drop(&mut self) {
+        self.buf.truncate(self.keep);
+    }
+}
+
+/// Reads once and appends what arrived to `buf` (never growing it past `limit` bytes);
+/// returns the bytes read (0 = EOF). Cancel-safe: if this future is dropped (a timer won the
+/// race) `buf` is left as it was, and glommio's non-buffered read is a readiness wait plus a
+/// non-blocking `recv`, so no received byte is lost.
+pub(crate) async fn read_some(
+    stream: &Rc<RefCell<TcpStream>>,
+    buf: &mut Vec<u8>,
+    limit: usize,
+) -> std::io::Result<usize> {
+    let start = buf.len();
+    let want = limit.saturating_sub(start).clamp(1, READ_STEP);
+    buf.resize(start + want, 0);
+    let guard = Truncate { buf, keep: start };
+    let n = poll_fn(|cx| {
+        let mut s = stream.borrow_mut();
+        std::pin::Pin::new(&mut *s).poll_read(cx, &mut guard.buf[start..])
+    })
+    .await?;
+    let mut guard = guard;
+    guard.keep = start + n;
+    Ok(n)
+}
+
+/// What woke the reader.
+enum ReaderWake {
+    Read(std::io::Result<usize>),
+    Closing,
+    Tick,
+}
+
+pub(crate) async fn reader_loop(
+    ctx: &Rc<ShardCtx>,
+    stream: &Rc<RefCell<TcpStream>>,
+    shared: &Rc<SessionShared>,
+    pipelined: Vec<u8>,
+) {
+    let cfg = &ctx.config;
+    let mut decoder = FrameDecoder::new(cfg.decoder_limits);
+    let mut pings = PingLimiter::new(cfg.ping_per_sec, cfg.ping_burst, Instant::now());
+    let mut heartbeat = Heartbeat::new(cfg.ping_interval, cfg.pong_timeout, Instant::now());
+    let mut buf = pipelined;
+    let mut closing_since: Option<Instant> = None;
+    loop {
+        // Handle every complete frame already buffered (not once the session is closing:
+        // then only the client's close reply or EOF matters).
+        while closing_since.is_none() {
+            match handle_frame(ctx, shared, &mut decoder, &mut pings, &buf) {
+                Step::Consumed(n) => {
+                    buf.drain(..n);
+                    heartbeat.on_activity(Instant::now());
+                }
+                Step::NeedMore => break,
+                Step::Stop => {
+                    closing_since = Some(Instant::now());
+                }
+            }
+        }
+        let now = Instant::now();
+        if shared.state.borrow().closing.is_some() {
+            let since = *closing_since.get_or_insert(now);
+            if now.duration_since(since) >= CLOSE_LINGER {
+                return;
+            }
+        } else {
+            match heartbeat.poll(now) {
+                Beat::Idle => {}
+                Beat::SendPing => {
+                    push_control(shared, |out| ws::write_frame(OpCode::Ping, b"", out));
+                }
+                Beat::TimedOut => {
+                    bump(&ctx.stats.protocol_closes, 1);
+                    shared.close(CloseCode::Policy, "heartbeat timeout: no pong");
+                    continue;
+                }
+            }
+        }
+        let until = match closing_since {
+            Some(since) => since + CLOSE_LINGER,
+            None => heartbeat.next_deadline(),
+        };
+        let tick = until.saturating_duration_since(Instant::now());
+        let wake = future::or(
+            async { ReaderWake::Read(read_some(stream, &mut buf, usize::MAX).await) },
+            future::or(
+                async {
+                    // Once closing, only the client's reply, EOF or the linger deadline
+                    // matter (the closing signal would be ready at once: a busy loop).
+                    if closing_since.is_some() {
+                        future::pending::<()>().await;
+                    }
+                    closed_signal(ctx, shared).await;
+                    ReaderWake::Closing
+                },
+                async {
+                    glommio::timer::sleep(tick).await;
+                    ReaderWake::Tick
+                },
+            ),
+        )
+        .await;
+        match wake {
+            ReaderWake::Read(Ok(0)) | ReaderWake::Read(Err(_)) => {
+                shared.close(CloseCode::Normal, "");
+                return;
+            }
+            ReaderWake::Read(Ok(_)) => {
+                if closing_since.is_some() && buf.len() > 4096 {
+                    // A closing peer keeps sending: stop reading it.
+                    return;
+                }
+            }
+            ReaderWake::Closing => {
+                if ctx.is_closing() {
+                    shared.close(CloseCode::GoingAway, "server shutting down");
+                }
+                closing_since.get_or_insert_with(Instant::now);
+            }
+            ReaderWake::Tick => {}
+        }
+    }
+}
+
+/// Resolves when this session starts closing (for any reason) or the shard shuts down.
+async fn closed_signal(ctx: &ShardCtx, shared: &SessionShared) {
+    future::or(ctx.closed(), async {
+        poll_fn(|cx| {
+            let mut st = shared.state.borrow_mut();
+            if st.closing.is_some() {
+                Poll::Ready(())
+            } else {
+                st.reader = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await
+    })
+    .await;
+}
+
+fn push_control(shared: &SessionShared, f: impl FnOnce(&mut Vec<u8>)) {
+    f(&mut shared.state.borrow_mut().control);
+    shared.wake();
+}
+
+enum Step {
+    Consumed(usize),
+    NeedMore,
+    Stop,
+}
+
+fn handle_frame(
+    ctx: &ShardCtx,
+    shared: &SessionShared,
+    decoder: &mut FrameDecoder,
+    pings: &mut PingLimiter,
+    buf: &[u8],
+) -> Step {
+    let decoded = match decoder.decode(buf) {
+        Ok(d) => d,
+        Err(e) => {
+            bump(&ctx.stats.protocol_closes, 1);
+            shared.close(e.close_code(), e.to_string());
+            return Step::Stop;
+        }
+    };
+    let consumed = decoded.consumed();
+    match decoded {
+        Decoded::NeedMore => return Step::NeedMore,
+        Decoded::Partial { .. } | Decoded::Pong { .. } => {}
+        Decoded::Text { text, .. } => on_text(ctx, shared, text),
+        Decoded::Ping { payload, .. } => match pings.on_ping(Instant::now()) {
+            PingVerdict::Allowed => {
+                push_control(shared, |out| ws::write_frame(OpCode::Pong, payload, out))
+            }
+            PingVerdict::Flood => {
+                bump(&ctx.stats.protocol_closes, 1);
+                let e = ws::WsError::PingFlood {
+                    per_sec: pings.per_sec(),
+                };
+                shared.close(e.close_code(), e.to_string());
+                return Step::Stop;
+            }
+        },
+        Decoded::Close { .. } => {
+            shared.close(CloseCode::Normal, "");
+            return Step::Stop;
+        }
+    }
+    Step::Consumed(consumed)
+}
+
+fn on_text(ctx: &ShardCtx, shared: &SessionShared, text: &str) {
+    let limits = &ctx.config.subscription_limits();
+    let mut st = shared.state.borrow_mut();
+    let cursor = st.queue.cursor();
+    match parse_client_message(text, shared.channel, limits) {
+        Ok(ClientMessage::Subscribe(sub)) => {
+            st.filter = CompiledFilter::new(&sub);
+            write_message(&messages::subscribed(cursor, &sub), &mut st.control);
+        }
+        Ok(ClientMessage::Hello(_)) => return,
+        Err(e) => {
+            bump(&ctx.stats.error_frames, 1);
+            write_message(&messages::error(cursor, &e), &mut st.control);
+        }
+    }
+    drop(st);
+    shared.wake();
+}

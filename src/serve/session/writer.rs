@@ -1,0 +1,149 @@
+//! The writer half of an upgraded session: its own glommio task.
+//!
+//! Drains everything pending (control frames, then queued frames) into one scatter-gather
+//! list ([`Gather`]) and sends it with one `sendmsg` per turn: consecutive events become one
+//! `Events` frame (pre-encoded objects joined by reference, not copied), meta frames are
+//! referenced as they are. What a full socket does not take is copied out and written when
+//! the socket drains. When idle it waits on its waker, never on a timer, so a lone event goes
+//! out at once. A replaying session refills its queue from the resume store before each
+//! write, so a replay is paced by the socket.
+//!
+//! Invariants: a client that never reads blocks only its own writer; `server_seqno` on this
+//! connection never decreases (per-connection frames carry the cursor = the last seqno
+//! written); the close frame is the last thing written, then FIN.
+
+use std::cell::RefCell;
+use std::os::fd::AsRawFd;
+use std::rc::Rc;
+use std::task::Poll;
+
+use futures_lite::future::{self, poll_fn};
+use glommio::net::TcpStream;
+
+use crate::metrics::bump;
+use crate::serve::backpressure::Written;
+use crate::serve::ctx::ShardCtx;
+use crate::serve::session::registry::{abort_socket, SessionShared};
+use crate::serve::session::replay::{self, Refill};
+use crate::serve::session::{write_all, CLOSE_LINGER};
+use crate::sys;
+use crate::wire::protocol::{BatchWriter, FrameSink, Gather};
+use crate::wire::ws::{self, CloseCode};
+
+pub(crate) async fn writer_loop(
+    ctx: Rc<ShardCtx>,
+    stream: Rc<RefCell<TcpStream>>,
+    shared: Rc<SessionShared>,
+) {
+    let mut gather = Gather::default();
+    let mut rest: Vec<u8> = Vec::new();
+    let mut replayed = Vec::new();
+    let batch = BatchWriter::new(ctx.config.batch);
+    loop {
+        // A replaying session tops its queue up from the store before each write, so the
+        // replay goes exactly as fast as the socket drains.
+        if replay::refill(&ctx, &shared, &mut replayed) == Refill::Scanning {
+            future::yield_now().await;
+            continue;
+        }
+        poll_fn(|cx| {
+            let mut st = shared.state.borrow_mut();
+            if !st.control.is_empty() || !st.queue.is_empty() || st.closing.is_some() {
+                Poll::Ready(())
+            } else {
+                st.writer = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        })
+        .await;
+        gather.clear();
+        let (written, last, closing) = {
+            let mut st = shared.state.borrow_mut();
+            let st = &mut *st;
+            gather.put(&st.control);
+            st.control.clear();
+            // Flush queued frames unless the session is being closed for a reason that
+            // makes them moot (only a server shutdown flushes before closing).
+            let flush = st
+                .closing
+                .as_ref()
+                .is_none_or(|c| c.code == CloseCode::GoingAway);
+            let written = if flush {
+                st.queue
+                    .write_pending(&batch, &mut gather, ctx.config.write_max_bytes)
+            } else {
+                Written::default()
+            };
+            let last = match &st.closing {
+                Some(c) if !flush || st.queue.is_empty() => {
+                    gather.put_with(|out| ws::write_close(c.code, &c.reason, out));
+                    true
+                }
+                _ => false,
+            };
+            st.writing = true;
+            (written, last, st.closing.is_some())
+        };
+        let bytes = gather.byte_len();
+        let result = send_gathered(&stream, &mut gather, &mut rest, closing).await;
+        shared.state.borrow_mut().writing = false;
+        if result.is_ok() {
+            bump(&ctx.stats.writes, 1);
+            bump(&ctx.stats.bytes_out, bytes as u64);
+            bump(&ctx.stats.frames_out, written.frames as u64);
+            bump(&ctx.stats.events_out, written.events as u64);
+            // Ring → send latency, one sample per write.
+            if written.oldest_live_ts_ns != 0 {
+                let lag = crate::metrics::now_ns().saturating_sub(written.oldest_live_ts_ns);
+                ctx.stats.latency.record(lag);
+            }
+        }
+        if result.is_err() || last {
+            // FIN after the close frame; the reader lingers briefly for the client's reply.
+            // A failed write means the peer is gone or was aborted: drop both directions.
+            let fd = stream.borrow().as_raw_fd();
+            if result.is_err() {
+                abort_socket(fd);
+            } else {
+                half_close(fd);
+            }
+            return;
+        }
+    }
+}
+
+/// Sends one turn's output: at once, as far as the socket buffer takes it (one `sendmsg`
+/// per 1,024 pieces, the event bytes shared, not copied); whatever is left (a client that
+/// reads slower than we write) is copied out and written by an ordinary write that waits
+/// for the socket. A closing session's wait is bounded: a client that does not read must not
+/// keep the session (or a shutdown) waiting on a close frame it will never take.
+async fn send_gathered(
+    stream: &Rc<RefCell<TcpStream>>,
+    gather: &mut Gather,
+    rest: &mut Vec<u8>,
+    closing: bool,
+) -> std::io::Result<()> {
+    let fd = stream.borrow().as_raw_fd();
+    let sent = gather.send_now(|iov| sys::send_nonblocking(fd, iov))?;
+    if sent == gather.byte_len() {
+        return Ok(());
+    }
+    rest.clear();
+    gather.copy_from(sent, rest);
+    // The referenced frames are copied: release them while the socket drains.
+    gather.clear();
+    if closing {
+        glommio::timer::timeout(CLOSE_LINGER, async {
+            write_all(stream, rest).await.map_err(Into::into)
+        })
+        .await
+        .map_err(|e| std::io::Error::other(e.to_string()))
+    } else {
+        write_all(stream, rest).await
+    }
+}
+
+/// Sends FIN after what is queued (the close frame); the client can still be read.
+pub(crate) fn half_close(fd: std::os::fd::RawFd) {
+    sys::shutdown(fd, sys::Shutdown::Write);
+}

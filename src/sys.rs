@@ -1,0 +1,166 @@
+//! Every libc call outside the ring mapping (`ingest::ring::{map, sys}`), each behind a safe
+//! function with its SAFETY argument, so `unsafe` lives in as few files as possible.
+//!
+//! Called from the tailer thread (timer slack), the main thread (THP, rlimits, signals) and
+//! shard executors (socket options, `shutdown(2)`, `sendmsg(2)`, doorbell writes). None of
+//! these calls blocks except the signal watcher's `read(2)`, which runs on its own thread.
+//! Failures that leave a harmless default (timer slack, THP, `SO_SNDBUF`, `shutdown`) are
+//! ignored on purpose and say so; the rest return `io::Result`.
+
+use std::io::{self, IoSlice};
+use std::os::fd::RawFd;
+use std::sync::atomic::{AtomicI32, Ordering};
+
+/// Sets this thread's timer slack to `nanos` (Linux lets a `nanosleep` end up to the slack
+/// late; the default is 50 µs). A failure leaves the default slack.
+pub fn set_timer_slack(nanos: u64) {
+    // SAFETY: PR_SET_TIMERSLACK takes one unsigned long by value and only changes this
+    // thread's timer slack; a failure leaves the default slack.
+    let _ = unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, nanos as libc::c_ulong, 0, 0, 0) };
+}
+
+/// Disables transparent huge pages for this process's heap. A failure (an old kernel)
+/// leaves THP as configured.
+pub fn disable_transparent_huge_pages() {
+    // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and sets a flag on this
+    // process's memory map; a failure leaves THP as configured.
+    let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1 as libc::c_ulong, 0, 0, 0) };
+}
+
+/// The current soft RLIMIT_MEMLOCK in KiB (`u64::MAX` when unlimited or unknown).
+pub fn memlock_limit_kib() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable rlimit struct; getrlimit only writes into it.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_MEMLOCK, &mut lim) };
+    if rc != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
+        u64::MAX
+    } else {
+        lim.rlim_cur / 1024
+    }
+}
+
+/// Which directions [`shutdown`] closes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Send FIN after what is queued; reads still work (`SHUT_WR`).
+    Write,
+    /// Both directions; pending reads and writes fail at once (`SHUT_RDWR`).
+    Both,
+}
+
+/// `shutdown(2)` on a socket the caller owns. It never closes or invalidates the descriptor;
+/// a failure (already shut down, peer gone) needs no handling.
+pub fn shutdown(fd: RawFd, how: Shutdown) {
+    let how = match how {
+        Shutdown::Write => libc::SHUT_WR,
+        Shutdown::Both => libc::SHUT_RDWR,
+    };
+    // SAFETY: callers pass the fd of a socket they still own (a session's stream, which
+    // outlives the call); shutdown(2) changes the connection state only and does not close
+    // the descriptor, so no other owner can be affected.
+    let _ = unsafe { libc::shutdown(fd, how) };
+}
+
+/// Sets `SO_SNDBUF` on a socket the caller owns. A failure leaves the kernel default.
+pub fn set_send_buffer(fd: RawFd, bytes: usize) {
+    let v = libc::c_int::try_from(bytes).unwrap_or(libc::c_int::MAX);
+    // SAFETY: `fd` is the caller's open socket for the duration of this call; the option
+    // value is a valid c_int whose size is passed. A failure leaves the kernel default.
+    let _ = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&v as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+}
+
+/// One non-blocking `sendmsg(2)` of `iov` (never raises `SIGPIPE`); returns the bytes the
+/// socket took. "Would block" comes back as an error of that kind.
+pub fn send_nonblocking(fd: RawFd, iov: &[IoSlice<'_>]) -> io::Result<usize> {
+    // SAFETY: an all-zero msghdr is valid (no name, no control data).
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // std guarantees `IoSlice` is ABI-compatible with `struct iovec` on Unix.
+    msg.msg_iov = iov.as_ptr() as *mut libc::iovec;
+    msg.msg_iovlen = iov.len() as _;
+    // SAFETY: `fd` is the caller's open socket; `msg` points at `iov`, whose slices the
+    // caller keeps alive and unmodified for the call, and the kernel only reads them;
+    // MSG_DONTWAIT makes the call non-blocking whatever the fd's flags.
+    let n = unsafe { libc::sendmsg(fd, &msg, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL) };
+    if n < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(n as usize)
+    }
+}
+
+/// Writes one byte to `fd` (a doorbell or the signal pipe). Async-signal-safe. A failure
+/// (the buffer is full, so the reader has unread wake-ups; or the reader is gone) is
+/// harmless to every caller and ignored.
+pub fn write_byte(fd: RawFd) {
+    let byte = [1u8];
+    // SAFETY: write(2) is async-signal-safe; `fd` is an open descriptor the caller keeps
+    // alive for the call; the buffer is a valid 1-byte array.
+    let _ = unsafe { libc::write(fd, byte.as_ptr().cast(), 1) };
+}
+
+/// Write end of the signal self-pipe (-1 until installed). Read by the signal handler only.
+static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
+
+extern "C" fn signal_handler(_sig: libc::c_int) {
+    let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
+    if fd >= 0 {
+        write_byte(fd);
+    }
+}
+
+/// Installs SIGINT/SIGTERM handlers that call `on_signal` once, on a small watcher thread
+/// (through a self-pipe, so the handler itself only calls `write(2)`). Call once per process.
+pub fn install_signal_handlers(on_signal: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: `fds` is a valid 2-int array for pipe2 to fill.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let [read_fd, write_fd] = fds;
+    SIGNAL_PIPE.store(write_fd, Ordering::SeqCst);
+    for sig in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: a zeroed sigaction is a valid starting value; we set a plain handler
+        // (no SA_SIGINFO) that only performs an async-signal-safe write.
+        let rc = unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction =
+                signal_handler as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESTART;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaction(sig, &action, std::ptr::null_mut())
+        };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    std::thread::Builder::new()
+        .name("ringgate-signals".into())
+        .spawn(move || {
+            let mut byte = [0u8; 1];
+            loop {
+                // SAFETY: `read_fd` is the pipe's read end, owned by this thread; the buffer
+                // is a valid 1-byte array.
+                let n = unsafe { libc::read(read_fd, byte.as_mut_ptr().cast(), 1) };
+                if n == 1 {
+                    eprintln!("ringgate: signal received, shutting down");
+                    on_signal();
+                    return;
+                }
+                if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                    return;
+                }
+            }
+        })?;
+    Ok(())
+}
