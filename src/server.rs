@@ -240,7 +240,7 @@ fn startup_error(
         &err,
         glommio::GlommioError::ReactorError(glommio::ReactorErrorKind::MemLockLimit(..))
     ) || matches!(&err, glommio::GlommioError::IoError(e)
-        if matches!(e.raw_os_error(), Some(libc::ENOMEM) | Some(libc::EPERM)))
+        if matches!(e.raw_os_error(), Some(crate::sys::ENOMEM) | Some(crate::sys::EPERM)))
         || err.to_string().contains("MemLockLimit");
     let source = io::Error::other(err.to_string());
     if locked {

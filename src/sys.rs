@@ -11,6 +11,10 @@ use std::io::{self, IoSlice};
 use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicI32, Ordering};
 
+/// `errno` values callers match on (glommio reports a locked-memory failure as either).
+pub const ENOMEM: i32 = libc::ENOMEM;
+pub const EPERM: i32 = libc::EPERM;
+
 /// Sets this thread's timer slack to `nanos` (Linux lets a `nanosleep` end up to the slack
 /// late; the default is 50 µs). A failure leaves the default slack.
 pub fn set_timer_slack(nanos: u64) {
