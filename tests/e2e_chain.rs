@@ -4,6 +4,8 @@
 //! Blocks are hand-built in a real ring (tests/common `TestRing`) with chosen block ids, so
 //! forks (two proposals at one height) and rejections are deterministic.
 
+mod real_data;
+
 mod common;
 
 use common::*;
@@ -333,13 +335,9 @@ fn a_writer_restart_mid_block_is_a_gap_naming_the_block_and_serving_continues() 
 }
 
 #[test]
+#[cfg_attr(real_data_absent, ignore = "needs ../shared/data/monad")]
 fn the_real_snapshot_replays_block_15000001_lifecycle_to_a_lifecycle_client() {
-    let data = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/monad/emn-1b-15m.snapshot.zst");
-    if !data.exists() {
-        println!("skipped the_real_snapshot_replays_block_15000001_lifecycle_to_a_lifecycle_client: ../shared/data/monad not found");
-        return;
-    }
+    let data = real_data::snapshot();
     // The gateway waits for the snapshot path to appear, so the client can subscribe first.
     let path = ringgate::ingest::ring::scratch_dir().join(format!(
         "ringgate-test-real-snapshot-{}.zst",

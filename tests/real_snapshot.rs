@@ -2,8 +2,10 @@
 //! interleaved order) decodes without a single error, in the counts observed, and its first
 //! transaction and first log encode to the same values as the official RPC golden JSON.
 
+mod real_data;
+
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::OnceLock;
 
 use ringgate::ingest::event::encoder::Encoder;
@@ -14,7 +16,7 @@ use ringgate::model::kind::EventType;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
 fn data_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/monad")
+    real_data::monad_dir()
 }
 
 type Events = Vec<(Descriptor, Vec<u8>)>;
@@ -22,13 +24,9 @@ type Events = Vec<(Descriptor, Vec<u8>)>;
 /// Every committed event of the snapshot: (descriptor, payload), read directly from the
 /// decompressed image (the snapshot never gaps and its window start is 0). Decompressed once
 /// per test binary.
-fn snapshot_events(test: &str) -> Option<&'static Events> {
-    static EVENTS: OnceLock<Option<Events>> = OnceLock::new();
-    let events = EVENTS.get_or_init(load_snapshot).as_ref();
-    if events.is_none() {
-        println!("skipped {test}: ../shared/data/monad not found");
-    }
-    events
+fn snapshot_events() -> &'static Events {
+    static EVENTS: OnceLock<Events> = OnceLock::new();
+    EVENTS.get_or_init(|| load_snapshot().expect("the real snapshot decompresses"))
 }
 
 fn load_snapshot() -> Option<Events> {
@@ -78,10 +76,9 @@ fn hex_u64(s: &str) -> u64 {
 }
 
 #[test]
+#[cfg_attr(real_data_absent, ignore = "needs ../shared/data/monad")]
 fn every_event_decodes_in_the_observed_counts() {
-    let Some(events) = snapshot_events("every_event_decodes_in_the_observed_counts") else {
-        return;
-    };
+    let events = snapshot_events();
     assert_eq!(events.len(), 6597);
     let mut enc = Encoder::default();
     let mut counts: BTreeMap<EventType, u64> = BTreeMap::new();
@@ -160,11 +157,9 @@ fn first_json(
 }
 
 #[test]
+#[cfg_attr(real_data_absent, ignore = "needs ../shared/data/monad")]
 fn first_transaction_matches_the_rpc_golden_field_by_field() {
-    let Some(events) = snapshot_events("first_transaction_matches_the_rpc_golden_field_by_field")
-    else {
-        return;
-    };
+    let events = snapshot_events();
     let tx = golden("block-15000001.0.tx.0.json");
     let v = first_json(events, EventType::TxnHeaderStart, |v| n(v, "txn_idx") == 0);
     let p = v.get("payload").unwrap();
@@ -200,10 +195,9 @@ fn first_transaction_matches_the_rpc_golden_field_by_field() {
 }
 
 #[test]
+#[cfg_attr(real_data_absent, ignore = "needs ../shared/data/monad")]
 fn first_log_matches_the_rpc_golden_field_by_field() {
-    let Some(events) = snapshot_events("first_log_matches_the_rpc_golden_field_by_field") else {
-        return;
-    };
+    let events = snapshot_events();
     let log = golden("block-15000001.0.log.0.json");
     let v = first_json(events, EventType::TxnLog, |_| true);
     let p = v.get("payload").unwrap();
@@ -226,10 +220,9 @@ fn first_log_matches_the_rpc_golden_field_by_field() {
 }
 
 #[test]
+#[cfg_attr(real_data_absent, ignore = "needs ../shared/data/monad")]
 fn block_start_and_end_match_the_header_golden() {
-    let Some(events) = snapshot_events("block_start_and_end_match_the_header_golden") else {
-        return;
-    };
+    let events = snapshot_events();
     let h = golden("block-15000001.0.header.json");
     let start = first_json(events, EventType::BlockStart, |_| true);
     let p = start.get("payload").unwrap();
@@ -260,12 +253,9 @@ fn block_start_and_end_match_the_header_golden() {
 }
 
 #[test]
+#[cfg_attr(real_data_absent, ignore = "needs ../shared/data/monad")]
 fn inspect_reports_the_snapshot_and_prints_every_event_as_a_json_line() {
     let path = data_dir().join("emn-1b-15m.snapshot.zst");
-    if !path.exists() {
-        println!("skipped inspect_reports_the_snapshot_and_prints_every_event_as_a_json_line: ../shared/data/monad not found");
-        return;
-    }
     let mut out = Vec::new();
     let opts = ringgate::tools::inspect::InspectOptions { events: true };
     let s = ringgate::tools::inspect::run(&path, opts, &mut out).expect("inspect");
@@ -293,12 +283,9 @@ fn inspect_reports_the_snapshot_and_prints_every_event_as_a_json_line() {
 }
 
 #[test]
+#[cfg_attr(real_data_absent, ignore = "needs ../shared/data/monad")]
 fn filter_keys_of_the_first_txn_and_log_name_their_addresses_topics_and_selector() {
-    let Some(events) = snapshot_events(
-        "filter_keys_of_the_first_txn_and_log_name_their_addresses_topics_and_selector",
-    ) else {
-        return;
-    };
+    let events = snapshot_events();
     let tx = golden("block-15000001.0.tx.0.json");
     let log = golden("block-15000001.0.log.0.json");
     let hex = |b: &[u8]| ringgate::wire::json::to_hex(b);

@@ -1,6 +1,8 @@
 //! Attaching ring files: the real snapshot reads back exactly, and every kind of bad file is
 //! refused with the right typed error (never a panic).
 
+mod real_data;
+
 use ringgate::ingest::ring::layout::{
     header_offset as h, RingSizes, EXEC_SCHEMA_HASH, HEADER_SIZE, HEADER_STRUCT_SIZE,
 };
@@ -8,12 +10,6 @@ use ringgate::ingest::ring::{scratch_dir, AttachError, ReadOutcome, Ring, RingRe
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-
-fn snapshot_path() -> Option<PathBuf> {
-    let p =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/data/monad/emn-1b-15m.snapshot.zst");
-    p.exists().then_some(p)
-}
 
 /// A unique file in the scratch dir, removed on drop.
 struct TempFile(PathBuf);
@@ -62,13 +58,9 @@ fn ring_file(tag: &str, head: &[u8], len: u64) -> TempFile {
 }
 
 #[test]
+#[cfg_attr(real_data_absent, ignore = "needs ../shared/data/monad")]
 fn real_snapshot_header_matches_the_recording() {
-    let Some(p) = snapshot_path() else {
-        eprintln!(
-            "skipped real_snapshot_header_matches_the_recording: ../shared/data/monad not found"
-        );
-        return;
-    };
+    let p = real_data::snapshot();
     let ring = Ring::open(&p).unwrap();
     assert!(ring.is_snapshot());
     let hd = ring.header();
@@ -81,11 +73,9 @@ fn real_snapshot_header_matches_the_recording() {
 }
 
 #[test]
+#[cfg_attr(real_data_absent, ignore = "needs ../shared/data/monad")]
 fn real_snapshot_reads_every_event_in_order_then_not_ready() {
-    let Some(p) = snapshot_path() else {
-        eprintln!("skipped real_snapshot_reads_every_event_in_order_then_not_ready: ../shared/data/monad not found");
-        return;
-    };
+    let p = real_data::snapshot();
     let ring = Arc::new(Ring::open(&p).unwrap());
     let end = ring.header().next_payload_byte;
     let mut r = RingReader::new(ring, StartAt::First);
@@ -121,11 +111,9 @@ fn real_snapshot_reads_every_event_in_order_then_not_ready() {
 }
 
 #[test]
+#[cfg_attr(real_data_absent, ignore = "needs ../shared/data/monad")]
 fn newest_block_start_on_the_snapshot_rewinds_past_consensus_events() {
-    let Some(p) = snapshot_path() else {
-        eprintln!("skipped newest_block_start_on_the_snapshot_rewinds_past_consensus_events: ../shared/data/monad not found");
-        return;
-    };
+    let p = real_data::snapshot();
     // The snapshot ends with QC / FINALIZED outside any block (flow tag 0): the newest
     // committed event is where reading starts.
     let mut r = RingReader::new(Arc::new(Ring::open(&p).unwrap()), StartAt::NewestBlock);

@@ -1,6 +1,8 @@
 //! Writer → reader round trips through real ring files: wrap-around, lapping, expiry, writer
 //! restarts and crashes, malformed descriptors, and the writer's file protocol.
 
+mod real_data;
+
 use ringgate::ingest::ring::layout::{
     descriptor_offset, RingSizes, DESCRIPTOR_SIZE, EXEC_SCHEMA_HASH, HEADER_SIZE,
 };
@@ -472,13 +474,9 @@ fn replay_stops_when_the_flag_is_set() {
 }
 
 #[test]
+#[cfg_attr(real_data_absent, ignore = "needs ../shared/data/monad")]
 fn real_snapshot_replays_into_a_live_ring_event_for_event() {
-    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/monad/emn-1b-15m.snapshot.zst");
-    if !p.exists() {
-        eprintln!("skipped real_snapshot_replays_into_a_live_ring_event_for_event: ../shared/data/monad not found");
-        return;
-    }
+    let p = real_data::snapshot();
     let snap = Arc::new(Ring::open(&p).unwrap());
     let dst = RingPath::new("replay-real");
     let mut out = RingWriter::create(&dst.0, MIN).unwrap();

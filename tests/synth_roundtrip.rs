@@ -2,6 +2,8 @@
 //! RingReader → Encoder over many heights, including forks and rejected proposals, with zero
 //! decode errors, exact per-proposal transaction and log counts, and correct flow tags.
 
+mod real_data;
+
 use std::collections::HashMap;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -230,13 +232,9 @@ fn write_ring_honours_the_stop_flag_and_the_duration() {
 }
 
 #[test]
+#[cfg_attr(real_data_absent, ignore = "needs ../shared/data/monad")]
 fn write_ring_replays_the_real_snapshot() {
-    let snapshot = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/data/monad/emn-1b-15m.snapshot.zst");
-    if !snapshot.exists() {
-        println!("skipped write_ring_replays_the_real_snapshot: ../shared/data/monad not found");
-        return;
-    }
+    let snapshot = real_data::snapshot();
     let path = temp_ring("write-ring-replay");
     let opts = WriteOptions {
         source: Source::Replay {
