@@ -10,7 +10,9 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(real_data_absent)");
     let dir = std::env::var("CARGO_MANIFEST_DIR").unwrap_or_else(|_| ".".to_owned());
     let snapshot = Path::new(&dir).join("../shared/data/monad/emn-1b-15m.snapshot.zst");
+    // The folder too: data that comes back with its old mtime changes the folder's.
     println!("cargo::rerun-if-changed={}", snapshot.display());
+    println!("cargo::rerun-if-changed={dir}/../shared/data");
     println!("cargo::rerun-if-changed=build.rs");
     if !snapshot.exists() {
         println!("cargo::rustc-cfg=real_data_absent");
