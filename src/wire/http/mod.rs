@@ -2,8 +2,8 @@
 //! connection-admission policy.
 //!
 //! Runs on every shard core, once per accepted connection; runtime-free (takes bytes and the
-//! peer address, returns typed values and response bytes), so it is unit-tested and fuzzed
-//! without sockets.
+//! peer address, returns typed values and response bytes), so it is unit-tested and
+//! property-tested on arbitrary input (tests/fuzz_parsers.rs) without sockets.
 //!
 //! Life of a connection's first bytes:
 //! [`parse_request`] (431 / 400) → [`route()`] (404 / 405 / 400 on bad query values) →

@@ -2,7 +2,8 @@
 //! frame headers, and the keep-alive policy.
 //!
 //! Runs on shard cores, per session; takes bytes and `now`, returns typed outcomes and
-//! appends bytes to the caller's output buffer, so it is fuzzed and benched without sockets.
+//! appends bytes to the caller's output buffer, so it is property-tested against
+//! tungstenite (tests/fuzz_parsers.rs) and benched without sockets.
 //! Server frames are unmasked (RFC 6455 §5.1), which is what lets one pre-encoded event be
 //! copied into every session's buffer unchanged (docs/invariants.md#fast-2).
 //!
