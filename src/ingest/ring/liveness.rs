@@ -1,12 +1,14 @@
 //! Writer liveness: is the process that writes a live ring still there, and is the file at our
 //! path still the one we mapped?
 //!
-//! Runs on the tailer core, called by the tailer every few thousand `NotReady` polls (never per
-//! event: it does a `stat` and reads `/proc/locks`). Input: an attached [`Ring`]. Output:
-//! [`WriterState`].
+//! Runs on the tailer core, called only after the ring has been silent for a while (the
+//! tailer's `LIVENESS_QUIET`, 1 s), never while events flow: it does a `stat` and reads
+//! `/proc/locks`, whose first `read(2)` can block 6–14 ms in the kernel. Input: an attached
+//! [`Ring`]. Output: [`WriterState`].
 //!
 //! - **Replaced**: `stat(path)` gives another inode. A restarted daemon creates a new file and
-//!   restarts seqnos at 1; the old mapping would say `NotReady` forever (spec §1.4).
+//!   restarts seqnos at 1; the old mapping would say `NotReady` forever
+//!   (docs/ring-format.md#s1-4).
 //! - **Gone**: the path no longer exists (a clean exit unlinks the file), or `/proc/locks` has no
 //!   `FLOCK ... WRITE` holder on our inode, or that holder's pid has no `/proc/<pid>`. Locks are
 //!   matched by inode only: overlay filesystems may report a different device in `stat` than in

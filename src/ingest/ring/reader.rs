@@ -372,7 +372,8 @@ impl RingReader {
             .unwrap_or_else(|| self.newest_block_start())
     }
 
-    /// Checks the writer of a live ring (cheap enough every few thousand `NotReady` polls).
+    /// Checks the writer of a live ring. Not cheap (a `stat` and a `/proc/locks` read that
+    /// can block for milliseconds): the tailer calls it only after the ring has been silent.
     pub fn writer_state(&mut self) -> WriterState {
         liveness::writer_state(&self.ring)
     }
