@@ -17,6 +17,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::model::outbound::MetaFrame;
+use crate::wire::json::push_u64;
 use crate::wire::protocol::messages::write_message;
 
 /// The envelope prefix of a frame encoded with seqno 0 (the connect snapshot's placeholder).
@@ -107,7 +108,7 @@ impl ChainBodies {
             };
             json.clear();
             json.extend_from_slice(b"{\"server_seqno\":");
-            json.extend_from_slice(cursor.to_string().as_bytes());
+            push_u64(&mut json, cursor);
             json.push(b',');
             json.extend_from_slice(rest);
             write_message(&json, out);

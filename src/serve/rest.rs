@@ -7,7 +7,7 @@
 //! [`crate::handoff::published`]), so answering never touches another shard's data or formats chain
 //! state. Runtime-free: takes the hub, config and `now`, returns a [`Response`].
 //!
-//! `/health` never exits the process (the anchor gateway called `exit(1)` from its health
+//! `/health` never exits the process (the old gateway called `exit(1)` from its health
 //! handler). It answers 200 while the ring is live (or a replay is being served) and has
 //! produced an event within `Config::stale_after` (or has produced none yet, i.e. the node is
 //! starting); 503 when the writer is gone, the ring is missing, or the ring went stale, so a
@@ -16,13 +16,13 @@
 //! `/v1/contention` is 404 until the first contention report, `/v1/blocks/{n}/lifecycle` 404
 //! for a block number not tracked. Must never: block, or panic on any counter value.
 
-use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 
 use crate::config::Config;
 use crate::handoff::published::RestBody;
 use crate::metrics::{render_prometheus, RingState, StatsHub};
 use crate::wire::http::{Response, RestRoute, Status};
+use crate::wire::json::{push_array, Obj};
 
 /// Whether the gateway is serving fresh data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,15 +56,6 @@ pub fn health(hub: &StatsHub, config: &Config, now_ns: u64) -> Health {
     }
 }
 
-fn opt_f64(out: &mut String, v: Option<f64>) {
-    match v {
-        Some(v) => {
-            let _ = write!(out, "{v:.3}");
-        }
-        None => out.push_str("null"),
-    }
-}
-
 fn chain_response(b: &RestBody) -> Response {
     let status = if b.status == 200 {
         Status::Ok
@@ -80,22 +71,19 @@ pub fn answer(route: RestRoute, hub: &StatsHub, config: &Config, now_ns: u64) ->
     match route {
         RestRoute::Health => {
             let h = health(hub, config, now_ns);
-            let mut body = String::with_capacity(160);
-            let _ = write!(
-                body,
-                "{{\"success\":{},\"status\":\"{}\",\"ring\":\"{}\",\"last_event_age_secs\":",
-                h == Health::Healthy,
-                h.label(),
-                hub.tailer.ring_state().label()
-            );
-            opt_f64(&mut body, hub.last_event_age(now_ns));
-            body.push('}');
+            let mut body = Vec::with_capacity(160);
+            let mut o = Obj::open(&mut body);
+            o.bool("success", h == Health::Healthy)
+                .str("status", h.label())
+                .str("ring", hub.tailer.ring_state().label())
+                .opt_f64_3("last_event_age_secs", hub.last_event_age(now_ns));
+            o.close();
             let status = if h == Health::Healthy {
                 Status::Ok
             } else {
                 Status::ServiceUnavailable
             };
-            Some(Response::json(status, body.into_bytes()))
+            Some(Response::json(status, body))
         }
         RestRoute::Status => Some(Response::json(Status::Ok, status_json(hub, config, now_ns))),
         RestRoute::Metrics => Some(Response::new(
@@ -110,61 +98,51 @@ pub fn answer(route: RestRoute, hub: &StatsHub, config: &Config, now_ns: u64) ->
     }
 }
 
-/// `/v1/status`: the anchor gateway's fields plus the epoch, resumable seqno range, tracked
+/// `/v1/status`: the old gateway's fields plus the epoch, resumable seqno range, tracked
 /// blocks, ring state, lag and per-shard drops.
 fn status_json(hub: &StatsHub, config: &Config, now_ns: u64) -> Vec<u8> {
     let t = &hub.tailer;
     let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
-    let mut s = String::with_capacity(512);
-    let _ = write!(
-        s,
-        "{{\"status\":\"{}\",\"ring\":\"{}\",\"epoch\":{},\"server_seqno\":{},\
-         \"head_ring_seqno\":{},\"connected_clients\":{},\"uptime_secs\":{},\
-         \"last_event_age_secs\":",
-        health(hub, config, now_ns).label(),
-        t.ring_state().label(),
-        hub.epoch,
-        ld(&t.head_server_seqno),
-        ld(&t.head_ring_seqno),
-        hub.clients(),
-        now_ns.saturating_sub(hub.started_ns) / 1_000_000_000,
-    );
-    opt_f64(&mut s, hub.last_event_age(now_ns));
-    s.push_str(",\"tailer_lag_secs\":");
-    opt_f64(&mut s, hub.tailer_lag(now_ns));
+    let mut s = Vec::with_capacity(512);
+    let mut o = Obj::open(&mut s);
+    o.str("status", health(hub, config, now_ns).label())
+        .str("ring", t.ring_state().label())
+        .u64("epoch", hub.epoch)
+        .u64("server_seqno", ld(&t.head_server_seqno))
+        .u64("head_ring_seqno", ld(&t.head_ring_seqno))
+        .u64("connected_clients", hub.clients())
+        .u64(
+            "uptime_secs",
+            now_ns.saturating_sub(hub.started_ns) / 1_000_000_000,
+        )
+        .opt_f64_3("last_event_age_secs", hub.last_event_age(now_ns))
+        .opt_f64_3("tailer_lag_secs", hub.tailer_lag(now_ns));
     if let Some((oldest, newest)) = hub.resumable() {
-        let _ = write!(
-            s,
-            ",\"oldest_resumable_seqno\":{oldest},\"newest_resumable_seqno\":{newest}"
-        );
+        o.u64("oldest_resumable_seqno", oldest)
+            .u64("newest_resumable_seqno", newest);
     }
     if let Some((lo, hi)) = hub.chain.get().block_range {
-        let _ = write!(s, ",\"oldest_block\":{lo},\"newest_block\":{hi}");
+        o.u64("oldest_block", lo).u64("newest_block", hi);
     }
-    let _ = write!(
-        s,
-        ",\"backlog_events\":{},\"events_in\":{},\"ring_gaps\":{},\"writer_restarts\":{},\
-         \"shards\":[",
-        ld(&t.backlog_events),
-        t.events_in_total(),
-        ld(&t.ring_gaps),
-        ld(&t.writer_restarts)
+    o.u64("backlog_events", ld(&t.backlog_events))
+        .u64("events_in", t.events_in_total())
+        .u64("ring_gaps", ld(&t.ring_gaps))
+        .u64("writer_restarts", ld(&t.writer_restarts));
+    push_array(
+        o.key("shards"),
+        hub.shards.iter().enumerate(),
+        |out, (i, sh)| {
+            let mut s = Obj::open(out);
+            s.u64("shard", i as u64)
+                .u64("connections", ld(&sh.connections_open))
+                .u64("queue_full", ld(&sh.spsc_full))
+                .u64("drops", ld(&sh.drops))
+                .u64("slow_disconnects", ld(&sh.slow_disconnects));
+            s.close();
+        },
     );
-    for (i, sh) in hub.shards.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        let _ = write!(
-            s,
-            "{{\"shard\":{i},\"connections\":{},\"queue_full\":{},\"drops\":{},\"slow_disconnects\":{}}}",
-            ld(&sh.connections_open),
-            ld(&sh.spsc_full),
-            ld(&sh.drops),
-            ld(&sh.slow_disconnects)
-        );
-    }
-    s.push_str("]}");
-    s.into_bytes()
+    o.close();
+    s
 }
 
 #[cfg(test)]
@@ -200,7 +178,7 @@ mod tests {
     }
 
     #[test]
-    fn status_is_valid_json_with_the_anchor_fields() {
+    fn status_is_valid_json_with_the_old_gateways_fields() {
         let hub = StatsHub::new(2, 0);
         let r = answer(RestRoute::Status, &hub, &Config::default(), 5_000_000_000).unwrap();
         use sonic_rs::{JsonContainerTrait, JsonValueTrait};

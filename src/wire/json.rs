@@ -187,6 +187,17 @@ pub fn push_f64(out: &mut Vec<u8>, v: f64) {
     }
 }
 
+/// Appends a finite `f64` with exactly `decimals` digits after the point (`12.346`), for
+/// figures a person reads (ages, lags); a non-finite value is written as `null`.
+pub fn push_f64_fixed(out: &mut Vec<u8>, v: f64, decimals: usize) {
+    use std::io::Write as _;
+    if v.is_finite() {
+        let _ = write!(out, "{v:.decimals$}");
+    } else {
+        out.extend_from_slice(b"null");
+    }
+}
+
 /// A JSON object writer for the hand-written frames and bodies: keys in call order, commas
 /// handled, string values escaped. Keys are compile-time names and are written as given.
 #[derive(Debug)]
@@ -244,6 +255,15 @@ impl<'a> Obj<'a> {
     /// `"k":"0x…"` for raw bytes.
     pub fn hex(&mut self, k: &str, v: &[u8]) -> &mut Self {
         push_hex_quoted(self.key(k), v);
+        self
+    }
+
+    /// `"k":v` with 3 decimals, or `"k":null` for `None` (REST figures such as ages).
+    pub fn opt_f64_3(&mut self, k: &str, v: Option<f64>) -> &mut Self {
+        match v {
+            Some(v) => push_f64_fixed(self.key(k), v, 3),
+            None => self.key(k).extend_from_slice(b"null"),
+        }
         self
     }
 

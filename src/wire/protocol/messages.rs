@@ -15,7 +15,7 @@
 use crate::model::gap::Gap;
 use crate::model::outbound::{MetaFrame, MetaKind};
 use crate::model::stage::CommitStage;
-use crate::wire::json::{push_u64, write_str, Obj};
+use crate::wire::json::{push_array, write_str, Obj};
 use crate::wire::subscription::{ClientError, Subscription};
 use crate::wire::ws::{write_frame, OpCode};
 
@@ -91,14 +91,11 @@ pub fn meta_frame(
     name: &str,
     body: impl FnOnce(&mut Vec<u8>),
 ) -> MetaFrame {
-    let mut out = envelope(seqno, name);
-    body(&mut out);
-    out.push(b'}');
     MetaFrame {
         server_seqno: seqno,
         kind,
         stage,
-        frame: out.into_boxed_slice(),
+        frame: message(seqno, name, body).into_boxed_slice(),
     }
 }
 
@@ -181,104 +178,66 @@ pub struct Hello<'a> {
 /// The features that need the resume store.
 const RESUME_FEATURES: [&str; 2] = ["resume", "resume_from_block"];
 
-fn envelope(cursor: u64, kind: &str) -> Vec<u8> {
+/// `{"server_seqno":N,"<kind>":` … `}`: the envelope of every server message, with the body
+/// written by `body` (one JSON value).
+fn message(seqno: u64, kind: &str, body: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
     let mut out = Vec::with_capacity(192);
-    out.extend_from_slice(b"{\"server_seqno\":");
-    push_u64(&mut out, cursor);
-    out.extend_from_slice(b",\"");
-    out.extend_from_slice(kind.as_bytes());
-    out.extend_from_slice(b"\":");
+    let mut o = Obj::open(&mut out);
+    o.u64("server_seqno", seqno);
+    body(o.key(kind));
+    o.close();
     out
-}
-
-fn field_u64(out: &mut Vec<u8>, name: &str, v: u64) {
-    out.push(b'"');
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":");
-    push_u64(out, v);
-}
-
-fn field_str(out: &mut Vec<u8>, name: &str, v: &str) {
-    out.push(b'"');
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\":");
-    write_str(out, v);
 }
 
 /// `{"server_seqno":cursor,"Hello":{wire_version, server_version, epoch, channel,
 /// features, limits}}`.
 pub fn hello(cursor: u64, h: &Hello<'_>) -> Vec<u8> {
-    let mut out = envelope(cursor, "Hello");
-    out.push(b'{');
-    field_u64(&mut out, "wire_version", WIRE_VERSION);
-    out.push(b',');
-    field_str(&mut out, "server_version", h.server_version);
-    out.push(b',');
-    field_u64(&mut out, "epoch", h.epoch);
-    out.push(b',');
-    field_str(&mut out, "channel", h.channel);
-    out.extend_from_slice(b",\"features\":[");
-    let features = FEATURES
-        .iter()
-        .filter(|f| h.resume || !RESUME_FEATURES.contains(f));
-    for (i, f) in features.enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_str(&mut out, f);
-    }
-    out.extend_from_slice(b"],\"limits\":{");
-    let l = &h.limits;
-    let fields = [
-        ("resume_buffer_size", l.resume_buffer_size),
-        ("client_send_buffer", l.client_send_buffer),
-        ("slow_client_drop_limit", l.slow_client_drop_limit),
-        ("heartbeat_interval_secs", l.heartbeat_interval_secs),
-        ("heartbeat_timeout_secs", l.heartbeat_timeout_secs),
-        ("max_batch_events", l.max_batch_events),
-        ("max_batch_bytes", l.max_batch_bytes),
-        ("max_message_bytes", l.max_message_bytes),
-    ];
-    for (i, (name, v)) in fields.into_iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        field_u64(&mut out, name, v);
-    }
-    out.extend_from_slice(b"}}}");
-    out
+    message(cursor, "Hello", |out| {
+        let mut o = Obj::open(out);
+        o.u64("wire_version", WIRE_VERSION)
+            .str("server_version", h.server_version)
+            .u64("epoch", h.epoch)
+            .str("channel", h.channel);
+        let features = FEATURES
+            .iter()
+            .filter(|f| h.resume || !RESUME_FEATURES.contains(f));
+        push_array(o.key("features"), features, |out, f| write_str(out, f));
+        let l = &h.limits;
+        let mut limits = Obj::open(o.key("limits"));
+        limits
+            .u64("resume_buffer_size", l.resume_buffer_size)
+            .u64("client_send_buffer", l.client_send_buffer)
+            .u64("slow_client_drop_limit", l.slow_client_drop_limit)
+            .u64("heartbeat_interval_secs", l.heartbeat_interval_secs)
+            .u64("heartbeat_timeout_secs", l.heartbeat_timeout_secs)
+            .u64("max_batch_events", l.max_batch_events)
+            .u64("max_batch_bytes", l.max_batch_bytes)
+            .u64("max_message_bytes", l.max_message_bytes);
+        limits.close();
+        o.close();
+    })
 }
 
 /// `{"server_seqno":cursor,"Subscribed":{"channel":…,"events":[names],"filters":n,
 /// "min_stage":…}}`: the normalized subscription now in force.
 pub fn subscribed(cursor: u64, sub: &Subscription) -> Vec<u8> {
-    let mut out = envelope(cursor, "Subscribed");
-    out.push(b'{');
-    field_str(&mut out, "channel", sub.channel.name());
-    out.extend_from_slice(b",\"events\":[");
-    for (i, name) in sub.names().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_str(&mut out, name);
-    }
-    out.extend_from_slice(b"],");
-    field_u64(&mut out, "filters", sub.specs.len() as u64);
-    out.push(b',');
-    field_str(&mut out, "min_stage", sub.min_stage.name());
-    out.extend_from_slice(b"}}");
-    out
+    message(cursor, "Subscribed", |out| {
+        let mut o = Obj::open(out);
+        o.str("channel", sub.channel.name());
+        push_array(o.key("events"), sub.names(), write_str);
+        o.u64("filters", sub.specs.len() as u64)
+            .str("min_stage", sub.min_stage.name());
+        o.close();
+    })
 }
 
 /// `{"server_seqno":cursor,"Error":{"code":…,"message":…}}`.
 pub fn error(cursor: u64, e: &ClientError) -> Vec<u8> {
-    let mut out = envelope(cursor, "Error");
-    out.push(b'{');
-    field_str(&mut out, "code", e.code.as_str());
-    out.push(b',');
-    field_str(&mut out, "message", &e.message);
-    out.extend_from_slice(b"}}");
-    out
+    message(cursor, "Error", |out| {
+        let mut o = Obj::open(out);
+        o.str("code", e.code.as_str()).str("message", &e.message);
+        o.close();
+    })
 }
 
 /// One backpressure warning: frames for this session were dropped because its queue was
@@ -300,21 +259,16 @@ pub struct WarningInfo {
 /// `{"server_seqno":cursor,"Warning":{"type":"backpressure","dropped":…,"total_dropped":…,
 /// "drop_limit":…,"dropped_from_seqno":…,"dropped_to_seqno":…}}`.
 pub fn warning(cursor: u64, w: &WarningInfo) -> Vec<u8> {
-    let mut out = envelope(cursor, "Warning");
-    out.push(b'{');
-    field_str(&mut out, "type", "backpressure");
-    for (name, v) in [
-        ("dropped", w.dropped),
-        ("total_dropped", w.total_dropped),
-        ("drop_limit", w.drop_limit),
-        ("dropped_from_seqno", w.dropped_from_seqno),
-        ("dropped_to_seqno", w.dropped_to_seqno),
-    ] {
-        out.push(b',');
-        field_u64(&mut out, name, v);
-    }
-    out.extend_from_slice(b"}}");
-    out
+    message(cursor, "Warning", |out| {
+        let mut o = Obj::open(out);
+        o.str("type", "backpressure")
+            .u64("dropped", w.dropped)
+            .u64("total_dropped", w.total_dropped)
+            .u64("drop_limit", w.drop_limit)
+            .u64("dropped_from_seqno", w.dropped_from_seqno)
+            .u64("dropped_to_seqno", w.dropped_to_seqno);
+        o.close();
+    })
 }
 
 /// Contents of `Resume` (built by [`crate::serve::resume::ResumeDecision::info`]).
@@ -337,23 +291,19 @@ pub struct ResumeInfo {
 /// `{"server_seqno":cursor,"Resume":{"mode":…,"reason":…,"epoch":…,"from_seqno"?,
 /// "to_seqno"?,"recovered":…}}`.
 pub fn resume(cursor: u64, r: &ResumeInfo) -> Vec<u8> {
-    let mut out = envelope(cursor, "Resume");
-    out.push(b'{');
-    field_str(&mut out, "mode", r.mode.name());
-    out.push(b',');
-    field_str(&mut out, "reason", r.reason.name());
-    out.push(b',');
-    field_u64(&mut out, "epoch", r.epoch);
-    for (name, v) in [("from_seqno", r.from_seqno), ("to_seqno", r.to_seqno)] {
-        if let Some(v) = v {
-            out.push(b',');
-            field_u64(&mut out, name, v);
+    message(cursor, "Resume", |out| {
+        let mut o = Obj::open(out);
+        o.str("mode", r.mode.name())
+            .str("reason", r.reason.name())
+            .u64("epoch", r.epoch);
+        for (name, v) in [("from_seqno", r.from_seqno), ("to_seqno", r.to_seqno)] {
+            if let Some(v) = v {
+                o.u64(name, v);
+            }
         }
-    }
-    out.extend_from_slice(b",\"recovered\":");
-    out.extend_from_slice(if r.recovered { b"true" } else { b"false" });
-    out.extend_from_slice(b"}}");
-    out
+        o.bool("recovered", r.recovered);
+        o.close();
+    })
 }
 
 /// Appends `json` as one WebSocket text frame.
