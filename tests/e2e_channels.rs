@@ -1,5 +1,5 @@
 //! Each channel delivers only what it documents: the lifecycle and contention channels get
-//! no raw events (the anchor gateway streamed everything on them), the blocks channel only
+//! no raw events (the old gateway streamed everything on them), the blocks channel only
 //! block events, the txs channel only transaction events.
 
 mod common;

@@ -1,7 +1,7 @@
 //! "The obvious design", measured in the same harness as ringgate so every figure is also a
 //! ratio: a tokio multi-threaded server with tokio-tungstenite, one `tokio::sync::broadcast`
 //! channel carrying an owned event per ring event, and per-client filtering and JSON
-//! serialization — the way the existing gateway works (spec/anchor-protocol.md).
+//! serialization — the way the existing gateway works (docs/old-gateway.md).
 //!
 //! Runs as its own process (`pipeline --serve-baseline --ring P --listen A`) so its CPU and
 //! memory are measured like ringgate's. Threads: one ring tailer thread (baseline_source) and

@@ -4,7 +4,7 @@
 //! Runs on the load client's threads. Input: one complete text message and the receipt time.
 //! Output: a [`Message`] summary; per-event latencies go straight into the caller's histogram.
 //!
-//! What is relied on (anchor-protocol §2 envelope): every frame starts with
+//! What is relied on (the envelope, docs/protocol.md#2-envelope-and-server_seqno): every frame starts with
 //! `{"server_seqno":N,"<Kind>"`, and every event object carries `"seqno":S` and
 //! `"timestamp_ns":T`. Events are counted by the exact key `"seqno":` *with its leading quote*,
 //! which the envelope's `"server_seqno":` does not match. Nothing here panics on malformed

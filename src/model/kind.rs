@@ -1,5 +1,5 @@
 //! The 25 execution event type codes of the exec schema (`enum monad_exec_event_type : u16`,
-//! spec/monad-event-ring.md §3.2) and their PascalCase wire names.
+//! docs/ring-format.md#s3-2) and their PascalCase wire names.
 //!
 //! Runs anywhere; pure data. Unknown codes from the ring are `None` from [`EventType::from_code`]
 //! and are counted and skipped by the caller, never a panic.

@@ -2,7 +2,7 @@
 //!
 //! Made on the tailer core, once per event (or once per meta message); read-only afterwards
 //! and shared by `Arc` with every shard, so the per-event cross-core cost is one `Arc` clone
-//! per shard, never per client (DESIGN.md, fast invariants 1–4).
+//! per shard, never per client (docs/invariants.md#fast-1 to #fast-4).
 //!
 //! Invariants:
 //! - `server_seqno` is unique for the life of a server epoch and strictly increasing in the

@@ -3,7 +3,7 @@
 //! Owned by the tailer core, which stamps every frame it hands to the shards (events, released
 //! stage copies, meta frames) with [`ServerSeqno::allocate`]. Runtime-free, no shared state.
 //!
-//! Invariants (DESIGN.md, trust invariant 1):
+//! Invariants (docs/invariants.md#trust-1):
 //! - the first seqno is 1; every later one is exactly one more than the previous, so a client
 //!   that sees `n` then `n + 2` on a stream that carries everything knows one frame is missing
 //!   (streams are filtered, so gaps in a filtered stream are normal; `Gap` frames and resume

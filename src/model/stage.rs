@@ -2,7 +2,7 @@
 //!
 //! `Proposed < Voted < Finalized < Verified` is the only order that `min_stage` compares.
 //! `Rejected` and `Abandoned` are terminal and are *not* above any stage: an event of a rejected
-//! or abandoned proposal never satisfies a `min_stage` above `Proposed` (DESIGN.md, trust 4).
+//! or abandoned proposal never satisfies a `min_stage` above `Proposed` (docs/invariants.md#trust-4).
 
 /// Where a block proposal is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

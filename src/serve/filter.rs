@@ -2,8 +2,8 @@
 //!
 //! Runs on shard cores, once per (event, session). Input: an [`EncodedEvent`]'s precomputed
 //! [`FilterKeys`] and `gate`; output: deliver or not. Compiled once per subscribe from a
-//! [`Subscription`]; matching never allocates, never looks at JSON (DESIGN.md, fast
-//! invariant 4), and its cost is bounded by the subscription limits.
+//! [`Subscription`]; matching never allocates, never looks at JSON
+//! (docs/invariants.md#fast-4), and its cost is bounded by the subscription limits.
 //!
 //! Order of tests (cheapest and most selective first):
 //! 1. the event-type bit in a `u32` mask;

@@ -1,5 +1,5 @@
 //! The resume store: recent frames kept for reconnecting clients, the rules that decide what
-//! a reconnect gets, and the flow-controlled replay cursor (DESIGN.md, trust invariant 5).
+//! a reconnect gets, and the flow-controlled replay cursor (docs/invariants.md#trust-5).
 //!
 //! Each shard keeps its own [`ResumeStore`] on its own core (frames are `Arc`s shared with
 //! the tailer, so a store costs pointers, not copies of the bytes) and appends every frame

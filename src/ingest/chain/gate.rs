@@ -1,4 +1,4 @@
-//! `min_stage` as buffer-then-release (DESIGN.md, trust invariant 4): the events of a block
+//! `min_stage` as buffer-then-release (docs/invariants.md#trust-4): the events of a block
 //! are held until the block (by id, fork-aware) reaches a gated stage, then released for that
 //! stage's stream as new copies, in original order, tagged with the stage.
 //!

@@ -2,7 +2,7 @@
 //! [`decode`](crate::ingest::event::decode::decode) (`decode(t, build(x)) == x`).
 //!
 //! Used by the synthetic chain generator and by tests; runs on whatever thread writes a ring.
-//! Output follows spec §7.5: exact sizes, every padding byte zero, trailing arrays in order,
+//! Output follows docs/ring-format.md#s7-5: exact sizes, every padding byte zero, trailing arrays in order,
 //! length fields derived from the slice lengths (so they always agree).
 
 use crate::ingest::event::payload::layout::{self as l, account, auth, block_start as bs};

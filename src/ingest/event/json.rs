@@ -2,9 +2,9 @@
 //! `{"event_name":…,"block_number":…,"block_id":…,"txn_idx":…,"txn_hash":…,"commit_stage":…,
 //! "payload":{"type":…,…},"seqno":…,"timestamp_ns":…}`, written by hand into a reused buffer.
 //!
-//! Runs on the tailer core, once per event (DESIGN.md fast invariant 1). No serde here: fields
+//! Runs on the tailer core, once per event (docs/invariants.md#fast-1). No serde here: fields
 //! are appended in a fixed order with a hex lookup table. Names keep every field the existing
-//! gateway sends (spec/anchor-protocol.md "Payload shapes") and add the ones it drops; the full
+//! gateway sends (docs/old-gateway.md) and add the ones it drops; the full
 //! schema is docs/events.md. Optional envelope fields are omitted, never `null`.
 //!
 //! Encoding: u64/u32/i64 as JSON numbers, u256 as minimal `0x` hex (`"0x0"`), bytes, hashes and

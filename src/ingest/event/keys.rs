@@ -1,5 +1,5 @@
 //! Filter keys: the values subscription filters test, computed once per event on the tailer
-//! core from the decoded event and its flow context (DESIGN.md fast invariant 4).
+//! core from the decoded event and its flow context (docs/invariants.md#fast-4).
 //!
 //! Input: [`ExecEvent`] + [`EventContext`]; output: [`FilterKeys`] (see frame.rs for what each
 //! key means). Pure and allocation-free.

@@ -1,4 +1,4 @@
-//! Typed views of the 25 exec event payloads (spec/monad-event-ring.md §3.3), with every
+//! Typed views of the 25 exec event payloads (docs/ring-format.md#s3-3), with every
 //! field the writer records.
 //!
 //! Runs on the tailer core (decoding) and in the synthetic writer (building). Pure data:

@@ -4,7 +4,7 @@
 //! Output: a [`Ring`] (read-only mapping of the whole file plus its validated sizes) or an
 //! [`AttachError`] that names the file and says what was expected and what was found.
 //!
-//! Validation (spec/monad-event-ring.md §1.3, §6): magic `RING01`, content type 2 (exec),
+//! Validation (docs/ring-format.md#s1-3, #s6): magic `RING01`, content type 2 (exec),
 //! schema hash = [`EXEC_SCHEMA_HASH`](super::layout::EXEC_SCHEMA_HASH), descriptor capacity a power of two with shift 16..=32,
 //! payload buffer a power of two with shift 27..=40, context area a multiple of 2 MiB, and a
 //! file at least as long as the size the header implies. Snapshots may be up to 15 bytes short

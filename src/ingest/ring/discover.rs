@@ -3,7 +3,7 @@
 //! Runs once at startup (`serve` without `--ring`). Input: `/proc/mounts`, `statfs`, `access`.
 //! Output: `<first usable 2 MiB hugetlbfs mount>/event-rings/monad-exec-events`, or an
 //! [`AttachError::NoDefaultRing`] saying what was searched and suggesting `--ring PATH`.
-//! Same rule as the daemon (spec/monad-event-ring.md §1.4, monad:category/core/mem/hugetlb_path.c):
+//! Same rule as the daemon (docs/ring-format.md#s1-4):
 //! the **first** mount, in `/proc/mounts` order, that `statfs` reports as hugetlbfs with
 //! `f_bsize` = 2 MiB and that this user can access with R|W|X. Never: create directories or files.
 
@@ -18,7 +18,7 @@ pub const DEFAULT_RING_SUBPATH: &str = "event-rings/monad-exec-events";
 /// The default live ring path: `<first usable 2 MiB hugetlbfs mount>/event-rings/monad-exec-events`.
 ///
 /// Scans `/proc/mounts` in order and takes the first mount that `statfs` reports as hugetlbfs
-/// with 2 MiB pages and that this user can access with R|W|X (spec §1.4). The file itself may
+/// with 2 MiB pages and that this user can access with R|W|X (docs/ring-format.md#s1-4). The file itself may
 /// not exist yet; [`Ring::open`](super::Ring::open) reports that.
 pub fn default_ring_path() -> Result<PathBuf, AttachError> {
     let mounts = std::fs::read_to_string("/proc/mounts").map_err(|e| AttachError::Io {

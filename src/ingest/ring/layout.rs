@@ -1,5 +1,5 @@
 //! The shared-memory layout of a Monad event ring file: a written contract
-//! (spec/monad-event-ring.md §1.2, §1.3, §2.1). Pure constants and plain copies; the mapping
+//! (docs/ring-format.md#s1-2, #s1-3, #s2-1). Pure constants and plain copies; the mapping
 //! itself lives elsewhere.
 //!
 //! All integers are little-endian x86-64. Offsets are bytes from the start of the header or
@@ -61,7 +61,7 @@ pub mod descriptor_offset {
     pub const CONTENT_EXT: usize = 32;
 }
 
-/// Exec flow tags in `content_ext` (spec §4.1).
+/// Exec flow tags in `content_ext` (docs/ring-format.md#s4-1).
 pub mod flow {
     /// Seqno of the owning block's BLOCK_START (its own seqno for BLOCK_START); 0 outside.
     pub const BLOCK_SEQNO: usize = 0;

@@ -4,7 +4,7 @@
 //! [`ReadOutcome`] per [`RingReader::try_next`] call; it never blocks, never allocates once the
 //! scratch buffer has grown to the largest payload seen, and never panics on ring contents.
 //!
-//! # Protocol (spec/monad-event-ring.md §2.3, §2.4)
+//! # Protocol (docs/ring-format.md#s2-3, #s2-4)
 //!
 //! The cursor is `read_last` (last seqno consumed); seqno `s` lives in slot `(s-1) & mask`.
 //! 1. Load the slot's seqno with **Acquire**. Less than expected: `NotReady` (previous lap, or
@@ -58,7 +58,7 @@ use std::sync::Arc;
 /// Event code of BLOCK_START, the one event code the ring layer needs (to resynchronise).
 pub(crate) const BLOCK_START: u16 = EventType::BlockStart as u16;
 
-/// How many pause iterations to wait for the newest allocated slot to commit (spec §2.5).
+/// How many pause iterations to wait for the newest allocated slot to commit (docs/ring-format.md#s2-5).
 const SYNC_WAIT_SPINS: u32 = 100;
 
 /// Where a new reader starts.
@@ -309,7 +309,7 @@ impl RingReader {
         }
     }
 
-    /// The seqno to read next so that reading starts at the newest block (spec §2.5): the
+    /// The seqno to read next so that reading starts at the newest block (docs/ring-format.md#s2-5): the
     /// newest committed event, rewound to its BLOCK_START if that slot still holds it. Returns
     /// 1 on an empty ring.
     fn newest_block_start(&self) -> u64 {

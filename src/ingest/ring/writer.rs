@@ -1,11 +1,11 @@
-//! A real-format ring writer (spec/monad-event-ring.md §7): files any Monad SDK reader accepts.
+//! A real-format ring writer (docs/ring-format.md#s7): files any Monad SDK reader accepts.
 //!
 //! Runs on the thread of whoever produces events (the synthetic chain, snapshot replay, tests);
 //! single writer per ring. Input: event type, flow tags, payload bytes, timestamp. Output:
 //! committed descriptors and payloads in the shared file, with the header control words kept
 //! exactly as the daemon keeps them.
 //!
-//! # File protocol (§1.4, §7.1–7.3)
+//! # File protocol (docs/ring-format.md#s1-4, #s7-1)
 //!
 //! 1. Claim: open any existing file at the path and `flock(LOCK_EX|LOCK_NB)`. `EWOULDBLOCK`
 //!    means another writer owns it ([`WriterError::Owned`]); success means a zombie from a
@@ -20,7 +20,7 @@
 //! 6. Keep the locked fd open for the writer's life; `Drop` unlinks the file. Signals are not
 //!    blocked during creation (the temp file is removed on every error path instead).
 //!
-//! # Per-event order (§2.2, §7.4)
+//! # Per-event order (docs/ring-format.md#s2-2, #s7-4)
 //!
 //! seqno = ++last_seqno (relaxed) → off = next_payload_byte += round_up(len, 16) (relaxed) →
 //! slot seqno = 0 (relaxed) → slide `buffer_window_start` if `end − start > size − 2^24` →
@@ -28,7 +28,7 @@
 //! new event) → payload_size, offset, timestamp → payload bytes (wrapping at the physical end,
 //! padding zeroed to the 16-byte allocation) → event type and flow tags → **Release** store of
 //! the seqno. Payloads of `payload_buf_size − 2^25` bytes or more are written as an 8192-byte
-//! RECORD_ERROR (§3.4) instead, as are payloads over 4 GiB (`payload_size` is a u32).
+//! RECORD_ERROR (docs/ring-format.md#s3-4) instead, as are payloads over 4 GiB (`payload_size` is a u32).
 //!
 //! Never: reset an existing file in place (a restart makes a new file), publish a payload that
 //! would expire on creation.
@@ -50,7 +50,7 @@ use std::sync::atomic::{fence, Ordering};
 
 /// Event code of RECORD_ERROR.
 const RECORD_ERROR: u16 = EventType::RecordError as u16;
-/// Size of an overflow RECORD_ERROR payload (§3.4); the decoder's
+/// Size of an overflow RECORD_ERROR payload (docs/ring-format.md#s3-4); the decoder's
 /// `payload::layout::RECORD_ERROR_TRUNCATED`, tied to it by a test there.
 pub(crate) const RECORD_ERROR_OVERFLOW_SIZE: usize = 8192;
 /// `monad_event_record_error` header size.
@@ -178,7 +178,7 @@ impl RingWriter {
         self.unlink_on_drop = false;
     }
 
-    /// Steps 1–7 of §7.4; returns (seqno, slot offset). The caller commits.
+    /// Steps 1–7 of docs/ring-format.md#s7-4; returns (seqno, slot offset). The caller commits.
     fn write_body(
         &mut self,
         event_type: u16,
@@ -247,7 +247,7 @@ impl Drop for RingWriter {
     }
 }
 
-/// The 8192-byte overflow RECORD_ERROR payload for a dropped event (§3.4).
+/// The 8192-byte overflow RECORD_ERROR payload for a dropped event (docs/ring-format.md#s3-4).
 fn record_error(dropped_type: u16, payload: &[u8]) -> Vec<u8> {
     let mut b = vec![0u8; RECORD_ERROR_OVERFLOW_SIZE];
     let len = payload.len() as u64;

@@ -1,6 +1,6 @@
 //! One proposal's events: BLOCK_START, the prologue, the block's transactions interleaved the
 //! way the executor runs them, the epilogue, and BLOCK_END or BLOCK_REJECT
-//! (spec/monad-event-ring.md §4.2, §7.5–7.7).
+//! (docs/ring-format.md#s4-2, #s7-5 to #s7-7).
 //!
 //! Runs on the synthetic writer's thread, called by [`crate::tools::synth::generator`] once per
 //! proposal. Inputs: the PRNG, the world, the options, the chain head (round, base fee, parent

@@ -1,6 +1,6 @@
 //! The synthetic chain generator: a deterministic (seeded), endless stream of realistic Monad
 //! execution events in the real payload format, in the order the daemon records them
-//! (spec/monad-event-ring.md §4.2, §7.5–7.8). This file is the height loop and the consensus
+//! (docs/ring-format.md#s4-2, #s7-5 to #s7-8). This file is the height loop and the consensus
 //! pattern; [`crate::tools::synth::block`] builds each proposal's events.
 //!
 //! Runs on the synthetic writer's thread (`ringgate write` / `demo`, tests, benches). Input:

@@ -1,5 +1,5 @@
 //! One synthetic transaction: its content (kind, header, logs, call frames, state accesses)
-//! and its events, split into the two phases the Monad writer records them in (spec §4.2):
+//! and its events, split into the two phases the Monad writer records them in (docs/ring-format.md#s4-2):
 //! phase A at execution start (PERF_ENTER, HEADER_START, access/auth list entries,
 //! HEADER_END) and phase B at commit (EVM_OUTPUT, LOGs, CALL_FRAMEs, account and storage
 //! accesses, TXN_END, PERF_EXIT).

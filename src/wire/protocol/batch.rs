@@ -6,7 +6,7 @@
 //! Runs on shard cores, once per session write. Two passes over the run: the first sizes the
 //! batch (count, byte length, highest seqno) within the caps, so the frame header is written
 //! once with the exact length; the second appends each event's JSON with commas. No per-event
-//! allocation, no JSON parsing (DESIGN.md, fast invariants 1, 2 and 8).
+//! allocation, no JSON parsing (docs/invariants.md#fast-1, #fast-2, #fast-8).
 //!
 //! The batch's `server_seqno` is the highest event seqno in it (the existing gateway used the
 //! first item or a metric's seqno, so its seqnos went backwards on the wire).

@@ -358,7 +358,7 @@ mod tests {
     }
 
     #[test]
-    fn hello_has_the_anchor_fields_plus_epoch_and_channel() {
+    fn hello_has_the_old_gateways_fields_plus_epoch_and_channel() {
         let limits = AdvertisedLimits {
             resume_buffer_size: 100_000,
             client_send_buffer: 4096,
