@@ -236,9 +236,16 @@ fn main() -> ExitCode {
         .map_err(|e| e.to_string()),
         Command::Inspect { events, path } => {
             let opts = ringgate::tools::inspect::InspectOptions { events };
-            ringgate::tools::inspect::run(&path, opts, &mut std::io::stdout().lock())
-                .map(|_| ())
-                .map_err(|e| e.to_string())
+            // With --events, stdout carries only the JSON lines and the report goes to stderr.
+            let mut stdout = std::io::BufWriter::new(std::io::stdout().lock());
+            let result = if events {
+                let mut stderr = std::io::stderr().lock();
+                ringgate::tools::inspect::run(&path, opts, &mut stderr, &mut stdout)
+            } else {
+                ringgate::tools::inspect::run(&path, opts, &mut stdout, &mut std::io::sink())
+            };
+            drop(stdout);
+            result.map(|_| ()).map_err(|e| e.to_string())
         }
     };
     match result {

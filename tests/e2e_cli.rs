@@ -1,8 +1,9 @@
 //! The `ringgate` binary itself: `serve` over a real ring, SIGTERM → close 1001 and exit 0;
 //! `demo` end to end (and its cleanup); `inspect` on a bad file; a startup failure (locked
-//! memory) that states the limit and the remedy.
+//! memory) that states the limit and the remedy; `inspect --events | jq`.
 
 mod common;
+mod real_data;
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -146,4 +147,40 @@ fn inspect_rejects_a_file_that_is_not_a_ring_with_a_typed_error() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.starts_with("ringgate: "), "{err}");
     assert!(err.to_lowercase().contains("magic"), "{err}");
+}
+
+/// `ringgate inspect --events RING | jq -c .`: stdout is pure JSON Lines (one event object
+/// per line, nothing else), the header and summary go to stderr.
+#[test]
+#[cfg_attr(real_data_absent, ignore = "needs ../shared/data/monad")]
+fn inspect_events_pipes_into_jq_as_pure_json_lines() {
+    let snapshot = real_data::snapshot();
+    let inspect = ringgate()
+        .args(["inspect", "--events"])
+        .arg(&snapshot)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run inspect");
+    let jq = Command::new("jq")
+        .args(["-c", "."])
+        .stdin(inspect.stdout.expect("inspect stdout"))
+        .output()
+        .expect("jq runs (.ci/run installs it)");
+    assert!(
+        jq.status.success(),
+        "jq failed: {}",
+        String::from_utf8_lossy(&jq.stderr)
+    );
+    let lines: Vec<&str> = std::str::from_utf8(&jq.stdout).unwrap().lines().collect();
+    assert_eq!(lines.len(), 6597);
+    assert!(
+        lines.iter().all(|l| l.starts_with("{\"event_name\":")),
+        "{:?}",
+        &lines[..3]
+    );
+    let mut report = String::new();
+    std::io::Read::read_to_string(&mut inspect.stderr.expect("stderr"), &mut report).unwrap();
+    assert!(report.contains("# magic         RING01"), "{report}");
+    assert!(report.contains("# decode failures: none"), "{report}");
 }

@@ -74,12 +74,17 @@ pub enum InspectError {
     Output(#[from] io::Error),
 }
 
-/// Inspects the ring at `path`, printing to `out`.
+/// Inspects the ring at `path`: the header, per-event notes (gaps, expired payloads, decode
+/// failures) and the summary go to `report`; with `opts.events`, every event's JSON object
+/// goes to `events`, one per line and nothing else, so `events` is pure JSON Lines
+/// (`ringgate inspect --events RING | jq` works: the binary sends the report to stderr then).
 pub fn run(
     path: &Path,
     opts: InspectOptions,
-    out: &mut dyn Write,
+    report: &mut dyn Write,
+    events: &mut dyn Write,
 ) -> Result<InspectSummary, InspectError> {
+    let out = report;
     let ring = Arc::new(Ring::open(path)?);
     let header = ring.header();
     print_header(out, path, &ring, &header)?;
@@ -141,8 +146,8 @@ pub fn run(
                 }
                 match enc.encode(&d, ev.payload) {
                     Ok(e) if opts.events => {
-                        out.write_all(&e.json)?;
-                        out.write_all(b"\n")?;
+                        events.write_all(&e.json)?;
+                        events.write_all(b"\n")?;
                     }
                     Ok(_) => {}
                     Err(err) if opts.events => writeln!(out, "# seqno {}: {err}", d.seqno)?,
@@ -278,36 +283,56 @@ mod tests {
             &AtomicBool::new(false),
             Some(700),
         );
-        let mut out = Vec::new();
-        let s = run_inspect(&path, &mut out);
+        let (mut report, mut events) = (Vec::new(), Vec::new());
+        let s = run(
+            &path,
+            InspectOptions { events: true },
+            &mut report,
+            &mut events,
+        )
+        .unwrap();
         assert_eq!((s.first_seqno, s.last_seqno, s.events), (1, 700, 700));
         assert_eq!(s.counts.iter().sum::<u64>(), 700);
         assert!(s.count(EventType::BlockStart) > 5);
         assert_eq!(s.failures.total(), 0);
         assert!(s.gaps.is_empty());
-        let text = String::from_utf8(out).unwrap();
-        let json: Vec<&str> = text.lines().filter(|l| !l.starts_with('#')).collect();
-        assert_eq!(json.len(), 700);
-        for line in json {
-            sonic_rs::from_str::<sonic_rs::Value>(line).unwrap();
+        // The events stream is pure JSON Lines: every line is an event object.
+        let events = String::from_utf8(events).unwrap();
+        assert_eq!(events.lines().count(), 700);
+        for line in events.lines() {
+            let v = sonic_rs::from_str::<sonic_rs::Value>(line).unwrap();
+            assert!(
+                sonic_rs::JsonValueTrait::get(&v, "event_name").is_some(),
+                "{line}"
+            );
         }
+        let text = String::from_utf8(report).unwrap();
+        assert!(text.lines().all(|l| l.starts_with('#')), "{text}");
         assert!(text.contains("# schema_hash   0x8933f907"));
         assert!(text.contains("matches this build"));
         assert!(text.contains("# decode failures: none"));
-    }
-
-    fn run_inspect(path: &Path, out: &mut Vec<u8>) -> InspectSummary {
-        run(path, InspectOptions { events: true }, out).unwrap()
     }
 
     #[test]
     fn a_file_that_is_not_a_ring_is_a_typed_attach_error() {
         let path = std::env::temp_dir().join(format!("ringgate-not-a-ring-{}", std::process::id()));
         std::fs::write(&path, vec![7u8; 4096]).unwrap();
-        let err = run(&path, InspectOptions::default(), &mut Vec::new()).unwrap_err();
+        let err = run(
+            &path,
+            InspectOptions::default(),
+            &mut Vec::new(),
+            &mut Vec::new(),
+        )
+        .unwrap_err();
         assert!(matches!(err, InspectError::Attach(_)), "{err}");
         std::fs::remove_file(&path).unwrap();
-        let err = run(&path, InspectOptions::default(), &mut Vec::new()).unwrap_err();
+        let err = run(
+            &path,
+            InspectOptions::default(),
+            &mut Vec::new(),
+            &mut Vec::new(),
+        )
+        .unwrap_err();
         assert!(matches!(err, InspectError::Attach(_)), "{err}");
     }
 }
