@@ -155,7 +155,7 @@ fn inspect_rejects_a_file_that_is_not_a_ring_with_a_typed_error() {
 #[cfg_attr(real_data_absent, ignore = "needs ../shared/data/monad")]
 fn inspect_events_pipes_into_jq_as_pure_json_lines() {
     let snapshot = real_data::snapshot();
-    let inspect = ringgate()
+    let mut inspect = ringgate()
         .args(["inspect", "--events"])
         .arg(&snapshot)
         .stdout(Stdio::piped())
@@ -164,7 +164,7 @@ fn inspect_events_pipes_into_jq_as_pure_json_lines() {
         .expect("run inspect");
     let jq = Command::new("jq")
         .args(["-c", "."])
-        .stdin(inspect.stdout.expect("inspect stdout"))
+        .stdin(inspect.stdout.take().expect("inspect stdout"))
         .output()
         .expect("jq runs (.ci/run installs it)");
     assert!(
@@ -180,7 +180,9 @@ fn inspect_events_pipes_into_jq_as_pure_json_lines() {
         &lines[..3]
     );
     let mut report = String::new();
-    std::io::Read::read_to_string(&mut inspect.stderr.expect("stderr"), &mut report).unwrap();
+    std::io::Read::read_to_string(&mut inspect.stderr.take().expect("stderr"), &mut report)
+        .unwrap();
+    assert!(inspect.wait().expect("inspect exits").success());
     assert!(report.contains("# magic         RING01"), "{report}");
     assert!(report.contains("# decode failures: none"), "{report}");
 }
