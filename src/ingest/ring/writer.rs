@@ -5,7 +5,7 @@
 //! committed descriptors and payloads in the shared file, with the header control words kept
 //! exactly as the daemon keeps them.
 //!
-//! # File protocol (docs/ring-format.md#s1-4, #s7-1)
+//! # File protocol (docs/ring-format.md#s1-4, #s7-1 to #s7-3)
 //!
 //! 1. Claim: open any existing file at the path and `flock(LOCK_EX|LOCK_NB)`. `EWOULDBLOCK`
 //!    means another writer owns it ([`WriterError::Owned`]); success means a zombie from a
