@@ -308,6 +308,14 @@ impl Config {
         }
     }
 
+    /// Locked memory (KiB) the shard executors need: each registers `io_memory` plus its
+    /// io_uring rings (about 3/8 KiB per queue entry); glommio refuses any limit below
+    /// 512 KiB whatever `io_memory` is.
+    pub fn locked_memory_needed_kib(&self) -> u64 {
+        let per_shard = (self.io_memory as u64 / 1024) + 3 * (self.ring_depth as u64) / 8;
+        (per_shard * self.shard_count() as u64).max(512)
+    }
+
     /// True when `ring_path` names a compressed snapshot (served as a replay).
     pub fn is_snapshot(&self) -> bool {
         self.ring_path.extension().is_some_and(|e| e == "zst")

@@ -34,7 +34,9 @@
 //!   snapshot replay, pacing).
 //! - [`config`]: every runtime knob, with default, unit and trade-off; [`config::defaults`]
 //!   is the one source of every default.
+//! - [`config_file`]: `--config FILE`: a TOML file of the same keys as the flags.
 //! - [`metrics`]: single-writer counters of the tailer and each shard; Prometheus text.
+//! - [`log`]: structured log lines (text or JSON), one per lifecycle event, never per event.
 //! - [`server`]: start/stop the tailer and shards; signals; the `serve` entry point.
 //! - [`sys`]: every libc call outside the ring mapping, each with its SAFETY argument.
 //!
@@ -42,15 +44,17 @@
 //!
 //! `model` imports nothing; `wire` imports only `model` and never glommio or libc; `handoff`
 //! imports only `model` and `wire`; `ingest` and `serve` never import each other. `config`,
-//! `metrics`, `server` and `tools` sit above and may see everything. `tests/layering.rs`
+//! `metrics`, `log`, `server` and `tools` sit above and may see everything. `tests/layering.rs`
 //! fails the build's tests when an import crosses these lines.
 //!
 //! Every module is `pub` so integration tests and benches can drive each stage alone; the
 //! interface a module means to offer is what its `//!` header describes.
 
 pub mod config;
+pub mod config_file;
 pub mod handoff;
 pub mod ingest;
+pub mod log;
 pub mod metrics;
 pub mod model;
 pub mod serve;

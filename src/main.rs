@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand};
+use clap::{Args, CommandFactory, Parser, Subcommand};
 use ringgate::config::{defaults, Config};
 use ringgate::ingest::tailer::IdleStrategy;
+use ringgate::log::{Level, LogFormat};
 
 /// Every event is allocated on the tailer core and freed on a shard core (the last `Arc`
 /// dropped). glibc malloc frees such a chunk under the allocating thread's arena lock, so
@@ -23,7 +24,10 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 #[command(
     name = "ringgate",
     version,
-    about = "WebSocket gateway for Monad execution event rings"
+    about = "WebSocket gateway for Monad execution event rings",
+    // The last occurrence of a flag wins, so the command line overrides a --config file
+    // whose keys are put in front of it.
+    args_override_self = true
 )]
 struct Cli {
     #[command(subcommand)]
@@ -34,11 +38,17 @@ struct Cli {
 enum Command {
     /// Serve a ring (live file, or a .zst snapshot replayed from its start).
     Serve {
-        /// Ring file; default: the node's ring under the first 2 MiB hugetlbfs mount.
-        #[arg(long)]
-        ring: Option<PathBuf>,
         #[command(flatten)]
-        server: ServerArgs,
+        setup: Setup,
+    },
+    /// Preflight: report everything that would stop or slow `serve` (ring, limits, hugepages,
+    /// port, cores, clock), with the remedy for each; exits 1 if serving would fail.
+    Check {
+        #[command(flatten)]
+        setup: Setup,
+        /// One JSON object instead of the table.
+        #[arg(long)]
+        json: bool,
     },
     /// Write a synthetic chain into a ring under /dev/shm and serve it on localhost.
     Demo {
@@ -72,7 +82,35 @@ enum Command {
     },
 }
 
-/// Flags shared by `serve` and `demo`; each maps to one [`Config`] field (see its docs).
+/// What `serve` and `check` read: a config file, the ring, and the server flags.
+#[derive(Debug, Args)]
+struct Setup {
+    /// TOML file whose keys are these flags' long names (`session-queue = 4096`); flags given
+    /// on the command line override it. Example: tuning/ringgate.toml.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Ring file; default: the node's ring under the first 2 MiB hugetlbfs mount.
+    #[arg(long)]
+    ring: Option<PathBuf>,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+impl Setup {
+    /// The configuration these flags describe, with the ring path resolved.
+    fn config(&self) -> Result<Config, String> {
+        let mut config = Config::default();
+        self.server.apply(&mut config);
+        config.ring_path = match &self.ring {
+            Some(p) => p.clone(),
+            None => ringgate::ingest::ring::default_ring_path().map_err(|e| e.to_string())?,
+        };
+        Ok(config)
+    }
+}
+
+/// Flags shared by `serve`, `check` and `demo`; each maps to one [`Config`] field (see its
+/// docs) and is a key of the same name in a `--config` file.
 #[derive(Debug, Args)]
 struct ServerArgs {
     /// Listen address (every shard binds it with SO_REUSEPORT).
@@ -137,6 +175,20 @@ struct ServerArgs {
     /// none). Each enabled gate copies every in-block event once when its block gets there.
     #[arg(long, default_value = defaults::GATES_FLAG, value_parser = parse_gates)]
     gates: [bool; 3],
+    /// Log lines as `text` or `json` (one line per lifecycle event, on stderr).
+    #[arg(long, default_value = "text", value_parser = parse_log_format)]
+    log_format: LogFormat,
+    /// Lowest level logged: debug, info, warn or error.
+    #[arg(long, default_value = "info", value_parser = parse_log_level)]
+    log_level: Level,
+}
+
+fn parse_log_format(s: &str) -> Result<LogFormat, String> {
+    LogFormat::parse(s).ok_or_else(|| format!("unknown log format {s:?} (text, json)"))
+}
+
+fn parse_log_level(s: &str) -> Result<Level, String> {
+    Level::parse(s).ok_or_else(|| format!("unknown log level {s:?} (debug, info, warn, error)"))
 }
 
 /// `--gates`: which of `[Voted, Finalized, Verified]` are enabled.
@@ -176,6 +228,7 @@ impl ServerArgs {
         c.inbox_spin = Duration::from_micros(self.inbox_spin_us);
         c.startup_backlog_events = self.backlog_events;
         c.chain.gate.enabled = self.gates;
+        ringgate::log::init(self.log_format, self.log_level);
         c.idle = if self.busy_spin {
             IdleStrategy::BusySpin
         } else {
@@ -202,19 +255,76 @@ fn disable_transparent_huge_pages() {
     ringgate::sys::disable_transparent_huge_pages();
 }
 
+/// Parses the command line; a `--config FILE` of `serve` or `check` is read and its keys are
+/// put in front of the command line's own flags (the last occurrence wins).
+fn parse_cli() -> Result<Cli, String> {
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let cli = Cli::parse_from(&argv);
+    let file = match &cli.command {
+        Command::Serve { setup } | Command::Check { setup, .. } => setup.config.clone(),
+        _ => None,
+    };
+    let Some(file) = file else {
+        return Ok(cli);
+    };
+    let sub = argv
+        .get(1)
+        .and_then(|s| s.to_str())
+        .unwrap_or_default()
+        .to_owned();
+    let command = Cli::command();
+    let subcommand = command
+        .find_subcommand(&sub)
+        .ok_or_else(|| format!("--config is not a flag of `{sub}`"))?;
+    let from_file =
+        ringgate::config_file::read_args(&file, subcommand).map_err(|e| e.to_string())?;
+    let mut merged = argv[..2].to_vec();
+    merged.extend(from_file);
+    merged.extend(argv[2..].iter().cloned());
+    Ok(Cli::parse_from(merged))
+}
+
 fn main() -> ExitCode {
     disable_transparent_huge_pages();
-    let cli = Cli::parse();
+    let cli = match parse_cli() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("ringgate: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let result = match cli.command {
-        Command::Serve { ring, server } => {
-            let mut config = Config::default();
-            server.apply(&mut config);
-            match ring.map_or_else(ringgate::ingest::ring::default_ring_path, Ok) {
-                Ok(path) => {
-                    config.ring_path = path;
-                    ringgate::server::serve_until_signal(config).map_err(|e| e.to_string())
+        Command::Serve { setup } => setup
+            .config()
+            .map_err(|e| format!("{e}\n(or run `ringgate demo`)"))
+            .and_then(|config| {
+                ringgate::server::serve_until_signal(config).map_err(|e| e.to_string())
+            }),
+        Command::Check { setup, json } => {
+            use ringgate::tools::check::{self, Finding, Host, Verdict};
+            // No ring given and none found: say where it looked, and check everything else.
+            let (config, not_found) = match setup.config() {
+                Ok(c) => (c, None),
+                Err(e) => {
+                    let mut c = Config::default();
+                    setup.server.apply(&mut c);
+                    c.ring_path = PathBuf::from(defaults::RING_PATH);
+                    (c, Some(e))
                 }
-                Err(e) => Err(format!("{e}\n(pass --ring PATH, or run `ringgate demo`)")),
+            };
+            let mut findings = check::run(&config, &Host::current());
+            if let (Some(e), Some(ring)) = (not_found, findings.first_mut()) {
+                *ring = Finding {
+                    check: "ring",
+                    verdict: Verdict::Fail,
+                    detail: e,
+                    remedy: "start the node with --exec-event-ring, or pass --ring PATH".into(),
+                };
+            }
+            match check::report(&findings, json, &mut std::io::stdout().lock()) {
+                Ok(true) => return ExitCode::SUCCESS,
+                Ok(false) => return ExitCode::FAILURE,
+                Err(e) => Err(e.to_string()),
             }
         }
         Command::Demo { rate, server } => {
@@ -250,9 +360,11 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("ringgate: {e}");
-            ExitCode::FAILURE
-        }
+        Err(e) => fail(&e),
     }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("ringgate: {message}");
+    ExitCode::FAILURE
 }

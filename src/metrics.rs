@@ -9,7 +9,7 @@
 //! Must never: lock, allocate on the hot path (only rendering allocates).
 
 use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use crate::handoff::published::ChainSlot;
 use crate::model::gap::GapReason;
@@ -105,6 +105,19 @@ pub struct TailerStats {
     /// of the head (the tailer's view of the oldest resumable frame; 0 = none yet).
     pub oldest_server_seqno: AtomicU64,
     ring_state: AtomicU8,
+    /// Why the ring cannot be attached, while it cannot (`None` once attached). Written by
+    /// the tailer only when the reason changes, read by `/health` and `/v1/status`: a lock
+    /// that is never on the event path.
+    ring_error: Mutex<Option<RingError>>,
+}
+
+/// Why the tailer cannot attach the ring, as REST reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RingError {
+    /// A short stable label (`not_found`, `wrong_schema`, `permission_denied`, …).
+    pub kind: &'static str,
+    /// The full message: which file, what was expected and what was found, the remedy.
+    pub message: String,
 }
 
 impl Default for TailerStats {
@@ -130,6 +143,7 @@ impl Default for TailerStats {
             backlog_events: AtomicU64::new(0),
             oldest_server_seqno: AtomicU64::new(0),
             ring_state: AtomicU8::new(RingState::Waiting as u8),
+            ring_error: Mutex::new(None),
         }
     }
 }
@@ -138,6 +152,25 @@ impl TailerStats {
     /// Current ring state.
     pub fn ring_state(&self) -> RingState {
         RingState::from_u8(self.ring_state.load(Ordering::Relaxed))
+    }
+
+    /// Why the ring cannot be attached now, if it cannot.
+    pub fn ring_error(&self) -> Option<RingError> {
+        self.ring_error
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Records (or, with `None`, clears) why the ring cannot be attached; returns whether
+    /// that changed anything, so the caller logs each change of reason once (tailer only).
+    pub fn set_ring_error(&self, error: Option<RingError>) -> bool {
+        let mut slot = self.ring_error.lock().unwrap_or_else(|e| e.into_inner());
+        if *slot == error {
+            return false;
+        }
+        *slot = error;
+        true
     }
 
     /// Publishes the ring state (tailer only).

@@ -18,12 +18,16 @@ use crate::config::Config;
 use crate::handoff::fanout::{self, FanoutWaker};
 use crate::ingest::chain::pipeline::ChainPipeline;
 use crate::ingest::tailer::{self, TailerSetup};
+use crate::log::{self, Level};
 use crate::metrics::{now_ns, StatsHub};
 use crate::serve::shard::{self, ShardSetup};
 
 /// Why the server could not start or stop cleanly. Each variant says where it came from.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The snapshot given with `--ring` cannot be read (missing, not a ring, wrong schema…).
+    #[error("{0}")]
+    Snapshot(crate::ingest::ring::AttachError),
     /// glommio could not lock the memory io_uring needs.
     #[error(
         "shard {shard}: cannot create the io_uring executor: {source}\n\
@@ -244,12 +248,10 @@ fn startup_error(
         || err.to_string().contains("MemLockLimit");
     let source = io::Error::other(err.to_string());
     if locked {
-        let per_shard = (config.io_memory as u64 / 1024) + 3 * (config.ring_depth as u64) / 8;
         ServerError::LockedMemory {
             shard,
             current_kib: crate::sys::memlock_limit_kib(),
-            // glommio refuses any limit below 512 KiB, whatever io_memory is.
-            needed_kib: (per_shard * shards as u64).max(512),
+            needed_kib: config.locked_memory_needed_kib(),
             shards,
             source,
         }
@@ -263,6 +265,13 @@ pub use crate::sys::install_signal_handlers;
 /// `ringgate serve`: start, print where it listens, run until SIGINT/SIGTERM, stop cleanly.
 pub fn serve_until_signal(config: Config) -> Result<(), ServerError> {
     let ring = config.ring_path.clone();
+    // A snapshot is a file the operator named: if it cannot be read, say why and exit (a live
+    // ring may appear later, when the node starts: that case is reported and retried).
+    if config.is_snapshot() {
+        if let Err(e) = crate::ingest::ring::Ring::open(&ring) {
+            return Err(ServerError::Snapshot(e));
+        }
+    }
     let server = start(config)?;
     let handle = server.shutdown_handle();
     install_signal_handlers(move || handle.trigger()).map_err(ServerError::Signals)?;
@@ -272,5 +281,25 @@ pub fn serve_until_signal(config: Config) -> Result<(), ServerError> {
         server.local_addr(),
         server.stats().shards.len()
     );
-    server.wait()
+    let addr = server.local_addr().to_string();
+    log::event(
+        Level::Info,
+        "start",
+        &[
+            ("ring", ring.to_string_lossy().as_ref().into()),
+            ("listen", addr.as_str().into()),
+            ("shards", (server.stats().shards.len() as u64).into()),
+            ("epoch", server.stats().epoch.into()),
+        ],
+    );
+    let result = server.wait();
+    log::event(
+        Level::Info,
+        "stop",
+        &[(
+            "clean",
+            if result.is_ok() { "true" } else { "false" }.into(),
+        )],
+    );
+    result
 }

@@ -46,6 +46,21 @@ pub fn memlock_limit_kib() -> u64 {
     }
 }
 
+/// The current soft RLIMIT_NOFILE (`u64::MAX` when unlimited or unknown).
+pub fn open_files_limit() -> u64 {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `lim` is a valid, writable rlimit struct; getrlimit only writes into it.
+    let rc = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) };
+    if rc != 0 || lim.rlim_cur == libc::RLIM_INFINITY {
+        u64::MAX
+    } else {
+        lim.rlim_cur
+    }
+}
+
 /// Which directions [`shutdown`] closes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Shutdown {

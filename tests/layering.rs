@@ -7,7 +7,7 @@
 //! - `handoff/` imports only `model/`, `wire/` and `sys`;
 //! - `ingest/` and `serve/` never import each other, nor the tools or the server; ingest
 //!   reads only `config::defaults` of the configuration (it gets its own settings struct);
-//! - `metrics` imports only `model/`, `wire/` and `handoff/`;
+//! - `metrics` imports only `model/`, `wire/` and `handoff/`; `log` only `model/` and `wire/`;
 //! - `libc` is called only in `sys.rs` and `ingest/ring/` (the mapping and its syscalls).
 //!
 //! `config`, `server`, `tools/` and `main.rs` sit above everything and are not restricted.
@@ -69,6 +69,12 @@ const RULES: &[Rule] = &[
         allow: None,
         deny: &["crate::ingest", "crate::tools", "crate::server"],
         no_crates: &[],
+    },
+    Rule {
+        part: "log.rs",
+        allow: Some(&["crate::model", "crate::wire", "crate::log"]),
+        deny: &[],
+        no_crates: &["glommio", "libc"],
     },
     Rule {
         part: "metrics",

@@ -11,7 +11,9 @@
 //! handler). It answers 200 while the ring is live (or a replay is being served) and has
 //! produced an event within `Config::stale_after` (or has produced none yet, i.e. the node is
 //! starting); 503 when the writer is gone, the ring is missing, or the ring went stale, so a
-//! load balancer drains this instance while the node restarts.
+//! load balancer drains this instance while the node restarts. While the ring cannot be
+//! attached, `/health` carries the reason (`reason`) and `/v1/status` the typed error
+//! (`ring_error: {kind, message}`), as the tailer last saw it.
 //!
 //! `/v1/contention` is 404 until the first contention report, `/v1/blocks/{n}/lifecycle` 404
 //! for a block number not tracked. Must never: block, or panic on any counter value.
@@ -77,6 +79,9 @@ pub fn answer(route: RestRoute, hub: &StatsHub, config: &Config, now_ns: u64) ->
                 .str("status", h.label())
                 .str("ring", hub.tailer.ring_state().label())
                 .opt_f64_3("last_event_age_secs", hub.last_event_age(now_ns));
+            if let Some(e) = hub.tailer.ring_error() {
+                o.str("reason", &e.message);
+            }
             o.close();
             let status = if h == Health::Healthy {
                 Status::Ok
@@ -117,6 +122,11 @@ fn status_json(hub: &StatsHub, config: &Config, now_ns: u64) -> Vec<u8> {
         )
         .opt_f64_3("last_event_age_secs", hub.last_event_age(now_ns))
         .opt_f64_3("tailer_lag_secs", hub.tailer_lag(now_ns));
+    if let Some(e) = t.ring_error() {
+        let mut err = Obj::open(o.key("ring_error"));
+        err.str("kind", e.kind).str("message", &e.message);
+        err.close();
+    }
     if let Some((oldest, newest)) = hub.resumable() {
         o.u64("oldest_resumable_seqno", oldest)
             .u64("newest_resumable_seqno", newest);
@@ -163,6 +173,30 @@ mod tests {
         let r = answer(RestRoute::Health, &hub, &config, 1).unwrap();
         assert_eq!(r.status, Status::Ok);
         assert!(body(&r).contains("\"success\":true"));
+    }
+
+    #[test]
+    fn an_unattachable_ring_is_explained_in_health_and_status() {
+        let hub = StatsHub::new(1, 0);
+        let config = Config::default();
+        hub.tailer.set_ring_error(Some(crate::metrics::RingError {
+            kind: "wrong_schema",
+            message: "ring file /x was written by a different Monad version".into(),
+        }));
+        let r = answer(RestRoute::Health, &hub, &config, 1).unwrap();
+        assert_eq!(r.status, Status::ServiceUnavailable);
+        assert!(body(&r)
+            .contains("\"reason\":\"ring file /x was written by a different Monad version\""));
+        let s = body(&answer(RestRoute::Status, &hub, &config, 1).unwrap());
+        let v: sonic_rs::Value = sonic_rs::from_str(&s).unwrap();
+        use sonic_rs::JsonValueTrait;
+        let kind = v
+            .get("ring_error")
+            .and_then(|e| e.get("kind"))
+            .and_then(|k| k.as_str());
+        assert_eq!(kind, Some("wrong_schema"), "{s}");
+        hub.tailer.set_ring_error(None);
+        assert!(!body(&answer(RestRoute::Status, &hub, &config, 1).unwrap()).contains("ring_error"));
     }
 
     #[test]

@@ -33,6 +33,15 @@ pub fn default_ring_path() -> Result<PathBuf, AttachError> {
     })
 }
 
+/// Whether `path` (or, when it does not exist yet, its folder) is on a hugetlbfs mount with
+/// 2 MiB pages; `None` when neither can be examined.
+pub fn is_on_hugetlbfs(path: &Path) -> Option<bool> {
+    let probe = if path.exists() { path } else { path.parent()? };
+    sys::statfs(probe)
+        .ok()
+        .map(|fs| fs.fs_type == sys::HUGETLBFS_MAGIC && fs.block_size == HEADER_SIZE)
+}
+
 /// [`default_ring_path`] over a given `/proc/mounts` text and mount probe.
 fn default_ring_path_in(
     mounts: &str,

@@ -28,7 +28,7 @@ pub mod validate;
 pub mod writer;
 
 pub use attach::{Ring, RingHeader};
-pub use discover::default_ring_path;
+pub use discover::{default_ring_path, is_on_hugetlbfs};
 pub use liveness::WriterState;
 pub use reader::{MalformedReason, ReadOutcome, ReaderCounters, RingEvent, RingReader, StartAt};
 pub use validate::AttachError;

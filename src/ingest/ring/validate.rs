@@ -28,6 +28,12 @@ pub enum AttachError {
         "ring file {path} does not exist (is the execution daemon running with --exec-event-ring?)"
     )]
     NotFound { path: PathBuf },
+    /// This user may not read the file.
+    #[error(
+        "ring file {path}: permission denied (the gateway's user needs read access to the ring: \
+         add it to the group that owns the node's event-rings directory)"
+    )]
+    PermissionDenied { path: PathBuf },
     /// An I/O call failed.
     #[error("ring file {path}: {op} failed: {source}")]
     Io {
@@ -92,9 +98,31 @@ pub enum AttachError {
 }
 
 impl AttachError {
+    /// A short label of the reason (logs, `/v1/status` `ring_error.kind`, tests): the same
+    /// label for the same reason, whatever the path.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            AttachError::NotFound { .. } => "not_found",
+            AttachError::PermissionDenied { .. } => "permission_denied",
+            AttachError::Io { .. } => "io",
+            AttachError::Truncated { .. } => "truncated",
+            AttachError::SnapshotTooLong { .. } => "snapshot_too_long",
+            AttachError::Snapshot { .. } => "snapshot_corrupt",
+            AttachError::BadMagic { .. } => "not_a_ring",
+            AttachError::ContentType { .. } => "wrong_content_type",
+            AttachError::SchemaHash { .. } => "wrong_schema",
+            AttachError::Size { .. } => "bad_size",
+            AttachError::NoDefaultRing { .. } => "no_default_ring",
+        }
+    }
+
     pub(crate) fn io(path: &Path, op: &'static str, source: io::Error) -> AttachError {
         if source.kind() == io::ErrorKind::NotFound {
             AttachError::NotFound {
+                path: path.to_path_buf(),
+            }
+        } else if source.kind() == io::ErrorKind::PermissionDenied {
+            AttachError::PermissionDenied {
                 path: path.to_path_buf(),
             }
         } else {

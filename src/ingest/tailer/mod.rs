@@ -45,8 +45,9 @@ use std::time::{Duration, Instant};
 
 use crate::handoff::fanout::FanoutSender;
 use crate::ingest::chain::pipeline::ChainConfig;
-use crate::ingest::ring::{ReadOutcome, Ring, RingReader, StartAt, WriterState};
-use crate::metrics::{bump, now_ns, RingState, StatsHub, LIFECYCLE_STAGES};
+use crate::ingest::ring::{AttachError, ReadOutcome, Ring, RingReader, StartAt, WriterState};
+use crate::log::{self, Level};
+use crate::metrics::{bump, now_ns, RingError, RingState, StatsHub, LIFECYCLE_STAGES};
 use crate::model::gap::GapReason;
 use crate::model::outbound::{MetaKind, Outbound};
 
@@ -160,11 +161,19 @@ impl Tailer {
         while !self.stopping() {
             let ring = match Ring::open(&path) {
                 Ok(r) => Arc::new(r),
-                Err(_) => {
+                Err(e) => {
+                    self.report_attach_error(&e);
                     std::thread::sleep(REOPEN_EVERY);
                     continue;
                 }
             };
+            if self.stats.tailer.set_ring_error(None) {
+                log::event(
+                    Level::Info,
+                    "ring_error_cleared",
+                    &[("ring", path.to_string_lossy().as_ref().into())],
+                );
+            }
             let start = if snapshot || !first_attach {
                 StartAt::First
             } else {
@@ -175,8 +184,25 @@ impl Tailer {
             if !first_attach {
                 // A new ring file appeared after the old writer went away.
                 bump(&self.stats.tailer.writer_restarts, 1);
+                log::event(
+                    Level::Warn,
+                    "writer_restart",
+                    &[("ring", path.to_string_lossy().as_ref().into())],
+                );
                 self.publish_loss(&Loss::WriterRestart);
             }
+            let h = ring.header();
+            log::event(
+                Level::Info,
+                "attach",
+                &[
+                    ("ring", path.to_string_lossy().as_ref().into()),
+                    ("snapshot", if snapshot { "true" } else { "false" }.into()),
+                    ("last_seqno", h.last_seqno.into()),
+                    ("descriptors", h.sizes.descriptor_capacity.into()),
+                    ("payload_bytes", h.sizes.payload_buf_size.into()),
+                ],
+            );
             // Everything already in the ring at a first attach is the startup backlog.
             self.history_until = if first_attach { ring.last_seqno() } else { 0 };
             first_attach = false;
@@ -339,7 +365,46 @@ impl Tailer {
         }
     }
 
+    /// Publishes why the ring cannot be attached; logs it only when the reason changes, so a
+    /// missing ring is one line, not ten a second.
+    fn report_attach_error(&self, e: &AttachError) {
+        let error = RingError {
+            kind: e.kind(),
+            message: e.to_string(),
+        };
+        if self.stats.tailer.set_ring_error(Some(error)) {
+            log::event(
+                Level::Error,
+                "attach_error",
+                &[
+                    ("kind", e.kind().into()),
+                    ("error", e.to_string().as_str().into()),
+                ],
+            );
+        }
+    }
+
     fn publish_loss(&mut self, loss: &Loss) {
+        match loss {
+            Loss::RingLap { missing } => log::event(
+                Level::Warn,
+                "gap",
+                &[
+                    ("reason", "ring_lapped".into()),
+                    ("ring_from_seqno", missing.start.into()),
+                    ("ring_to_seqno", missing.end.saturating_sub(1).into()),
+                ],
+            ),
+            Loss::Expired { ring_seqno } => log::event(
+                Level::Debug,
+                "gap",
+                &[
+                    ("reason", "payload_expired".into()),
+                    ("ring_seqno", (*ring_seqno).into()),
+                ],
+            ),
+            Loss::WriterRestart => {}
+        }
         let gaps = &self.stats.tailer.gaps;
         let before = self.out.len();
         self.pipeline.on_loss(loss, &mut self.out);

@@ -27,6 +27,7 @@ pub mod replay;
 pub mod writer;
 
 use std::cell::RefCell;
+use std::net::IpAddr;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -57,11 +58,12 @@ pub(crate) const CLOSE_LINGER: Duration = Duration::from_secs(1);
 pub async fn run_session(
     ctx: &Rc<ShardCtx>,
     stream: &Rc<RefCell<TcpStream>>,
+    client: IpAddr,
     channel: Channel,
     query: WsQuery,
     pipelined: Vec<u8>,
 ) {
-    let shared = register(ctx, stream.borrow().as_raw_fd(), channel, &query);
+    let shared = register(ctx, stream.borrow().as_raw_fd(), client, channel, &query);
     let gauge = &ctx.stats.sessions_by_channel[channel.index()];
     bump(gauge, 1);
 
@@ -127,14 +129,14 @@ async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>) {
         }
     };
     let peer = stream.borrow().peer_addr().map(|a| a.ip());
-    let admission = match peer {
+    let (admission, client) = match peer {
         Ok(peer) => {
             let ip = ctx
                 .config
                 .connection_limits
                 .client_ip(peer, &request.headers);
             match ctx.admission.admit(ip) {
-                Ok(a) => a,
+                Ok(a) => (a, ip),
                 Err(refusal) => {
                     bump(&ctx.stats.connections_rejected, 1);
                     respond(ctx, stream, &refusal.response()).await;
@@ -164,7 +166,7 @@ async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>) {
             if write_all(stream, &upgrade).await.is_err() {
                 return;
             }
-            run_session(ctx, stream, channel, query, rest).await;
+            run_session(ctx, stream, client, channel, query, rest).await;
         }
     }
     drop(admission);

@@ -10,6 +10,7 @@
 //! rule is kept by the compiler, not by a comment.
 
 use std::cell::RefCell;
+use std::net::IpAddr;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 
@@ -26,7 +27,13 @@ use crate::wire::subscription::Subscription;
 
 /// Registers a new session on socket `fd` for `channel` with its connect-time `query`, and
 /// returns it with its first frames already queued for the writer.
-pub fn register(ctx: &ShardCtx, fd: RawFd, channel: Channel, query: &WsQuery) -> Rc<SessionShared> {
+pub fn register(
+    ctx: &ShardCtx,
+    fd: RawFd,
+    client: IpAddr,
+    channel: Channel,
+    query: &WsQuery,
+) -> Rc<SessionShared> {
     let limits = &ctx.config.subscription_limits();
     let (subscription, query_error) =
         match Subscription::from_query(channel, query.events.as_deref(), query.min_stage, limits) {
@@ -69,6 +76,7 @@ pub fn register(ctx: &ShardCtx, fd: RawFd, channel: Channel, query: &WsQuery) ->
         id,
         channel,
         fd,
+        client,
         state: RefCell::new(SessionState {
             filter: CompiledFilter::new(&subscription),
             queue,

@@ -12,10 +12,12 @@
 //! `drop_warning_every`, and past `drop_disconnect_after` the session is closed with 1008.
 
 use std::cell::RefCell;
+use std::net::IpAddr;
 use std::os::fd::RawFd;
 use std::rc::Rc;
 use std::task::Waker;
 
+use crate::log::{self, Level};
 use crate::metrics::{bump, ShardStats};
 use crate::model::outbound::Outbound;
 use crate::serve::backpressure::{Offer, SessionQueue};
@@ -38,6 +40,8 @@ pub struct SessionShared {
     pub channel: Channel,
     /// The socket, for aborting a writer stuck on a client that does not read.
     pub fd: RawFd,
+    /// The client's address (through trusted proxies), for logs.
+    pub client: IpAddr,
     pub state: RefCell<SessionState>,
 }
 
@@ -89,10 +93,23 @@ impl SessionShared {
         let (writing, reader) = {
             let mut st = self.state.borrow_mut();
             if st.closing.is_none() {
-                st.closing = Some(Closing {
-                    code,
-                    reason: reason.into(),
-                });
+                let reason = reason.into();
+                if !matches!(code, CloseCode::Normal | CloseCode::GoingAway) {
+                    // One line per connection closed for a policy or protocol reason.
+                    let client = self.client.to_string();
+                    log::event(
+                        Level::Info,
+                        "client_closed",
+                        &[
+                            ("client", client.as_str().into()),
+                            ("session", self.id.into()),
+                            ("channel", self.channel.name().into()),
+                            ("code", u64::from(code.code()).into()),
+                            ("reason", reason.as_str().into()),
+                        ],
+                    );
+                }
+                st.closing = Some(Closing { code, reason });
             }
             (st.writing, st.reader.take())
         };

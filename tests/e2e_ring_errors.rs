@@ -1,0 +1,259 @@
+//! A ring that cannot be attached is explained where the operator looks: at once on stderr
+//! (one log line per change of reason), in `/v1/status` (`ring_error`) and in `/health` (503
+//! with the reason). A snapshot that cannot be read makes `serve` exit non-zero with the same
+//! message. The binary is run as an operator would.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+
+use common::*;
+use ringgate::ingest::ring::layout::header_offset;
+
+fn ringgate() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_ringgate"))
+}
+
+/// A `serve` child on a free port, and everything it printed on stderr so far.
+struct Serve {
+    child: Child,
+    addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Serve {
+    fn start(ring: &Path, extra: &[&str]) -> Serve {
+        let mut child = ringgate()
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--shards",
+                "1",
+                "--no-pin",
+            ])
+            .args(extra)
+            .arg("--ring")
+            .arg(ring)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ringgate");
+        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+        let mut stderr = String::new();
+        let addr = loop {
+            let mut line = String::new();
+            assert!(
+                err.read_line(&mut line).expect("stderr") > 0,
+                "no banner in {stderr}"
+            );
+            stderr.push_str(&line);
+            if let Some(a) = line
+                .split("ws://")
+                .nth(1)
+                .and_then(|r| r.split('/').next())
+                .and_then(|a| a.parse().ok())
+            {
+                break a;
+            }
+        };
+        // Keep reading stderr so the child never blocks on a full pipe.
+        let stderr = Arc::new(Mutex::new(stderr));
+        let log = Arc::clone(&stderr);
+        std::thread::spawn(move || loop {
+            let mut line = String::new();
+            match err.read_line(&mut line) {
+                Ok(n) if n > 0 => log.lock().unwrap().push_str(&line),
+                _ => return,
+            }
+        });
+        Serve {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    fn get(&self, path: &str) -> (u16, String) {
+        let response = RawClient::request(
+            self.addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"),
+        );
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_owned();
+        (status, body)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn json(body: &str) -> sonic_rs::Value {
+    sonic_rs::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+fn ring_error_kind(body: &str) -> Option<String> {
+    use sonic_rs::JsonValueTrait;
+    json(body)
+        .get("ring_error")
+        .and_then(|e| e.get("kind"))
+        .and_then(|k| k.as_str().map(str::to_owned))
+}
+
+/// A copy of a live ring's image with another exec schema hash (as an older Monad writes).
+fn old_schema_image(tag: &str) -> Vec<u8> {
+    let ring = TestRing::create(tag);
+    let mut image = std::fs::read(&ring.path).expect("read ring image");
+    image[header_offset::SCHEMA_HASH..header_offset::SCHEMA_HASH + 32].fill(0xdd);
+    image
+}
+
+fn temp_path(name: &str) -> PathBuf {
+    ringgate::ingest::ring::scratch_dir()
+        .join(format!("ringgate-test-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn a_missing_ring_is_reported_at_once_in_the_log_status_and_health() {
+    let missing = temp_path("no-such-ring");
+    let serve = Serve::start(&missing, &[]);
+    wait_until("the tailer reports the missing ring", || {
+        ring_error_kind(&serve.get("/v1/status").1).as_deref() == Some("not_found")
+    });
+    let (status, body) = serve.get("/v1/status");
+    assert_eq!(status, 200);
+    assert!(body.contains(&missing.display().to_string()), "{body}");
+    assert!(body.contains("is the execution daemon running"), "{body}");
+    let (status, body) = serve.get("/health");
+    assert_eq!(status, 503);
+    assert!(json(&body).to_string().contains("does not exist"), "{body}");
+    wait_until("the attach error is logged", || {
+        serve.log().contains("attach_error")
+    });
+    // Logged once per change of reason, not once per retry (the tailer retries every 100 ms).
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let log = serve.log();
+    assert_eq!(log.matches("attach_error").count(), 1, "{log}");
+    assert!(log.contains("kind=not_found"), "{log}");
+    assert!(log.contains(&missing.display().to_string()), "{log}");
+}
+
+#[test]
+fn a_live_ring_of_another_schema_is_named_with_both_hashes_and_serving_goes_on() {
+    let path = temp_path("old-schema-ring");
+    std::fs::write(&path, old_schema_image("old-schema")).expect("write image");
+    let serve = Serve::start(&path, &[]);
+    wait_until("the tailer reports the schema", || {
+        ring_error_kind(&serve.get("/v1/status").1).as_deref() == Some("wrong_schema")
+    });
+    let (_, body) = serve.get("/v1/status");
+    assert!(body.contains("different Monad version"), "{body}");
+    assert!(body.contains("dddddddd"), "the found hash is named: {body}");
+    assert!(
+        body.contains("8933f907"),
+        "the expected hash is named: {body}"
+    );
+    assert_eq!(serve.get("/health").0, 503);
+    drop(serve);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn an_unreadable_snapshot_exits_non_zero_with_the_reason() {
+    let path = temp_path("old-schema.snapshot.zst");
+    let image = old_schema_image("old-schema-snap");
+    std::fs::write(&path, zstd::encode_all(image.as_slice(), 1).expect("zstd")).expect("write");
+    let out = ringgate()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--shards",
+            "1",
+            "--no-pin",
+            "--ring",
+        ])
+        .arg(&path)
+        .output()
+        .expect("run serve");
+    let _ = std::fs::remove_file(&path);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("different Monad version"), "{err}");
+    assert!(!err.contains("serving"), "{err}");
+
+    let missing = temp_path("missing.snapshot.zst");
+    let out = ringgate()
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-pin", "--ring"])
+        .arg(&missing)
+        .output()
+        .expect("run serve");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("does not exist"));
+}
+
+#[test]
+fn json_logs_are_one_object_per_line_with_the_lifecycle_events() {
+    let mut ring = TestRing::create("json-log");
+    let mut child = ringgate()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--shards",
+            "1",
+            "--no-pin",
+            "--log-format",
+            "json",
+            "--ring",
+        ])
+        .arg(&ring.path)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ringgate");
+    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut events = Vec::new();
+    let mut line = String::new();
+    while events.len() < 2 {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).expect("stderr") > 0,
+            "log ended: {events:?}"
+        );
+        if let Ok(v) = sonic_rs::from_str::<sonic_rs::Value>(&line) {
+            use sonic_rs::JsonValueTrait;
+            let ev = v
+                .get("event")
+                .and_then(|e| e.as_str())
+                .unwrap_or("")
+                .to_owned();
+            assert!(v.get("ts").is_some() && v.get("level").is_some(), "{line}");
+            if ev == "attach" || ev == "start" {
+                events.push(ev);
+            }
+        }
+    }
+    ring.write_block(1, 1);
+    let _ = child.kill();
+    let _ = child.wait();
+    events.sort();
+    assert_eq!(events, ["attach", "start"]);
+}
