@@ -190,6 +190,14 @@ pub struct Config {
     pub socket_send_buffer: Option<usize>,
     /// Upper bound for a graceful shutdown (close 1001 to everyone, flush). Default 2 s.
     pub shutdown_grace: Duration,
+    /// Access keys file (`[[key]]` tables: name, SHA-256 of the token, quota, channels).
+    /// Default `None`: no authentication, for a gateway reachable only by trusted clients.
+    /// With a file, every WebSocket and REST request but `/health` needs a key; SIGHUP
+    /// reloads the file (docs/operations.md).
+    pub auth_keys: Option<PathBuf>,
+    /// With `auth_keys`, leave `/metrics` open (a Prometheus on a private network). Default
+    /// off.
+    pub metrics_open: bool,
 }
 
 impl Default for Config {
@@ -229,6 +237,8 @@ impl Default for Config {
             ring_depth: defaults::RING_DEPTH,
             socket_send_buffer: None,
             shutdown_grace: Duration::from_secs(defaults::SHUTDOWN_GRACE_SECS),
+            auth_keys: None,
+            metrics_open: false,
         }
     }
 }

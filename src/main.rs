@@ -175,6 +175,13 @@ struct ServerArgs {
     /// none). Each enabled gate copies every in-block event once when its block gets there.
     #[arg(long, default_value = defaults::GATES_FLAG, value_parser = parse_gates)]
     gates: [bool; 3],
+    /// Access keys file (TOML `[[key]]`: name, token_sha256, max_connections, channels);
+    /// with it every request but /health needs a key. SIGHUP reloads it.
+    #[arg(long)]
+    auth_keys: Option<PathBuf>,
+    /// With --auth-keys, leave /metrics open to anyone who can reach the port.
+    #[arg(long)]
+    metrics_open: bool,
     /// Log lines as `text` or `json` (one line per lifecycle event, on stderr).
     #[arg(long, default_value = "text", value_parser = parse_log_format)]
     log_format: LogFormat,
@@ -228,6 +235,8 @@ impl ServerArgs {
         c.inbox_spin = Duration::from_micros(self.inbox_spin_us);
         c.startup_backlog_events = self.backlog_events;
         c.chain.gate.enabled = self.gates;
+        c.auth_keys = self.auth_keys.clone();
+        c.metrics_open = self.metrics_open;
         ringgate::log::init(self.log_format, self.log_level);
         c.idle = if self.busy_spin {
             IdleStrategy::BusySpin

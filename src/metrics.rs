@@ -17,6 +17,7 @@ use crate::model::kind::DecodeErrorKind;
 use crate::model::kind::EVENT_TYPE_COUNT;
 use crate::model::seqno::Epoch;
 use crate::model::stage::CommitStage;
+use crate::wire::http::auth::AuthKeys;
 use crate::wire::subscription::channel::Channel;
 
 /// Lifecycle stages in the order of `TailerStats::lifecycle_transitions`.
@@ -295,6 +296,8 @@ pub struct StatsHub {
     pub epoch: u64,
     /// Chain REST bodies published by the tailer ([`crate::handoff::published`]).
     pub chain: Arc<ChainSlot>,
+    /// The access keys in force, when `--auth-keys` is set (per-key counters in `/metrics`).
+    pub auth: Option<Arc<AuthKeys>>,
 }
 
 impl StatsHub {
@@ -308,6 +311,7 @@ impl StatsHub {
             started_ns: now_ns,
             epoch: Epoch::from_unix_nanos(now_ns).get(),
             chain: Arc::new(ChainSlot::default()),
+            auth: None,
         }
     }
 

@@ -21,10 +21,14 @@ use crate::ingest::tailer::{self, TailerSetup};
 use crate::log::{self, Level};
 use crate::metrics::{now_ns, StatsHub};
 use crate::serve::shard::{self, ShardSetup};
+use crate::wire::http::auth::{read_keys, AuthKeys, KeysFileError};
 
 /// Why the server could not start or stop cleanly. Each variant says where it came from.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
+    /// The access-keys file cannot be used.
+    #[error("{0}")]
+    AuthKeys(KeysFileError),
     /// The snapshot given with `--ring` cannot be read (missing, not a ring, wrong schema…).
     #[error("{0}")]
     Snapshot(crate::ingest::ring::AttachError),
@@ -79,6 +83,12 @@ impl ShutdownHandle {
     /// Asks every shard and the tailer to stop; returns at once.
     pub fn trigger(&self) {
         self.flag.store(true, Ordering::SeqCst);
+        self.wake_shards();
+    }
+
+    /// Rings every shard's doorbell, so a parked shard runs its loop once (it then sees a
+    /// shutdown or a new access-key generation).
+    pub fn wake_shards(&self) {
         for w in self.wakers.iter() {
             w.wake();
         }
@@ -153,7 +163,11 @@ impl Drop for Server {
 pub fn start(config: Config) -> Result<Server, ServerError> {
     let config = Arc::new(config);
     let shard_count = config.shard_count();
-    let hub = StatsHub::new(shard_count, now_ns());
+    let mut hub = StatsHub::new(shard_count, now_ns());
+    if let Some(path) = &config.auth_keys {
+        let keys = read_keys(path).map_err(ServerError::AuthKeys)?;
+        hub.auth = Some(Arc::new(AuthKeys::new(keys)));
+    }
     // REST answers the empty chain's bodies until the tailer's first publication.
     hub.chain
         .publish(ChainPipeline::new(config.chain).rest_bodies());
@@ -262,9 +276,42 @@ fn startup_error(
 
 pub use crate::sys::install_signal_handlers;
 
+/// With an access-keys file, what SIGHUP does: re-read the file and swap the keys (a bad file
+/// keeps the old keys and says why), then wake every shard so it closes the sessions of
+/// removed keys with 1008 "key revoked". Connections of keys that remain are untouched.
+fn reload_keys_on_sighup(
+    server: &Server,
+    path: Option<std::path::PathBuf>,
+) -> Option<impl FnMut() + Send + 'static> {
+    let keys = server.stats().auth.clone()?;
+    let path = path?;
+    let handle = server.shutdown_handle();
+    Some(move || match read_keys(&path) {
+        Ok(specs) => {
+            let count = specs.len() as u64;
+            let removed = keys.reload(specs);
+            log::event(
+                Level::Info,
+                "auth_keys_reloaded",
+                &[
+                    ("keys", count.into()),
+                    ("removed", removed.join(",").as_str().into()),
+                ],
+            );
+            handle.wake_shards();
+        }
+        Err(e) => log::event(
+            Level::Error,
+            "auth_keys_reload_failed",
+            &[("error", e.to_string().as_str().into())],
+        ),
+    })
+}
+
 /// `ringgate serve`: start, print where it listens, run until SIGINT/SIGTERM, stop cleanly.
 pub fn serve_until_signal(config: Config) -> Result<(), ServerError> {
     let ring = config.ring_path.clone();
+    let auth_path = config.auth_keys.clone();
     // A snapshot is a file the operator named: if it cannot be read, say why and exit (a live
     // ring may appear later, when the node starts: that case is reported and retried).
     if config.is_snapshot() {
@@ -274,7 +321,9 @@ pub fn serve_until_signal(config: Config) -> Result<(), ServerError> {
     }
     let server = start(config)?;
     let handle = server.shutdown_handle();
-    install_signal_handlers(move || handle.trigger()).map_err(ServerError::Signals)?;
+    let reload = reload_keys_on_sighup(&server, auth_path);
+    crate::sys::install_signal_handlers_with_reload(move || handle.trigger(), reload)
+        .map_err(ServerError::Signals)?;
     eprintln!(
         "ringgate: serving {} on ws://{}/v1/ws ({} shard(s)); /health /v1/status /metrics",
         ring.display(),

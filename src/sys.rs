@@ -118,11 +118,15 @@ pub fn send_nonblocking(fd: RawFd, iov: &[IoSlice<'_>]) -> io::Result<usize> {
     }
 }
 
-/// Writes one byte to `fd` (a doorbell or the signal pipe). Async-signal-safe. A failure
-/// (the buffer is full, so the reader has unread wake-ups; or the reader is gone) is
-/// harmless to every caller and ignored.
+/// Writes one byte to `fd` (a doorbell). Async-signal-safe. A failure (the buffer is full,
+/// so the reader has unread wake-ups; or the reader is gone) is harmless to every caller and
+/// ignored.
 pub fn write_byte(fd: RawFd) {
-    let byte = [1u8];
+    write_u8(fd, 1);
+}
+
+fn write_u8(fd: RawFd, value: u8) {
+    let byte = [value];
     // SAFETY: write(2) is async-signal-safe; `fd` is an open descriptor the caller keeps
     // alive for the call; the buffer is a valid 1-byte array.
     let _ = unsafe { libc::write(fd, byte.as_ptr().cast(), 1) };
@@ -131,16 +135,26 @@ pub fn write_byte(fd: RawFd) {
 /// Write end of the signal self-pipe (-1 until installed). Read by the signal handler only.
 static SIGNAL_PIPE: AtomicI32 = AtomicI32::new(-1);
 
-extern "C" fn signal_handler(_sig: libc::c_int) {
+extern "C" fn signal_handler(sig: libc::c_int) {
     let fd = SIGNAL_PIPE.load(Ordering::Relaxed);
     if fd >= 0 {
-        write_byte(fd);
+        // The signal number says which; it fits a byte (SIGHUP 1, SIGINT 2, SIGTERM 15).
+        write_u8(fd, sig as u8);
     }
 }
 
 /// Installs SIGINT/SIGTERM handlers that call `on_signal` once, on a small watcher thread
 /// (through a self-pipe, so the handler itself only calls `write(2)`). Call once per process.
 pub fn install_signal_handlers(on_signal: impl FnOnce() + Send + 'static) -> io::Result<()> {
+    install_signal_handlers_with_reload(on_signal, None::<fn()>)
+}
+
+/// As [`install_signal_handlers`], and with `on_reload`, SIGHUP calls it (on the watcher
+/// thread) each time it arrives; without it SIGHUP keeps its default action.
+pub fn install_signal_handlers_with_reload(
+    on_signal: impl FnOnce() + Send + 'static,
+    mut on_reload: Option<impl FnMut() + Send + 'static>,
+) -> io::Result<()> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: `fds` is a valid 2-int array for pipe2 to fill.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -148,7 +162,8 @@ pub fn install_signal_handlers(on_signal: impl FnOnce() + Send + 'static) -> io:
     }
     let [read_fd, write_fd] = fds;
     SIGNAL_PIPE.store(write_fd, Ordering::SeqCst);
-    for sig in [libc::SIGINT, libc::SIGTERM] {
+    let hup = on_reload.is_some().then_some(libc::SIGHUP);
+    for sig in [libc::SIGINT, libc::SIGTERM].into_iter().chain(hup) {
         // SAFETY: a zeroed sigaction is a valid starting value; we set a plain handler
         // (no SA_SIGINFO) that only performs an async-signal-safe write.
         let rc = unsafe {
@@ -171,6 +186,12 @@ pub fn install_signal_handlers(on_signal: impl FnOnce() + Send + 'static) -> io:
                 // SAFETY: `read_fd` is the pipe's read end, owned by this thread; the buffer
                 // is a valid 1-byte array.
                 let n = unsafe { libc::read(read_fd, byte.as_mut_ptr().cast(), 1) };
+                if n == 1 && i32::from(byte[0]) == libc::SIGHUP {
+                    if let Some(reload) = on_reload.as_mut() {
+                        reload();
+                    }
+                    continue;
+                }
                 if n == 1 {
                     eprintln!("ringgate: signal received, shutting down");
                     on_signal();

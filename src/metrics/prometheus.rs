@@ -12,6 +12,7 @@ use super::{ShardStats, StatsHub, LIFECYCLE_STAGES};
 use crate::model::gap::GapReason;
 use crate::model::kind::DecodeErrorKind;
 use crate::model::kind::EventType;
+use crate::wire::http::auth::{AuthKeys, KeyCounters};
 use crate::wire::subscription::channel::Channel;
 
 fn family(out: &mut String, name: &str, kind: &str, help: &str) {
@@ -344,7 +345,61 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
             let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", ld(pick(s)));
         }
     }
+    if let Some(auth) = &hub.auth {
+        render_auth(&mut out, auth);
+    }
     out
+}
+
+/// Per-key connection gauges and counters, and refusals by reason.
+fn render_auth(out: &mut String, auth: &AuthKeys) {
+    let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    family(
+        out,
+        "ringgate_auth_failures_total",
+        "counter",
+        "Requests refused by access-key checks, by reason.",
+    );
+    for (i, reason) in ["missing", "unknown", "over_quota", "channel"]
+        .iter()
+        .enumerate()
+    {
+        let _ = writeln!(
+            out,
+            "ringgate_auth_failures_total{{reason=\"{reason}\"}} {}",
+            ld(&auth.failures[i])
+        );
+    }
+    let keys = auth.keys();
+    type Pick = fn(&KeyCounters) -> &AtomicU64;
+    let per_key: [(&str, &str, &str, Pick); 3] = [
+        (
+            "ringgate_key_connections",
+            "gauge",
+            "Connections open, by access key.",
+            |c| &c.open,
+        ),
+        (
+            "ringgate_key_connections_total",
+            "counter",
+            "Connections admitted, by access key.",
+            |c| &c.admitted,
+        ),
+        (
+            "ringgate_key_over_quota_total",
+            "counter",
+            "Connections refused because the key's quota was reached, by access key.",
+            |c| &c.over_quota,
+        ),
+    ];
+    for (name, kind, help, pick) in per_key {
+        family(out, name, kind, help);
+        for k in keys.iter() {
+            // Key names come from the operator's file; quote-safe because they are escaped.
+            let label = k.spec.name.replace('\\', "\\\\").replace('"', "\\\"");
+            let _ = writeln!(out, "{name}{{key=\"{label}\"}} {}", ld(pick(&k.counters)));
+        }
+    }
 }
 
 #[cfg(test)]

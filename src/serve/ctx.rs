@@ -34,6 +34,8 @@ pub struct ShardCtx {
     pub admission: ShardAdmission,
     /// Closed when the shard shuts down: every waiter wakes with an error (a broadcast).
     pub closing: Semaphore,
+    /// The access-key generation this shard last checked its sessions against.
+    pub auth_generation: Cell<u64>,
     closing_flag: Cell<bool>,
 }
 
@@ -55,6 +57,7 @@ impl ShardCtx {
             resume: RefCell::new(resume),
             admission,
             closing: Semaphore::new(0),
+            auth_generation: Cell::new(0),
             closing_flag: Cell::new(false),
         }
     }

@@ -148,6 +148,7 @@ async fn dispatch_loop(ctx: &Rc<ShardCtx>, mut inbox: ShardInbox, shutdown: &Ato
         if shutdown.load(Ordering::SeqCst) {
             return;
         }
+        revoke_removed_keys(ctx);
         if dispatch_slice(ctx, &mut inbox, &mut batch) == 0 {
             if inbox.park(ctx.config.inbox_spin).await.is_err() {
                 return;
@@ -165,6 +166,23 @@ async fn dispatch_loop(ctx: &Rc<ShardCtx>, mut inbox: ShardInbox, shutdown: &Ato
             future::yield_now().await;
         }
     }
+}
+
+/// After a reload of the access keys (SIGHUP rings every shard's doorbell), closes this
+/// shard's sessions whose key is gone. One atomic load per loop turn otherwise.
+fn revoke_removed_keys(ctx: &ShardCtx) {
+    let Some(keys) = &ctx.hub.auth else {
+        return;
+    };
+    let generation = keys.generation();
+    if generation == ctx.auth_generation.get() {
+        return;
+    }
+    ctx.auth_generation.set(generation);
+    let in_force = keys.keys();
+    ctx.sessions
+        .borrow()
+        .revoke_keys(|name| in_force.iter().any(|k| k.spec.name == name));
 }
 
 /// Drains the inbox into the store and the sessions' queues until it is empty or

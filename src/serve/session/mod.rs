@@ -38,8 +38,9 @@ use std::os::fd::AsRawFd;
 
 use crate::metrics::{bump, now_ns};
 use crate::serve::ctx::ShardCtx;
+use crate::wire::http::auth::{presented_token, AuthRefusal, KeyGuard};
 use crate::wire::http::WsQuery;
-use crate::wire::http::{self, parse_request, Parsed, Request, Response, Route, Status};
+use crate::wire::http::{self, parse_request, Parsed, Request, Response, RestRoute, Route, Status};
 use crate::wire::subscription::channel::Channel;
 use crate::wire::ws;
 
@@ -59,11 +60,13 @@ pub async fn run_session(
     ctx: &Rc<ShardCtx>,
     stream: &Rc<RefCell<TcpStream>>,
     client: IpAddr,
+    key: Option<String>,
     channel: Channel,
     query: WsQuery,
     pipelined: Vec<u8>,
 ) {
-    let shared = register(ctx, stream.borrow().as_raw_fd(), client, channel, &query);
+    let fd = stream.borrow().as_raw_fd();
+    let shared = register(ctx, fd, client, key, channel, &query);
     let gauge = &ctx.stats.sessions_by_channel[channel.index()];
     bump(gauge, 1);
 
@@ -146,6 +149,15 @@ async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>) {
         }
         Err(_) => return,
     };
+    // Held for the life of the connection: one of the key's connections.
+    let key = match authorize(ctx, &request, &route) {
+        Ok(key) => key,
+        Err(refusal) => {
+            bump(&ctx.stats.connections_rejected, 1);
+            respond(ctx, stream, &refusal.response()).await;
+            return;
+        }
+    };
     match route {
         Route::Rest(rest_route) => {
             bump(&ctx.stats.rest_requests, 1);
@@ -166,10 +178,33 @@ async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>) {
             if write_all(stream, &upgrade).await.is_err() {
                 return;
             }
-            run_session(ctx, stream, client, channel, query, rest).await;
+            let key_name = key.as_ref().map(|k| k.name().to_owned());
+            run_session(ctx, stream, client, key_name, channel, query, rest).await;
         }
     }
+    drop(key);
     drop(admission);
+}
+
+/// The access key a request needs: `None` when auth is off, for `/health`, and for
+/// `/metrics` with `--metrics-open`; otherwise the key its token names, within its quota and
+/// channels, or why not (401 / 403 / 429).
+fn authorize(
+    ctx: &ShardCtx,
+    request: &Request,
+    route: &Route,
+) -> Result<Option<KeyGuard>, AuthRefusal> {
+    let Some(keys) = &ctx.hub.auth else {
+        return Ok(None);
+    };
+    let channel = match route {
+        Route::Ws(channel, _) => Some(*channel),
+        Route::Rest(RestRoute::Health) => return Ok(None),
+        Route::Rest(RestRoute::Metrics) if ctx.config.metrics_open => return Ok(None),
+        Route::Rest(_) => None,
+    };
+    let token = presented_token(request.headers.authorization.as_deref(), &request.query);
+    keys.admit(token, channel).map(Some)
 }
 
 /// Reads until a complete request head, the size limit, the handshake deadline or EOF.

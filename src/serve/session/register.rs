@@ -31,6 +31,7 @@ pub fn register(
     ctx: &ShardCtx,
     fd: RawFd,
     client: IpAddr,
+    key: Option<String>,
     channel: Channel,
     query: &WsQuery,
 ) -> Rc<SessionShared> {
@@ -77,6 +78,7 @@ pub fn register(
         channel,
         fd,
         client,
+        key,
         state: RefCell::new(SessionState {
             filter: CompiledFilter::new(&subscription),
             queue,

@@ -42,6 +42,8 @@ pub struct SessionShared {
     pub fd: RawFd,
     /// The client's address (through trusted proxies), for logs.
     pub client: IpAddr,
+    /// The access key the session was admitted with (closed if the key is revoked).
+    pub key: Option<String>,
     pub state: RefCell<SessionState>,
 }
 
@@ -189,6 +191,19 @@ impl Registry {
     }
 
     /// True when no session is registered.
+    /// Closes (1008 "key revoked") every session admitted with a key no longer in force;
+    /// returns how many.
+    pub fn revoke_keys(&self, in_force: impl Fn(&str) -> bool) -> usize {
+        let mut n = 0;
+        for s in &self.sessions {
+            if s.key.as_deref().is_some_and(|k| !in_force(k)) {
+                s.close(CloseCode::Policy, "key revoked");
+                n += 1;
+            }
+        }
+        n
+    }
+
     pub fn is_empty(&self) -> bool {
         self.sessions.is_empty()
     }

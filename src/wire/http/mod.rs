@@ -15,10 +15,12 @@
 //! - [`mod@route`]: paths, methods and WebSocket query parameters.
 //! - [`response`]: status lines, headers and bodies.
 //! - [`limits`]: client IP (trusted proxies) and connection counting.
+//! - [`auth`]: access keys: token hashes, per-key quotas and channels, reload.
 //!
 //! Never: read a body (no endpoint takes one), trust `X-Forwarded-For` from an untrusted
 //! peer, or panic on client bytes.
 
+pub mod auth;
 pub mod limits;
 pub mod request;
 pub mod response;

@@ -62,6 +62,8 @@ pub struct Headers {
     pub origin: Option<String>,
     pub x_forwarded_for: Option<String>,
     pub x_real_ip: Option<String>,
+    /// `Authorization` (an access key: `Bearer TOKEN`); never logged.
+    pub authorization: Option<String>,
 }
 
 impl Headers {
@@ -82,6 +84,8 @@ impl Headers {
             &mut self.x_forwarded_for
         } else if name.eq_ignore_ascii_case("x-real-ip") {
             &mut self.x_real_ip
+        } else if name.eq_ignore_ascii_case("authorization") {
+            &mut self.authorization
         } else {
             return None;
         };

@@ -1,0 +1,257 @@
+//! Access keys against a real `ringgate serve` (the binary, so SIGHUP is the real signal):
+//! no key or an unknown key is 401 before the upgrade; a key in the header or the query is
+//! admitted; a key over its quota gets 429 until one of its connections closes; a key limited
+//! to some channels gets 403 on others; `/health` stays open, other REST and `/metrics` need a
+//! key (unless `--metrics-open`); per-key counters are in `/metrics`; SIGHUP reloads the file
+//! without dropping the sessions of keys that remain, and closes those of removed keys with
+//! 1008 "key revoked".
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+
+use common::*;
+use ringgate::wire::http::auth::hash_token;
+use tungstenite::client::IntoClientRequest;
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A keys file entry for `token`.
+fn key(name: &str, token: &str, extra: &str) -> String {
+    format!(
+        "[[key]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\n{extra}\n",
+        hex(&hash_token(token))
+    )
+}
+
+struct Gateway {
+    child: Child,
+    addr: SocketAddr,
+    keys: PathBuf,
+    _ring: TestRing,
+}
+
+impl Gateway {
+    fn start(keys_text: &str, extra: &[&str]) -> Gateway {
+        let ring = TestRing::create("auth");
+        let keys = std::env::temp_dir().join(format!(
+            "ringgate-keys-{}-{}.toml",
+            std::process::id(),
+            extra.len()
+        ));
+        std::fs::write(&keys, keys_text).expect("write keys");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ringgate"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--shards",
+                "1",
+                "--no-pin",
+                "--auth-keys",
+            ])
+            .arg(&keys)
+            .args(extra)
+            .arg("--ring")
+            .arg(&ring.path)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn ringgate");
+        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+        let addr = loop {
+            let mut line = String::new();
+            assert!(err.read_line(&mut line).expect("stderr") > 0, "no banner");
+            if let Some(a) = line
+                .split("ws://")
+                .nth(1)
+                .and_then(|r| r.split('/').next())
+                .and_then(|a| a.parse().ok())
+            {
+                break a;
+            }
+        };
+        std::thread::spawn(move || {
+            let mut sink = String::new();
+            let _ = err.read_to_string(&mut sink);
+        });
+        Gateway {
+            child,
+            addr,
+            keys,
+            _ring: ring,
+        }
+    }
+
+    /// Upgrades on `path` with an optional bearer token; the HTTP status when refused.
+    fn connect(&self, path: &str, bearer: Option<&str>) -> Result<WsClient, u16> {
+        let stream = TcpStream::connect(self.addr).expect("connect");
+        stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+        let mut request = format!("ws://{}{path}", self.addr)
+            .into_client_request()
+            .expect("request");
+        if let Some(token) = bearer {
+            request.headers_mut().insert(
+                "Authorization",
+                format!("Bearer {token}").parse().expect("header"),
+            );
+        }
+        match tungstenite::client(request, stream) {
+            Ok((ws, _)) => Ok(WsClient { ws }),
+            Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+                Err(r.status().as_u16())
+            }
+            Err(e) => panic!("handshake: {e}"),
+        }
+    }
+
+    fn get(&self, path: &str, bearer: Option<&str>) -> (u16, String) {
+        let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
+        let response = RawClient::request(
+            self.addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n"),
+        );
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_owned();
+        (status, body)
+    }
+
+    fn sighup(&self) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
+        // SAFETY: signalling our own child, which is running.
+        assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
+    }
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.keys);
+    }
+}
+
+fn hello(c: &mut WsClient) {
+    assert_eq!(kind_of(&c.next_json()), "Hello");
+}
+
+#[test]
+fn the_auth_matrix_no_key_bad_key_header_query_quota_channel_and_rest() {
+    let keys = key("desk", "desk-secret", "max_connections = 1")
+        + &key("dash", "dash-secret", "channels = [\"blocks\"]");
+    let gw = Gateway::start(&keys, &[]);
+
+    assert_eq!(gw.connect("/v1/ws", None).err(), Some(401), "no key");
+    assert_eq!(
+        gw.connect("/v1/ws", Some("wrong")).err(),
+        Some(401),
+        "unknown key"
+    );
+    assert_eq!(gw.connect("/v1/ws?token=wrong", None).err(), Some(401));
+
+    let mut desk = gw
+        .connect("/v1/ws", Some("desk-secret"))
+        .expect("header key admitted");
+    hello(&mut desk);
+    assert_eq!(
+        gw.connect("/v1/ws?token=desk-secret", None).err(),
+        Some(429),
+        "over quota"
+    );
+    drop(desk);
+    // The slot is released when the server sees the connection end.
+    wait_until("the quota slot is released", || {
+        gw.connect("/v1/ws?token=desk-secret", None).is_ok()
+    });
+
+    let mut dash = gw
+        .connect("/v1/ws/blocks?token=dash-secret", None)
+        .expect("query key");
+    hello(&mut dash);
+    assert_eq!(
+        gw.connect("/v1/ws/txs", Some("dash-secret")).err(),
+        Some(403),
+        "channel"
+    );
+
+    // REST: /health is open; the rest needs a key.
+    assert_ne!(gw.get("/health", None).0, 401);
+    assert_eq!(gw.get("/v1/status", None).0, 401);
+    assert_eq!(gw.get("/metrics", None).0, 401);
+    assert_eq!(gw.get("/v1/status", Some("dash-secret")).0, 200);
+    let (status, metrics) = gw.get("/metrics?token=dash-secret", None);
+    assert_eq!(status, 200);
+    // dash: its WebSocket plus this very request (a REST request is a connection too).
+    assert!(
+        metrics.contains("ringgate_key_connections{key=\"dash\"} 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ringgate_key_over_quota_total{key=\"desk\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("ringgate_auth_failures_total{reason=\"unknown\"} 2"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("desk-secret") && !metrics.contains("dash-secret"));
+}
+
+#[test]
+fn metrics_open_leaves_only_metrics_open() {
+    let gw = Gateway::start(&key("a", "alpha", ""), &["--metrics-open"]);
+    assert_eq!(gw.get("/metrics", None).0, 200);
+    assert_eq!(gw.get("/v1/status", None).0, 401);
+    assert_eq!(gw.connect("/v1/ws", None).err(), Some(401));
+}
+
+#[test]
+fn sighup_reloads_keys_revoking_removed_ones_and_keeping_the_rest() {
+    let gw = Gateway::start(
+        &(key("stay", "stay-secret", "") + &key("go", "go-secret", "")),
+        &[],
+    );
+    let mut stay = gw.connect("/v1/ws", Some("stay-secret")).expect("stay");
+    hello(&mut stay);
+    let mut go = gw.connect("/v1/ws", Some("go-secret")).expect("go");
+    hello(&mut go);
+    assert_eq!(gw.connect("/v1/ws", Some("new-secret")).err(), Some(401));
+
+    std::fs::write(
+        &gw.keys,
+        key("stay", "stay-secret", "") + &key("new", "new-secret", ""),
+    )
+    .expect("rewrite keys");
+    gw.sighup();
+
+    // The removed key's session is closed with 1008 and the reason.
+    loop {
+        match go.next() {
+            ServerFrame::Close(code, reason) => {
+                assert_eq!(code, Some(1008));
+                assert_eq!(reason, "key revoked");
+                break;
+            }
+            ServerFrame::Ended => panic!("closed without a close frame"),
+            ServerFrame::Json(_) => continue,
+        }
+    }
+    wait_until("the new key is admitted", || {
+        gw.connect("/v1/ws", Some("new-secret")).is_ok()
+    });
+    assert_eq!(gw.connect("/v1/ws", Some("go-secret")).err(), Some(401));
+    // The remaining key's session is still served: it answers a subscribe.
+    stay.send_text(r#"{"subscribe":["BlockStart"]}"#);
+    assert_eq!(kind_of(&stay.next_of("Subscribed")), "Subscribed");
+}
