@@ -39,11 +39,10 @@ struct Gateway {
 impl Gateway {
     fn start(keys_text: &str, extra: &[&str]) -> Gateway {
         let ring = TestRing::create("auth");
-        let keys = std::env::temp_dir().join(format!(
-            "ringgate-keys-{}-{}.toml",
-            std::process::id(),
-            extra.len()
-        ));
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let keys =
+            std::env::temp_dir().join(format!("ringgate-keys-{}-{n}.toml", std::process::id()));
         std::fs::write(&keys, keys_text).expect("write keys");
         let mut child = Command::new(env!("CARGO_BIN_EXE_ringgate"))
             .args([
