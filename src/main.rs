@@ -11,6 +11,8 @@ use clap::{Args, CommandFactory, Parser, Subcommand};
 use ringgate::config::{defaults, Config};
 use ringgate::ingest::tailer::IdleStrategy;
 use ringgate::log::{Level, LogFormat};
+use ringgate::wire::http::limits::parse_ip_list;
+use ringgate::wire::http::ConnectionLimits;
 
 /// Every event is allocated on the tailer core and freed on a shard core (the last `Arc`
 /// dropped). glibc malloc frees such a chunk under the allocating thread's arena lock, so
@@ -175,6 +177,16 @@ struct ServerArgs {
     /// none). Each enabled gate copies every in-block event once when its block gets there.
     #[arg(long, default_value = defaults::GATES_FLAG, value_parser = parse_gates)]
     gates: [bool; 3],
+    /// Most concurrent connections on the whole server.
+    #[arg(long, default_value_t = ConnectionLimits::DEFAULT_MAX_TOTAL)]
+    max_connections: usize,
+    /// Most concurrent connections from one client IP (through trusted proxies).
+    #[arg(long, default_value_t = ConnectionLimits::DEFAULT_MAX_PER_IP)]
+    max_connections_per_ip: usize,
+    /// Proxies whose X-Forwarded-For / X-Real-IP are believed, comma-separated IPs (a reverse
+    /// proxy in front of ringgate: tuning/nginx/). Default none: the client is the peer.
+    #[arg(long, default_value = "", value_parser = valid_ip_list)]
+    trusted_proxies: String,
     /// Access keys file (TOML `[[key]]`: name, token_sha256, max_connections, channels);
     /// with it every request but /health needs a key. SIGHUP reloads it.
     #[arg(long)]
@@ -188,6 +200,11 @@ struct ServerArgs {
     /// Lowest level logged: debug, info, warn or error.
     #[arg(long, default_value = "info", value_parser = parse_log_level)]
     log_level: Level,
+}
+
+/// `--trusted-proxies`: a comma-separated IP list, checked here, parsed in `apply`.
+fn valid_ip_list(s: &str) -> Result<String, String> {
+    parse_ip_list(s).map(|_| s.to_owned())
 }
 
 fn parse_log_format(s: &str) -> Result<LogFormat, String> {
@@ -236,6 +253,11 @@ impl ServerArgs {
         c.startup_backlog_events = self.backlog_events;
         c.chain.gate.enabled = self.gates;
         c.auth_keys = self.auth_keys.clone();
+        c.connection_limits.max_total = self.max_connections;
+        c.connection_limits.max_per_ip = self.max_connections_per_ip;
+        // Validated by the flag's parser (valid_ip_list), so this cannot fail.
+        c.connection_limits.trusted_proxies =
+            parse_ip_list(&self.trusted_proxies).unwrap_or_default();
         c.metrics_open = self.metrics_open;
         ringgate::log::init(self.log_format, self.log_level);
         c.idle = if self.busy_spin {

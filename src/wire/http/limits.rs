@@ -40,14 +40,31 @@ pub struct ConnectionLimits {
     pub trusted_proxies: Vec<IpAddr>,
 }
 
+impl ConnectionLimits {
+    /// Default of [`ConnectionLimits::max_total`] (also the CLI's).
+    pub const DEFAULT_MAX_TOTAL: usize = 100_000;
+    /// Default of [`ConnectionLimits::max_per_ip`] (also the CLI's).
+    pub const DEFAULT_MAX_PER_IP: usize = 20_000;
+}
+
 impl Default for ConnectionLimits {
     fn default() -> Self {
         ConnectionLimits {
-            max_total: 100_000,
-            max_per_ip: 20_000,
+            max_total: Self::DEFAULT_MAX_TOTAL,
+            max_per_ip: Self::DEFAULT_MAX_PER_IP,
             trusted_proxies: Vec::new(),
         }
     }
+}
+
+/// Parses a comma-separated list of proxy addresses (`10.0.0.1,10.0.0.2`; an empty list is
+/// none), for `--trusted-proxies`.
+pub fn parse_ip_list(s: &str) -> Result<Vec<IpAddr>, String> {
+    s.split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty())
+        .map(|e| parse_ip(e).ok_or_else(|| format!("{e:?} is not an IP address")))
+        .collect()
 }
 
 fn parse_ip(entry: &str) -> Option<IpAddr> {
