@@ -316,6 +316,9 @@ impl Tailer {
                         continue;
                     }
                     clock_in = 0;
+                    // A shard that lost frames is told as soon as it has room, not only at
+                    // the next frame: the ring may stay quiet for a long time.
+                    self.announce_shard_losses();
                     match idler.idle() {
                         IdleAction::Spin => std::hint::spin_loop(),
                         IdleAction::Yield => std::thread::yield_now(),
@@ -362,6 +365,13 @@ impl Tailer {
                 }
                 ReadOutcome::Malformed { .. } => bump(&t.events_bad, 1),
             }
+        }
+    }
+
+    /// Sends each shard's pending `shard_queue_full` Gap if its queue has room now.
+    fn announce_shard_losses(&mut self) {
+        for link in &mut self.links {
+            link.announce_lost(&self.stats);
         }
     }
 

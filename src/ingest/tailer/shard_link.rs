@@ -50,20 +50,36 @@ impl ShardLink {
         index: usize,
         mode: PushMode,
     ) {
-        if let Some(lost) = self.lost.clone() {
-            let last = lost.end - 1;
-            let g = Gap::seqnos(GapReason::ShardQueueFull, lost.start, last);
-            let frame_gap = Outbound::Meta(Arc::new(gap_frame(last, &g)));
-            if self.try_push(frame_gap, mode) == PushOutcome::Full {
-                self.lose(frame.server_seqno(), stats, index);
-                return;
-            }
-            bump(&stats.tailer.gaps[GapReason::ShardQueueFull.index()], 1);
-            self.lost = None;
+        if self.try_announce(stats, mode) == PushOutcome::Full {
+            self.lose(frame.server_seqno(), stats, index);
+            return;
         }
         if self.try_push(frame.clone(), mode) == PushOutcome::Full {
             self.lose(frame.server_seqno(), stats, index);
         }
+    }
+
+    /// Sends the pending loss announcement, if any, when the queue has room (the tailer calls
+    /// it while the ring is idle, so a loss at the end of a burst is not held back until the
+    /// next event).
+    pub(super) fn announce_lost(&mut self, stats: &StatsHub) {
+        let _ = self.try_announce(stats, PushMode::Live);
+    }
+
+    /// `Pushed` when nothing is pending or the Gap went out; `Full` when it is still pending.
+    fn try_announce(&mut self, stats: &StatsHub, mode: PushMode) -> PushOutcome {
+        let Some(lost) = self.lost.clone() else {
+            return PushOutcome::Pushed;
+        };
+        let last = lost.end - 1;
+        let g = Gap::seqnos(GapReason::ShardQueueFull, lost.start, last);
+        let frame_gap = Outbound::Meta(Arc::new(gap_frame(last, &g)));
+        if self.try_push(frame_gap, mode) == PushOutcome::Full {
+            return PushOutcome::Full;
+        }
+        bump(&stats.tailer.gaps[GapReason::ShardQueueFull.index()], 1);
+        self.lost = None;
+        PushOutcome::Pushed
     }
 
     fn try_push(&self, frame: Outbound, mode: PushMode) -> PushOutcome {
