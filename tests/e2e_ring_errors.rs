@@ -177,6 +177,35 @@ fn a_live_ring_of_another_schema_is_named_with_both_hashes_and_serving_goes_on()
 }
 
 #[test]
+fn a_file_that_is_not_a_ring_and_a_truncated_ring_are_named_as_such() {
+    let not_a_ring = temp_path("not-a-ring");
+    std::fs::write(&not_a_ring, vec![7u8; 4 << 20]).expect("write");
+    let truncated = temp_path("truncated-ring");
+    let mut image = old_schema_image("truncated");
+    // A valid header (this build's schema) but the file ends early.
+    image[header_offset::SCHEMA_HASH..header_offset::SCHEMA_HASH + 32]
+        .copy_from_slice(&ringgate::ingest::ring::layout::EXEC_SCHEMA_HASH);
+    image.truncate(image.len() / 2);
+    std::fs::write(&truncated, image).expect("write");
+    for (path, kind, says) in [
+        (&not_a_ring, "not_a_ring", "is not an event ring"),
+        (&truncated, "truncated", "is truncated"),
+    ] {
+        let serve = Serve::start(path, &[]);
+        wait_until(&format!("the tailer reports {kind}"), || {
+            ring_error_kind(&serve.get("/v1/status").1).as_deref() == Some(kind)
+        });
+        let (_, body) = serve.get("/health");
+        assert!(body.contains(says), "{kind}: {body}");
+        wait_until("the reason is logged", || {
+            serve.log().contains(&format!("kind={kind}"))
+        });
+    }
+    let _ = std::fs::remove_file(not_a_ring);
+    let _ = std::fs::remove_file(truncated);
+}
+
+#[test]
 fn an_unreadable_snapshot_exits_non_zero_with_the_reason() {
     let path = temp_path("old-schema.snapshot.zst");
     let image = old_schema_image("old-schema-snap");
