@@ -103,8 +103,10 @@ pub fn answer(route: RestRoute, hub: &StatsHub, config: &Config, now_ns: u64) ->
     }
 }
 
-/// `/v1/status`: the old gateway's fields plus the epoch, resumable seqno range, tracked
-/// blocks, ring state, lag and per-shard drops.
+/// `/v1/status`: the old gateway's fields (`status`, `block_number`, `connected_clients`,
+/// `uptime_secs`, `last_event_age_secs`, `server_seqno`, `oldest_seqno`, `newest_seqno`)
+/// plus the epoch, the resumable range under its own names, tracked blocks, ring state, lag
+/// and per-shard drops.
 fn status_json(hub: &StatsHub, config: &Config, now_ns: u64) -> Vec<u8> {
     let t = &hub.tailer;
     let ld = |a: &std::sync::atomic::AtomicU64| a.load(Ordering::Relaxed);
@@ -130,9 +132,14 @@ fn status_json(hub: &StatsHub, config: &Config, now_ns: u64) -> Vec<u8> {
     if let Some((oldest, newest)) = hub.resumable() {
         o.u64("oldest_resumable_seqno", oldest)
             .u64("newest_resumable_seqno", newest);
+        // The old gateway's names for the same range (its SDKs check the resume window
+        // with them).
+        o.u64("oldest_seqno", oldest).u64("newest_seqno", newest);
     }
     if let Some((lo, hi)) = hub.chain.get().block_range {
         o.u64("oldest_block", lo).u64("newest_block", hi);
+        // The old gateway's `block_number`: the newest block it had seen.
+        o.u64("block_number", hi);
     }
     o.u64("backlog_events", ld(&t.backlog_events))
         .u64("events_in", t.events_in_total())
@@ -221,6 +228,29 @@ mod tests {
             assert!(v.get(key).is_some(), "missing {key}");
         }
         assert_eq!(v["shards"].as_array().unwrap().len(), 2);
+    }
+
+    #[test]
+    fn status_keeps_the_old_gateways_names_for_the_window_and_the_block() {
+        let hub = StatsHub::new(1, 0);
+        hub.tailer.head_server_seqno.store(900, Ordering::Relaxed);
+        hub.tailer.oldest_server_seqno.store(100, Ordering::Relaxed);
+        let mut bodies = crate::handoff::published::ChainBodies::default();
+        bodies.block_range = Some((7, 9));
+        hub.chain.publish(bodies);
+        let r = answer(RestRoute::Status, &hub, &Config::default(), 1).unwrap();
+        use sonic_rs::JsonValueTrait;
+        let v: sonic_rs::Value = sonic_rs::from_slice(&r.body).unwrap();
+        let n = |k: &str| v.get(k).and_then(|x| x.as_u64());
+        assert_eq!(
+            (n("oldest_seqno"), n("newest_seqno")),
+            (Some(100), Some(900))
+        );
+        assert_eq!(
+            (n("oldest_resumable_seqno"), n("newest_resumable_seqno")),
+            (Some(100), Some(900))
+        );
+        assert_eq!(n("block_number"), Some(9));
     }
 
     #[test]
