@@ -235,9 +235,10 @@ mod tests {
         let hub = StatsHub::new(1, 0);
         hub.tailer.head_server_seqno.store(900, Ordering::Relaxed);
         hub.tailer.oldest_server_seqno.store(100, Ordering::Relaxed);
-        let mut bodies = crate::handoff::published::ChainBodies::default();
-        bodies.block_range = Some((7, 9));
-        hub.chain.publish(bodies);
+        hub.chain.publish(crate::handoff::published::ChainBodies {
+            block_range: Some((7, 9)),
+            ..Default::default()
+        });
         let r = answer(RestRoute::Status, &hub, &Config::default(), 1).unwrap();
         use sonic_rs::JsonValueTrait;
         let v: sonic_rs::Value = sonic_rs::from_slice(&r.body).unwrap();
