@@ -276,17 +276,24 @@ fn startup_error(
 
 pub use crate::sys::install_signal_handlers;
 
-/// With an access-keys file, what SIGHUP does: re-read the file and swap the keys (a bad file
-/// keeps the old keys and says why), then wake every shard so it closes the sessions of
-/// removed keys with 1008 "key revoked". Connections of keys that remain are untouched.
+/// What SIGHUP does (`systemctl reload`): with an access-keys file, re-read it and swap the
+/// keys (a bad file keeps the old keys and says why), then wake every shard so it closes the
+/// sessions of removed keys with 1008 "key revoked"; connections of keys that remain are
+/// untouched. Without one, log that there is nothing to reload. Never stops the server.
 fn reload_keys_on_sighup(
     server: &Server,
     path: Option<std::path::PathBuf>,
 ) -> Option<impl FnMut() + Send + 'static> {
-    let keys = server.stats().auth.clone()?;
-    let path = path?;
+    let keys = server.stats().auth.clone();
     let handle = server.shutdown_handle();
-    Some(move || match read_keys(&path) {
+    Some(move || match (&keys, &path) {
+        (Some(keys), Some(path)) => reload_keys(keys, path, &handle),
+        _ => log::event(Level::Info, "reload", &[("auth_keys", "none configured".into())]),
+    })
+}
+
+fn reload_keys(keys: &AuthKeys, path: &std::path::Path, handle: &ShutdownHandle) {
+    match read_keys(path) {
         Ok(specs) => {
             let count = specs.len() as u64;
             let removed = keys.reload(specs);
@@ -305,7 +312,7 @@ fn reload_keys_on_sighup(
             "auth_keys_reload_failed",
             &[("error", e.to_string().as_str().into())],
         ),
-    })
+    }
 }
 
 /// `ringgate serve`: start, print where it listens, run until SIGINT/SIGTERM, stop cleanly.
