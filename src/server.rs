@@ -288,7 +288,11 @@ fn reload_keys_on_sighup(
     let handle = server.shutdown_handle();
     Some(move || match (&keys, &path) {
         (Some(keys), Some(path)) => reload_keys(keys, path, &handle),
-        _ => log::event(Level::Info, "reload", &[("auth_keys", "none configured".into())]),
+        _ => log::event(
+            Level::Info,
+            "reload",
+            &[("auth_keys", "none configured".into())],
+        ),
     })
 }
 
