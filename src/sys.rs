@@ -179,7 +179,7 @@ pub fn install_signal_handlers_with_reload(
         }
     }
     std::thread::Builder::new()
-        .name("ringgate-signals".into())
+        .name("rg-signals".into())
         .spawn(move || {
             let mut byte = [0u8; 1];
             loop {

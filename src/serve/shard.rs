@@ -74,7 +74,7 @@ pub fn spawn(setup: ShardSetup) -> glommio::Result<glommio::ExecutorJoinHandle<(
         Placement::Unbound
     };
     LocalExecutorBuilder::new(placement)
-        .name(&format!("ringgate-shard-{}", setup.index))
+        .name(&format!("rg-shard-{}", setup.index))
         .io_memory(setup.config.io_memory)
         .ring_depth(setup.config.ring_depth)
         .spawn(move || shard_main(setup))

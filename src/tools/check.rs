@@ -260,12 +260,33 @@ fn check_cpu_isolation(config: &Config, host: &Host) -> Finding {
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut wanted = vec![config.tailer_core];
     wanted.extend((0..config.shard_count()).map(|i| config.shard_core(i, cores)));
+    // More threads than cores (shards wrap around, or land on the tailer's core): say so.
+    let mut distinct = wanted.clone();
+    distinct.sort_unstable();
+    distinct.dedup();
+    if distinct.len() < wanted.len() {
+        return finding(
+            "cpu_isolation",
+            Verdict::Warn,
+            format!(
+                "tailer on core {} and {} shard(s) on {:?}: {} cores are shared (this process may \
+                 use {cores} cores)",
+                config.tailer_core,
+                config.shard_count(),
+                &wanted[1..],
+                wanted.len() - distinct.len()
+            ),
+            "give each shard its own core: fewer --shards, or a wider CPU set for the service",
+        );
+    }
     let isolated = cpu_list(&host.isolated_cpus);
-    let missing: Vec<String> = wanted
-        .iter()
-        .filter(|c| !isolated.contains(c))
-        .map(|c| c.to_string())
-        .collect();
+    let mut missing: Vec<String> = Vec::new();
+    for c in wanted.iter().filter(|c| !isolated.contains(c)) {
+        let c = c.to_string();
+        if !missing.contains(&c) {
+            missing.push(c);
+        }
+    }
     finding(
         "cpu_isolation",
         if missing.is_empty() {
