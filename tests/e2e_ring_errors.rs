@@ -27,7 +27,12 @@ struct Serve {
 
 impl Serve {
     fn start(ring: &Path, extra: &[&str]) -> Serve {
-        let mut child = ringgate()
+        Serve::start_with(ringgate(), ring, extra)
+    }
+
+    /// `serve` run by `command` (the binary itself, or a wrapper such as `setpriv`).
+    fn start_with(mut command: Command, ring: &Path, extra: &[&str]) -> Serve {
+        let mut child = command
             .args([
                 "serve",
                 "--listen",
@@ -203,6 +208,28 @@ fn a_file_that_is_not_a_ring_and_a_truncated_ring_are_named_as_such() {
     }
     let _ = std::fs::remove_file(not_a_ring);
     let _ = std::fs::remove_file(truncated);
+}
+
+#[test]
+fn a_ring_the_gateway_user_may_not_read_says_so_and_how_to_fix_it() {
+    // The gateway runs as `nobody` (setpriv, util-linux); the ring is root's, mode 0600.
+    let path = temp_path("private-ring");
+    std::fs::write(&path, vec![0u8; 4 << 20]).expect("write");
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))
+        .expect("chmod");
+    let mut as_nobody = Command::new("setpriv");
+    as_nobody
+        .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_ringgate"));
+    let serve = Serve::start_with(as_nobody, &path, &[]);
+    wait_until("the tailer reports permission_denied", || {
+        ring_error_kind(&serve.get("/v1/status").1).as_deref() == Some("permission_denied")
+    });
+    let (status, body) = serve.get("/health");
+    assert_eq!(status, 503);
+    assert!(body.contains("needs read access"), "{body}");
+    drop(serve);
+    let _ = std::fs::remove_file(&path);
 }
 
 #[test]
