@@ -137,6 +137,20 @@ struct ServerArgs {
     /// none). Each enabled gate copies every in-block event once when its block gets there.
     #[arg(long, default_value = defaults::GATES_FLAG, value_parser = parse_gates)]
     gates: [bool; 3],
+    /// `Access-Control-Allow-Origin` for every HTTP answer (an origin such as
+    /// https://dash.example, or *). Default: no CORS header.
+    #[arg(long, value_parser = parse_cors_origin)]
+    cors_origin: Option<String>,
+}
+
+/// `--cors-origin`: a header value, so no control characters (a CR/LF would inject headers).
+fn parse_cors_origin(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.chars().any(char::is_control) {
+        return Err(
+            "an origin (e.g. https://dash.example) or *, without control characters".into(),
+        );
+    }
+    Ok(s.to_owned())
 }
 
 /// `--gates`: which of `[Voted, Finalized, Verified]` are enabled.
@@ -176,6 +190,10 @@ impl ServerArgs {
         c.inbox_spin = Duration::from_micros(self.inbox_spin_us);
         c.startup_backlog_events = self.backlog_events;
         c.chain.gate.enabled = self.gates;
+        c.cors_origin = self
+            .cors_origin
+            .clone()
+            .or(defaults::CORS_ORIGIN.map(str::to_owned));
         c.idle = if self.busy_spin {
             IdleStrategy::BusySpin
         } else {
