@@ -71,6 +71,8 @@ pub mod defaults {
     pub const RING_DEPTH: usize = 128;
     /// `Config::shutdown_grace`, seconds.
     pub const SHUTDOWN_GRACE_SECS: u64 = 2;
+    /// `Config::cors_origin`: no `Access-Control-Allow-Origin` header.
+    pub const CORS_ORIGIN: Option<&str> = None;
 }
 
 /// The whole gateway configuration.
@@ -135,8 +137,11 @@ pub struct Config {
     /// flood (1008). Defaults 10/s and 20: far above any keep-alive, far below a flood.
     pub ping_per_sec: u32,
     pub ping_burst: u32,
-    /// `Access-Control-Allow-Origin` on REST answers. Default `*` (the old gateway's; its
-    /// dashboards fetch cross-origin). `None` sends no CORS header.
+    /// `Access-Control-Allow-Origin` on every HTTP answer but the `101` (REST bodies and
+    /// error statuses alike). Default `None`: no CORS header, so a browser page from another
+    /// origin cannot read `/v1/*` (the old gateway sent `*` unconditionally). Set it to the
+    /// dashboard's origin (`--cors-origin https://dash.example`), or `*` to let any page read
+    /// the REST answers (they are public chain data, but it also exposes `/metrics`).
     pub cors_origin: Option<String>,
     /// Frames each shard's resume store keeps for `resume_from` / `from_block` (announced as
     /// `Hello.limits.resume_buffer_size`). Default 100,000 (the old gateway's window, here actually
@@ -225,7 +230,7 @@ impl Default for Config {
             subscription_limits: SubscriptionLimits::default(),
             ping_per_sec: PingLimiter::DEFAULT_PER_SEC,
             ping_burst: PingLimiter::DEFAULT_BURST,
-            cors_origin: Some("*".to_owned()),
+            cors_origin: defaults::CORS_ORIGIN.map(str::to_owned),
             resume_store_frames: defaults::RESUME_STORE_FRAMES,
             resume_store_bytes: defaults::RESUME_STORE_MIB << 20,
             startup_backlog_events: defaults::STARTUP_BACKLOG_EVENTS,

@@ -200,6 +200,10 @@ struct ServerArgs {
     /// Lowest level logged: debug, info, warn or error.
     #[arg(long, default_value = "info", value_parser = parse_log_level)]
     log_level: Level,
+    /// `Access-Control-Allow-Origin` for every HTTP answer (an origin such as
+    /// https://dash.example, or *). Default: no CORS header.
+    #[arg(long, value_parser = parse_cors_origin)]
+    cors_origin: Option<String>,
 }
 
 /// `--trusted-proxies`: a comma-separated IP list, checked here, parsed in `apply`.
@@ -213,6 +217,16 @@ fn parse_log_format(s: &str) -> Result<LogFormat, String> {
 
 fn parse_log_level(s: &str) -> Result<Level, String> {
     Level::parse(s).ok_or_else(|| format!("unknown log level {s:?} (debug, info, warn, error)"))
+}
+
+/// `--cors-origin`: a header value, so no control characters (a CR/LF would inject headers).
+fn parse_cors_origin(s: &str) -> Result<String, String> {
+    if s.is_empty() || s.chars().any(char::is_control) {
+        return Err(
+            "an origin (e.g. https://dash.example) or *, without control characters".into(),
+        );
+    }
+    Ok(s.to_owned())
 }
 
 /// `--gates`: which of `[Voted, Finalized, Verified]` are enabled.
@@ -260,6 +274,10 @@ impl ServerArgs {
             parse_ip_list(&self.trusted_proxies).unwrap_or_default();
         c.metrics_open = self.metrics_open;
         ringgate::log::init(self.log_format, self.log_level);
+        c.cors_origin = self
+            .cors_origin
+            .clone()
+            .or(defaults::CORS_ORIGIN.map(str::to_owned));
         c.idle = if self.busy_spin {
             IdleStrategy::BusySpin
         } else {

@@ -2,7 +2,8 @@
 //! function with its SAFETY argument, so `unsafe` lives in as few files as possible.
 //!
 //! Called from the tailer thread (timer slack), the main thread (THP, rlimits, signals) and
-//! shard executors (socket options, `shutdown(2)`, `sendmsg(2)`, doorbell writes). None of
+//! shard executors (socket options, `shutdown(2)`, `sendmsg(2)`, discarding a closing
+//! socket's input, doorbell writes). None of
 //! these calls blocks except the signal watcher's `read(2)`, which runs on its own thread.
 //! Failures that leave a harmless default (timer slack, THP, `SO_SNDBUF`, `shutdown`) are
 //! ignored on purpose and say so; the rest return `io::Result`.
@@ -116,6 +117,51 @@ pub fn send_nonblocking(fd: RawFd, iov: &[IoSlice<'_>]) -> io::Result<usize> {
     } else {
         Ok(n as usize)
     }
+}
+
+/// What [`discard_input`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Discarded {
+    /// Nothing more is queued now (`EAGAIN`); the connection is still open for reading.
+    Drained,
+    /// The peer's FIN (or an error: the connection is gone): nothing will ever be unread.
+    Ended,
+    /// Stopped after `limit` bytes with more still queued (a peer that keeps sending).
+    Limit,
+}
+
+/// Reads and throws away what is queued on socket `fd` without waiting (`MSG_DONTWAIT`), up
+/// to `limit` bytes. A socket closed with unread input is reset by the kernel (RST instead
+/// of FIN), and the reset destroys whatever it had not transmitted yet, close frame included.
+pub fn discard_input(fd: RawFd, limit: usize) -> Discarded {
+    let mut scratch = [0u8; 4096];
+    let mut total = 0usize;
+    while total < limit {
+        // SAFETY: `fd` is the caller's open socket for the duration of this call; the
+        // buffer is a valid, writable local array whose length is passed; MSG_DONTWAIT
+        // makes the call non-blocking whatever the fd's flags.
+        let n = unsafe {
+            libc::recv(
+                fd,
+                scratch.as_mut_ptr().cast(),
+                scratch.len(),
+                libc::MSG_DONTWAIT,
+            )
+        };
+        match n {
+            0 => return Discarded::Ended,
+            n if n > 0 => total += n as usize,
+            _ => {
+                let e = io::Error::last_os_error();
+                return match e.kind() {
+                    io::ErrorKind::WouldBlock => Discarded::Drained,
+                    io::ErrorKind::Interrupted => continue,
+                    _ => Discarded::Ended,
+                };
+            }
+        }
+    }
+    Discarded::Limit
 }
 
 /// Writes one byte to `fd` (a doorbell). Async-signal-safe. A failure (the buffer is full,

@@ -8,6 +8,13 @@ fn id(n: u8) -> BlockId {
     [n; 32]
 }
 
+/// The Ethereum hash of proposal `n` (its BLOCK_END), distinct from every id.
+fn eth_hash(n: u8) -> [u8; 32] {
+    let mut h = [0xe0; 32];
+    h[31] = n;
+    h
+}
+
 struct T {
     tracker: LifecycleTracker,
     out: Vec<Transition>,
@@ -37,17 +44,42 @@ impl T {
     }
 
     fn start(&mut self, n: u8, number: u64) -> u64 {
+        self.start_on(n, number, 0)
+    }
+
+    /// BLOCK_START of proposal `n` whose parent is proposal `parent` (by Ethereum hash,
+    /// [`eth_hash`]; 0 = a parent not tracked here).
+    fn start_on(&mut self, n: u8, number: u64, parent: u8) -> u64 {
         self.ring += 100;
         let ts = self.tick();
         self.feed(ChainInput::BlockStart {
             block_seqno: self.ring,
             id: id(n),
             number,
+            parent_eth_hash: eth_hash(parent),
             txn_count: 5,
             block_time_ns: ts,
             timestamp_ns: ts,
         });
         self.ring
+    }
+
+    /// BLOCK_END of the proposal opened at `block_seqno`, whose Ethereum hash is
+    /// `eth_hash(n)`.
+    fn end(&mut self, block_seqno: u64, n: u8) {
+        let ts = self.tick();
+        self.feed(ChainInput::BlockEnd {
+            block_seqno,
+            gas_used: 21_000,
+            eth_block_hash: eth_hash(n),
+            timestamp_ns: ts,
+        });
+    }
+
+    /// A whole proposal `n` on `parent`.
+    fn block_on(&mut self, n: u8, number: u64, parent: u8) {
+        let bs = self.start_on(n, number, parent);
+        self.end(bs, n);
     }
 
     fn finalize(&mut self, n: u8, number: u64) -> Vec<Transition> {
@@ -243,6 +275,7 @@ fn start_input(seqno: u64, block: u8, number: u64, ts: u64) -> ChainInput {
         block_seqno: seqno,
         id: id(block),
         number,
+        parent_eth_hash: [0; 32],
         txn_count: 3,
         block_time_ns: ts,
         timestamp_ns: ts,
@@ -376,4 +409,68 @@ fn backwards_and_unknown_are_ignored() {
     assert_eq!(out.len(), 2);
     assert_eq!(t.stats().refused_transitions, 1);
     assert_eq!(t.stats().ignored_unknown, 1);
+}
+
+#[test]
+fn finality_follows_parent_hashes_down_and_stops_where_the_link_is_lost() {
+    let mut t = T::new(LifecycleConfig::default());
+    t.block_on(1, 10, 0); // below the gap at 11: cannot be placed
+    t.block_on(3, 12, 9); // on a block at 11 never seen here
+    t.block_on(4, 12, 9); // its sibling, also unfinalized
+    t.block_on(5, 13, 3);
+    t.block_on(6, 13, 4);
+    t.block_on(7, 14, 5);
+    let got = t.finalize(7, 14);
+    assert_eq!(
+        stages(&got),
+        [
+            (3, CommitStage::Finalized),
+            (5, CommitStage::Finalized),
+            (7, CommitStage::Finalized),
+            (4, CommitStage::Abandoned),
+            (6, CommitStage::Abandoned),
+        ]
+    );
+    // Height 11 is unknown, so nothing proves whether block 1 is the ancestor of block 3.
+    assert_eq!(t.tracker.stage_of(&id(1)), None);
+    assert_eq!(t.tracker.stats().unresolved, 1);
+    assert_eq!(t.tracker.take_unresolved(), vec![(id(1), 10)]);
+    assert!(t.tracker.take_unresolved().is_empty(), "reported once");
+    // Later proposals at final heights are abandoned on arrival, as before.
+    t.start_on(8, 13, 3);
+    assert_eq!(t.tracker.stage_of(&id(8)), Some(CommitStage::Abandoned));
+    // Verifying 14 verifies its finalized ancestors, lowest first.
+    let got = t.verify(14);
+    assert_eq!(
+        stages(&got),
+        [
+            (3, CommitStage::Verified),
+            (5, CommitStage::Verified),
+            (7, CommitStage::Verified)
+        ]
+    );
+    assert_eq!(t.tracker.active_len(), 0);
+    assert_eq!(t.tracker.stats().implied, 4);
+}
+
+#[test]
+fn an_explicitly_finalized_height_anchors_the_walk_below_a_later_finalization() {
+    let mut t = T::new(LifecycleConfig::default());
+    t.block_on(1, 10, 0);
+    t.block_on(2, 11, 1);
+    t.block_on(3, 12, 2);
+    t.finalize(1, 10);
+    // 11 gets no BLOCK_FINALIZED; 12's finalization implies it (10 was settled before).
+    let got = t.finalize(3, 12);
+    assert_eq!(
+        stages(&got),
+        [(2, CommitStage::Finalized), (3, CommitStage::Finalized)]
+    );
+    // BLOCK_VERIFIED by number now finds the implied block too.
+    let got = t.verify(11);
+    assert_eq!(
+        stages(&got),
+        [(1, CommitStage::Verified), (2, CommitStage::Verified)]
+    );
+    assert_eq!(t.tracker.stats().unresolved, 0);
 }

@@ -1,6 +1,6 @@
 //! The `ringgate` binary itself: `serve` over a real ring, SIGTERM → close 1001 and exit 0;
 //! `demo` end to end (and its cleanup); `inspect` on a bad file; a startup failure (locked
-//! memory) that states the limit and the remedy; `inspect --events | jq`.
+//! memory) that states the limit and the remedy; `inspect --events | jq`; `--cors-origin`.
 
 mod common;
 mod real_data;
@@ -185,4 +185,46 @@ fn inspect_events_pipes_into_jq_as_pure_json_lines() {
     assert!(inspect.wait().expect("inspect exits").success());
     assert!(report.contains("# magic         RING01"), "{report}");
     assert!(report.contains("# decode failures: none"), "{report}");
+}
+
+#[test]
+fn serve_sends_the_cors_origin_given_by_flag_and_refuses_one_with_a_line_break() {
+    let ring = TestRing::create("cli-cors");
+    let mut child = ringgate()
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--shards",
+            "1",
+            "--no-pin",
+            "--cors-origin",
+            "https://dash.example",
+            "--ring",
+        ])
+        .arg(&ring.path)
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn ringgate");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (addr, _) = banner_addr(&mut stderr);
+    let answer = RawClient::request(addr, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}");
+    assert!(
+        answer.contains("\r\nAccess-Control-Allow-Origin: https://dash.example\r\n"),
+        "{answer}"
+    );
+    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    // SAFETY: sending SIGTERM to our own child process, which is still running.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    assert!(child.wait().expect("wait").success());
+
+    let out = ringgate()
+        .args(["serve", "--cors-origin", "x\r\nSet-Cookie: a=b", "--ring"])
+        .arg(&ring.path)
+        .output()
+        .expect("run ringgate");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--cors-origin"), "{err}");
 }

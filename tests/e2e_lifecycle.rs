@@ -47,6 +47,61 @@ fn rest_endpoints_answer_on_the_websocket_port() {
     assert!(body(&tps).starts_with("{\"tps\":0,"), "{tps}");
 }
 
+/// The head of an HTTP answer, lower-cased (header names are case-insensitive).
+fn head_lower(response: &str) -> String {
+    response
+        .split_once("\r\n\r\n")
+        .map_or(response, |(h, _)| h)
+        .to_ascii_lowercase()
+}
+
+/// Found in the soak (issue "Soak and faults", item 3): error answers carried
+/// `Access-Control-Allow-Origin: *` although docs/protocol.md says there is no CORS header by
+/// default; `Config::cors_origin` defaulted to `Some("*")`.
+#[test]
+fn http_answers_carry_a_cors_header_only_when_one_is_configured() {
+    let requests = [
+        ("GET /v1/status HTTP/1.1\r\nHost: x\r\n\r\n", "200"),
+        ("GET /health HTTP/1.1\r\nHost: x\r\n\r\n", "200"),
+        ("GET /nope HTTP/1.1\r\nHost: x\r\n\r\n", "404"),
+        ("POST /v1/status HTTP/1.1\r\nHost: x\r\n\r\n", "405"),
+        ("GET /v1/ws HTTP/1.1\r\nHost: x\r\n\r\n", "426"),
+        (
+            "GET /v1/blocks/x/lifecycle HTTP/1.1\r\nHost: x\r\n\r\n",
+            "400",
+        ),
+    ];
+    let ring = TestRing::create("cors");
+    let gw = start_gateway(test_config(&ring));
+    for (request, status) in requests {
+        let answer = RawClient::request(gw.addr, request);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{answer}"
+        );
+        assert!(
+            !head_lower(&answer).contains("access-control-"),
+            "no CORS header by default: {answer}"
+        );
+    }
+    drop(gw);
+
+    let mut config = test_config(&ring);
+    config.cors_origin = Some("https://dash.example".to_owned());
+    let gw = start_gateway(config);
+    for (request, status) in requests {
+        let answer = RawClient::request(gw.addr, request);
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{answer}"
+        );
+        assert!(
+            head_lower(&answer).contains("\r\naccess-control-allow-origin: https://dash.example"),
+            "{answer}"
+        );
+    }
+}
+
 #[test]
 fn health_is_503_when_the_ring_writer_is_gone() {
     let mut ring = TestRing::create("gone");

@@ -21,6 +21,11 @@ pub enum GapReason {
     /// `min_stage` above `Proposed` will not receive it (the `Proposed` originals are
     /// `from_seqno..=to_seqno`).
     StageGateOverflow,
+    /// A held block below a finalized height that the chain of block hashes could not place
+    /// (data loss cut the link): it will never be finalized on its own, and it cannot be
+    /// proven canonical or abandoned, so sessions with `min_stage` above `Proposed` will not
+    /// receive it (the `Proposed` originals are `from_seqno..=to_seqno`).
+    UnresolvedBlock,
     /// A resume cursor older than the resume store: these seqnos cannot be replayed.
     ResumeWindow,
     /// A session's own send queue overflowed.
@@ -29,12 +34,13 @@ pub enum GapReason {
 
 impl GapReason {
     /// Every reason, in the order of [`GapReason::index`] (metrics label order).
-    pub const ALL: [GapReason; 7] = [
+    pub const ALL: [GapReason; 8] = [
         GapReason::RingLapped,
         GapReason::PayloadExpired,
         GapReason::WriterRestart,
         GapReason::ShardQueueFull,
         GapReason::StageGateOverflow,
+        GapReason::UnresolvedBlock,
         GapReason::ResumeWindow,
         GapReason::SlowClient,
     ];
@@ -54,6 +60,7 @@ impl GapReason {
             GapReason::WriterRestart => "writer_restart",
             GapReason::ShardQueueFull => "shard_queue_full",
             GapReason::StageGateOverflow => "stage_gate_overflow",
+            GapReason::UnresolvedBlock => "unresolved_block",
             GapReason::ResumeWindow => "resume_window",
             GapReason::SlowClient => "slow_client",
         }

@@ -70,6 +70,14 @@ pub struct Sim {
     /// `min_stage` copies released after each event: `None` = all queued (an idle ring
     /// between events), `Some(n)` = at most `n` (the tailer's budget on a busy ring).
     pub release_per_event: Option<usize>,
+    /// Ethereum hash of the last proposal ended at each number: the parent a new proposal
+    /// names by default (the chain extends the latest block one height below).
+    pub ended: std::collections::BTreeMap<u64, [u8; 32]>,
+}
+
+/// The Ethereum hash [`Sim::end`] gives proposal `n`.
+pub fn eth_hash(n: u8) -> [u8; 32] {
+    [n; 32]
 }
 
 impl Sim {
@@ -81,6 +89,7 @@ impl Sim {
             ring: 0,
             ts: 1_000_000_000,
             release_per_event: None,
+            ended: std::collections::BTreeMap::new(),
         }
     }
 
@@ -142,13 +151,24 @@ impl Sim {
         self.ts
     }
 
-    /// BLOCK_START of proposal `n` at `number`; returns its block seqno.
+    /// BLOCK_START of proposal `n` at `number`, on the last proposal ended one height below;
+    /// returns its block seqno.
     pub fn start(&mut self, n: u8, number: u64, txns: u32) -> u64 {
+        let parent = number
+            .checked_sub(1)
+            .and_then(|p| self.ended.get(&p).copied())
+            .unwrap_or([0; 32]);
+        self.start_with_parent(n, number, txns, parent)
+    }
+
+    /// BLOCK_START of proposal `n` at `number` whose parent has Ethereum hash `parent`.
+    pub fn start_with_parent(&mut self, n: u8, number: u64, txns: u32, parent: [u8; 32]) -> u64 {
         let ts = self.now();
         let input = ChainInput::BlockStart {
             block_seqno: self.ring + 1,
             id: id(n),
             number,
+            parent_eth_hash: parent,
             txn_count: u64::from(txns),
             block_time_ns: number * 400_000_000,
             timestamp_ns: ts,
@@ -225,11 +245,12 @@ impl Sim {
 
     pub fn end(&mut self, bs: u64, n: u8, number: u64) {
         let ts = self.now();
+        self.ended.insert(number, eth_hash(n));
         self.step(
             Some(ChainInput::BlockEnd {
                 block_seqno: bs,
                 gas_used: 21_000,
-                eth_block_hash: [n; 32],
+                eth_block_hash: eth_hash(n),
                 timestamp_ns: ts,
             }),
             EventType::BlockEnd,
@@ -242,6 +263,15 @@ impl Sim {
     /// A whole executed proposal; returns its block seqno.
     pub fn block(&mut self, n: u8, number: u64, txns: u32) -> u64 {
         let bs = self.start(n, number, txns);
+        self.txns(bs, n, number, txns);
+        self.end(bs, n, number);
+        bs
+    }
+
+    /// A whole executed proposal `n` on proposal `parent` (by its Ethereum hash); returns
+    /// its block seqno.
+    pub fn block_on(&mut self, n: u8, number: u64, txns: u32, parent: u8) -> u64 {
+        let bs = self.start_with_parent(n, number, txns, eth_hash(parent));
         self.txns(bs, n, number, txns);
         self.end(bs, n, number);
         bs

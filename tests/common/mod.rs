@@ -11,6 +11,7 @@
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
+use std::os::fd::FromRawFd;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -383,6 +384,51 @@ pub fn collect_events(client: &mut WsClient, n: usize, last_seqno: &mut u64) -> 
     names
 }
 
+/// A client socket with a tiny receive buffer, so a client that stops reading stalls the
+/// server's writes after a few frames.
+pub fn connect_small_receive_buffer(addr: SocketAddr) -> TcpStream {
+    let SocketAddr::V4(v4) = addr else {
+        panic!("tests listen on IPv4 loopback")
+    };
+    // SAFETY: plain socket(2); the result is checked before use.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) };
+    assert!(fd >= 0, "socket");
+    let size: libc::c_int = 4096;
+    // SAFETY: `fd` is the socket just created; the option value is a c_int whose size is
+    // passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "SO_RCVBUF");
+    let sa = libc::sockaddr_in {
+        sin_family: libc::AF_INET as libc::sa_family_t,
+        sin_port: v4.port().to_be(),
+        sin_addr: libc::in_addr {
+            s_addr: u32::from(*v4.ip()).to_be(),
+        },
+        sin_zero: [0; 8],
+    };
+    // SAFETY: `sa` is a valid sockaddr_in and its exact size is passed.
+    let rc = unsafe {
+        libc::connect(
+            fd,
+            (&sa as *const libc::sockaddr_in).cast(),
+            std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "connect");
+    // SAFETY: `fd` is an open, connected TCP socket that nothing else owns.
+    let stream = unsafe { TcpStream::from_raw_fd(fd) };
+    stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
+    stream
+}
+
 /// A raw TCP connection, for clients that misbehave on purpose.
 pub struct RawClient {
     pub stream: TcpStream,
@@ -406,7 +452,13 @@ impl RawClient {
 
     /// Performs a valid upgrade on `path` and returns the socket, positioned after the 101.
     pub fn upgraded(addr: SocketAddr, path: &str) -> RawClient {
-        let mut c = RawClient::connect(addr);
+        RawClient::upgraded_over(RawClient::connect(addr).stream, path)
+    }
+
+    /// [`RawClient::upgraded`] over a socket already connected (e.g. one with a small
+    /// receive buffer).
+    pub fn upgraded_over(stream: TcpStream, path: &str) -> RawClient {
+        let mut c = RawClient { stream };
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
              Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"

@@ -32,6 +32,7 @@ pub fn chain_input(
                 block_seqno,
                 id: start.block_tag.id,
                 number: start.block_tag.block_number,
+                parent_eth_hash: start.parent_eth_hash,
                 txn_count: start.eth_block_input.txn_count,
                 block_time_ns,
                 timestamp_ns,

@@ -23,8 +23,9 @@
 //! - a rejected or abandoned block is discarded: nothing of it is ever released above
 //!   `Proposed`, and a release still queued or half done for it stops (its `Lifecycle` frame
 //!   tells `Voted` clients that the prefix they got is void);
-//! - a block dropped by the bounds, [`StageGate::drop_partial`] or [`StageGate::drop_all`]
-//!   leaves the release queue with it: nothing of it is copied afterwards;
+//! - a block dropped by the bounds, [`StageGate::drop_partial`],
+//!   [`StageGate::drop_unresolved`] or [`StageGate::drop_all`] leaves the release queue with
+//!   it: nothing of it is copied afterwards;
 //! - memory is bounded by [`GateConfig::max_blocks`] and [`GateConfig::max_bytes`]; a block
 //!   pushed out by the bounds is reported as an [`Overflow`], never dropped silently;
 //! - consensus events (block seqno 0: BLOCK_QC, BLOCK_FINALIZED, BLOCK_VERIFIED) are not
@@ -143,6 +144,9 @@ pub struct GateStats {
     pub discarded_events: u64,
     pub overflow_blocks: u64,
     pub overflow_events: u64,
+    /// Held blocks dropped because a finalization could not place them
+    /// ([`StageGate::drop_unresolved`]), each announced.
+    pub unresolved_blocks: u64,
     /// In-block events whose block was never opened (mid-stream start) or already evicted.
     pub unknown_block_events: u64,
 }
@@ -396,6 +400,21 @@ impl StageGate {
     pub fn drop_partial(&mut self, block_seqno: u64) -> Option<Overflow> {
         let b = self.remove(block_seqno)?;
         self.stats.discarded_events += b.events.len() as u64;
+        Some(Self::loss_of(&b))
+    }
+
+    /// Drops block `id` because the tracker could not place it below a finalized height
+    /// (see [`crate::ingest::chain::tracker`]): no gate will ever be reached, and it may have
+    /// been canonical, so the caller announces the loss. `None` when it is not held, or was
+    /// pushed out already (that loss was announced then).
+    pub fn drop_unresolved(&mut self, id: &BlockId) -> Option<Overflow> {
+        let block_seqno = *self.by_id.get(id)?;
+        let b = self.remove(block_seqno)?;
+        self.stats.discarded_events += b.events.len() as u64;
+        if b.evicted {
+            return None;
+        }
+        self.stats.unresolved_blocks += 1;
         Some(Self::loss_of(&b))
     }
 

@@ -23,6 +23,10 @@ pub enum ChainInput {
         block_seqno: u64,
         id: BlockId,
         number: u64,
+        /// Ethereum hash of the parent block: the `eth_block_hash` of the parent's
+        /// BLOCK_END. The tracker follows it to tell a finalized block's ancestors from
+        /// the proposals it leaves behind.
+        parent_eth_hash: [u8; 32],
         /// `eth_block_input.txn_count`: transactions the block carries.
         txn_count: u64,
         /// Chain time of the block in ns: `proposal_epoch_nanos` when non-zero, else

@@ -13,7 +13,8 @@
 //! 4. per transition: its `Lifecycle` frame, then a `TPS` frame if a block was finalized;
 //!    a transition to a gated stage only queues the release of the block's copies;
 //! 5. at BLOCK_END: `ContentionData`, then `TopAccesses`;
-//! 6. a `Gap` frame for every block the gate had to push out.
+//! 6. a `Gap` frame for every block the gate had to push out (`stage_gate_overflow`), then
+//!    one for every held block a finalization could not place (`unresolved_block`).
 //!
 //! The copies come from [`ChainPipeline::drain_releases`], at most `budget` per call, which
 //! the tailer calls between ring events and, when the ring is idle, until
@@ -38,7 +39,7 @@ use crate::ingest::chain::meta;
 use crate::ingest::chain::topk::{TopAccesses, TopAccessesConfig};
 use crate::ingest::chain::tps::{TpsWindow, DEFAULT_TPS_WINDOW_NS};
 use crate::ingest::chain::tracker::{LifecycleConfig, LifecycleTracker, Transition};
-use crate::model::gap::Gap;
+use crate::model::gap::{Gap, GapReason};
 use crate::model::outbound::{EncodedEvent, Outbound};
 use crate::model::seqno::ServerSeqno;
 use crate::wire::protocol::messages::gap_frame;
@@ -86,6 +87,8 @@ pub struct ChainPipeline {
     top: TopAccesses,
     transitions: Vec<Transition>,
     gate_out: GateOutput,
+    /// Held blocks the tracker could not place below a finalized height, to announce.
+    unresolved: Vec<Overflow>,
     release_budget: usize,
     last_ns: u64,
 }
@@ -101,6 +104,7 @@ impl ChainPipeline {
             top: TopAccesses::new(config.top_accesses),
             transitions: Vec::new(),
             gate_out: GateOutput::default(),
+            unresolved: Vec::new(),
             release_budget: config.release_budget.max(1),
             last_ns: 0,
         }
@@ -132,6 +136,9 @@ impl ChainPipeline {
                 self.gate.open(block_seqno, id, number, &mut self.gate_out);
             }
             self.tracker.observe(input, &mut self.transitions);
+            for (id, _) in self.tracker.take_unresolved() {
+                self.unresolved.extend(self.gate.drop_unresolved(&id));
+            }
             contention = self.contention.observe(input);
             top = self.top.observe(input);
         }
@@ -171,6 +178,13 @@ impl ChainPipeline {
                 seqnos.allocate(),
                 &Gap::from(&o),
             ))));
+        }
+        for o in self.unresolved.drain(..) {
+            let gap = Gap {
+                reason: GapReason::UnresolvedBlock,
+                ..Gap::from(&o)
+            };
+            emit(Outbound::Meta(Arc::new(gap_frame(seqnos.allocate(), &gap))));
         }
     }
 

@@ -469,6 +469,7 @@ impl Tailer {
         t.gate_released_copies
             .store(g.released_copies, Ordering::Relaxed);
         t.gaps[GapReason::StageGateOverflow.index()].store(g.overflow_blocks, Ordering::Relaxed);
+        t.gaps[GapReason::UnresolvedBlock.index()].store(g.unresolved_blocks, Ordering::Relaxed);
         self.stats.chain.publish(self.pipeline.bodies());
     }
 

@@ -9,7 +9,11 @@
 //!    step: `Hello`, the connect-time subscription from the query `events=` / `min_stage=`
 //!    or the channel default, `Resume` and the replay when asked, the registry insert), then
 //!    the [`reader`] loop (client frames) and the [`writer`] task (everything pending in one
-//!    write per turn) until either side closes.
+//!    write per turn) until either side closes;
+//! 4. closing: the writer sends the close frame (last), then FIN; then the client's input is
+//!    read and discarded until its EOF or the close linger, so the socket is never dropped
+//!    with input unread (the kernel would answer with a reset that destroys any frame not yet
+//!    transmitted, the close frame included). An answered HTTP request closes the same way.
 //!
 //! - [`registry`]: what the dispatch loop sees of each session: filter, bounded queue, waker.
 //! - [`register`](mod@register): the no-await step that opens a session and inserts it in the registry.
@@ -46,7 +50,7 @@ use crate::wire::ws;
 
 pub use registry::{Registry, SessionShared};
 
-use reader::reader_loop;
+use reader::{discard_until_eof, reader_loop, ReaderEnd};
 use register::register;
 use registry::abort_socket;
 use writer::writer_loop;
@@ -71,10 +75,10 @@ pub async fn run_session(
     bump(gauge, 1);
 
     let writer = glommio::spawn_local(writer_loop(ctx.clone(), stream.clone(), shared.clone()));
-    reader_loop(ctx, stream, &shared, pipelined).await;
-    // The reader is done (the session is closing). A writer stuck in a write to a client that
-    // does not read gets the close linger to finish, then is cancelled and the socket aborted,
-    // so no session outlives its client's misbehaviour.
+    let end = reader_loop(ctx, stream, &shared, pipelined).await;
+    // The session is closing. A writer stuck in a write to a client that does not read gets
+    // the close linger to finish, then is cancelled and the socket aborted, so no session
+    // outlives its client's misbehaviour.
     let finished = glommio::timer::timeout(CLOSE_LINGER, async {
         writer.await;
         Ok(())
@@ -82,6 +86,11 @@ pub async fn run_session(
     .await;
     if finished.is_err() {
         abort_socket(shared.fd);
+    } else if end == ReaderEnd::Closing {
+        // Close frame and FIN are out; the client may still be sending (the rest of an
+        // oversized message, its close reply, anything): read it to EOF before the socket
+        // is dropped, or the kernel resets the connection and the close frame with it.
+        discard_until_eof(stream).await;
     }
 
     ctx.sessions.borrow_mut().remove(shared.id);
@@ -249,9 +258,12 @@ async fn respond(ctx: &ShardCtx, stream: &Rc<RefCell<TcpStream>>, response: &Res
         bump(&ctx.stats.bytes_out, bytes.len() as u64);
         bump(&ctx.stats.writes, 1);
     }
-    // Half-close: the client reads the whole answer, then sees EOF.
+    // Half-close: the client reads the whole answer, then sees EOF. Then read what it still
+    // sends (a request body, the rest of an oversized head) until its EOF, so the close is a
+    // FIN, not a reset that could destroy the answer before it is transmitted.
     let fd = stream.borrow().as_raw_fd();
     writer::half_close(fd);
+    discard_until_eof(stream).await;
 }
 
 /// Writes all of `bytes` (the stream is borrowed only inside each poll).

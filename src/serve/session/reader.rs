@@ -6,8 +6,14 @@
 //! client silent for `pong_timeout`. Runs on the session's shard core; borrows the socket
 //! only inside a single poll, never across an await. Never writes to the socket itself:
 //! what it answers goes into the session's control buffer for the writer.
+//!
+//! It returns as soon as the session is closing; the connection task then waits for the
+//! writer's close frame and FIN and only then drains the client's input to EOF
+//! ([`discard_until_eof`]): the socket is never dropped with input unread (that makes the
+//! kernel reset the connection, destroying the close frame if it was not transmitted yet).
 
 use std::cell::RefCell;
+use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::task::Poll;
 use std::time::Instant;
@@ -74,66 +80,62 @@ enum ReaderWake {
     Tick,
 }
 
+/// Why [`reader_loop`] returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReaderEnd {
+    /// The client's EOF or a read error: its input is finished, nothing can stay unread.
+    PeerGone,
+    /// The session is closing (a close frame is due) while the client may still send: the
+    /// caller must read and discard its input until EOF after the close frame and FIN are
+    /// out (see `run_session`), never drop the socket with input unread.
+    Closing,
+}
+
+/// Reads and handles client frames until the session closes, for whatever reason.
 pub(crate) async fn reader_loop(
     ctx: &Rc<ShardCtx>,
     stream: &Rc<RefCell<TcpStream>>,
     shared: &Rc<SessionShared>,
     pipelined: Vec<u8>,
-) {
+) -> ReaderEnd {
     let cfg = &ctx.config;
     let mut decoder = FrameDecoder::new(cfg.decoder_limits);
     let mut pings = PingLimiter::new(cfg.ping_per_sec, cfg.ping_burst, Instant::now());
     let mut heartbeat = Heartbeat::new(cfg.ping_interval, cfg.pong_timeout, Instant::now());
     let mut buf = pipelined;
-    let mut closing_since: Option<Instant> = None;
     loop {
-        // Handle every complete frame already buffered (not once the session is closing:
-        // then only the client's close reply or EOF matters).
-        while closing_since.is_none() {
+        // Handle every complete frame already buffered.
+        loop {
             match handle_frame(ctx, shared, &mut decoder, &mut pings, &buf) {
                 Step::Consumed(n) => {
                     buf.drain(..n);
                     heartbeat.on_activity(Instant::now());
                 }
                 Step::NeedMore => break,
-                Step::Stop => {
-                    closing_since = Some(Instant::now());
-                }
+                Step::Stop => return ReaderEnd::Closing,
             }
         }
-        let now = Instant::now();
         if shared.state.borrow().closing.is_some() {
-            let since = *closing_since.get_or_insert(now);
-            if now.duration_since(since) >= CLOSE_LINGER {
-                return;
+            return ReaderEnd::Closing;
+        }
+        match heartbeat.poll(Instant::now()) {
+            Beat::Idle => {}
+            Beat::SendPing => {
+                push_control(shared, |out| ws::write_frame(OpCode::Ping, b"", out));
             }
-        } else {
-            match heartbeat.poll(now) {
-                Beat::Idle => {}
-                Beat::SendPing => {
-                    push_control(shared, |out| ws::write_frame(OpCode::Ping, b"", out));
-                }
-                Beat::TimedOut => {
-                    bump(&ctx.stats.protocol_closes, 1);
-                    shared.close(CloseCode::Policy, "heartbeat timeout: no pong");
-                    continue;
-                }
+            Beat::TimedOut => {
+                bump(&ctx.stats.protocol_closes, 1);
+                shared.close(CloseCode::Policy, "heartbeat timeout: no pong");
+                return ReaderEnd::Closing;
             }
         }
-        let until = match closing_since {
-            Some(since) => since + CLOSE_LINGER,
-            None => heartbeat.next_deadline(),
-        };
-        let tick = until.saturating_duration_since(Instant::now());
+        let tick = heartbeat
+            .next_deadline()
+            .saturating_duration_since(Instant::now());
         let wake = future::or(
             async { ReaderWake::Read(read_some(stream, &mut buf, usize::MAX).await) },
             future::or(
                 async {
-                    // Once closing, only the client's reply, EOF or the linger deadline
-                    // matter (the closing signal would be ready at once: a busy loop).
-                    if closing_since.is_some() {
-                        future::pending::<()>().await;
-                    }
                     closed_signal(ctx, shared).await;
                     ReaderWake::Closing
                 },
@@ -147,24 +149,49 @@ pub(crate) async fn reader_loop(
         match wake {
             ReaderWake::Read(Ok(0)) | ReaderWake::Read(Err(_)) => {
                 shared.close(CloseCode::Normal, "");
-                return;
+                return ReaderEnd::PeerGone;
             }
-            ReaderWake::Read(Ok(_)) => {
-                if closing_since.is_some() && buf.len() > 4096 {
-                    // A closing peer keeps sending: stop reading it.
-                    return;
-                }
-            }
+            ReaderWake::Read(Ok(_)) | ReaderWake::Tick => {}
             ReaderWake::Closing => {
                 if ctx.is_closing() {
                     shared.close(CloseCode::GoingAway, "server shutting down");
                 }
-                closing_since.get_or_insert_with(Instant::now);
+                return ReaderEnd::Closing;
             }
-            ReaderWake::Tick => {}
         }
     }
 }
+
+/// After the close frame and FIN went out: reads and throws away the client's input until
+/// its EOF (normally its close reply, then FIN), a read error or [`CLOSE_LINGER`], then
+/// discards whatever is still queued without waiting. The socket is dropped right after, and
+/// a socket closed with unread input is reset by the kernel: the reset discards what the
+/// kernel had not transmitted yet, so a client still reading its last frames would lose the
+/// close frame (found in the soak: a 70 KB message answered 1009 from its header, the rest of
+/// it left unread).
+pub(crate) async fn discard_until_eof(stream: &Rc<RefCell<TcpStream>>) {
+    let mut scratch = Vec::with_capacity(READ_STEP);
+    let ended = glommio::timer::timeout(CLOSE_LINGER, async {
+        loop {
+            scratch.clear();
+            match read_some(stream, &mut scratch, READ_STEP).await {
+                Ok(0) | Err(_) => return Ok(()),
+                Ok(_) => {}
+            }
+        }
+    })
+    .await;
+    if ended.is_err() {
+        // The deadline: the client is silent, or still sending. What is queued now goes;
+        // more may arrive before the close, which is then the client's own doing.
+        let fd = stream.borrow().as_raw_fd();
+        crate::sys::discard_input(fd, LINGER_DISCARD_LIMIT);
+    }
+}
+
+/// Most bytes [`discard_until_eof`] throws away without waiting at its deadline (a client
+/// flooding a closing session must not hold the shard's core).
+const LINGER_DISCARD_LIMIT: usize = 256 * 1024;
 
 /// Resolves when this session starts closing (for any reason) or the shard shuts down.
 async fn closed_signal(ctx: &ShardCtx, shared: &SessionShared) {

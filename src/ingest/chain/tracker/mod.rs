@@ -1,8 +1,10 @@
 //! Block lifecycle by consensus block id, fork-aware: which stage every tracked proposal is
 //! in, and the [`Transition`]s that become `Lifecycle` frames and drive the stage gate.
 //!
-//! Runs on the tailer core, once per [`ChainInput`]; O(1) per input except finalization,
-//! which touches the other proposals at the same height (normally none or one).
+//! Runs on the tailer core, once per [`ChainInput`]; O(1) per input except finalization and
+//! verification, which touch the tracked proposals at and below that height that are not
+//! final yet (normally none or one per height: everything below the previous finalization
+//! was decided then).
 //!
 //! State machine (per block id):
 //! - BLOCK_START creates the entry at `Proposed`;
@@ -11,6 +13,16 @@
 //! - BLOCK_REJECT or block-scope EVM_ERROR (found by block seqno) → `Rejected`;
 //! - a different id finalized at the same height → every other tracked proposal at that
 //!   number becomes `Abandoned` at that moment (so abandoned forks never leak);
+//! - below the finalized number, the finalization decides every proposal it can
+//!   (docs/decisions/implied-finality.md): the finalized block's ancestors, found by
+//!   following `parent_eth_hash` (BLOCK_START) to `eth_block_hash` (BLOCK_END) one height at a
+//!   time, are `Finalized` by implication; every other proposal at a height where the
+//!   ancestor is known, or whose own hash proves it is not the ancestor, is `Abandoned`; a
+//!   proposal the chain of hashes cannot place (data loss cut the link) is *unresolved*:
+//!   dropped without a transition, counted, and reported by [`LifecycleTracker::take_unresolved`]
+//!   so the gate can announce what the gated streams will not get;
+//! - BLOCK_VERIFIED at a number verifies every finalized block below it as well (they are
+//!   its ancestors);
 //! - transitions only move forward on `Proposed < Voted < Finalized < Verified` (skips
 //!   allowed); `Rejected`/`Abandoned` only from `Proposed` or `Voted` (a finalized block is
 //!   final). `Verified`, `Rejected` and `Abandoned` are terminal: the entry moves to the
@@ -20,9 +32,13 @@
 //! are ignored and counted. Memory is bounded: at most `completed_cap` completed and
 //! `active_cap` active entries; an active entry evicted by the cap is counted.
 //!
+//! Parts: `finality` (what a finalization or verification decides below its height).
+//!
 //! Never: emit a transition backwards, or apply a number-keyed event to a non-canonical id.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+
+mod finality;
 
 use crate::ingest::chain::input::{BlockId, ChainInput};
 use crate::model::stage::CommitStage;
@@ -98,6 +114,12 @@ pub struct LifecycleStats {
     pub evicted_active: u64,
     /// Transitions refused because they would move backwards or leave a terminal stage.
     pub refused_transitions: u64,
+    /// Proposals below a finalized height that no chain of hashes could place (data loss
+    /// cut the link): dropped without a transition.
+    pub unresolved: u64,
+    /// Blocks finalized or verified by implication (an ancestor of a finalized block that
+    /// had no BLOCK_FINALIZED of its own; a finalized block below a verified number).
+    pub implied: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -105,6 +127,8 @@ struct Record {
     id: BlockId,
     number: u64,
     block_seqno: u64,
+    /// BLOCK_START's `parent_eth_hash`: links the record to its parent's `eth_block_hash`.
+    parent_eth_hash: [u8; 32],
     stage: CommitStage,
     proposed_ns: u64,
     block_time_ns: u64,
@@ -171,6 +195,8 @@ pub struct LifecycleTracker {
     finalized: BTreeMap<u64, BlockId>,
     highest_finalized: Option<u64>,
     completed: VecDeque<Record>,
+    /// Proposals dropped as unresolved since the last [`LifecycleTracker::take_unresolved`].
+    unresolved: Vec<(BlockId, u64)>,
     stats: LifecycleStats,
 }
 
@@ -185,6 +211,7 @@ impl LifecycleTracker {
             finalized: BTreeMap::new(),
             highest_finalized: None,
             completed: VecDeque::new(),
+            unresolved: Vec::new(),
             stats: LifecycleStats::default(),
         }
     }
@@ -197,11 +224,12 @@ impl LifecycleTracker {
                 block_seqno,
                 id,
                 number,
+                parent_eth_hash,
                 txn_count,
                 block_time_ns,
                 timestamp_ns,
             } => self.start(
-                (block_seqno, id, number),
+                (block_seqno, id, number, parent_eth_hash),
                 txn_count,
                 block_time_ns,
                 timestamp_ns,
@@ -252,12 +280,7 @@ impl LifecycleTracker {
             ChainInput::Verified {
                 number,
                 timestamp_ns,
-            } => match self.finalized.get(&number).copied() {
-                Some(id) if self.active.contains_key(&id) => {
-                    self.advance(id, CommitStage::Verified, timestamp_ns, out)
-                }
-                _ => self.stats.ignored_unknown += 1,
-            },
+            } => self.verify(number, timestamp_ns, out),
             ChainInput::TxnHeaderStart { .. }
             | ChainInput::TxnPerfEnter { .. }
             | ChainInput::TxnPerfExit { .. }
@@ -268,7 +291,7 @@ impl LifecycleTracker {
 
     fn start(
         &mut self,
-        (block_seqno, id, number): (u64, BlockId, u64),
+        (block_seqno, id, number, parent_eth_hash): (u64, BlockId, u64, [u8; 32]),
         txn_count: u64,
         block_time_ns: u64,
         now: u64,
@@ -282,6 +305,7 @@ impl LifecycleTracker {
             id,
             number,
             block_seqno,
+            parent_eth_hash,
             stage: CommitStage::Proposed,
             proposed_ns: now,
             block_time_ns,
@@ -327,11 +351,21 @@ impl LifecycleTracker {
             self.stats.refused_transitions += 1;
             return;
         }
+        let previous = self.highest_finalized;
+        let below = self.resolve_below(id, number, previous);
         self.finalized.insert(number, id);
+        self.highest_finalized = Some(previous.map_or(number, |h| h.max(number)));
+        // Ancestors first, lowest first: a gated stream gets block N's copies before N+1's.
+        for ancestor in below.ancestors {
+            if let Some(n) = self.active.get(&ancestor).map(|r| r.number) {
+                self.finalized.insert(n, ancestor);
+                self.stats.implied += 1;
+                self.advance(ancestor, CommitStage::Finalized, now, out);
+            }
+        }
         while self.finalized.len() > FINALIZED_MEMORY {
             self.finalized.pop_first();
         }
-        self.highest_finalized = Some(self.highest_finalized.map_or(number, |h| h.max(number)));
         if self.active.contains_key(&id) {
             self.advance(id, CommitStage::Finalized, now, out);
         } else {
@@ -342,8 +376,14 @@ impl LifecycleTracker {
             .get(&number)
             .map(|ids| ids.iter().copied().filter(|s| *s != id).collect())
             .unwrap_or_default();
-        for sibling in siblings {
-            self.advance(sibling, CommitStage::Abandoned, now, out);
+        for dead in siblings.into_iter().chain(below.abandoned) {
+            self.advance(dead, CommitStage::Abandoned, now, out);
+        }
+        for lost in below.unresolved {
+            if let Some(r) = self.detach(&lost) {
+                self.stats.unresolved += 1;
+                self.unresolved.push((r.id, r.number));
+            }
         }
     }
 
