@@ -9,7 +9,7 @@
 //!
 //! It returns as soon as the session is closing; the connection task then waits for the
 //! writer's close frame and FIN and only then drains the client's input to EOF
-//! ([`discard_until_eof`]): the socket is never dropped with input unread (that makes the
+//! (`discard_until_eof`): the socket is never dropped with input unread (that makes the
 //! kernel reset the connection, destroying the close frame if it was not transmitted yet).
 
 use std::cell::RefCell;
