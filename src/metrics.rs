@@ -68,7 +68,7 @@ impl RingState {
 /// Written by the tailer only.
 #[derive(Debug)]
 pub struct TailerStats {
-    /// Gauge: ring seqno of the last event read.
+    /// Gauge: ring seqno of the last event read and handed to the shards (with its frames).
     pub head_ring_seqno: AtomicU64,
     /// Gauge: last server_seqno stamped.
     pub head_server_seqno: AtomicU64,

@@ -265,8 +265,6 @@ impl Tailer {
                     idler.reset();
                     heard = true;
                     let code = usize::from(ev.descriptor.event_type);
-                    t.head_ring_seqno
-                        .store(ev.descriptor.seqno, Ordering::Relaxed);
                     t.last_event_ts_ns
                         .store(ev.descriptor.record_epoch_nanos, Ordering::Relaxed);
                     if clock_in == 0 {
@@ -306,6 +304,12 @@ impl Tailer {
                             }
                         }
                     }
+                    // Published once the event's frames are in the shards' queues, so a
+                    // reader of both gauges never sees this seqno with frames still to come.
+                    self.stats
+                        .tailer
+                        .head_ring_seqno
+                        .store(descriptor.seqno, Ordering::Relaxed);
                 }
                 ReadOutcome::NotReady => {
                     if self.pipeline.has_pending_releases() {
