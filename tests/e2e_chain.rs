@@ -8,9 +8,12 @@ mod real_data;
 
 mod common;
 
+use std::sync::atomic::Ordering;
+
 use common::*;
 use ringgate::ingest::event::payload::layout as pl;
 use ringgate::model::kind::EventType;
+use ringgate::tools::synth::generator::{Generator, SynthOptions};
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
 /// Ring seqnos of one written block, BLOCK_START first.
@@ -331,6 +334,48 @@ fn a_writer_restart_mid_block_is_a_gap_naming_the_block_and_serving_continues() 
     assert!(
         m.contains("ringgate_gaps_total{reason=\"writer_restart\"} 1\n"),
         "{m}"
+    );
+}
+
+/// Soak regression (issue "Soak and faults", item 4): after a node restart whose new writer
+/// re-executes blocks the gateway had already seen, ingest fell to about half the writer's
+/// rate. A re-executed block is final from its BLOCK_START, so every later event of it is
+/// released to the gated streams at once, which empties the release queue after every ring
+/// event; the tailer re-encoded every chain REST body each time the queue emptied, i.e. per
+/// ring event instead of a few times per block. Counted, not timed.
+#[test]
+fn a_writer_restart_that_re_executes_known_blocks_re_encodes_rest_bodies_per_block_not_per_event() {
+    let mut ring = TestRing::create("restart-reexec");
+    let gw = start_gateway(test_config(&ring));
+    let opts = SynthOptions {
+        txns_per_block: 20,
+        ..SynthOptions::default()
+    };
+    let events = 6_000;
+    let read_all = |gw: &TestGateway, last: u64| {
+        wait_until("the tailer read every event", || {
+            gw.stats().tailer.head_ring_seqno.load(Ordering::Relaxed) >= last
+        })
+    };
+    let mut first = Generator::new(opts);
+    let last = ring.write_synth(&mut first, events);
+    read_all(&gw, last);
+    let heights = first.stats().heights;
+    assert!(heights >= 10, "{heights} heights");
+
+    ring.restart_writer();
+    wait_until("the tailer followed the new writer", || {
+        gw.stats().tailer.writer_restarts.load(Ordering::Relaxed) == 1
+    });
+    let before = gw.stats().chain.publications();
+    // The node re-executes from the start: the same blocks (ids, numbers) again.
+    let mut again = Generator::new(opts);
+    let last = ring.write_synth(&mut again, events);
+    read_all(&gw, last);
+    let publications = gw.stats().chain.publications() - before;
+    assert!(
+        publications <= 10 * heights,
+        "{publications} REST re-encodes for {heights} re-executed heights ({events} events)"
     );
 }
 

@@ -14,6 +14,7 @@
 //!
 //! Never: hold the lock while encoding, or expose a half-built body.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::model::outbound::MetaFrame;
@@ -130,6 +131,9 @@ impl ChainBodies {
 #[derive(Debug)]
 pub struct ChainSlot {
     current: Mutex<Arc<ChainBodies>>,
+    /// Publications so far: each one cost the tailer a full encode of every body, so this
+    /// must grow a few times per block, never per event (`ringgate_chain_publications_total`).
+    publications: AtomicU64,
 }
 
 impl Default for ChainSlot {
@@ -137,6 +141,7 @@ impl Default for ChainSlot {
     fn default() -> ChainSlot {
         ChainSlot {
             current: Mutex::new(Arc::new(ChainBodies::default())),
+            publications: AtomicU64::new(0),
         }
     }
 }
@@ -147,6 +152,13 @@ impl ChainSlot {
         let next = Arc::new(bodies);
         let mut slot = self.current.lock().unwrap_or_else(|e| e.into_inner());
         *slot = next;
+        drop(slot);
+        self.publications.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// How many times the bodies were published.
+    pub fn publications(&self) -> u64 {
+        self.publications.load(Ordering::Relaxed)
     }
 
     /// The bodies published last.

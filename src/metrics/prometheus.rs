@@ -40,7 +40,7 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
             ty.name()
         );
     }
-    let simple: [(&str, &str, &str, u64); 9] = [
+    let simple: [(&str, &str, &str, u64); 10] = [
         (
             "ringgate_events_bad_total",
             "counter",
@@ -82,6 +82,12 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
             "gauge",
             "Last server_seqno stamped.",
             ld(&t.head_server_seqno),
+        ),
+        (
+            "ringgate_chain_publications_total",
+            "counter",
+            "Times the tailer re-encoded the chain REST bodies (a few per block).",
+            hub.chain.publications(),
         ),
         (
             "ringgate_clients",

@@ -103,6 +103,25 @@ impl TestRing {
         self.writer().write_event(code, [0; 4], payload, ts)
     }
 
+    /// Writes `events` events of the synthetic chain `generator` (with the driver's flow
+    /// tags, as `ringgate write` does); returns the seqno of the last one.
+    pub fn write_synth(
+        &mut self,
+        generator: &mut ringgate::tools::synth::generator::Generator,
+        events: u64,
+    ) -> u64 {
+        let mut pacer = ringgate::tools::pacer::Pacer::new(None);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        ringgate::tools::synth::drive::run(
+            self.writer(),
+            generator,
+            &mut pacer,
+            &stop,
+            Some(events),
+        )
+        .last_seqno
+    }
+
     /// Simulates a writer restart: the old writer dies, a new one creates a fresh ring at the
     /// same path (new inode, seqnos from 1).
     pub fn restart_writer(&mut self) {

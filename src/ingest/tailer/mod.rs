@@ -426,19 +426,24 @@ impl Tailer {
             bump(c, (self.out.len() - before) as u64);
         }
         self.flush(0);
-        self.publish_chain();
+        // A loss changes what the gate holds, never the lifecycle, TPS or contention state
+        // the REST bodies show.
+        self.publish_gate();
     }
 
     /// Makes and pushes up to `budget` queued `min_stage` copies; `ring_seqno` is the last
-    /// event read (it decides whether they are history). Republishes the chain gauges when
-    /// the queue empties (a finished release frees its block).
+    /// event read (it decides whether they are history). Republishes the gate's gauges when
+    /// the queue empties (a finished release frees its block); the REST bodies do not change
+    /// with a release. Re-encoding them here cost a full encode of every body per ring event
+    /// after a node restart: a re-executed block is final from its BLOCK_START, so each of
+    /// its events is released at once and empties the queue again.
     fn release(&mut self, budget: usize, ring_seqno: u64) {
         if self.pipeline.release(budget, &mut self.out) == 0 {
             return;
         }
         self.flush(ring_seqno);
         if !self.pipeline.has_pending_releases() {
-            self.publish_chain();
+            self.publish_gate();
         }
     }
 
@@ -458,8 +463,15 @@ impl Tailer {
     }
 
     /// Re-encodes the chain REST bodies and publishes them with the gate's gauges. Called
-    /// only after block-level changes (a few times per block).
+    /// only after block-level changes (a few times per block): it formats every tracked
+    /// block's summary, so calling it per event would cost the tailer its ingest rate.
     fn publish_chain(&self) {
+        self.publish_gate();
+        self.stats.chain.publish(self.pipeline.bodies());
+    }
+
+    /// Publishes the gate's gauges and the gap counts it keeps (a few atomic stores).
+    fn publish_gate(&self) {
         let t = &self.stats.tailer;
         let chain = self.pipeline.chain();
         let gate = chain.gate();
@@ -474,7 +486,6 @@ impl Tailer {
             .store(g.released_copies, Ordering::Relaxed);
         t.gaps[GapReason::StageGateOverflow.index()].store(g.overflow_blocks, Ordering::Relaxed);
         t.gaps[GapReason::UnresolvedBlock.index()].store(g.unresolved_blocks, Ordering::Relaxed);
-        self.stats.chain.publish(self.pipeline.bodies());
     }
 
     /// Pushes the pending frames to every shard, in order, and publishes the head. `ring_seqno`
