@@ -556,3 +556,62 @@ fn a_block_the_hashes_cannot_place_is_dropped_and_announced() {
     assert_eq!(sim.pipe.tracker().active_len(), 0);
     sim.assert_seqnos_dense();
 }
+
+/// Found investigating the soak's node restart (issue "Soak and faults", item 4): the tracker
+/// kept the old ring's block seqnos, and a block the new writer executed again while its old
+/// record was still active (finalized, waiting for BLOCK_VERIFIED) counted as a duplicate
+/// start: its new execution was never tracked, so the gate held it without ever being told
+/// its stage (a looped recording, which has no BLOCK_VERIFIED, lost every such block to the
+/// gate's bounds).
+#[test]
+fn a_block_re_executed_after_a_writer_restart_is_tracked_and_released_again() {
+    let mut sim = Sim::new(ChainConfig::default());
+    sim.qc(9, 9); // an unknown id: only moves the old ring's seqnos on
+    let old = sim.block(1, 10, 2);
+    sim.finalized(1, 10);
+    assert_eq!(
+        sim.pipe.tracker().block_of_seqno(old),
+        Some((chain_support::id(1), 10))
+    );
+
+    // The writer restarts (a new ring, seqnos from 1) and executes block 10 again.
+    sim.pipe.on_writer_restart();
+    sim.ring = 0;
+    assert_eq!(
+        sim.pipe.tracker().block_of_seqno(old),
+        None,
+        "the old ring's block seqnos are forgotten"
+    );
+    let frames_before = sim.frames.len();
+    let again = sim.block(1, 10, 2);
+    assert_ne!(again, old);
+    assert_eq!(
+        sim.pipe.tracker().block_of_seqno(again),
+        Some((chain_support::id(1), 10))
+    );
+    assert_eq!(sim.pipe.tracker().stats().duplicate_starts, 0);
+    // Final at once (its id is the one finalized at 10): released as it executes, before any
+    // consensus event of the new writer.
+    let re_executed = originals_of(&sim, again);
+    for gate in [CommitStage::Voted, CommitStage::Finalized] {
+        assert_eq!(ring_seqnos_of(&sim, gate, again), re_executed, "{gate:?}");
+    }
+    let moves: Vec<String> = sim.frames[frames_before..]
+        .iter()
+        .filter_map(|f| match f {
+            ringgate::model::outbound::Outbound::Meta(m) if m.kind == MetaKind::Lifecycle => {
+                field(&String::from_utf8_lossy(&m.frame), "to_stage").map(str::to_owned)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(moves, ["Proposed", "Finalized"]);
+    sim.verified(10);
+    assert_eq!(
+        ring_seqnos_of(&sim, CommitStage::Verified, again),
+        re_executed
+    );
+    assert_eq!(sim.pipe.gate().held_blocks(), 0);
+    assert_eq!(sim.pipe.tracker().active_len(), 0);
+    sim.assert_seqnos_dense();
+}

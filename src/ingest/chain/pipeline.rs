@@ -225,6 +225,15 @@ impl ChainPipeline {
         self.gate.drop_all()
     }
 
+    /// The writer restarted (a new ring, block seqnos from 1): drops every held block (see
+    /// [`drop_all_held`](Self::drop_all_held)) and makes the tracker forget the old ring's
+    /// block seqnos ([`LifecycleTracker::forget_ring`]), so nothing of the new ring is
+    /// matched against the old one. Returns the dropped blocks, oldest first.
+    pub fn on_writer_restart(&mut self) -> Vec<Overflow> {
+        self.tracker.forget_ring();
+        self.gate.drop_all()
+    }
+
     /// Lifecycle state, for REST and connect-time snapshots.
     pub fn tracker(&self) -> &LifecycleTracker {
         &self.tracker

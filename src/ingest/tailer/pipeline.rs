@@ -188,7 +188,8 @@ impl EventPipeline {
     /// Appends the `Gap` frames announcing `loss` to every session, and forgets per-block
     /// state the loss made unreliable: the flow tracker (lap, restart), the block being
     /// executed (dropped from the stage gate and named in the gap), and on a writer restart
-    /// every held block (block seqnos start over), each announced by its own gap.
+    /// every held block (block seqnos start over), each announced by its own gap, and the
+    /// tracker's index of the old ring's block seqnos.
     pub fn on_loss(&mut self, loss: &Loss, out: &mut Vec<Outbound>) {
         let mut gap = Gap::new(loss.reason());
         match loss {
@@ -218,7 +219,7 @@ impl EventPipeline {
             &gap,
         ))));
         if *loss == Loss::WriterRestart {
-            for o in self.chain.drop_all_held() {
+            for o in self.chain.on_writer_restart() {
                 let g = Gap {
                     reason: GapReason::WriterRestart,
                     ..Gap::from(&o)

@@ -108,7 +108,9 @@ pub struct BlockLifecycleSummary {
 pub struct LifecycleStats {
     /// Consensus or block events naming an id/seqno/number we do not track.
     pub ignored_unknown: u64,
-    /// BLOCK_START for an id already active (re-execution); the first entry is kept.
+    /// BLOCK_START for an id already active in the same ring; the first entry is kept. (After
+    /// a writer restart, a block executed again is tracked anew: see
+    /// [`LifecycleTracker::forget_ring`].)
     pub duplicate_starts: u64,
     /// Active entries dropped by `active_cap`.
     pub evicted_active: u64,
@@ -189,7 +191,8 @@ pub struct LifecycleTracker {
     active: HashMap<BlockId, Record>,
     /// Active ids per block number, in proposal order.
     by_number: BTreeMap<u64, Vec<BlockId>>,
-    /// BLOCK_START seqno → id, for active blocks.
+    /// BLOCK_START seqno → id, for active blocks started in the current ring (a record
+    /// from a previous writer's ring has `block_seqno` 0).
     by_seqno: HashMap<u64, BlockId>,
     /// Number → the id finalized there (the canonical block), the last `FINALIZED_MEMORY`.
     finalized: BTreeMap<u64, BlockId>,
@@ -297,9 +300,15 @@ impl LifecycleTracker {
         now: u64,
         out: &mut Vec<Transition>,
     ) {
-        if self.active.contains_key(&id) {
-            self.stats.duplicate_starts += 1;
-            return;
+        if let Some(r) = self.active.get(&id) {
+            if r.block_seqno != 0 || block_seqno == 0 {
+                self.stats.duplicate_starts += 1;
+                return;
+            }
+            // A block a previous writer started, executed again by the new one (a node
+            // restart re-executes from its last verified block): track this execution, as
+            // for a re-executed block no longer active (below it is final again at once).
+            self.detach(&id);
         }
         let record = Record {
             id,
@@ -456,6 +465,17 @@ impl LifecycleTracker {
             };
             self.detach(&victim);
             self.stats.evicted_active += 1;
+        }
+    }
+
+    /// The ring writer restarted: block seqnos start over in the new ring, so the old ring's
+    /// are forgotten (a new block's BLOCK_END or BLOCK_REJECT must never find an old block
+    /// by a seqno that happens to be equal). Lifecycle by id is kept: consensus events about
+    /// these blocks still apply, and a block the new writer executes again is tracked anew.
+    pub fn forget_ring(&mut self) {
+        self.by_seqno.clear();
+        for r in self.active.values_mut() {
+            r.block_seqno = 0;
         }
     }
 
