@@ -8,10 +8,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read};
+use std::ffi::OsStr;
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
 
 use common::*;
 use ringgate::wire::http::auth::hash_token;
@@ -30,7 +29,7 @@ fn key(name: &str, token: &str, extra: &str) -> String {
 }
 
 struct Gateway {
-    child: Child,
+    server: ServeProcess,
     addr: SocketAddr,
     keys: PathBuf,
     _ring: TestRing,
@@ -44,43 +43,17 @@ impl Gateway {
         let keys =
             std::env::temp_dir().join(format!("ringgate-keys-{}-{n}.toml", std::process::id()));
         std::fs::write(&keys, keys_text).expect("write keys");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_ringgate"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--shards",
-                "1",
-                "--no-pin",
-                "--auth-keys",
-            ])
-            .arg(&keys)
-            .args(extra)
-            .arg("--ring")
-            .arg(&ring.path)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ringgate");
-        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-        let addr = loop {
-            let mut line = String::new();
-            assert!(err.read_line(&mut line).expect("stderr") > 0, "no banner");
-            if let Some(a) = line
-                .split("ws://")
-                .nth(1)
-                .and_then(|r| r.split('/').next())
-                .and_then(|a| a.parse().ok())
-            {
-                break a;
-            }
-        };
-        std::thread::spawn(move || {
-            let mut sink = String::new();
-            let _ = err.read_to_string(&mut sink);
-        });
+        let mut args: Vec<&OsStr> = ["--listen", "127.0.0.1:0", "--shards", "1", "--no-pin"]
+            .iter()
+            .chain(extra)
+            .map(OsStr::new)
+            .collect();
+        args.extend([OsStr::new("--auth-keys"), keys.as_os_str()]);
+        args.extend([OsStr::new("--ring"), ring.path.as_os_str()]);
+        let server = ServeProcess::start(&args);
         Gateway {
-            child,
-            addr,
+            addr: server.addr,
+            server,
             keys,
             _ring: ring,
         }
@@ -110,24 +83,11 @@ impl Gateway {
 
     fn get(&self, path: &str, bearer: Option<&str>) -> (u16, String) {
         let auth = bearer.map_or(String::new(), |t| format!("Authorization: Bearer {t}\r\n"));
-        let response = RawClient::request(
-            self.addr,
-            &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{auth}\r\n"),
-        );
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .split_once("\r\n\r\n")
-            .map_or("", |(_, b)| b)
-            .to_owned();
-        (status, body)
+        self.server.get(path, &auth)
     }
 
     fn sighup(&self) {
-        let pid = libc::pid_t::try_from(self.child.id()).expect("pid");
+        let pid = libc::pid_t::try_from(self.server.child.id()).expect("pid");
         // SAFETY: signalling our own child, which is running.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0);
     }
@@ -135,8 +95,6 @@ impl Gateway {
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.keys);
     }
 }

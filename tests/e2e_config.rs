@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpListener};
 use std::path::PathBuf;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use common::*;
 use sonic_rs::JsonValueTrait;
@@ -23,37 +22,12 @@ fn temp_file(name: &str, text: &str) -> PathBuf {
     p
 }
 
-/// Starts `serve` with `args`; returns the child and its address once it listens.
-fn serve(args: &[&str], ring: &std::path::Path) -> (Child, SocketAddr) {
-    let mut child = ringgate()
-        .arg("serve")
-        .args(args)
-        .arg("--ring")
-        .arg(ring)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ringgate");
-    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-    let addr = loop {
-        let mut line = String::new();
-        assert!(
-            err.read_line(&mut line).expect("stderr") > 0,
-            "serve ended before its banner"
-        );
-        if let Some(a) = line
-            .split("ws://")
-            .nth(1)
-            .and_then(|r| r.split('/').next())
-            .and_then(|a| a.parse().ok())
-        {
-            break a;
-        }
-    };
-    std::thread::spawn(move || {
-        let mut sink = String::new();
-        let _ = std::io::Read::read_to_string(&mut err, &mut sink);
-    });
-    (child, addr)
+/// Starts `serve` with `args` over `ring`; returns once it listens.
+fn serve(args: &[&str], ring: &std::path::Path) -> ServeProcess {
+    let mut all: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    all.push(std::ffi::OsStr::new("--ring"));
+    all.push(ring.as_os_str());
+    ServeProcess::start(&all)
 }
 
 /// The session queue size a server announces in `Hello` (`limits.client_send_buffer`).
@@ -78,34 +52,35 @@ fn the_file_configures_serve_and_the_command_line_overrides_it() {
     );
     let file_arg = file.to_string_lossy().into_owned();
 
-    let (mut child, addr) = serve(&["--config", &file_arg], &ring.path);
+    let server = serve(&["--config", &file_arg], &ring.path);
     assert_eq!(
-        announced_session_queue(addr),
+        announced_session_queue(server.addr),
         1234,
         "the file's value is used"
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
 
-    let (mut child, addr) = serve(
+    let server = serve(
         &["--config", &file_arg, "--session-queue", "777"],
         &ring.path,
     );
-    assert_eq!(announced_session_queue(addr), 777, "the command line wins");
-    let _ = child.kill();
-    let _ = child.wait();
+    assert_eq!(
+        announced_session_queue(server.addr),
+        777,
+        "the command line wins"
+    );
+    drop(server);
 
     // Without either, the default (the one constant clap and Config::default share).
-    let (mut child, addr) = serve(
+    let server = serve(
         &["--listen", "127.0.0.1:0", "--shards", "1", "--no-pin"],
         &ring.path,
     );
     assert_eq!(
-        announced_session_queue(addr),
+        announced_session_queue(server.addr),
         ringgate::config::defaults::SESSION_QUEUE_FRAMES as u64
     );
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(server);
     let _ = std::fs::remove_file(file);
 }
 

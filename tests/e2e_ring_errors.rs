@@ -5,11 +5,10 @@
 
 mod common;
 
+use std::ffi::OsStr;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::{Command, Stdio};
 
 use common::*;
 use ringgate::ingest::ring::layout::header_offset;
@@ -18,96 +17,36 @@ fn ringgate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ringgate"))
 }
 
-/// A `serve` child on a free port, and everything it printed on stderr so far.
-struct Serve {
-    child: Child,
-    addr: SocketAddr,
-    stderr: Arc<Mutex<String>>,
+/// `serve` over `ring` on a free port, one unpinned shard, plus `extra` flags.
+fn serve_args<'a>(ring: &'a Path, extra: &'a [&'a str]) -> Vec<&'a OsStr> {
+    let mut args: Vec<&OsStr> = ["--listen", "127.0.0.1:0", "--shards", "1", "--no-pin"]
+        .iter()
+        .chain(extra)
+        .map(OsStr::new)
+        .collect();
+    args.push(OsStr::new("--ring"));
+    args.push(ring.as_os_str());
+    args
 }
+
+struct Serve(ServeProcess);
 
 impl Serve {
     fn start(ring: &Path, extra: &[&str]) -> Serve {
-        Serve::start_with(ringgate(), ring, extra)
+        Serve(ServeProcess::start(&serve_args(ring, extra)))
     }
 
-    /// `serve` run by `command` (the binary itself, or a wrapper such as `setpriv`).
-    fn start_with(mut command: Command, ring: &Path, extra: &[&str]) -> Serve {
-        let mut child = command
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--shards",
-                "1",
-                "--no-pin",
-            ])
-            .args(extra)
-            .arg("--ring")
-            .arg(ring)
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn ringgate");
-        let mut err = BufReader::new(child.stderr.take().expect("stderr"));
-        let mut stderr = String::new();
-        let addr = loop {
-            let mut line = String::new();
-            assert!(
-                err.read_line(&mut line).expect("stderr") > 0,
-                "no banner in {stderr}"
-            );
-            stderr.push_str(&line);
-            if let Some(a) = line
-                .split("ws://")
-                .nth(1)
-                .and_then(|r| r.split('/').next())
-                .and_then(|a| a.parse().ok())
-            {
-                break a;
-            }
-        };
-        // Keep reading stderr so the child never blocks on a full pipe.
-        let stderr = Arc::new(Mutex::new(stderr));
-        let log = Arc::clone(&stderr);
-        std::thread::spawn(move || loop {
-            let mut line = String::new();
-            match err.read_line(&mut line) {
-                Ok(n) if n > 0 => log.lock().unwrap().push_str(&line),
-                _ => return,
-            }
-        });
-        Serve {
-            child,
-            addr,
-            stderr,
-        }
+    /// `serve` run by `command` (a wrapper such as `setpriv` that then runs the binary).
+    fn start_with(command: Command, ring: &Path, extra: &[&str]) -> Serve {
+        Serve(ServeProcess::start_with(command, &serve_args(ring, extra)))
     }
 
     fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.0.log()
     }
 
     fn get(&self, path: &str) -> (u16, String) {
-        let response = RawClient::request(
-            self.addr,
-            &format!("GET {path} HTTP/1.1\r\nHost: x\r\n\r\n"),
-        );
-        let status = response
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        let body = response
-            .split_once("\r\n\r\n")
-            .map_or("", |(_, b)| b)
-            .to_owned();
-        (status, body)
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.0.get(path, "")
     }
 }
 

@@ -557,3 +557,99 @@ impl RawClient {
         }
     }
 }
+
+/// A `ringgate serve` child process, started by `command` (the binary, or a wrapper such as
+/// `setpriv` followed by it) with `args`; it has printed its banner (so it listens) and its
+/// stderr keeps being collected. Killed on drop.
+pub struct ServeProcess {
+    pub child: std::process::Child,
+    pub addr: SocketAddr,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl ServeProcess {
+    /// `ringgate serve ARGS` (the test binary of this crate).
+    pub fn start(args: &[&std::ffi::OsStr]) -> ServeProcess {
+        ServeProcess::start_with(
+            std::process::Command::new(env!("CARGO_BIN_EXE_ringgate")),
+            args,
+        )
+    }
+
+    /// `command serve ARGS`.
+    pub fn start_with(
+        mut command: std::process::Command,
+        args: &[&std::ffi::OsStr],
+    ) -> ServeProcess {
+        use std::io::BufRead;
+        let mut child = command
+            .arg("serve")
+            .args(args)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn ringgate serve");
+        let mut err = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+        let mut seen = String::new();
+        let addr = loop {
+            let mut line = String::new();
+            assert!(
+                err.read_line(&mut line).expect("stderr") > 0,
+                "serve ended before its banner: {seen}"
+            );
+            seen.push_str(&line);
+            if let Some(a) = line
+                .split("ws://")
+                .nth(1)
+                .and_then(|r| r.split('/').next())
+                .and_then(|a| a.parse().ok())
+            {
+                break a;
+            }
+        };
+        // Keep reading stderr so the child never blocks on a full pipe.
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(seen));
+        let log = std::sync::Arc::clone(&stderr);
+        std::thread::spawn(move || loop {
+            let mut line = String::new();
+            match err.read_line(&mut line) {
+                Ok(n) if n > 0 => log.lock().unwrap().push_str(&line),
+                _ => return,
+            }
+        });
+        ServeProcess {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    /// Everything the server printed on stderr so far.
+    pub fn log(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// `GET path` with optional extra header lines; (status, body).
+    pub fn get(&self, path: &str, headers: &str) -> (u16, String) {
+        let response = RawClient::request(
+            self.addr,
+            &format!("GET {path} HTTP/1.1\r\nHost: x\r\n{headers}\r\n"),
+        );
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        let body = response
+            .split_once("\r\n\r\n")
+            .map_or("", |(_, b)| b)
+            .to_owned();
+        (status, body)
+    }
+}
+
+impl Drop for ServeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
