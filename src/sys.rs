@@ -239,7 +239,12 @@ pub fn install_signal_handlers_with_reload(
                     continue;
                 }
                 if n == 1 {
-                    eprintln!("ringgate: signal received, shutting down");
+                    // Not eprintln!: it panics when stderr is a closed pipe (a parent that
+                    // died), and this thread would then never ask the server to stop.
+                    let _ = std::io::Write::write_all(
+                        &mut std::io::stderr(),
+                        b"ringgate: signal received, shutting down\n",
+                    );
                     on_signal();
                     return;
                 }

@@ -261,3 +261,22 @@ export async function collect(client, ms, until, what = "collect") {
   ).finally(() => client.close());
   return items;
 }
+
+/**
+ * Assert two long sequences are equal, reporting only the first difference (a full diff of
+ * thousands of items makes megabytes of test output).
+ */
+export function assertSameSeq(actual, expected, what = "sequence") {
+  const n = Math.min(actual.length, expected.length);
+  for (let i = 0; i < n; i++) {
+    const x = JSON.stringify(actual[i]);
+    const y = JSON.stringify(expected[i]);
+    if (x !== y) {
+      const ctx = (l) => JSON.stringify(l.slice(Math.max(0, i - 2), i + 3)).slice(0, 400);
+      throw new Error(`${what}: first difference at index ${i}: got ${x.slice(0, 300)}, expected ${y.slice(0, 300)}\n  got around it: ${ctx(actual)}\n  expected: ${ctx(expected)}`);
+    }
+  }
+  if (actual.length !== expected.length) {
+    throw new Error(`${what}: lengths differ (${actual.length} vs ${expected.length}); equal for the first ${n}`);
+  }
+}
