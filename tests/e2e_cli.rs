@@ -11,6 +11,18 @@ use std::process::{Command, Stdio};
 
 use common::*;
 
+/// `serve` over `ring` on a free port, one unpinned shard, plus `extra` flags.
+fn serve_args<'a>(ring: &'a TestRing, extra: &'a [&'a str]) -> Vec<&'a std::ffi::OsStr> {
+    let mut args: Vec<&std::ffi::OsStr> = ["--listen", "127.0.0.1:0", "--shards", "1", "--no-pin"]
+        .iter()
+        .chain(extra)
+        .map(std::ffi::OsStr::new)
+        .collect();
+    args.push(std::ffi::OsStr::new("--ring"));
+    args.push(ring.path.as_os_str());
+    args
+}
+
 fn ringgate() -> Command {
     Command::new(env!("CARGO_BIN_EXE_ringgate"))
 }
@@ -18,22 +30,8 @@ fn ringgate() -> Command {
 #[test]
 fn serve_exits_0_on_sigterm_after_closing_clients_with_1001() {
     let mut ring = TestRing::create("cli");
-    let mut child = ringgate()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--shards",
-            "1",
-            "--no-pin",
-            "--ring",
-        ])
-        .arg(&ring.path)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ringgate");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let (addr, _) = banner_addr(&mut stderr);
+    let mut server = ServeProcess::start(&serve_args(&ring, &[]));
+    let addr = server.addr;
 
     let mut client = WsClient::connect(addr, "/v1/ws");
     assert_eq!(kind_of(&client.next_json()), "Hello");
@@ -44,11 +42,11 @@ fn serve_exits_0_on_sigterm_after_closing_clients_with_1001() {
         written
     );
 
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    let pid = libc::pid_t::try_from(server.child.id()).expect("pid");
     // SAFETY: sending SIGTERM to our own child process, which is still running.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
     assert_eq!(client.expect_close(), Some(1001));
-    let status = child.wait().expect("wait");
+    let status = server.child.wait().expect("wait");
     assert!(status.success(), "exit status {status:?}");
 }
 
@@ -190,34 +188,20 @@ fn inspect_events_pipes_into_jq_as_pure_json_lines() {
 #[test]
 fn serve_sends_the_cors_origin_given_by_flag_and_refuses_one_with_a_line_break() {
     let ring = TestRing::create("cli-cors");
-    let mut child = ringgate()
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--shards",
-            "1",
-            "--no-pin",
-            "--cors-origin",
-            "https://dash.example",
-            "--ring",
-        ])
-        .arg(&ring.path)
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn ringgate");
-    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
-    let (addr, _) = banner_addr(&mut stderr);
-    let answer = RawClient::request(addr, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
+    let mut server = ServeProcess::start(&serve_args(
+        &ring,
+        &["--cors-origin", "https://dash.example"],
+    ));
+    let answer = RawClient::request(server.addr, "GET /nope HTTP/1.1\r\nHost: x\r\n\r\n");
     assert!(answer.starts_with("HTTP/1.1 404 "), "{answer}");
     assert!(
         answer.contains("\r\nAccess-Control-Allow-Origin: https://dash.example\r\n"),
         "{answer}"
     );
-    let pid = libc::pid_t::try_from(child.id()).expect("pid");
+    let pid = libc::pid_t::try_from(server.child.id()).expect("pid");
     // SAFETY: sending SIGTERM to our own child process, which is still running.
     assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
-    assert!(child.wait().expect("wait").success());
+    assert!(server.child.wait().expect("wait").success());
 
     let out = ringgate()
         .args(["serve", "--cors-origin", "x\r\nSet-Cookie: a=b", "--ring"])
