@@ -53,6 +53,7 @@
 pub mod config;
 pub mod config_file;
 pub mod handoff;
+pub mod history;
 pub mod ingest;
 pub mod log;
 pub mod metrics;

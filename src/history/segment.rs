@@ -1,0 +1,1 @@
+//! The on-disk journal (being built; see the module list in `history`).
