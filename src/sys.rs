@@ -1,15 +1,16 @@
 //! Every libc call outside the ring mapping (`ingest::ring::{map, sys}`), each behind a safe
 //! function with its SAFETY argument, so `unsafe` lives in as few files as possible.
 //!
-//! Called from the tailer thread (timer slack), the main thread (THP, rlimits, signals) and
-//! shard executors (socket options, `shutdown(2)`, `sendmsg(2)`, discarding a closing
+//! Called from the tailer thread (timer slack), the main thread (THP, rlimits, signals), the
+//! ring writer and the history journal (`flock`) and shard executors (socket options, `shutdown(2)`, `sendmsg(2)`, discarding a closing
 //! socket's input, doorbell writes). None of
 //! these calls blocks except the signal watcher's `read(2)`, which runs on its own thread.
 //! Failures that leave a harmless default (timer slack, THP, `SO_SNDBUF`, `shutdown`) are
 //! ignored on purpose and say so; the rest return `io::Result`.
 
+use std::fs::File;
 use std::io::{self, IoSlice};
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicI32, Ordering};
 
 /// `errno` values callers match on (glommio reports a locked-memory failure as either).
@@ -30,6 +31,19 @@ pub fn disable_transparent_huge_pages() {
     // SAFETY: PR_SET_THP_DISABLE takes integer arguments only and sets a flag on this
     // process's memory map; a failure leaves THP as configured.
     let _ = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1 as libc::c_ulong, 0, 0, 0) };
+}
+
+/// `flock(fd, LOCK_EX | LOCK_NB)`: the ring writer's claim on its file and the history
+/// journal's claim on its directory. `Err` with `ErrorKind::WouldBlock` when another open file
+/// description holds the lock; released when every fd of this open file description closes.
+pub fn try_lock_exclusive(file: &File) -> io::Result<()> {
+    // SAFETY: `flock` takes a plain fd and flags; `file` keeps the fd open for the call.
+    let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if rc == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// The current soft RLIMIT_MEMLOCK in KiB (`u64::MAX` when unlimited or unknown).

@@ -1,5 +1,6 @@
 //! Thin, safe wrappers over the few Linux calls the ring needs that std lacks at our MSRV:
-//! `flock`, `renameat2(RENAME_NOREPLACE)`, `statfs`, `access`, `posix_fallocate`.
+//! `flock` (from `crate::sys`), `renameat2(RENAME_NOREPLACE)`, `statfs`, `access`,
+//! `posix_fallocate`.
 //!
 //! Runs wherever attach or writer creation runs (startup, never the hot path). Input: paths and
 //! open files; output: `io::Result`. Each wrapper converts its arguments to C form, makes one
@@ -29,12 +30,8 @@ fn check(rc: libc::c_int) -> io::Result<()> {
     }
 }
 
-/// `flock(fd, LOCK_EX | LOCK_NB)`. `Err` with `ErrorKind::WouldBlock` when another open file
-/// description holds the lock.
-pub(crate) fn try_lock_exclusive(file: &File) -> io::Result<()> {
-    // SAFETY: `flock` takes a plain fd and flags; `file` keeps the fd open for the call.
-    check(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) })
-}
+/// `flock` lives in `crate::sys` (the history journal locks its directory with it too).
+pub(crate) use crate::sys::try_lock_exclusive;
 
 /// `renameat2(from, to, RENAME_NOREPLACE)`: fails with `AlreadyExists` if `to` exists.
 pub(crate) fn rename_noreplace(from: &Path, to: &Path) -> io::Result<()> {
