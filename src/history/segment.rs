@@ -78,6 +78,13 @@ pub struct ChunkLocation {
     len: u32,
 }
 
+impl ChunkLocation {
+    /// Length of the chunk's compressed payload on disk (its record adds a fixed header).
+    pub fn compressed_len(&self) -> u32 {
+        self.len
+    }
+}
+
 /// What [`Journal::open`] found on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Recovered {

@@ -87,6 +87,7 @@ fn append_chunks(
         .map(|i| {
             let m = meta(i);
             let loc = journal.append(&m, &payload(i)).expect("append");
+            assert_eq!(loc.compressed_len() as usize, payload(i).len());
             (m, loc)
         })
         .collect()
