@@ -11,10 +11,14 @@
 //! Output: a [`ChunkLocation`] per chunk, chunks read back verified, and at [`Journal::open`]
 //! the index of every good chunk already on disk ([`Recovered`]).
 //!
+//! Parts: `format` (byte layouts, pure), `recovery` (the record scan at open), `files` (the
+//! directory's lock, identity and clean marker), `error` ([`JournalError`]); this file holds
+//! the journal's state and its operations.
+//!
 //! Invariants:
 //! - one process per directory (an exclusive `flock` on `DIR/lock` for the journal's life);
-//! - a directory of another ring, chain or format version is refused, never mixed; every
-//!   segment and chunk carries the journal's epoch;
+//! - a directory of another ring, chain or format version is refused, never mixed, and left
+//!   as it was; every segment and chunk carries the journal's epoch;
 //! - chunks are appended with strictly increasing, non-overlapping seqno ranges; segment ids
 //!   (= file names) are their first chunk's `first_seqno`, so file order is seqno order;
 //! - nothing unverified is returned: every record is CRC-checked at `open` and at `read`;
@@ -28,29 +32,30 @@
 //! may cost the last seconds, which the scan at `open` then truncates), delete a segment that
 //! is not a whole prefix of the journal, or delete the newest segment.
 
+mod error;
+mod files;
 mod format;
 mod recovery;
 
+pub use self::error::JournalError;
+
+use self::error::io_err;
+use self::files::{
+    list_segments, lock_dir, read_identity, take_clean_marker, write_atomically, CLEAN_FILE,
+    CORRUPT_SUFFIX, IDENTITY_FILE,
+};
 use self::format::{
-    decode_clean, decode_identity, encode_clean, encode_identity, encode_record,
-    parse_segment_file_name, segment_file_name, IdentityFault, RecordHeader, SegmentHeader,
-    MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    encode_clean, encode_identity, encode_record, segment_file_name, HeaderFault, RecordHeader,
+    SegmentHeader, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use self::recovery::scan_records;
 use crate::history::meta::{ChunkMeta, JournalIdentity};
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, ErrorKind, Read, Write};
+use std::io::{self, ErrorKind};
 use std::os::unix::fs::{FileExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-/// File names inside the history directory.
-const LOCK_FILE: &str = "lock";
-const IDENTITY_FILE: &str = "identity";
-const CLEAN_FILE: &str = "clean";
-/// Suffix of a segment whose header could not be read, renamed out of the journal at `open`.
-const CORRUPT_SUFFIX: &str = ".corrupt";
 
 /// Sizes and ages of the journal. No `Default`: the defaults live in `config::defaults`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,100 +110,6 @@ pub struct Recovered {
     pub identity: Option<JournalIdentity>,
     /// Whether the previous run ended with [`Journal::close`] and nothing was lost since.
     pub clean_shutdown: bool,
-}
-
-/// Everything the journal can fail with. Messages name the directory or file and say what to
-/// do, for an operator reading a log line.
-#[derive(Debug, thiserror::Error)]
-pub enum JournalError {
-    #[error("history journal: cannot {action} {path}: {source}")]
-    Io {
-        action: &'static str,
-        path: PathBuf,
-        #[source]
-        source: io::Error,
-    },
-    #[error(
-        "history dir {dir} is in use by another process ({holder}); each gateway needs its own \
-         --history-dir"
-    )]
-    Locked { dir: PathBuf, holder: String },
-    #[error(
-        "history dir {dir} belongs to another setup: its {field} is {found}, this gateway's is \
-         {expected}; point --history-dir elsewhere or move {dir} aside (it is never mixed)"
-    )]
-    Foreign {
-        dir: PathBuf,
-        field: &'static str,
-        found: String,
-        expected: String,
-    },
-    #[error(
-        "history dir {dir} was written in journal format version {found}, this ringgate reads \
-         version {supported}; point --history-dir elsewhere or move {dir} aside"
-    )]
-    UnsupportedVersion {
-        dir: PathBuf,
-        found: u32,
-        supported: u32,
-    },
-    #[error(
-        "history dir {dir}: {path} is damaged ({why}); move {dir} aside (or delete it) to start \
-         a new history"
-    )]
-    BadIdentity {
-        dir: PathBuf,
-        path: PathBuf,
-        why: &'static str,
-    },
-    #[error(
-        "history dir {dir} holds segment files but no identity file, so whose history they are \
-         is unknown; move {dir} aside (or delete it) to start a new history"
-    )]
-    MissingIdentity { dir: PathBuf },
-    #[error(
-        "history journal: chunk {first}..={last} does not follow the journal (it must start \
-         at or after seqno {min_next})"
-    )]
-    OutOfOrder {
-        first: u64,
-        last: u64,
-        min_next: u64,
-    },
-    #[error("history journal: chunk of epoch {found} offered to the journal of epoch {expected}")]
-    WrongEpoch { found: u64, expected: u64 },
-    #[error("history journal: chunk meta is inconsistent ({first}..={last}, {frames} frames)")]
-    BadMeta { first: u64, last: u64, frames: u32 },
-    #[error("history journal: chunk of {len} bytes is over the {max}-byte record limit")]
-    TooLarge { len: usize, max: u32 },
-    #[error(
-        "history journal: segment {path} was deleted while in use (history dir removed?); \
-         chunks are no longer journaled until a new segment can be created"
-    )]
-    Deleted { path: PathBuf },
-    #[error("history journal: chunk at {path} offset {offset} is unreadable: {why}")]
-    Corrupt {
-        path: PathBuf,
-        offset: u64,
-        why: &'static str,
-    },
-    #[error(
-        "history journal: cannot change the journal's {field} from {from} to {to} (its \
-         segments are stamped with it)"
-    )]
-    IdentityChange {
-        field: &'static str,
-        from: String,
-        to: String,
-    },
-}
-
-fn io_err<'a>(action: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> JournalError + 'a {
-    move |source| JournalError::Io {
-        action,
-        path: path.to_path_buf(),
-        source,
-    }
 }
 
 /// One segment of the journal, as the journal tracks it.
@@ -266,6 +177,12 @@ impl Journal {
                 expected.clone()
             }
         };
+        // Check every segment header before changing anything: a refused directory is left
+        // as it was (but for its lock file).
+        let mut opened = Vec::with_capacity(ids.len());
+        for (i, &id) in ids.iter().enumerate() {
+            opened.push(open_segment(dir, id, i + 1 == ids.len(), &identity)?);
+        }
         let clean_marker = take_clean_marker(dir)?;
         let mut journal = Journal {
             dir: dir.to_path_buf(),
@@ -287,8 +204,8 @@ impl Journal {
             identity: found,
             clean_shutdown: false,
         };
-        for (i, &id) in ids.iter().enumerate() {
-            journal.recover_segment(id, i + 1 == ids.len(), &mut recovered)?;
+        for segment in opened {
+            journal.recover_segment(segment, &mut recovered)?;
         }
         recovered.clean_shutdown = clean_marker == Some(journal.last_seqno)
             && recovered.torn_tail_bytes == 0
@@ -296,37 +213,31 @@ impl Journal {
         Ok((journal, recovered))
     }
 
-    /// Scans segment `id` and adds what it holds to the journal and to `recovered`.
+    /// Adds what segment `opened` holds to the journal and to `recovered`: removes it if it
+    /// is the torn newest one, moves it aside if its header is damaged, else scans its
+    /// records and truncates a torn tail of the newest segment.
     fn recover_segment(
         &mut self,
-        id: u64,
-        last: bool,
+        opened: OpenedSegment,
         recovered: &mut Recovered,
     ) -> Result<(), JournalError> {
-        let path = self.segment_path(id);
-        let file = OpenOptions::new()
-            .read(true)
-            .write(last)
-            .open(&path)
-            .map_err(io_err("open segment", &path))?;
-        let file_len = file
-            .metadata()
-            .map_err(io_err("stat segment", &path))?
-            .len();
-        let mut head = [0u8; SEGMENT_HEADER_LEN];
-        let head_len =
-            usize::try_from(file_len).map_or(SEGMENT_HEADER_LEN, |len| len.min(SEGMENT_HEADER_LEN));
-        file.read_exact_at(&mut head[..head_len], 0)
-            .map_err(io_err("read segment", &path))?;
-        let header = match SegmentHeader::decode(&head[..head_len]) {
-            Ok(header) if header.first_seqno == id => header,
-            Err(format::HeaderFault::Short) if last => {
+        let OpenedSegment {
+            id,
+            path,
+            file,
+            file_len,
+            newest,
+            header,
+        } = opened;
+        let header = match header {
+            Ok(header) => header,
+            Err(HeaderFault::Short) if newest => {
                 // Created by a run that died before its header was written: nothing in it.
                 fs::remove_file(&path).map_err(io_err("remove torn segment", &path))?;
                 recovered.torn_tail_bytes += file_len;
                 return Ok(());
             }
-            _ => {
+            Err(_) => {
                 let aside = PathBuf::from(format!("{}{CORRUPT_SUFFIX}", path.display()));
                 fs::rename(&path, &aside).map_err(io_err("move aside damaged segment", &path))?;
                 recovered.corrupt_records += 1;
@@ -335,21 +246,6 @@ impl Journal {
                 return Ok(());
             }
         };
-        if header.format_version != self.identity.format_version {
-            return Err(JournalError::UnsupportedVersion {
-                dir: self.dir.clone(),
-                found: header.format_version,
-                supported: self.identity.format_version,
-            });
-        }
-        if header.epoch != self.identity.epoch {
-            return Err(JournalError::Foreign {
-                dir: self.dir.clone(),
-                field: "epoch (of segment file)",
-                found: header.epoch.to_string(),
-                expected: self.identity.epoch.to_string(),
-            });
-        }
         let scan = scan_records(
             &file,
             file_len,
@@ -361,7 +257,7 @@ impl Journal {
         recovered.corrupt_records += scan.corrupt_records;
         recovered.corrupt_bytes += scan.corrupt_bytes;
         let mut len = file_len;
-        if last {
+        if newest {
             if scan.trailing_bytes > 0 {
                 file.set_len(scan.valid_end)
                     .map_err(io_err("truncate torn tail of", &path))?;
@@ -658,131 +554,73 @@ impl Journal {
     }
 }
 
-/// Opens `DIR/lock` and takes its exclusive `flock`, then writes our pid into it for the
-/// error message a second gateway gets.
-fn lock_dir(dir: &Path) -> Result<File, JournalError> {
-    let path = dir.join(LOCK_FILE);
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io_err("open lock file", &path))?;
-    match crate::sys::try_lock_exclusive(&file) {
-        Ok(()) => {}
-        Err(e) if e.kind() == ErrorKind::WouldBlock => {
-            let mut holder = String::new();
-            let _ = file.read_to_string(&mut holder);
-            let holder = match holder.trim() {
-                "" => "lock held".to_owned(),
-                pid => format!("pid {pid}"),
-            };
-            return Err(JournalError::Locked {
-                dir: dir.to_path_buf(),
-                holder,
-            });
-        }
-        Err(e) => return Err(io_err("lock", &path)(e)),
-    }
-    // The pid is a courtesy for the message above; the lock itself is what counts.
-    let _ = file
-        .set_len(0)
-        .and_then(|()| file.write_all_at(format!("{}\n", std::process::id()).as_bytes(), 0));
-    Ok(file)
+/// A segment file opened at `open`, its header read but nothing changed yet.
+struct OpenedSegment {
+    id: u64,
+    path: PathBuf,
+    file: File,
+    file_len: u64,
+    /// The newest segment of the directory (where a crash tears, and appends continue).
+    newest: bool,
+    /// The header, or why it is unreadable (including a header that names another segment).
+    header: Result<SegmentHeader, HeaderFault>,
 }
 
-/// Segment ids in `dir`, ascending. Other files are ignored.
-fn list_segments(dir: &Path) -> Result<Vec<u64>, JournalError> {
-    let mut ids = Vec::new();
-    for entry in fs::read_dir(dir).map_err(io_err("list history dir", dir))? {
-        let entry = entry.map_err(io_err("list history dir", dir))?;
-        if let Some(id) = entry.file_name().to_str().and_then(parse_segment_file_name) {
-            ids.push(id);
-        }
-    }
-    ids.sort_unstable();
-    Ok(ids)
-}
-
-/// Reads `DIR/identity` and checks it against `expected`: `None` when there is none.
-fn read_identity(
+/// Opens segment `id` (for writing too if it is the newest) and reads its header. A readable
+/// header of another format version or epoch than `identity`'s refuses the directory.
+fn open_segment(
     dir: &Path,
-    expected: &JournalIdentity,
-) -> Result<Option<JournalIdentity>, JournalError> {
-    let path = dir.join(IDENTITY_FILE);
-    let bytes = match fs::read(&path) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err("read", &path)(e)),
-    };
-    let found = match decode_identity(&bytes, expected.format_version) {
-        Ok(found) => found,
-        Err(IdentityFault::Version(found)) => {
+    id: u64,
+    newest: bool,
+    identity: &JournalIdentity,
+) -> Result<OpenedSegment, JournalError> {
+    let path = dir.join(segment_file_name(id));
+    let file = OpenOptions::new()
+        .read(true)
+        .write(newest)
+        .open(&path)
+        .map_err(io_err("open segment", &path))?;
+    let file_len = file
+        .metadata()
+        .map_err(io_err("stat segment", &path))?
+        .len();
+    let mut head = [0u8; SEGMENT_HEADER_LEN];
+    let head_len =
+        usize::try_from(file_len).map_or(SEGMENT_HEADER_LEN, |len| len.min(SEGMENT_HEADER_LEN));
+    file.read_exact_at(&mut head[..head_len], 0)
+        .map_err(io_err("read segment", &path))?;
+    let header = SegmentHeader::decode(&head[..head_len]).and_then(|h| {
+        if h.first_seqno == id {
+            Ok(h)
+        } else {
+            Err(HeaderFault::Name)
+        }
+    });
+    if let Ok(header) = &header {
+        if header.format_version != identity.format_version {
             return Err(JournalError::UnsupportedVersion {
                 dir: dir.to_path_buf(),
-                found,
-                supported: expected.format_version,
-            })
+                found: header.format_version,
+                supported: identity.format_version,
+            });
         }
-        Err(IdentityFault::Damaged(why)) => {
-            return Err(JournalError::BadIdentity {
+        if header.epoch != identity.epoch {
+            return Err(JournalError::Foreign {
                 dir: dir.to_path_buf(),
-                path,
-                why,
-            })
+                field: "epoch (of a segment file)",
+                found: header.epoch.to_string(),
+                expected: identity.epoch.to_string(),
+            });
         }
-    };
-    let foreign = |field, found: String, expected: String| JournalError::Foreign {
-        dir: dir.to_path_buf(),
-        field,
-        found,
-        expected,
-    };
-    if found.ring_path != expected.ring_path {
-        return Err(foreign(
-            "ring path",
-            found.ring_path,
-            expected.ring_path.clone(),
-        ));
     }
-    if found.chain_id != 0 && expected.chain_id != 0 && found.chain_id != expected.chain_id {
-        return Err(foreign(
-            "chain id",
-            found.chain_id.to_string(),
-            expected.chain_id.to_string(),
-        ));
-    }
-    Ok(Some(found))
-}
-
-/// Reads and removes `DIR/clean`: `Some(last seqno)` when the previous run closed cleanly.
-/// Removed so that a crash of this run is not taken for a clean stop.
-fn take_clean_marker(dir: &Path) -> Result<Option<Option<u64>>, JournalError> {
-    let path = dir.join(CLEAN_FILE);
-    let marker = match fs::read(&path) {
-        Ok(bytes) => decode_clean(&bytes),
-        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err("read", &path)(e)),
-    };
-    fs::remove_file(&path).map_err(io_err("remove", &path))?;
-    Ok(marker)
-}
-
-/// Writes `DIR/name` so that it is either the old or the new content, even after a crash or
-/// power loss: a temporary file, fsync'd, renamed over it, then the directory fsync'd. Only
-/// for the small files written at start and stop, never on the append path.
-fn write_atomically(dir: &Path, name: &str, bytes: &[u8]) -> Result<(), JournalError> {
-    let tmp = dir.join(format!("{name}.tmp"));
-    let path = dir.join(name);
-    let mut file = File::create(&tmp).map_err(io_err("create", &tmp))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(io_err("write", &tmp))?;
-    fs::rename(&tmp, &path).map_err(io_err("rename into place", &path))?;
-    // A directory fsync is not supported by every file system; the rename is done either way.
-    let _ = File::open(dir).and_then(|d| d.sync_all());
-    Ok(())
+    Ok(OpenedSegment {
+        id,
+        path,
+        file,
+        file_len,
+        newest,
+        header,
+    })
 }
 
 /// `pread` of exactly `buf.len()` bytes: `None` when the file ends first.

@@ -61,6 +61,8 @@ pub(super) enum HeaderFault {
     Magic,
     Crc,
     Length,
+    /// A good header whose `first_seqno` is not the id in its file name.
+    Name,
 }
 
 impl SegmentHeader {

@@ -9,6 +9,7 @@ use super::format::{
 };
 use super::*;
 use proptest::prelude::*;
+use std::io::Write;
 use std::os::unix::fs::PermissionsExt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -469,6 +470,46 @@ fn a_directory_of_another_ring_chain_or_version_is_refused() {
     assert_eq!(recovered.identity, Some(identity()));
     assert_eq!(journal.identity(), &identity());
     assert_eq!(recovered.chunks.len(), 3);
+}
+
+#[test]
+fn a_segment_of_another_epoch_refuses_the_directory_and_changes_nothing() {
+    let dir = TempDir::new("segmentepoch");
+    let (mut journal, _) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    append_chunks(&mut journal, 0..100);
+    journal.close().unwrap();
+    let files = segment_files(&dir.0);
+    flip_byte(&files[1], 20); // damaged: would be moved aside if the directory were accepted
+    let id = parse_segment_file_name(files[3].file_name().unwrap().to_str().unwrap()).unwrap();
+    let foreign = SegmentHeader {
+        format_version: 1,
+        epoch: EPOCH + 1,
+        first_seqno: id,
+        created_ns: 0,
+    };
+    OpenOptions::new()
+        .write(true)
+        .open(&files[3])
+        .unwrap()
+        .write_all_at(&foreign.encode(), 0)
+        .unwrap();
+    let lens: Vec<u64> = files
+        .iter()
+        .map(|f| fs::metadata(f).unwrap().len())
+        .collect();
+
+    let err = Journal::open(&dir.0, &identity(), config(4096)).unwrap_err();
+    assert!(
+        matches!(&err, JournalError::Foreign { found, .. } if *found == (EPOCH + 1).to_string()),
+        "{err}"
+    );
+    assert_eq!(segment_files(&dir.0), files, "nothing moved aside");
+    let after: Vec<u64> = files
+        .iter()
+        .map(|f| fs::metadata(f).unwrap().len())
+        .collect();
+    assert_eq!(after, lens, "nothing truncated");
+    assert!(dir.0.join("clean").exists(), "the clean marker is kept");
 }
 
 #[test]
