@@ -121,6 +121,20 @@ fn segment_files(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// A journal in a new directory with chunks `0..chunks` in 4 KiB segments, dropped (not
+/// closed), and what was written.
+fn journal_with(name: &str, chunks: u64) -> (TempDir, Vec<(ChunkMeta, ChunkLocation)>) {
+    let dir = TempDir::new(name);
+    let (mut journal, _) = reopen(&dir);
+    let written = append_chunks(&mut journal, 0..chunks);
+    (dir, written)
+}
+
+/// Opens the journal in `dir` as the tests' gateway (4 KiB segments).
+fn reopen(dir: &TempDir) -> (Journal, Recovered) {
+    Journal::open(&dir.0, &identity(), config(4096)).unwrap()
+}
+
 fn flip_byte(path: &Path, offset: u64) {
     let file = OpenOptions::new()
         .read(true)
@@ -140,7 +154,7 @@ fn record_len(i: u64) -> u64 {
 #[test]
 fn chunks_round_trip_across_segment_rolls() {
     let dir = TempDir::new("roundtrip");
-    let (mut journal, recovered) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (mut journal, recovered) = reopen(&dir);
     assert_eq!(
         recovered.identity, None,
         "a new directory has no identity yet"
@@ -186,12 +200,12 @@ fn chunks_round_trip_across_segment_rolls() {
 #[test]
 fn reopening_gives_the_same_index_and_appends_continue() {
     let dir = TempDir::new("reopen");
-    let (mut journal, _) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (mut journal, _) = reopen(&dir);
     let written = append_chunks(&mut journal, 0..60);
     let segments = journal.segments();
     drop(journal);
 
-    let (mut journal, recovered) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (mut journal, recovered) = reopen(&dir);
     assert_eq!(recovered.chunks, written);
     assert_eq!(recovered.identity, Some(identity()));
     assert_eq!(
@@ -209,22 +223,19 @@ fn reopening_gives_the_same_index_and_appends_continue() {
     assert_reads_back(&journal, &more);
     journal.close().unwrap();
 
-    let (journal, recovered) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (journal, recovered) = reopen(&dir);
     assert!(recovered.clean_shutdown);
     let all: Vec<_> = written.into_iter().chain(more).collect();
     assert_eq!(recovered.chunks, all);
     drop(journal);
     // The marker is consumed by the open: a crash of that run does not look clean.
-    let (_, recovered) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (_, recovered) = reopen(&dir);
     assert!(!recovered.clean_shutdown);
 }
 
 #[test]
 fn a_torn_last_record_is_truncated_and_earlier_chunks_stay() {
-    let dir = TempDir::new("torn");
-    let (mut journal, _) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
-    let written = append_chunks(&mut journal, 0..50);
-    drop(journal);
+    let (dir, written) = journal_with("torn", 50);
     let last = segment_files(&dir.0).pop().unwrap();
     let len = fs::metadata(&last).unwrap().len();
     // Cut the last record 10 bytes short, as a process killed mid-write would.
@@ -235,7 +246,7 @@ fn a_torn_last_record_is_truncated_and_earlier_chunks_stay() {
         .set_len(len - 10)
         .unwrap();
 
-    let (mut journal, recovered) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (mut journal, recovered) = reopen(&dir);
     assert_eq!(recovered.torn_tail_bytes, record_len(49) - 10);
     assert_eq!(recovered.corrupt_records, 0);
     assert_eq!(recovered.chunks, written[..49]);
@@ -248,17 +259,14 @@ fn a_torn_last_record_is_truncated_and_earlier_chunks_stay() {
     // The torn chunk's seqnos can be journaled again, and nothing torn is left behind them.
     let again = append_chunks(&mut journal, 49..51);
     drop(journal);
-    let (_, recovered) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (_, recovered) = reopen(&dir);
     assert_eq!(recovered.torn_tail_bytes, 0);
     assert_eq!(recovered.chunks[49..], again);
 }
 
 #[test]
 fn garbage_after_the_last_record_is_truncated() {
-    let dir = TempDir::new("garbage");
-    let (mut journal, _) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
-    let written = append_chunks(&mut journal, 0..30);
-    drop(journal);
+    let (dir, written) = journal_with("garbage", 30);
     let last = segment_files(&dir.0).pop().unwrap();
     let len = fs::metadata(&last).unwrap().len();
     let garbage: Vec<u8> = (0..777u32).map(|i| (i * 13) as u8).collect();
@@ -269,7 +277,7 @@ fn garbage_after_the_last_record_is_truncated() {
         .write_all(&garbage)
         .unwrap();
 
-    let (journal, recovered) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (journal, recovered) = reopen(&dir);
     assert_eq!(recovered.torn_tail_bytes, 777);
     assert_eq!(recovered.chunks, written);
     assert_eq!(fs::metadata(&last).unwrap().len(), len);
@@ -278,15 +286,12 @@ fn garbage_after_the_last_record_is_truncated() {
 
 #[test]
 fn a_header_only_segment_cut_short_is_removed() {
-    let dir = TempDir::new("shortheader");
-    let (mut journal, _) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
-    let written = append_chunks(&mut journal, 0..5);
-    drop(journal);
+    let (dir, written) = journal_with("shortheader", 5);
     // A run that died right after creating its next segment.
     let next = dir.0.join(segment_file_name(999));
     fs::write(&next, [0u8; 20]).unwrap();
 
-    let (_, recovered) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (_, recovered) = reopen(&dir);
     assert_eq!(recovered.torn_tail_bytes, 20);
     assert_eq!(recovered.chunks, written);
     assert!(!next.exists());
@@ -294,10 +299,7 @@ fn a_header_only_segment_cut_short_is_removed() {
 
 #[test]
 fn a_flipped_byte_in_a_middle_record_is_counted_and_skipped() {
-    let dir = TempDir::new("flip");
-    let (mut journal, _) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
-    let written = append_chunks(&mut journal, 0..100);
-    drop(journal);
+    let (dir, written) = journal_with("flip", 100);
     // Chunk 30's payload (in a middle segment), and chunk 98's (in the last segment, with a
     // good record after it, so it is damage, not a torn tail).
     for victim in [30usize, 98] {
@@ -306,7 +308,7 @@ fn a_flipped_byte_in_a_middle_record_is_counted_and_skipped() {
         flip_byte(&path, loc.offset + RECORD_HEADER_LEN as u64 + 5);
     }
 
-    let (journal, recovered) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (journal, recovered) = reopen(&dir);
     assert_eq!(recovered.corrupt_records, 2);
     assert_eq!(recovered.corrupt_bytes, record_len(30) + record_len(98));
     assert_eq!(recovered.torn_tail_bytes, 0);
@@ -322,10 +324,7 @@ fn a_flipped_byte_in_a_middle_record_is_counted_and_skipped() {
 
 #[test]
 fn a_damaged_record_header_skips_the_rest_of_its_segment_only() {
-    let dir = TempDir::new("flipmagic");
-    let (mut journal, _) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
-    let written = append_chunks(&mut journal, 0..100);
-    drop(journal);
+    let (dir, written) = journal_with("flipmagic", 100);
     let (_, loc) = written[30];
     let path = dir.0.join(segment_file_name(loc.segment));
     flip_byte(&path, loc.offset); // the record magic: nothing after it can be trusted
@@ -335,7 +334,7 @@ fn a_damaged_record_header_skips_the_rest_of_its_segment_only() {
         .map(|(m, _)| *m)
         .collect();
 
-    let (journal, recovered) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (journal, recovered) = reopen(&dir);
     assert_eq!(recovered.corrupt_records, 1);
     let lost_bytes: u64 = lost.iter().map(|m| record_len(index_of(m))).sum();
     assert_eq!(recovered.corrupt_bytes, lost_bytes);
@@ -346,14 +345,11 @@ fn a_damaged_record_header_skips_the_rest_of_its_segment_only() {
 
 #[test]
 fn a_segment_with_a_damaged_header_is_moved_aside() {
-    let dir = TempDir::new("badheader");
-    let (mut journal, _) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
-    let written = append_chunks(&mut journal, 0..100);
-    drop(journal);
+    let (dir, written) = journal_with("badheader", 100);
     let victim = segment_files(&dir.0)[2].clone();
     flip_byte(&victim, 20);
 
-    let (mut journal, recovered) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (mut journal, recovered) = reopen(&dir);
     assert_eq!(recovered.corrupt_records, 1);
     let aside = PathBuf::from(format!("{}.corrupt", victim.display()));
     assert_eq!(recovered.moved_aside, std::slice::from_ref(&aside));
@@ -372,7 +368,7 @@ fn a_segment_with_a_damaged_header_is_moved_aside() {
 #[test]
 fn read_detects_a_flipped_byte_and_a_wrong_meta() {
     let dir = TempDir::new("readflip");
-    let (mut journal, _) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (mut journal, _) = reopen(&dir);
     let written = append_chunks(&mut journal, 0..40);
     let (m, loc) = written[20];
     let path = dir.0.join(segment_file_name(loc.segment));
@@ -407,7 +403,7 @@ fn read_detects_a_flipped_byte_and_a_wrong_meta() {
 #[test]
 fn a_directory_of_another_ring_chain_or_version_is_refused() {
     let dir = TempDir::new("foreign");
-    let (mut journal, _) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (mut journal, _) = reopen(&dir);
     append_chunks(&mut journal, 0..3);
     drop(journal);
 
@@ -475,7 +471,7 @@ fn a_directory_of_another_ring_chain_or_version_is_refused() {
 #[test]
 fn a_segment_of_another_epoch_refuses_the_directory_and_changes_nothing() {
     let dir = TempDir::new("segmentepoch");
-    let (mut journal, _) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (mut journal, _) = reopen(&dir);
     append_chunks(&mut journal, 0..100);
     journal.close().unwrap();
     let files = segment_files(&dir.0);
@@ -544,7 +540,7 @@ fn set_identity_records_the_chain_id_and_refuses_a_new_epoch() {
 #[test]
 fn a_damaged_or_missing_identity_is_refused() {
     let dir = TempDir::new("badidentity");
-    let (mut journal, _) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (mut journal, _) = reopen(&dir);
     append_chunks(&mut journal, 0..3);
     drop(journal);
     let path = dir.0.join("identity");
@@ -560,7 +556,7 @@ fn a_damaged_or_missing_identity_is_refused() {
 #[test]
 fn chunks_out_of_order_or_of_another_epoch_are_refused() {
     let dir = TempDir::new("order");
-    let (mut journal, _) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (mut journal, _) = reopen(&dir);
     append_chunks(&mut journal, 0..3);
     let err = journal.append(&meta(1), b"x").unwrap_err();
     assert!(
@@ -589,14 +585,14 @@ fn chunks_out_of_order_or_of_another_epoch_are_refused() {
     // Nothing of the refused appends reached the disk.
     assert_eq!(journal.last_seqno(), Some(30));
     drop(journal);
-    let (_, recovered) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (_, recovered) = reopen(&dir);
     assert_eq!(recovered.chunks.len(), 3);
 }
 
 #[test]
 fn retention_by_bytes_deletes_whole_oldest_segments() {
     let dir = TempDir::new("retainbytes");
-    let (mut journal, _) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (mut journal, _) = reopen(&dir);
     let written = append_chunks(&mut journal, 0..200);
     let before = journal.segments();
     assert_eq!(journal.enforce_retention(u64::MAX).unwrap(), None);
@@ -631,7 +627,7 @@ fn retention_by_bytes_deletes_whole_oldest_segments() {
     assert_eq!(journal.segments(), 1);
     assert_eq!(segment_files(&dir.0).len(), 1);
     drop(journal);
-    let (_, recovered) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (_, recovered) = reopen(&dir);
     assert_eq!(recovered.corrupt_records, 0);
     assert_eq!(recovered.chunks.last(), written.last());
 }
@@ -715,7 +711,7 @@ fn a_read_only_directory_fails_the_append_that_needs_a_new_segment() {
 #[test]
 fn a_directory_deleted_while_open_fails_appends_without_panicking() {
     let dir = TempDir::new("deleted");
-    let (mut journal, _) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (mut journal, _) = reopen(&dir);
     append_chunks(&mut journal, 0..5);
     fs::remove_dir_all(&dir.0).unwrap();
     let err = journal.append(&meta(5), &payload(5)).unwrap_err();
@@ -738,7 +734,7 @@ fn a_directory_deleted_while_open_fails_appends_without_panicking() {
 #[test]
 fn a_second_open_of_a_locked_directory_is_refused() {
     let dir = TempDir::new("locked");
-    let (journal, _) = Journal::open(&dir.0, &identity(), config(4096)).unwrap();
+    let (journal, _) = reopen(&dir);
     let err = Journal::open(&dir.0, &identity(), config(4096)).unwrap_err();
     assert!(matches!(err, JournalError::Locked { .. }), "{err}");
     let message = err.to_string();
