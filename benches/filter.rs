@@ -59,6 +59,7 @@ fn event(i: u64) -> EncodedEvent {
     }
     EncodedEvent {
         server_seqno: i + 1,
+        origin_seqno: i + 1,
         ring_seqno: i + 1,
         timestamp_ns: 1_756_499_174_388_871_879,
         gate: CommitStage::Proposed,

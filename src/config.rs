@@ -9,6 +9,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::history::segment::SegmentConfig;
+use crate::history::startup::HistorySetup;
+use crate::history::store::HistoryConfig;
 use crate::ingest::chain::pipeline::ChainConfig;
 use crate::ingest::tailer::{IdleStrategy, TailerConfig};
 use crate::serve::backpressure::QueueLimits;
@@ -49,6 +52,22 @@ pub mod defaults {
     pub const RESUME_STORE_FRAMES: usize = 100_000;
     /// `Config::resume_store_bytes`, MiB.
     pub const RESUME_STORE_MIB: usize = 512;
+    /// `Config::history_memory`, MiB.
+    pub const HISTORY_MEMORY_MIB: u64 = 640;
+    /// `Config::history_max_disk`, GiB.
+    pub const HISTORY_MAX_GIB: u64 = 32;
+    /// Serialized bytes at which a history chunk is sealed.
+    pub const HISTORY_CHUNK_BYTES: usize = 1 << 20;
+    /// Milliseconds after which an open history chunk is sealed anyway.
+    pub const HISTORY_CHUNK_WAIT_MS: u64 = 250;
+    /// Frames queued from the tailer to the history thread.
+    pub const HISTORY_QUEUE_FRAMES: usize = 262_144;
+    /// zstd level of history chunks.
+    pub const HISTORY_ZSTD_LEVEL: i32 = 3;
+    /// Size of one journal segment file, MiB.
+    pub const HISTORY_SEGMENT_MIB: u64 = 64;
+    /// Data bytes of the write-ahead log, MiB.
+    pub const HISTORY_WAL_MIB: u64 = 256;
     /// `Config::startup_backlog_events`.
     pub const STARTUP_BACKLOG_EVENTS: u64 = 100_000;
     /// `min_stage` gates enabled: `[Voted, Finalized, Verified]` (`Config::chain`).
@@ -156,6 +175,22 @@ pub struct Config {
     /// never reached by 100,000 frames of typical events (~500 B), it caps the memory a
     /// burst of huge events (large logs, call frames) can pin.
     pub resume_store_bytes: usize,
+    /// Compressed bytes of history kept in memory, shared by all shards: the resume window
+    /// for `resume_from` / `from_block` / `from_time`, measured in bytes and reported as a
+    /// time span (`/v1/status` `history_span_secs`). Default 640 MiB: at 20,000 ring events/s
+    /// of mainnet blocks with all gates on, about 12 minutes (docs/benchmarks.md). With
+    /// `history_dir`, chunks go to disk and this only bounds chunks the disk refused. 0
+    /// disables the shared history (each shard's resume store is then the whole window).
+    pub history_memory: u64,
+    /// Journal directory (`--history-dir`): history on disk, kept across restarts (same
+    /// epoch, continuous `server_seqno`, catch-up from the ring). Default `None`: memory only,
+    /// a restart starts a new epoch.
+    pub history_dir: Option<PathBuf>,
+    /// Bytes the journal may use on disk; whole oldest segments are deleted past it. Default
+    /// 32 GiB: about 6 hours at 20,000 ring events/s.
+    pub history_max_disk: u64,
+    /// History older than this is dropped (memory and disk). Default `None`: bytes only.
+    pub history_max_age: Option<Duration>,
     /// Ring events the tailer loads at start from the oldest complete block still in a live
     /// ring (the startup backlog), so a restarted gateway rebuilds lifecycle and analytics
     /// state and can serve recent history to resuming clients. Default 100,000 (the resume
@@ -233,6 +268,10 @@ impl Default for Config {
             cors_origin: defaults::CORS_ORIGIN.map(str::to_owned),
             resume_store_frames: defaults::RESUME_STORE_FRAMES,
             resume_store_bytes: defaults::RESUME_STORE_MIB << 20,
+            history_memory: defaults::HISTORY_MEMORY_MIB << 20,
+            history_dir: None,
+            history_max_disk: defaults::HISTORY_MAX_GIB << 30,
+            history_max_age: None,
             startup_backlog_events: defaults::STARTUP_BACKLOG_EVENTS,
             chain: ChainConfig::default(),
             idle: IdleStrategy::default(),
@@ -284,6 +323,7 @@ impl Config {
             idle: self.idle,
             startup_backlog_events: self.startup_backlog_events,
             resume_window_frames: self.resume_store_frames,
+            restart: None,
         }
     }
 
@@ -299,6 +339,37 @@ impl Config {
     /// Whether shards keep a resume store (`resume_store_frames > 0`).
     pub fn resume_enabled(&self) -> bool {
         self.resume_store_frames > 0
+    }
+
+    /// Whether the shared history runs (`history_memory > 0` or a history dir, and resume
+    /// enabled).
+    pub fn history_enabled(&self) -> bool {
+        self.resume_enabled() && (self.history_memory > 0 || self.history_dir.is_some())
+    }
+
+    /// Where the history lives and how big it may grow.
+    pub fn history_setup(&self) -> HistorySetup {
+        HistorySetup {
+            config: HistoryConfig {
+                memory_bytes: self.history_memory,
+                max_age: self.history_max_age,
+                chunk_raw_bytes: defaults::HISTORY_CHUNK_BYTES,
+                chunk_max_wait: Duration::from_millis(defaults::HISTORY_CHUNK_WAIT_MS),
+                queue_frames: defaults::HISTORY_QUEUE_FRAMES,
+                zstd_level: defaults::HISTORY_ZSTD_LEVEL,
+            },
+            dir: self.history_dir.clone(),
+            segments: SegmentConfig {
+                max_segment_bytes: defaults::HISTORY_SEGMENT_MIB << 20,
+                max_total_bytes: self.history_max_disk,
+                max_age: self.history_max_age,
+            },
+            wal_bytes: defaults::HISTORY_WAL_MIB << 20,
+            ring_path: std::fs::canonicalize(&self.ring_path)
+                .unwrap_or_else(|_| self.ring_path.clone())
+                .to_string_lossy()
+                .into_owned(),
+        }
     }
 
     /// The bounds of each shard's resume store.

@@ -27,6 +27,9 @@
 //!   tailer thread.
 //! - [`handoff`]: the only data both sides touch: the per-shard SPSC queues and the chain
 //!   state the tailer publishes.
+//! - [`history`]: every frame kept once for all shards, in memory or on disk
+//!   (`--history-dir`), for resume over minutes and across restarts: the tailer writes it,
+//!   the shards replay from it.
 //! - [`wire`]: the client protocol, sans-IO: JSON primitives, HTTP, WebSocket, subscriptions,
 //!   server messages and batches.
 //! - [`serve`]: the shard side: executor, sessions, filters, backpressure, resume, REST.
@@ -43,7 +46,7 @@
 //! # Layering
 //!
 //! `model` imports nothing; `wire` imports only `model` and never glommio or libc; `handoff`
-//! imports only `model` and `wire`; `ingest` and `serve` never import each other. `config`,
+//! imports only `model` and `wire`; `history` only `model`, `log` and `sys`; `ingest` and `serve` never import each other. `config`,
 //! `metrics`, `log`, `server` and `tools` sit above and may see everything. `tests/layering.rs`
 //! fails the build's tests when an import crosses these lines.
 //!

@@ -142,6 +142,18 @@ struct ServerArgs {
     /// Frame bytes each shard's resume store may keep alive, MiB.
     #[arg(long, default_value_t = defaults::RESUME_STORE_MIB)]
     resume_mib: usize,
+    /// Compressed history kept in memory for resuming clients, MiB (0: no shared history).
+    #[arg(long, default_value_t = defaults::HISTORY_MEMORY_MIB)]
+    history_mib: u64,
+    /// Journal directory: history on disk, kept across restarts (same epoch and seqnos).
+    #[arg(long)]
+    history_dir: Option<PathBuf>,
+    /// Disk the journal may use, GiB (oldest segments deleted past it).
+    #[arg(long, default_value_t = defaults::HISTORY_MAX_GIB)]
+    history_max_gib: u64,
+    /// Drop history older than this (e.g. 90s, 30m, 6h, 2d; a bare number is seconds).
+    #[arg(long, value_parser = parse_age)]
+    history_max_age: Option<Duration>,
     /// Seconds a new connection has to send its request head.
     #[arg(long, default_value_t = defaults::HANDSHAKE_TIMEOUT_SECS)]
     handshake_timeout_secs: u64,
@@ -248,6 +260,24 @@ fn parse_gates(s: &str) -> Result<[bool; 3], String> {
     Ok(on)
 }
 
+/// `90s`, `30m`, `6h`, `2d` or a number of seconds.
+fn parse_age(s: &str) -> Result<Duration, String> {
+    let (digits, unit) = s
+        .find(|c: char| !c.is_ascii_digit())
+        .map_or((s, ""), |i| s.split_at(i));
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration (e.g. 90s, 30m, 6h, 2d)"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "m" => n * 60,
+        "h" => n * 3600,
+        "d" => n * 86_400,
+        _ => return Err(format!("`{s}`: unit must be s, m, h or d")),
+    };
+    Ok(Duration::from_secs(secs))
+}
+
 impl ServerArgs {
     fn apply(&self, c: &mut Config) {
         c.listen = self.listen;
@@ -259,6 +289,10 @@ impl ServerArgs {
         c.drop_disconnect_after = self.drop_limit;
         c.resume_store_frames = self.resume_frames;
         c.resume_store_bytes = self.resume_mib << 20;
+        c.history_memory = self.history_mib << 20;
+        c.history_dir = self.history_dir.clone();
+        c.history_max_disk = self.history_max_gib << 30;
+        c.history_max_age = self.history_max_age;
         c.handshake_timeout = Duration::from_secs(self.handshake_timeout_secs);
         c.ping_interval = Duration::from_secs(self.ping_interval_secs);
         c.pong_timeout = Duration::from_secs(self.pong_timeout_secs);

@@ -12,6 +12,7 @@ use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::handoff::published::ChainSlot;
+use crate::history::store::History;
 use crate::model::gap::GapReason;
 use crate::model::kind::DecodeErrorKind;
 use crate::model::kind::EVENT_TYPE_COUNT;
@@ -105,6 +106,8 @@ pub struct TailerStats {
     /// Gauge: first server_seqno of this epoch that is still within `resume_store_frames`
     /// of the head (the tailer's view of the oldest resumable frame; 0 = none yet).
     pub oldest_server_seqno: AtomicU64,
+    /// Frames the write-ahead log refused (full: the history thread is behind).
+    pub history_wal_full: AtomicU64,
     ring_state: AtomicU8,
     /// Why the ring cannot be attached, while it cannot (`None` once attached). Written by
     /// the tailer only when the reason changes, read by `/health` and `/v1/status`: a lock
@@ -143,6 +146,7 @@ impl Default for TailerStats {
             gate_released_copies: AtomicU64::new(0),
             backlog_events: AtomicU64::new(0),
             oldest_server_seqno: AtomicU64::new(0),
+            history_wal_full: AtomicU64::new(0),
             ring_state: AtomicU8::new(RingState::Waiting as u8),
             ring_error: Mutex::new(None),
         }
@@ -298,6 +302,9 @@ pub struct StatsHub {
     pub chain: Arc<ChainSlot>,
     /// The access keys in force, when `--auth-keys` is set (per-key counters in `/metrics`).
     pub auth: Option<Arc<AuthKeys>>,
+    /// The shared history, when it runs (its window and counters in `/v1/status` and
+    /// `/metrics`; every shard's resume store reads from it).
+    pub history: Option<Arc<History>>,
 }
 
 impl StatsHub {
@@ -312,6 +319,7 @@ impl StatsHub {
             epoch: Epoch::from_unix_nanos(now_ns).get(),
             chain: Arc::new(ChainSlot::default()),
             auth: None,
+            history: None,
         }
     }
 

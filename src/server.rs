@@ -64,6 +64,10 @@ pub enum ServerError {
     /// The tailer thread could not start.
     #[error("tailer: cannot start: {0}")]
     Tailer(io::Error),
+    /// The history could not be opened (history dir locked, of another ring or chain, of an
+    /// incompatible version, unreadable).
+    #[error("{0}")]
+    History(#[from] crate::history::startup::HistoryOpenError),
     /// SIGINT/SIGTERM handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(io::Error),
@@ -102,6 +106,8 @@ pub struct Server {
     hub: StatsHub,
     shutdown: ShutdownHandle,
     tailer: Option<JoinHandle<()>>,
+    /// Exits after the tailer (whose queue it drains and seals).
+    history: Option<JoinHandle<()>>,
     shards: Vec<glommio::ExecutorJoinHandle<()>>,
 }
 
@@ -146,6 +152,13 @@ impl Server {
                 result = Err(ServerError::Crashed("tailer".into()));
             }
         }
+        if let Some(h) = self.history.take() {
+            if h.join().is_err() {
+                result = Err(ServerError::Crashed("history".into()));
+            } else if let Some(history) = &self.hub.history {
+                history.close();
+            }
+        }
         result
     }
 }
@@ -168,6 +181,15 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
         let keys = read_keys(path).map_err(ServerError::AuthKeys)?;
         hub.auth = Some(Arc::new(AuthKeys::new(keys)));
     }
+    let history = if config.history_enabled() {
+        let opened = crate::history::startup::open(&config.history_setup(), hub.epoch)?;
+        log_history_open(&config, &opened);
+        hub.epoch = opened.epoch;
+        hub.history = Some(opened.history.clone());
+        Some(opened)
+    } else {
+        None
+    };
     // REST answers the empty chain's bodies until the tailer's first publication.
     hub.chain
         .publish(ChainPipeline::new(config.chain).rest_bodies());
@@ -192,6 +214,7 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
         hub: hub.clone(),
         shutdown,
         tailer: None,
+        history: None,
         shards: Vec::with_capacity(shard_count),
     };
 
@@ -234,15 +257,55 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
     }
     server.addr = addr;
 
+    let mut tailer_config = config.tailer_config();
+    let (history_tx, wal) = match history {
+        Some(h) => {
+            tailer_config.restart = h.restart;
+            server.history = Some(h.thread);
+            (Some(h.sender), h.wal)
+        }
+        None => (None, None),
+    };
     let tailer = tailer::spawn(TailerSetup {
-        config: config.tailer_config(),
+        config: tailer_config,
         shards: senders,
+        history: history_tx,
+        wal,
         stats: hub.clone(),
         shutdown: flag,
     })
     .map_err(ServerError::Tailer)?;
     server.tailer = Some(tailer);
     Ok(server)
+}
+
+/// One line saying what the history holds at start (and what recovery had to repair).
+fn log_history_open(config: &Config, opened: &crate::history::startup::OpenedHistory) {
+    let r = &opened.report;
+    let dir = config
+        .history_dir
+        .as_ref()
+        .map_or_else(|| "memory".to_owned(), |d| d.display().to_string());
+    log::event(
+        Level::Info,
+        "history_open",
+        &[
+            ("where", dir.as_str().into()),
+            ("epoch", opened.epoch.into()),
+            ("chunks", (r.chunks as u64).into()),
+            ("wal_frames", (r.wal_frames as u64).into()),
+            ("torn_tail_bytes", r.torn_tail_bytes.into()),
+            ("corrupt_records", r.corrupt_records.into()),
+            (
+                "clean_shutdown",
+                if r.clean_shutdown { "true" } else { "false" }.into(),
+            ),
+            (
+                "continues_after",
+                opened.restart.map_or(0, |p| p.last_server_seqno).into(),
+            ),
+        ],
+    );
 }
 
 fn startup_error(

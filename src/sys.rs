@@ -46,6 +46,21 @@ pub fn try_lock_exclusive(file: &File) -> io::Result<()> {
     }
 }
 
+/// `posix_fallocate(fd, 0, len)`: reserves the file's blocks now, so that a later write
+/// through a shared mapping of it cannot fault with `SIGBUS` on a full disk (the history's
+/// write-ahead log). `Err` (e.g. `ENOSPC`) when the space is not there.
+pub fn allocate(file: &File, len: u64) -> io::Result<()> {
+    let len =
+        libc::off_t::try_from(len).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: `posix_fallocate` takes a plain fd and two offsets; `file` keeps the fd open.
+    let rc = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, len) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::from_raw_os_error(rc))
+    }
+}
+
 /// The current soft RLIMIT_MEMLOCK in KiB (`u64::MAX` when unlimited or unknown).
 pub fn memlock_limit_kib() -> u64 {
     let mut lim = libc::rlimit {

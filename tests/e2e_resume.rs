@@ -166,6 +166,8 @@ fn a_replay_slower_than_the_store_reports_the_evicted_frames_as_a_gap_and_goes_o
     let mut config = test_config(&ring);
     config.batch.max_events = 1;
     config.resume_store_frames = 2_000;
+    // The shard's own store is the whole window here (no shared history behind it).
+    config.history_memory = 0;
     config.session_queue_frames = 16;
     config.socket_send_buffer = Some(4096);
     let gw = start_gateway(config);

@@ -1,5 +1,5 @@
-//! A 100,000-frame replay (the whole default store) completes on one connection: paced by
-//! the socket (a client that reads slowly at first still gets everything), never dropped,
+//! A 100,000-frame replay (the old default store's worth, read from the shared history)
+//! completes on one connection: paced by the socket (a client that reads slowly at first still gets everything), never dropped,
 //! never aborted (the old gateway aborted past ~14k frames), then joins the live stream.
 
 mod common;
@@ -38,7 +38,8 @@ fn a_full_store_replay_of_100k_frames_completes_and_goes_live() {
         settle(&gw, written);
     }
     let (oldest, head) = settle(&gw, written);
-    assert_eq!(head - oldest + 1, STORE, "the store is full");
+    // The shared history holds at least the default store's worth (here: everything).
+    assert!(head - oldest + 1 >= STORE, "{oldest}..={head}");
 
     let start = oldest - 1;
     let mut c = WsClient::connect(
@@ -88,9 +89,10 @@ fn a_full_store_replay_of_100k_frames_completes_and_goes_live() {
             items += 1;
         }
     }
-    assert_eq!((last, items), (head, STORE));
-    assert!(events > STORE - 1_000, "{events} events");
-    assert_eq!(gw.stats().sum(|s| &s.replayed_frames), STORE);
+    let replayed = head - start;
+    assert_eq!((last, items), (head, replayed));
+    assert!(events > replayed - 1_000, "{events} events");
+    assert_eq!(gw.stats().sum(|s| &s.replayed_frames), replayed);
     assert_eq!(gw.stats().sum(|s| &s.drops), 0);
 
     // Live after the replay: the next event follows.

@@ -5,9 +5,10 @@
 //! - `model/` (the shared vocabulary) imports nothing else of the crate;
 //! - `wire/` (sans-IO protocol) imports only `model/`, and never glommio or libc;
 //! - `handoff/` imports only `model/`, `wire/` and `sys`;
+//! - `history/` imports only `model/`, `log` and `sys`;
 //! - `ingest/` and `serve/` never import each other, nor the tools or the server; ingest
 //!   reads only `config::defaults` of the configuration (it gets its own settings struct);
-//! - `metrics` imports only `model/`, `wire/` and `handoff/`; `log` only `model/` and `wire/`;
+//! - `metrics` imports only `model/`, `wire/`, `handoff/` and `history/`; `log` only `model/` and `wire/`;
 //! - `libc` is called only in `sys.rs` and `ingest/ring/` (the mapping and its syscalls).
 //!
 //! `config`, `server`, `tools/` and `main.rs` sit above everything and are not restricted.
@@ -54,6 +55,12 @@ const RULES: &[Rule] = &[
         no_crates: &["libc"],
     },
     Rule {
+        part: "history/",
+        allow: Some(&["crate::model", "crate::history", "crate::log", "crate::sys"]),
+        deny: &[],
+        no_crates: &["glommio", "libc"],
+    },
+    Rule {
         part: "ingest/",
         allow: None,
         deny: &[
@@ -82,6 +89,7 @@ const RULES: &[Rule] = &[
             "crate::model",
             "crate::wire",
             "crate::handoff",
+            "crate::history",
             "crate::metrics",
         ]),
         deny: &[],

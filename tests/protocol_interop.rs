@@ -69,6 +69,7 @@ impl Pipe {
 fn event(seqno: u64) -> Arc<EncodedEvent> {
     Arc::new(EncodedEvent {
         server_seqno: seqno,
+        origin_seqno: seqno,
         ring_seqno: seqno + 1000,
         timestamp_ns: 1_756_499_174_388_871_879,
         gate: CommitStage::Proposed,

@@ -8,9 +8,23 @@
 //! - `segment`: the on-disk journal: append-only segment files of checksummed, compressed
 //!   chunks; recovery (torn tails truncated, corrupt records counted and skipped), retention
 //!   by bytes and age.
+//! - `record`: one frame's binary record (a `min_stage` copy is a reference plus its stage).
+//! - `wal`: the tailer's write-ahead log (memory-mapped, no syscall per frame), so a killed
+//!   gateway has journaled every frame a client can have seen.
+//! - `writer`: the history thread: frames in, zstd chunks sealed into the `store`.
+//! - `store`: the shared index of sealed chunks ([`store::History`]): retention, replay reads.
+//! - `startup`: opening it all at server start, and where a restarted tailer continues.
 //!
-//! Layering: imports only `model`, `wire` and `sys` (like `handoff`); both the tailer side
-//! and the shard side use it.
+//! Data flow: tailer → (`wal` append, queue push) → history thread → `store` (memory or
+//! journal) ← shards' replay cursors. The tailer never waits for the history.
+//!
+//! Layering: imports only `model`, `log` and `sys` (like `handoff`); both the tailer side
+//! and the shard side use it. Decision: docs/decisions/0003-durable-history.md.
 
 pub mod meta;
+pub mod record;
 pub mod segment;
+pub mod startup;
+pub mod store;
+pub mod wal;
+pub mod writer;

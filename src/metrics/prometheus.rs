@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::latency::{quantiles, LAT_BUCKETS};
 use super::{ShardStats, StatsHub, LIFECYCLE_STAGES};
+use crate::history::store::History;
 use crate::model::gap::GapReason;
 use crate::model::kind::DecodeErrorKind;
 use crate::model::kind::EventType;
@@ -351,10 +352,109 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
             let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", ld(pick(s)));
         }
     }
+    if let Some(h) = &hub.history {
+        render_history(&mut out, h);
+    }
+    let _ = writeln!(
+        out,
+        "# HELP ringgate_history_wal_full_total Frames the write-ahead log refused (full).\n\
+         # TYPE ringgate_history_wal_full_total counter\n\
+         ringgate_history_wal_full_total {}",
+        ld(&t.history_wal_full)
+    );
     if let Some(auth) = &hub.auth {
         render_auth(&mut out, auth);
     }
     out
+}
+
+/// The shared history's window and counters.
+fn render_history(out: &mut String, h: &History) {
+    let w = h.window();
+    let st = &h.stats;
+    let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    let gauges: [(&str, &str, f64); 6] = [
+        (
+            "ringgate_history_span_seconds",
+            "Wall-clock time between the oldest and newest frame in the history.",
+            w.span_secs,
+        ),
+        (
+            "ringgate_history_oldest_seqno",
+            "Oldest server_seqno a resume can replay from the history.",
+            w.oldest_seqno as f64,
+        ),
+        (
+            "ringgate_history_newest_seqno",
+            "Newest server_seqno sealed into the history.",
+            w.newest_seqno as f64,
+        ),
+        (
+            "ringgate_history_oldest_block",
+            "Lowest block number with events in the history (0 when none).",
+            w.oldest_block.unwrap_or(0) as f64,
+        ),
+        (
+            "ringgate_history_memory_bytes",
+            "Compressed history bytes held in memory.",
+            ld(&st.memory_bytes) as f64,
+        ),
+        (
+            "ringgate_history_disk_bytes",
+            "Bytes of the history journal on disk.",
+            ld(&st.disk_bytes) as f64,
+        ),
+    ];
+    for (name, help, v) in gauges {
+        family(out, name, "gauge", help);
+        let _ = writeln!(out, "{name} {v}");
+    }
+    let counters: [(&str, &str, u64); 7] = [
+        (
+            "ringgate_history_frames_total",
+            "Frames sealed into the history.",
+            ld(&st.frames),
+        ),
+        (
+            "ringgate_history_raw_bytes_total",
+            "Serialized frame bytes sealed (before compression).",
+            ld(&st.raw_bytes_total),
+        ),
+        (
+            "ringgate_history_dropped_frames_total",
+            "Frames that never reached the history (its queue was full).",
+            ld(&st.dropped_frames),
+        ),
+        (
+            "ringgate_history_corrupt_chunks_total",
+            "History chunks that failed their checksum or decoding when read.",
+            ld(&st.corrupt_chunks),
+        ),
+        (
+            "ringgate_history_disk_errors_total",
+            "Journal writes that failed (the chunk was kept in memory).",
+            ld(&st.disk_errors),
+        ),
+        (
+            "ringgate_history_retired_chunks_total",
+            "History chunks dropped by retention (bytes or age).",
+            ld(&st.retired_chunks),
+        ),
+        (
+            "ringgate_history_chunks",
+            "History chunks held (gauge).",
+            w.chunks,
+        ),
+    ];
+    for (name, help, v) in counters {
+        let kind = if name.ends_with("_total") {
+            "counter"
+        } else {
+            "gauge"
+        };
+        family(out, name, kind, help);
+        let _ = writeln!(out, "{name} {v}");
+    }
 }
 
 /// Per-key connection gauges and counters, and refusals by reason.

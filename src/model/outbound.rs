@@ -90,9 +90,13 @@ impl FilterKeys {
 /// One execution event, encoded once as the JSON event object of the wire envelope
 /// (`{"event_name":…,"payload":{…},"seqno":…,"timestamp_ns":…}`), ready to be joined into
 /// `Events` batches by any number of sessions.
-#[derive(Debug)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct EncodedEvent {
     pub server_seqno: u64,
+    /// `server_seqno` of the live original this event is a `min_stage` copy of; equal to
+    /// `server_seqno` for the original itself. Lets the history store a copy as a reference
+    /// plus its stage instead of its bytes.
+    pub origin_seqno: u64,
     /// The ring's sequence number (`seqno` in the JSON).
     pub ring_seqno: u64,
     /// The ring's `record_epoch_nanos` (`timestamp_ns` in the JSON), for latency measurement.
@@ -106,6 +110,54 @@ pub struct EncodedEvent {
     /// Byte range in `json` of the `commit_stage` string value (without quotes), so a copy
     /// released at a later stage can be made by splicing instead of re-encoding.
     pub stage_span: Option<Range<u32>>,
+}
+
+impl EncodedEvent {
+    /// Whether this is a `min_stage` copy (released at a later stage) rather than the live
+    /// original.
+    pub fn is_copy(&self) -> bool {
+        self.origin_seqno != self.server_seqno
+    }
+
+    /// The copy of this event for the `stage` stream, with a new `server_seqno`: the JSON is
+    /// the same except that the `commit_stage` value (at `stage_span`) names `stage`. An event
+    /// without a `stage_span` (or with one outside its JSON) is copied unchanged.
+    pub fn restaged(&self, stage: CommitStage, server_seqno: u64) -> EncodedEvent {
+        let (json, stage_span) = match &self.stage_span {
+            Some(span) => {
+                let (json, span) = splice_stage(&self.json, span.clone(), stage);
+                (json, Some(span))
+            }
+            None => (self.json.clone(), None),
+        };
+        EncodedEvent {
+            server_seqno,
+            origin_seqno: self.origin_seqno,
+            ring_seqno: self.ring_seqno,
+            timestamp_ns: self.timestamp_ns,
+            gate: stage,
+            keys: self.keys.clone(),
+            json,
+            stage_span,
+        }
+    }
+}
+
+/// Copies `json` with the `commit_stage` value at `span` replaced by `stage`; returns the copy
+/// and the new span. A span that does not lie inside `json` yields an unchanged copy and the
+/// same span.
+pub fn splice_stage(json: &[u8], span: Range<u32>, stage: CommitStage) -> (Box<[u8]>, Range<u32>) {
+    let (start, end) = (span.start as usize, span.end as usize);
+    if start > end || end > json.len() {
+        return (json.into(), span);
+    }
+    let name = stage.name().as_bytes();
+    let mut out = Vec::with_capacity(json.len() - (end - start) + name.len());
+    out.extend_from_slice(&json[..start]);
+    out.extend_from_slice(name);
+    out.extend_from_slice(&json[end..]);
+    let new_end = span.start + name.len() as u32;
+    (out.into_boxed_slice(), span.start..new_end)
 }
 
 /// Meta messages that are not ring events. Each names the subscription item that selects it.

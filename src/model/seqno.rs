@@ -17,6 +17,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 /// Allocates `server_seqno`s: 1, 2, 3, … (strictly increasing, no holes).
 ///
 /// A `u64` does not wrap in practice: at 10 million frames per second it lasts 58,000 years.
+/// Seqnos from here up are provisional: a restarted tailer stamps them on the frames it makes
+/// while re-reading ring events its journal already holds (to rebuild chain state), and
+/// throws those frames away. They never reach a client or the history; a `min_stage` copy of
+/// an event read then is stored whole, not as a reference to its provisional original.
+pub const PROVISIONAL_SEQNO_BASE: u64 = 1 << 62;
+
 #[derive(Debug, Default)]
 pub struct ServerSeqno {
     last: u64,

@@ -47,7 +47,10 @@ impl ShardCtx {
         stats: Arc<ShardStats>,
         admission: ShardAdmission,
     ) -> ShardCtx {
-        let resume = ResumeStore::new(config.resume_config());
+        let mut resume = ResumeStore::new(config.resume_config());
+        if let Some(h) = &hub.history {
+            resume = resume.with_history(h.clone());
+        }
         ShardCtx {
             config,
             hub,

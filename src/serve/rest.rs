@@ -136,6 +136,33 @@ fn status_json(hub: &StatsHub, config: &Config, now_ns: u64) -> Vec<u8> {
         // with them).
         o.u64("oldest_seqno", oldest).u64("newest_seqno", newest);
     }
+    if let Some(h) = &hub.history {
+        let w = h.window();
+        let st = &h.stats;
+        if let Some(b) = w.oldest_block {
+            o.u64("oldest_resumable_block", b);
+        }
+        o.opt_f64_3("history_span_secs", Some(w.span_secs));
+        let mut hist = Obj::open(o.key("history"));
+        hist.str(
+            "storage",
+            if config.history_dir.is_some() {
+                "disk"
+            } else {
+                "memory"
+            },
+        )
+        .u64("oldest_seqno", w.oldest_seqno)
+        .u64("newest_seqno", w.newest_seqno)
+        .opt_f64_3("span_secs", Some(w.span_secs))
+        .u64("chunks", w.chunks)
+        .u64("memory_bytes", ld(&st.memory_bytes))
+        .u64("disk_bytes", ld(&st.disk_bytes))
+        .u64("dropped_frames", ld(&st.dropped_frames))
+        .u64("corrupt_chunks", ld(&st.corrupt_chunks))
+        .u64("disk_errors", ld(&st.disk_errors));
+        hist.close();
+    }
     if let Some((lo, hi)) = hub.chain.get().block_range {
         o.u64("oldest_block", lo).u64("newest_block", hi);
         // The old gateway's `block_number`: the newest block it had seen.

@@ -5,9 +5,15 @@
 //! the tailer, so a store costs pointers, not copies of the bytes) and appends every frame
 //! *before* handing it to its sessions. Runtime-free: takes frames, seqnos and requests.
 //!
+//! With the shared [`History`] attached (the default), the shard keeps only the frames the
+//! history has not sealed yet (a fraction of a second) and everything older is read from the
+//! history: the window is the history's, measured in bytes and time, not this store's
+//! frames. Without it (`history_memory_mib = 0`), this store alone is the window.
+//!
 //! Invariants:
 //! - frames are stored in strictly increasing `server_seqno` order (an out-of-order push is
-//!   refused), bounded by count and bytes; the oldest are evicted first;
+//!   refused), bounded by count and bytes; the oldest are evicted first, and with a history
+//!   every frame it has sealed is evicted (it is readable there);
 //! - a decision never claims `recovered` unless every frame after the client's cursor is
 //!   still in the store (the client may still filter most of them out);
 //! - replay is filtered by the caller's predicate (the session's compiled filter, channel
@@ -18,8 +24,10 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::ops::Range;
+use std::sync::Arc;
 
 use crate::config::defaults;
+use crate::history::store::{ChunkRead, DecodedChunk, History};
 use crate::model::outbound::Outbound;
 use crate::model::seqno::Epoch;
 use crate::model::stage::CommitStage;
@@ -138,6 +146,7 @@ pub struct ResumeStore {
     pruned_max: Option<u64>,
     evicted: u64,
     out_of_order: u64,
+    history: Option<Arc<History>>,
 }
 
 impl ResumeStore {
@@ -153,7 +162,20 @@ impl ResumeStore {
             pruned_max: None,
             evicted: 0,
             out_of_order: 0,
+            history: None,
         }
+    }
+
+    /// Reads frames older than this store from `history` (which seals every frame this store
+    /// receives); frames the history has sealed are evicted from this store.
+    pub fn with_history(mut self, history: Arc<History>) -> ResumeStore {
+        self.history = Some(history);
+        self
+    }
+
+    /// The shared history, when attached.
+    pub fn history(&self) -> Option<&Arc<History>> {
+        self.history.as_ref()
     }
 
     /// Appends a frame (its seqno must be above the head); evicts the oldest to stay within
@@ -177,9 +199,14 @@ impl ResumeStore {
         }
         self.bytes += frame.byte_len();
         self.frames.push_back(frame);
+        let sealed = self.history.as_ref().map_or(0, |h| h.sealed_head());
         let mut evicted = 0;
         while self.frames.len() > self.config.max_frames.max(1)
             || (self.bytes > self.config.max_bytes && self.frames.len() > 1)
+            || self
+                .frames
+                .front()
+                .is_some_and(|f| f.server_seqno() <= sealed)
         {
             let Some(old) = self.frames.pop_front() else {
                 break;
@@ -205,9 +232,19 @@ impl ResumeStore {
         }
     }
 
-    /// The seqno of the oldest stored frame; `head + 1` when empty (so `oldest − 1` is
+    /// The seqno of the oldest frame a replay can provide (the history's oldest when it holds
+    /// anything older than this store); `head + 1` when there is none (so `oldest − 1` is
     /// always the last seqno a replay cannot provide).
     pub fn oldest_seqno(&self) -> u64 {
+        let here = self.memory_oldest_seqno();
+        self.history
+            .as_ref()
+            .and_then(|h| h.oldest_seqno())
+            .map_or(here, |h| h.min(here))
+    }
+
+    /// The seqno of the oldest frame in this shard's own store; `head + 1` when empty.
+    pub fn memory_oldest_seqno(&self) -> u64 {
         self.frames
             .front()
             .map_or(self.head + 1, Outbound::server_seqno)
@@ -243,10 +280,18 @@ impl ResumeStore {
         self.out_of_order
     }
 
-    /// The seqno of the first stored live event of block `number`, if still stored.
+    /// The seqno of the first stored live event of block `number`, if still stored (here
+    /// or in the history).
     pub fn first_seqno_of_block(&self, number: u64) -> Option<u64> {
-        let first = *self.blocks.get(&number)?;
-        (first >= self.oldest_seqno()).then_some(first)
+        let history = self
+            .history
+            .as_ref()
+            .filter(|h| h.oldest_block().is_some_and(|o| o <= number))
+            .and_then(|h| h.first_seqno_of_block(number));
+        history.or_else(|| {
+            let first = *self.blocks.get(&number)?;
+            (first >= self.memory_oldest_seqno()).then_some(first)
+        })
     }
 
     /// Index of the first stored frame with seqno `> after`.
@@ -331,7 +376,10 @@ impl ResumeStore {
                     ResumeReason::BlockInRange,
                 );
             }
-            return if self.max_block_seen.is_none_or(|m| number > m) {
+            let seen = self
+                .max_block_seen
+                .or_else(|| self.history.as_ref().and_then(|h| h.bounds()?.1.last_block));
+            return if seen.is_none_or(|m| number > m) {
                 d(
                     ResumeMode::Resume,
                     head,
@@ -365,23 +413,38 @@ pub struct ReplayChunk {
     pub caught_up: bool,
 }
 
-/// A session's position in a replay from the resume store.
+/// A session's position in a replay from the resume store (and the history behind it).
 ///
 /// Handoff rule (no duplicate, no hole): the shard appends every frame to its store before
 /// any session sees it. While replaying, a session does not deliver live frames (they are
 /// in the store and the cursor will reach them). Once a chunk reports `caught_up`, the
 /// session goes live and delivers only live frames with `seqno > position()`; any with
 /// `seqno ≤ position()` were already replayed or filtered out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Frames older than the shard's store come from the history, one decoded chunk at a time
+/// (held by the cursor while it reads it). Seqnos the history lacks (a chunk that failed its
+/// checksum, frames dropped before they reached it, copies whose original was retired) are
+/// reported as `lost`, before any frame after them.
+#[derive(Debug, Clone)]
 pub struct ReplayCursor {
     after: u64,
+    chunk: Option<Arc<DecodedChunk>>,
+}
+
+impl PartialEq for ReplayCursor {
+    fn eq(&self, other: &ReplayCursor) -> bool {
+        self.after == other.after
+    }
 }
 
 impl ReplayCursor {
     /// A cursor that replays frames with seqno `> start_after`
     /// ([`ResumeDecision::start_after`]).
     pub fn new(start_after: u64) -> ReplayCursor {
-        ReplayCursor { after: start_after }
+        ReplayCursor {
+            after: start_after,
+            chunk: None,
+        }
     }
 
     /// The last seqno examined (delivered or filtered out).
@@ -391,7 +454,9 @@ impl ReplayCursor {
 
     /// Appends to `out` up to `max_frames` frames after the position that satisfy
     /// `matches`, examining at most `max_scan` frames (so a very selective filter still
-    /// costs a bounded step), and advances the position past everything examined.
+    /// costs a bounded step), and advances the position past everything examined. A lost
+    /// range is reported only before any frame (the caller queues its `Gap` first): one met
+    /// after delivering ends the call.
     pub fn next_chunk(
         &mut self,
         store: &ResumeStore,
@@ -400,26 +465,87 @@ impl ReplayCursor {
         mut matches: impl FnMut(&Outbound) -> bool,
         out: &mut Vec<Outbound>,
     ) -> ReplayChunk {
-        let oldest = store.oldest_seqno();
-        let lost = if self.after + 1 < oldest {
-            let r = self.after + 1..oldest;
-            self.after = oldest - 1;
-            Some(r)
-        } else {
-            None
-        };
-        let mut i = store.position_after(self.after);
+        let mut lost: Option<Range<u64>> = None;
         let (mut delivered, mut scanned) = (0, 0);
-        while delivered < max_frames && scanned < max_scan {
-            let Some(f) = store.get(i) else {
-                break;
+        // Skips the cursor to `to` (exclusive) as a loss; false when frames were already
+        // delivered in this call (the loss waits for the next one).
+        let mut lose = |after: &mut u64, to: u64, delivered: usize| -> bool {
+            if to <= *after + 1 {
+                return true;
+            }
+            if delivered > 0 {
+                return false;
+            }
+            lost = Some(match lost.take() {
+                Some(r) => r.start..to,
+                None => *after + 1..to,
+            });
+            *after = to - 1;
+            true
+        };
+        let oldest = store.oldest_seqno();
+        lose(&mut self.after, oldest, 0);
+        'outer: while delivered < max_frames && scanned < max_scan {
+            let memory_oldest = store.memory_oldest_seqno();
+            let history = match &store.history {
+                Some(h) if self.after + 1 < memory_oldest => h,
+                _ => break,
             };
-            i += 1;
-            scanned += 1;
-            self.after = f.server_seqno();
-            if matches(f) {
-                out.push(f.clone());
-                delivered += 1;
+            let chunk = match self.chunk.take() {
+                Some(c) if c.meta.last_seqno > self.after => c,
+                _ => match history.chunk_after(self.after) {
+                    ChunkRead::Chunk(c) => c,
+                    ChunkRead::Lost(meta) => {
+                        if !lose(&mut self.after, meta.last_seqno + 1, delivered) {
+                            break;
+                        }
+                        continue;
+                    }
+                    ChunkRead::End => {
+                        if !lose(&mut self.after, memory_oldest, delivered) {
+                            break;
+                        }
+                        break;
+                    }
+                },
+            };
+            let start = chunk
+                .frames
+                .partition_point(|f| f.server_seqno() <= self.after);
+            for f in &chunk.frames[start..] {
+                if delivered >= max_frames || scanned >= max_scan {
+                    self.chunk = Some(chunk);
+                    break 'outer;
+                }
+                if !lose(&mut self.after, f.server_seqno(), delivered) {
+                    self.chunk = Some(chunk);
+                    break 'outer;
+                }
+                scanned += 1;
+                self.after = f.server_seqno();
+                if matches(f) {
+                    out.push(f.clone());
+                    delivered += 1;
+                }
+            }
+            // Seqnos of the chunk's range it could not rebuild.
+            if !lose(&mut self.after, chunk.meta.last_seqno + 1, delivered) {
+                break;
+            }
+        }
+        if self.after + 1 >= store.memory_oldest_seqno() {
+            let mut i = store.position_after(self.after);
+            while delivered < max_frames && scanned < max_scan {
+                let Some(f) = store.get(i) else {
+                    break;
+                };
+                i += 1;
+                scanned += 1;
+                self.after = f.server_seqno();
+                if matches(f) {
+                    out.push(f.clone());
+                    delivered += 1;
+                }
             }
         }
         ReplayChunk {

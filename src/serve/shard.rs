@@ -231,7 +231,7 @@ fn dispatch_slice(ctx: &ShardCtx, inbox: &mut ShardInbox, batch: &mut Vec<Outbou
 /// Publishes the store's bounds for `/v1/status` and `/metrics` (gauges, this shard only).
 fn publish_store(stats: &ShardStats, store: &ResumeStore) {
     let set = |a: &std::sync::atomic::AtomicU64, v: u64| a.store(v, Ordering::Relaxed);
-    let empty = store.is_empty();
+    let empty = store.oldest_seqno() > store.head();
     set(
         &stats.resume_oldest_seqno,
         if empty { 0 } else { store.oldest_seqno() },

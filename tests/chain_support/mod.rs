@@ -50,6 +50,7 @@ pub fn encoded(
     ));
     EncodedEvent {
         server_seqno: 0,
+        origin_seqno: 0,
         ring_seqno,
         timestamp_ns: 0,
         gate: CommitStage::Proposed,

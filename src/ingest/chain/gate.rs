@@ -195,29 +195,6 @@ pub struct StageGate {
     stats: GateStats,
 }
 
-/// Copies `event` for the `stage` stream with a new `server_seqno`: the JSON is the same
-/// except that the `commit_stage` value (at `stage_span`) now names `stage`. An event without
-/// a `stage_span` (or with one outside its JSON) is copied unchanged.
-pub fn restage(event: &EncodedEvent, stage: CommitStage, server_seqno: u64) -> EncodedEvent {
-    let (json, stage_span) = match &event.stage_span {
-        Some(span) => {
-            let (json, span) =
-                crate::ingest::event::json::restage(&event.json, span.clone(), stage);
-            (json, Some(span))
-        }
-        None => (event.json.clone(), None),
-    };
-    EncodedEvent {
-        server_seqno,
-        ring_seqno: event.ring_seqno,
-        timestamp_ns: event.timestamp_ns,
-        gate: stage,
-        keys: event.keys.clone(),
-        json,
-        stage_span,
-    }
-}
-
 impl StageGate {
     /// An empty gate.
     pub fn new(config: GateConfig) -> StageGate {
@@ -371,7 +348,7 @@ impl StageGate {
             let from = block.copied[gate];
             let to = block.events.len().min(from.saturating_add(budget - made));
             for e in block.events.get(from..to).unwrap_or_default() {
-                emit(Arc::new(restage(e, stage, seqnos.allocate())));
+                emit(Arc::new(e.restaged(stage, seqnos.allocate())));
             }
             let n = to.saturating_sub(from);
             block.copied[gate] = from + n;
@@ -541,6 +518,7 @@ mod tests {
     fn event(seqno: u64, json: &str, span: Option<std::ops::Range<u32>>) -> EncodedEvent {
         EncodedEvent {
             server_seqno: seqno,
+            origin_seqno: seqno,
             ring_seqno: seqno,
             timestamp_ns: 0,
             gate: CommitStage::Proposed,
@@ -555,7 +533,7 @@ mod tests {
         let json = r#"{"commit_stage":"Proposed","seqno":1}"#;
         let start = json.find("Proposed").unwrap_or(0) as u32;
         let e = event(5, json, Some(start..start + 8));
-        let c = restage(&e, CommitStage::Finalized, 9);
+        let c = e.restaged(CommitStage::Finalized, 9);
         assert_eq!(
             std::str::from_utf8(&c.json).ok(),
             Some(r#"{"commit_stage":"Finalized","seqno":1}"#)
@@ -563,13 +541,13 @@ mod tests {
         assert_eq!(c.stage_span, Some(start..start + 9));
         assert_eq!((c.server_seqno, c.gate), (9, CommitStage::Finalized));
         // A second splice from the copy works on the adjusted span.
-        let d = restage(&c, CommitStage::Voted, 10);
+        let d = c.restaged(CommitStage::Voted, 10);
         assert_eq!(
             std::str::from_utf8(&d.json).ok(),
             Some(r#"{"commit_stage":"Voted","seqno":1}"#)
         );
         // No span, or a span outside the JSON: copied unchanged, no panic.
         let bad = event(1, "{}", Some(1..99));
-        assert_eq!(&*restage(&bad, CommitStage::Voted, 2).json, b"{}");
+        assert_eq!(&*bad.restaged(CommitStage::Voted, 2).json, b"{}");
     }
 }

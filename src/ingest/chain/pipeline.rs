@@ -143,6 +143,7 @@ impl ChainPipeline {
             top = self.top.observe(input);
         }
         event.server_seqno = seqnos.allocate();
+        event.origin_seqno = event.server_seqno;
         let event = Arc::new(event);
         emit(Outbound::Event(Arc::clone(&event)));
         self.gate.hold(&event, &mut self.gate_out);

@@ -26,7 +26,7 @@ pub struct Encoded {
     pub json: Box<[u8]>,
     /// The stage written into `commit_stage`, if the envelope has one.
     pub stage: Option<CommitStage>,
-    /// Byte range of the `commit_stage` value in `json` (see [`crate::ingest::event::json::restage`]).
+    /// Byte range of the `commit_stage` value in `json` (see [`crate::model::outbound::splice_stage`]).
     pub stage_span: Option<Range<u32>>,
     pub keys: FilterKeys,
 }

@@ -37,23 +37,6 @@ pub fn initial_stage(event_type: EventType, ctx: &EventContext) -> Option<Commit
     }
 }
 
-/// Copies `json` with the `commit_stage` value at `span` replaced by `stage`; returns the copy
-/// and the new span. Used to release a buffered event at a later stage without re-encoding.
-/// A span that does not lie inside `json` yields an unchanged copy and the same span.
-pub fn restage(json: &[u8], span: Range<u32>, stage: CommitStage) -> (Box<[u8]>, Range<u32>) {
-    let (start, end) = (span.start as usize, span.end as usize);
-    if start > end || end > json.len() {
-        return (json.into(), span);
-    }
-    let name = stage.name().as_bytes();
-    let mut out = Vec::with_capacity(json.len() - (end - start) + name.len());
-    out.extend_from_slice(&json[..start]);
-    out.extend_from_slice(name);
-    out.extend_from_slice(&json[end..]);
-    let new_end = span.start + name.len() as u32;
-    (out.into_boxed_slice(), span.start..new_end)
-}
-
 /// `,"name":` as bytes.
 macro_rules! k {
     ($n:literal) => {
@@ -461,6 +444,7 @@ const TXN_ERRORS: [&str; 17] = [
 mod tests {
     use super::*;
     use crate::ingest::event::build::tests::arbitrary;
+    use crate::model::outbound::splice_stage;
     use crate::tools::synth::rng::Rng;
     use sonic_rs::{JsonValueTrait, Value};
 
@@ -552,7 +536,7 @@ mod tests {
         assert!(json.contains("\"block_number\":99"));
         let span = span.unwrap();
         assert_eq!(&json[span.start as usize..span.end as usize], "Finalized");
-        let (copy, new_span) = restage(json.as_bytes(), span, CommitStage::Verified);
+        let (copy, new_span) = splice_stage(json.as_bytes(), span, CommitStage::Verified);
         let copy = String::from_utf8(copy.into_vec()).unwrap();
         assert_eq!(
             &copy[new_span.start as usize..new_span.end as usize],
@@ -565,7 +549,7 @@ mod tests {
             Some("Verified")
         );
         // A span outside the bytes leaves them unchanged instead of panicking.
-        let (same, _) = restage(b"{}", 5..9, CommitStage::Voted);
+        let (same, _) = splice_stage(b"{}", 5..9, CommitStage::Voted);
         assert_eq!(&*same, b"{}");
 
         let block = EventContext {

@@ -11,7 +11,7 @@
 //! - [`decode`]: bounds-checked decoder and its typed, countable errors.
 //! - [`build`]: payload bytes from typed values (zero padding, exact sizes).
 //! - [`flow`]: per-block, fork-aware flow context with bounded memory.
-//! - [`json`]: the envelope and payload JSON (schema in docs/events.md), `restage`.
+//! - [`json`]: the envelope and payload JSON (schema in docs/events.md).
 //! - [`keys`]: filter keys per event.
 //! - [`encoder`]: decode + flow + JSON + keys, one allocation per event.
 

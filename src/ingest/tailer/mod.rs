@@ -44,12 +44,16 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::handoff::fanout::FanoutSender;
+use crate::history::startup::RestartPoint;
+use crate::history::wal::Wal;
+use crate::history::writer::HistorySender;
 use crate::ingest::chain::pipeline::ChainConfig;
 use crate::ingest::ring::{AttachError, ReadOutcome, Ring, RingReader, StartAt, WriterState};
 use crate::log::{self, Level};
 use crate::metrics::{bump, now_ns, RingError, RingState, StatsHub, LIFECYCLE_STAGES};
 use crate::model::gap::GapReason;
 use crate::model::outbound::{MetaKind, Outbound};
+use crate::model::seqno::PROVISIONAL_SEQNO_BASE;
 
 /// How long a live ring must stay silent before the tailer checks its writer (and then how
 /// often it re-checks). A writer that produced an event in the last window is alive, so the
@@ -78,6 +82,9 @@ pub struct TailerConfig {
     /// Frames each shard keeps for resume: the tailer reports the oldest resumable seqno as
     /// `head - window + 1`.
     pub resume_window_frames: usize,
+    /// Where an earlier run of this gateway stopped (from its history dir): continue its
+    /// `server_seqno`s, and the ring after the last event it journaled.
+    pub restart: Option<RestartPoint>,
 }
 
 /// What the tailer thread needs.
@@ -85,6 +92,10 @@ pub struct TailerConfig {
 pub struct TailerSetup {
     pub config: TailerConfig,
     pub shards: Vec<FanoutSender>,
+    /// The history thread's queue: every frame, in order, before any shard sees it.
+    pub history: Option<HistorySender>,
+    /// The write-ahead log (with a history dir): every frame copied into it first.
+    pub wal: Option<Wal>,
     pub stats: StatsHub,
     pub shutdown: Arc<AtomicBool>,
 }
@@ -98,7 +109,10 @@ pub fn spawn(setup: TailerSetup) -> std::io::Result<JoinHandle<()>> {
             if let Some(id) = setup.config.core {
                 let _ = core_affinity::set_for_current(core_affinity::CoreId { id });
             }
-            Tailer::new(setup).run();
+            let mut tailer = Tailer::new(setup);
+            tailer.run();
+            // Dropping the history sender lets the history thread seal what it holds.
+            tailer.history = None;
         })
 }
 
@@ -129,6 +143,12 @@ struct Tailer {
     history_until: u64,
     /// Whether the ring being read is a snapshot (all of it is history).
     snapshot: bool,
+    history: Option<HistorySender>,
+    wal: Option<Wal>,
+    /// While restarting from a history dir: frames made from ring events up to this seqno
+    /// are already journaled (the tailer re-reads them only to rebuild the chain state) and
+    /// are thrown away; see [`Tailer::end_warmup`].
+    warmup: Option<RestartPoint>,
 }
 
 impl Tailer {
@@ -146,6 +166,9 @@ impl Tailer {
             out: Vec::with_capacity(16),
             history_until: 0,
             snapshot: false,
+            history: setup.history,
+            wal: setup.wal,
+            warmup: None,
         }
     }
 
@@ -174,13 +197,18 @@ impl Tailer {
                     &[("ring", path.to_string_lossy().as_ref().into())],
                 );
             }
-            let start = if snapshot || !first_attach {
+            let mut start = if snapshot || !first_attach {
                 StartAt::First
             } else {
                 StartAt::OldestBlock {
                     max_events: self.config.startup_backlog_events,
                 }
             };
+            if first_attach {
+                if let Some(point) = self.config.restart {
+                    start = self.restart_from(&ring, point, start);
+                }
+            }
             if !first_attach {
                 // A new ring file appeared after the old writer went away.
                 bump(&self.stats.tailer.writer_restarts, 1);
@@ -212,6 +240,15 @@ impl Tailer {
                 RingState::Live
             });
             let mut reader = RingReader::new(ring, start);
+            if let Some(point) = self.warmup {
+                if reader.next_seqno() > point.last_ring_seqno + 1 {
+                    // The backlog starts after the restart point: nothing to re-read.
+                    reader = RingReader::new(
+                        reader.ring().clone(),
+                        StartAt::Seqno(point.last_ring_seqno + 1),
+                    );
+                }
+            }
             match self.tail(&mut reader, snapshot) {
                 TailEnd::Shutdown => return,
                 TailEnd::WriterGone { inode } => {
@@ -277,13 +314,17 @@ impl Tailer {
                         bump(c, 1);
                     }
                     let descriptor = ev.descriptor;
-                    if descriptor.seqno <= self.history_until && !snapshot {
-                        bump(&t.backlog_events, 1);
-                    }
-                    match self
-                        .pipeline
-                        .on_event(&descriptor, ev.payload, &mut self.out)
+                    let payload = ev.payload;
+                    if self
+                        .warmup
+                        .is_some_and(|w| descriptor.seqno > w.last_ring_seqno)
                     {
+                        self.end_warmup();
+                    }
+                    if descriptor.seqno <= self.history_until && !snapshot {
+                        bump(&self.stats.tailer.backlog_events, 1);
+                    }
+                    match self.pipeline.on_event(&descriptor, payload, &mut self.out) {
                         Ok(processed) => {
                             self.count_transitions();
                             self.flush(descriptor.seqno);
@@ -372,6 +413,94 @@ impl Tailer {
         }
     }
 
+    /// Decides where a restarted gateway reads the ring (`default` is where a fresh one
+    /// would): when the ring still holds the last journaled event (same seqno, same
+    /// timestamp), from `default` with everything up to that event re-read as warm-up (its
+    /// frames thrown away, chain state rebuilt), so every later event is served once, no
+    /// Gap; when the writer lapped it, the same with one `ring_lapped` Gap for exactly the
+    /// events missed; when the ring is another (the writer restarted), a `writer_restart`
+    /// Gap. Seqnos continue after the journal's last in every case.
+    fn restart_from(&mut self, ring: &Arc<Ring>, point: RestartPoint, default: StartAt) -> StartAt {
+        let mut probe = RingReader::new(ring.clone(), StartAt::Seqno(point.last_ring_seqno));
+        let same = match probe.try_next() {
+            ReadOutcome::Ready(ev) => {
+                ev.descriptor.seqno == point.last_ring_seqno
+                    && ev.descriptor.record_epoch_nanos == point.last_ring_timestamp_ns
+            }
+            _ => false,
+        };
+        let lapped =
+            !same && ring.last_seqno() > point.last_ring_seqno && point.last_ring_seqno > 0;
+        log::event(
+            Level::Info,
+            "restart",
+            &[
+                ("server_seqno", point.last_server_seqno.into()),
+                ("ring_seqno", point.last_ring_seqno.into()),
+                (
+                    "ring",
+                    if same {
+                        "continues"
+                    } else if lapped {
+                        "lapped"
+                    } else {
+                        "replaced"
+                    }
+                    .into(),
+                ),
+            ],
+        );
+        if same || point.last_ring_seqno == 0 {
+            self.pipeline.continue_after(PROVISIONAL_SEQNO_BASE);
+            self.warmup = Some(point);
+            return default;
+        }
+        self.pipeline.continue_after(point.last_server_seqno);
+        if lapped {
+            // Everything after the restart point that the ring no longer holds.
+            let oldest = RingReader::new(
+                ring.clone(),
+                StartAt::OldestBlock {
+                    max_events: u64::MAX,
+                },
+            )
+            .next_seqno()
+            .max(point.last_ring_seqno + 1);
+            bump(&self.stats.tailer.ring_gaps, 1);
+            bump(
+                &self.stats.tailer.ring_gap_events,
+                oldest - point.last_ring_seqno - 1,
+            );
+            self.publish_loss(&Loss::RingLap {
+                missing: point.last_ring_seqno + 1..oldest,
+            });
+            return StartAt::Seqno(oldest);
+        }
+        bump(&self.stats.tailer.writer_restarts, 1);
+        self.publish_loss(&Loss::WriterRestart);
+        default
+    }
+
+    /// Ends the restart warm-up: drops the `min_stage` copies it queued (they were served
+    /// before the restart) and continues the journal's seqnos.
+    fn end_warmup(&mut self) {
+        let Some(point) = self.warmup.take() else {
+            return;
+        };
+        let mut discard = Vec::new();
+        while self.pipeline.has_pending_releases() {
+            let budget = self.pipeline.release_budget();
+            self.pipeline.release(budget, &mut discard);
+            discard.clear();
+        }
+        self.pipeline.continue_after(point.last_server_seqno);
+        log::event(
+            Level::Info,
+            "restart_caught_up",
+            &[("ring_seqno", point.last_ring_seqno.into())],
+        );
+    }
+
     /// Sends each shard's pending `shard_queue_full` Gap if its queue has room now.
     fn announce_shard_losses(&mut self) {
         for link in &mut self.links {
@@ -399,6 +528,9 @@ impl Tailer {
     }
 
     fn publish_loss(&mut self, loss: &Loss) {
+        if self.warmup.is_some() {
+            self.end_warmup();
+        }
         match loss {
             Loss::RingLap { missing } => log::event(
                 Level::Warn,
@@ -491,12 +623,32 @@ impl Tailer {
     /// Pushes the pending frames to every shard, in order, and publishes the head. `ring_seqno`
     /// is the ring event they came from (0 for losses): history is pushed patiently.
     fn flush(&mut self, ring_seqno: u64) {
+        if self.warmup.is_some() {
+            // Re-read events the journal already holds: their frames were served before.
+            self.out.clear();
+            return;
+        }
         let mode = if self.snapshot || (ring_seqno != 0 && ring_seqno <= self.history_until) {
             PushMode::History
         } else {
             PushMode::Live
         };
+        if let Some(h) = &self.history {
+            if let Some(wal) = &mut self.wal {
+                wal.reclaim(h.history().sealed_head());
+            }
+        }
         for frame in self.out.drain(..) {
+            // Journal first (the write-ahead copy is what a killed gateway recovers), then
+            // the history thread, then the shards: no client sees a frame the journal lacks.
+            if let Some(wal) = &mut self.wal {
+                if !wal.append(&frame) {
+                    bump(&self.stats.tailer.history_wal_full, 1);
+                }
+            }
+            if let Some(h) = &self.history {
+                h.push(&frame);
+            }
             for (i, link) in self.links.iter_mut().enumerate() {
                 link.push(&frame, &self.stats, i, mode);
             }

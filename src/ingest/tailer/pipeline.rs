@@ -95,6 +95,12 @@ impl EventPipeline {
         }
     }
 
+    /// Continues stamping after `last` (a restarted gateway's journal head, or the
+    /// provisional range of its warm-up).
+    pub fn continue_after(&mut self, last: u64) {
+        self.seqnos = ServerSeqno::starting_after(last);
+    }
+
     /// Last server_seqno stamped.
     pub fn head(&self) -> u64 {
         self.seqnos.head()
@@ -145,6 +151,7 @@ impl EventPipeline {
         }
         let event = EncodedEvent {
             server_seqno: 0,
+            origin_seqno: 0,
             ring_seqno: descriptor.seqno,
             timestamp_ns: ts,
             gate: CommitStage::Proposed,

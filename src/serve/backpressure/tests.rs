@@ -9,6 +9,7 @@ use std::sync::Arc;
 fn ev(seqno: u64) -> Outbound {
     Outbound::Event(Arc::new(EncodedEvent {
         server_seqno: seqno,
+        origin_seqno: seqno,
         ring_seqno: seqno,
         timestamp_ns: 0,
         gate: CommitStage::Proposed,

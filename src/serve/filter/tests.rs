@@ -46,6 +46,7 @@ fn selector(i: u64) -> [u8; 4] {
 fn event(keys: FilterKeys, gate: CommitStage) -> EncodedEvent {
     EncodedEvent {
         server_seqno: 1,
+        origin_seqno: 1,
         ring_seqno: 1,
         timestamp_ns: 0,
         gate,

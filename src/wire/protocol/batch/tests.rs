@@ -13,6 +13,7 @@ fn event(seqno: u64, extra: usize) -> Arc<EncodedEvent> {
     );
     Arc::new(EncodedEvent {
         server_seqno: seqno,
+        origin_seqno: seqno,
         ring_seqno: seqno,
         timestamp_ns: 1,
         gate: CommitStage::Proposed,

@@ -1,0 +1,208 @@
+//! The history thread: takes every frame the tailer produces (one `Arc` per frame through a
+//! bounded queue), serializes it into the open chunk, and seals chunks (zstd) into the
+//! shared [`History`].
+//!
+//! Off the tailer's critical path: the tailer pays one queue push per frame
+//! ([`HistorySender::push`], never blocks; a full queue drops the frame from the history,
+//! counted, and the hole is announced to a client replaying across it). Compression, journal
+//! writes and retention happen here.
+//!
+//! Invariants: frames are sealed in the order received; a chunk holds consecutive seqnos
+//! only (a dropped frame ends the chunk, so holes lie between chunks); a chunk is sealed
+//! when it reaches `chunk_raw_bytes`, when its first frame is `chunk_max_wait` old, and when
+//! the tailer stops (its sender dropped), so a graceful shutdown journals everything.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use crate::history::meta::ChunkMeta;
+use crate::history::record;
+use crate::history::store::History;
+use crate::model::outbound::Outbound;
+use crate::model::stage::CommitStage;
+
+/// The tailer's end of the queue to the history thread.
+#[derive(Debug)]
+pub struct HistorySender {
+    tx: SyncSender<Outbound>,
+    history: Arc<History>,
+}
+
+impl HistorySender {
+    /// Queues `frame` for the history; never blocks. A full queue drops it (counted).
+    pub fn push(&self, frame: &Outbound) {
+        match self.tx.try_send(frame.clone()) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
+                self.history
+                    .stats
+                    .dropped_frames
+                    .fetch_add(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// The shared history (for the write-ahead log's reclaim point).
+    pub fn history(&self) -> &Arc<History> {
+        &self.history
+    }
+}
+
+/// Starts the history thread; it runs until the returned sender is dropped, then seals what
+/// it holds and exits. `last_ring_seqno` seeds the chunk metas (a restart's resume point).
+pub fn spawn(
+    history: Arc<History>,
+    last_ring_seqno: u64,
+    pending: Vec<Outbound>,
+) -> std::io::Result<(HistorySender, JoinHandle<()>)> {
+    let (tx, rx) = sync_channel(history.config().queue_frames.max(1));
+    let sender = HistorySender {
+        tx,
+        history: history.clone(),
+    };
+    let handle = std::thread::Builder::new()
+        .name("ringgate-history".into())
+        .spawn(move || {
+            let mut w = ChunkWriter::new(history, last_ring_seqno);
+            for f in &pending {
+                w.add(f);
+            }
+            w.seal();
+            w.run(rx);
+        })?;
+    Ok((sender, handle))
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Builds chunks from frames.
+struct ChunkWriter {
+    history: Arc<History>,
+    raw: Vec<u8>,
+    meta: Option<ChunkMeta>,
+    opened: Instant,
+    last_ring_seqno: u64,
+}
+
+impl ChunkWriter {
+    fn new(history: Arc<History>, last_ring_seqno: u64) -> ChunkWriter {
+        ChunkWriter {
+            raw: Vec::with_capacity(history.config().chunk_raw_bytes + (64 << 10)),
+            history,
+            meta: None,
+            opened: Instant::now(),
+            last_ring_seqno,
+        }
+    }
+
+    fn run(&mut self, rx: Receiver<Outbound>) {
+        let wait = self.history.config().chunk_max_wait;
+        loop {
+            let timeout = if self.meta.is_some() {
+                wait.saturating_sub(self.opened.elapsed())
+            } else {
+                Duration::from_secs(3600)
+            };
+            match rx.recv_timeout(timeout) {
+                Ok(f) => {
+                    self.add(&f);
+                    // Take what is queued without waking the clock per frame.
+                    while let Ok(f) = rx.try_recv() {
+                        self.add(&f);
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.seal();
+                    return;
+                }
+            }
+            if self.meta.is_some() && self.opened.elapsed() >= wait {
+                self.seal();
+            }
+        }
+    }
+
+    fn add(&mut self, frame: &Outbound) {
+        let seqno = frame.server_seqno();
+        if let Some(m) = &self.meta {
+            if seqno != m.last_seqno + 1 {
+                // A dropped frame (or a seqno below the chunk): end the chunk here, so a hole
+                // lies between chunks. Out-of-order frames are never stored.
+                self.seal();
+                if seqno <= self.history.sealed_head() {
+                    return;
+                }
+            }
+        } else if seqno <= self.history.sealed_head() {
+            return;
+        }
+        let now = now_ns();
+        let (block, ring) = match frame {
+            Outbound::Event(e) => (
+                (e.keys.block_seqno != 0 && e.gate == CommitStage::Proposed)
+                    .then_some(e.keys.block_number)
+                    .flatten(),
+                (!e.is_copy()).then_some(e.ring_seqno),
+            ),
+            Outbound::Meta(_) => (None, None),
+        };
+        if let Some(r) = ring {
+            self.last_ring_seqno = self.last_ring_seqno.max(r);
+        }
+        let m = self.meta.get_or_insert_with(|| {
+            self.opened = Instant::now();
+            ChunkMeta {
+                epoch: self.history.epoch(),
+                first_seqno: seqno,
+                last_seqno: seqno,
+                first_block: None,
+                last_block: None,
+                first_time_ns: now,
+                last_time_ns: now,
+                last_ring_seqno: 0,
+                frames: 0,
+                raw_len: 0,
+            }
+        });
+        m.last_seqno = seqno;
+        m.last_time_ns = now;
+        m.frames += 1;
+        if let Some(b) = block {
+            m.first_block = Some(m.first_block.map_or(b, |f| f.min(b)));
+            m.last_block = Some(m.last_block.map_or(b, |l| l.max(b)));
+        }
+        record::encode(frame, &mut self.raw);
+        if self.raw.len() >= self.history.config().chunk_raw_bytes {
+            self.seal();
+        }
+    }
+
+    fn seal(&mut self) {
+        let Some(mut meta) = self.meta.take() else {
+            return;
+        };
+        meta.raw_len = self.raw.len() as u32;
+        meta.last_ring_seqno = self.last_ring_seqno;
+        let compressed = zstd::bulk::compress(&self.raw, self.history.config().zstd_level);
+        self.raw.clear();
+        match compressed {
+            Ok(c) => self.history.add_sealed(meta, c, now_ns()),
+            // Never seen (zstd fails only on allocation): the range becomes a hole that a
+            // replay announces as lost.
+            Err(_) => {
+                self.history
+                    .stats
+                    .dropped_frames
+                    .fetch_add(u64::from(meta.frames), Ordering::Relaxed);
+            }
+        }
+    }
+}
