@@ -433,3 +433,142 @@ fn the_status_reports_the_window_in_seqnos_blocks_and_seconds() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `ringgate serve` that must refuse to start; returns its stderr.
+fn refused(ring: &Path, dir: &Path) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_ringgate"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-pin",
+            "--shards",
+            "1",
+        ])
+        .arg("--ring")
+        .arg(ring)
+        .arg("--history-dir")
+        .arg(dir)
+        .output()
+        .expect("run serve");
+    assert!(!out.status.success(), "serve must refuse {}", dir.display());
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+#[test]
+fn a_history_dir_of_another_ring_or_a_file_is_refused_with_a_clear_error() {
+    let ring = TestRing::create("hist-foreign");
+    let other = TestRing::create("hist-foreign-other");
+    let dir = history_dir("hist-foreign");
+    {
+        let gw = serve(&ring.path, &dir);
+        drop(gw);
+    }
+    let err = refused(&other.path, &dir);
+    assert!(err.contains("ring"), "names what differs: {err}");
+    let file = history_dir("hist-file");
+    std::fs::write(&file, b"not a directory").expect("write");
+    let err = refused(&ring.path, &file);
+    assert!(
+        err.contains(&file.display().to_string()),
+        "names the path: {err}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&file);
+}
+
+#[test]
+fn a_history_dir_deleted_while_serving_costs_the_disk_copy_not_the_service() {
+    let tag = "hist-deleted";
+    let mut ring = TestRing::create(tag);
+    let dir = history_dir(tag);
+    let gw = serve(&ring.path, &dir);
+    let first = write_events(&mut ring, 2_000);
+    wait_read(&gw, first);
+    std::fs::remove_dir_all(&dir).expect("delete the history dir");
+    let mut live = connect(&gw, "");
+    let _hello = live.next_json();
+    // Enough events for several chunks to be sealed after the deletion.
+    let mut last = 0;
+    for _ in 0..4 {
+        last = write_events(&mut ring, 5_000);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    wait_read(&gw, last);
+    let mut seen = Seen::default();
+    seen.read_until_ring(&mut live, last);
+    assert!(
+        seen.gaps.is_empty(),
+        "live clients are unaffected: {:?}",
+        seen.gaps
+    );
+    wait_until("the failed journal write is counted", || {
+        status(&gw)
+            .get("history")
+            .and_then(|h| h.get("disk_errors"))
+            .and_then(|v| v.as_u64())
+            .is_some_and(|n| n > 0)
+    });
+    assert!(gw.log().contains("history_write_failed"), "{}", gw.log());
+    // What could not go to disk stays resumable from memory.
+    let epoch = status_u64(&gw, "epoch");
+    let mut c = connect(
+        &gw,
+        &format!("&resume_from={}&epoch={epoch}", seqno_of(&_hello)),
+    );
+    let mut resumed = Seen::default();
+    resumed.read_until_ring(&mut c, last);
+    assert!(resumed.gaps.is_empty(), "{:?}", resumed.gaps);
+    assert_eq!(resumed.ring, seen.ring);
+}
+
+#[test]
+fn a_flipped_byte_in_a_journal_segment_is_a_gap_on_replay_and_everything_else_is_served() {
+    let tag = "hist-flip";
+    let mut ring = TestRing::create(tag);
+    let dir = history_dir(tag);
+    let gw = serve(&ring.path, &dir);
+    let mut last = 0;
+    for _ in 0..6 {
+        last = write_events(&mut ring, 5_000);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    wait_read(&gw, last);
+    wait_until("several chunks are sealed", || {
+        status(&gw)
+            .get("history")
+            .and_then(|h| h.get("chunks"))
+            .and_then(|v| v.as_u64())
+            .is_some_and(|n| n >= 3)
+    });
+    // Flip a byte in the middle of the oldest segment, under the running gateway.
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .expect("history dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    segments.sort();
+    let mut bytes = std::fs::read(&segments[0]).expect("segment");
+    let mid = bytes.len() / 3;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&segments[0], &bytes).expect("write segment");
+
+    let epoch = status_u64(&gw, "epoch");
+    let mut c = connect(&gw, &format!("&resume_from=0&epoch={epoch}"));
+    let mut seen = Seen::default();
+    seen.read_until_ring(&mut c, last);
+    assert!(!seen.gaps.is_empty(), "the damaged chunk is announced");
+    assert!(seen.ring.len() < last as usize && !seen.ring.is_empty());
+    let corrupt = status(&gw)
+        .get("history")
+        .and_then(|h| h.get("corrupt_chunks"))
+        .and_then(|v| v.as_u64());
+    assert!(corrupt.is_some_and(|n| n > 0), "counted: {corrupt:?}");
+    // The gateway goes on serving: a live client still gets new events.
+    let mut live = connect(&gw, "");
+    let _ = live.next_json();
+    let next = write_events(&mut ring, 10);
+    let mut after = Seen::default();
+    after.read_until_ring(&mut live, next);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -15,11 +15,14 @@ use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 /// Frames each test's store keeps: far fewer than the test writes.
 const SMALL_STORE: usize = 20;
 
-/// A gateway whose events travel one per frame and whose store keeps `store` frames.
+/// A gateway whose events travel one per frame and whose store keeps `store` frames, with
+/// no shared history behind it: the rules are the same over the history's window
+/// (tests/e2e_history.rs), but a store this small makes every case reachable at once.
 fn config(ring: &TestRing, store: usize) -> Config {
     let mut c = test_config(ring);
     c.batch.max_events = 1;
     c.resume_store_frames = store;
+    c.history_memory = 0;
     c
 }
 

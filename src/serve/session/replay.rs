@@ -143,9 +143,12 @@ pub fn refill(ctx: &ShardCtx, shared: &SessionShared, scratch: &mut Vec<Outbound
         return Refill::Queued;
     }
     let store = ctx.resume.borrow();
-    // A lost range takes one queue slot for its Gap frame.
-    let losing = cursor.position() + 1 < store.oldest_seqno();
-    let max_frames = room - usize::from(losing);
+    // One slot stays free for the Gap frame of a lost range the chunk may meet (before the
+    // window, or a hole in the history).
+    let max_frames = room - 1;
+    if max_frames == 0 {
+        return Refill::Queued;
+    }
     scratch.clear();
     let filter = &st.filter;
     let chunk = cursor.next_chunk(
