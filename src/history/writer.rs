@@ -2,9 +2,10 @@
 //! bounded queue), serializes it into the open chunk, and seals chunks (zstd) into the
 //! shared [`History`].
 //!
-//! Off the tailer's critical path: the tailer pays one queue push per frame
-//! ([`HistorySender::push`], never blocks; a full queue drops the frame from the history,
-//! counted, and the hole is announced to a client replaying across it). Compression, journal
+//! Off the tailer's critical path: the tailer pays an `Arc` clone per frame and one queue
+//! push per ring event ([`HistorySender::push`], [`HistorySender::flush`]; never blocks; a
+//! full queue drops the batch from the history, counted, and the hole is announced to a
+//! client replaying across it). Compression, journal
 //! writes and retention happen here.
 //!
 //! Invariants: frames are sealed in the order received; a chunk holds consecutive seqnos
@@ -24,23 +25,41 @@ use crate::history::store::History;
 use crate::model::outbound::Outbound;
 use crate::model::stage::CommitStage;
 
-/// The tailer's end of the queue to the history thread.
+/// Frames per batch the queue carries: the queue holds `queue_frames / BATCH` batches.
+const BATCH: usize = 64;
+
+/// The tailer's end of the queue to the history thread. Frames are sent in batches (one
+/// queue operation per [`HistorySender::flush`], i.e. per ring event, not per frame).
 #[derive(Debug)]
 pub struct HistorySender {
-    tx: SyncSender<Outbound>,
+    tx: SyncSender<Vec<Outbound>>,
+    batch: Vec<Outbound>,
     history: Arc<History>,
 }
 
 impl HistorySender {
-    /// Queues `frame` for the history; never blocks. A full queue drops it (counted).
-    pub fn push(&self, frame: &Outbound) {
-        match self.tx.try_send(frame.clone()) {
+    /// Adds `frame` to the batch for the history.
+    pub fn push(&mut self, frame: &Outbound) {
+        self.batch.push(frame.clone());
+        if self.batch.len() >= BATCH {
+            self.flush();
+        }
+    }
+
+    /// Queues the batch; never blocks. A full queue drops it (counted).
+    pub fn flush(&mut self) {
+        if self.batch.is_empty() {
+            return;
+        }
+        let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        let n = batch.len() as u64;
+        match self.tx.try_send(batch) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => {
                 self.history
                     .stats
                     .dropped_frames
-                    .fetch_add(1, Ordering::Relaxed);
+                    .fetch_add(n, Ordering::Relaxed);
             }
         }
     }
@@ -58,9 +77,10 @@ pub fn spawn(
     last_ring_seqno: u64,
     pending: Vec<Outbound>,
 ) -> std::io::Result<(HistorySender, JoinHandle<()>)> {
-    let (tx, rx) = sync_channel(history.config().queue_frames.max(1));
+    let (tx, rx) = sync_channel((history.config().queue_frames / BATCH).max(1));
     let sender = HistorySender {
         tx,
+        batch: Vec::with_capacity(BATCH),
         history: history.clone(),
     };
     let handle = std::thread::Builder::new()
@@ -102,7 +122,7 @@ impl ChunkWriter {
         }
     }
 
-    fn run(&mut self, rx: Receiver<Outbound>) {
+    fn run(&mut self, rx: Receiver<Vec<Outbound>>) {
         let wait = self.history.config().chunk_max_wait;
         loop {
             let timeout = if self.meta.is_some() {
@@ -111,11 +131,11 @@ impl ChunkWriter {
                 Duration::from_secs(3600)
             };
             match rx.recv_timeout(timeout) {
-                Ok(f) => {
-                    self.add(&f);
-                    // Take what is queued without waking the clock per frame.
-                    while let Ok(f) = rx.try_recv() {
-                        self.add(&f);
+                Ok(batch) => {
+                    batch.iter().for_each(|f| self.add(f));
+                    // Take what is queued without waking the clock per batch.
+                    while let Ok(batch) = rx.try_recv() {
+                        batch.iter().for_each(|f| self.add(f));
                     }
                 }
                 Err(RecvTimeoutError::Timeout) => {}

@@ -110,7 +110,17 @@ impl TestRing {
         generator: &mut ringgate::tools::synth::generator::Generator,
         events: u64,
     ) -> u64 {
-        let mut pacer = ringgate::tools::pacer::Pacer::new(None);
+        self.write_synth_paced(generator, events, None)
+    }
+
+    /// [`TestRing::write_synth`] at `per_sec` events per second (`None`: flat out).
+    pub fn write_synth_paced(
+        &mut self,
+        generator: &mut ringgate::tools::synth::generator::Generator,
+        events: u64,
+        per_sec: Option<f64>,
+    ) -> u64 {
+        let mut pacer = ringgate::tools::pacer::Pacer::new(per_sec);
         let stop = std::sync::atomic::AtomicBool::new(false);
         ringgate::tools::synth::drive::run(
             self.writer(),

@@ -112,6 +112,9 @@ pub fn spawn(setup: TailerSetup) -> std::io::Result<JoinHandle<()>> {
             let mut tailer = Tailer::new(setup);
             tailer.run();
             // Dropping the history sender lets the history thread seal what it holds.
+            if let Some(h) = &mut tailer.history {
+                h.flush();
+            }
             tailer.history = None;
         })
 }
@@ -646,12 +649,15 @@ impl Tailer {
                     bump(&self.stats.tailer.history_wal_full, 1);
                 }
             }
-            if let Some(h) = &self.history {
+            if let Some(h) = &mut self.history {
                 h.push(&frame);
             }
             for (i, link) in self.links.iter_mut().enumerate() {
                 link.push(&frame, &self.stats, i, mode);
             }
+        }
+        if let Some(h) = &mut self.history {
+            h.flush();
         }
         let head = self.pipeline.head();
         let t = &self.stats.tailer;
