@@ -174,12 +174,7 @@ fn bench(c: &mut Criterion) {
     // Each iteration restarts seqnos at 1: the history takes only the first pass's frames,
     // which is the same queue push per frame as in the gateway.
     g.bench_function("ingest/pipeline+history", |b| {
-        b.iter(|| {
-            ingest(&events, |fs| {
-                fs.iter().for_each(|f| sender.push(f));
-                sender.flush();
-            })
-        })
+        b.iter(|| ingest(&events, |fs| fs.iter().for_each(|f| sender.push(f))))
     });
     let wal_path = scratch_dir().join(format!("ringgate-bench-wal-{}", std::process::id()));
     let (mut wal, _) = Wal::open(&wal_path, defaults::HISTORY_WAL_MIB << 20, 1).expect("wal");
@@ -193,7 +188,6 @@ fn bench(c: &mut Criterion) {
                     }
                     sender.push(f);
                 }
-                sender.flush();
             })
         })
     });

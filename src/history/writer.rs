@@ -3,9 +3,9 @@
 //! shared [`History`].
 //!
 //! Off the tailer's critical path: the tailer pays an `Arc` clone per frame and one queue
-//! push per ring event ([`HistorySender::push`], [`HistorySender::flush`]; never blocks; a
-//! full queue drops the batch from the history, counted, and the hole is announced to a
-//! client replaying across it). Compression, journal
+//! push per 64 frames ([`HistorySender::push`]; the rest when the ring goes idle,
+//! [`HistorySender::flush`]; never blocks; a full queue drops the batch from the history,
+//! counted, and the hole is announced to a client replaying across it). Compression, journal
 //! writes and retention happen here.
 //!
 //! Invariants: frames are sealed in the order received; a chunk holds consecutive seqnos
@@ -28,8 +28,8 @@ use crate::model::stage::CommitStage;
 /// Frames per batch the queue carries: the queue holds `queue_frames / BATCH` batches.
 const BATCH: usize = 64;
 
-/// The tailer's end of the queue to the history thread. Frames are sent in batches (one
-/// queue operation per [`HistorySender::flush`], i.e. per ring event, not per frame).
+/// The tailer's end of the queue to the history thread. Frames are sent in batches of
+/// [`BATCH`] (one queue operation per batch), the last one by [`HistorySender::flush`].
 #[derive(Debug)]
 pub struct HistorySender {
     tx: SyncSender<Vec<Outbound>>,

@@ -364,6 +364,10 @@ impl Tailer {
                         continue;
                     }
                     clock_in = 0;
+                    // The history takes frames in batches of 64; an idle ring sends the rest.
+                    if let Some(h) = &mut self.history {
+                        h.flush();
+                    }
                     // A shard that lost frames is told as soon as it has room, not only at
                     // the next frame: the ring may stay quiet for a long time.
                     self.announce_shard_losses();
@@ -655,9 +659,6 @@ impl Tailer {
             for (i, link) in self.links.iter_mut().enumerate() {
                 link.push(&frame, &self.stats, i, mode);
             }
-        }
-        if let Some(h) = &mut self.history {
-            h.flush();
         }
         let head = self.pipeline.head();
         let t = &self.stats.tailer;
