@@ -3,20 +3,21 @@
 //!
 //! Model (what is measured): a synthetic writer process commits events into a real-format
 //! ring file at a set rate (or flat out); the gateway under test (`ringgate serve`, or the
-//! tokio baseline in [`baseline`]) tails it; the load client in this process opens N
+//! tokio baseline in [`baseline`], or the one-thread floor in [`floor`]) tails it; the load client in this process opens N
 //! connections with chosen subscriptions (plus optional stuck clients that never read) and
 //! records, per event, `receipt time − timestamp_ns` on CLOCK_REALTIME. Reported: delivered
 //! events/s (total, per-client min and median), latency percentiles, frames/s, bytes/s,
 //! drops, the gateway's CPU time and memory, and which cores each side had.
 //!
 //! ```text
-//! cargo bench --bench pipeline -- <scenario> [--target ringgate|baseline|both]
+//! cargo bench --bench pipeline -- <scenario> [--target ringgate|floor|baseline|both|all]
 //!       [--clients N] [--rate R] [--duration S] [--warmup S] [--shards N] ...
 //! ```
 //!
 //! Without a scenario it prints usage and exits 0, so `cargo test --all-targets` and a bare
 //! `cargo bench` never start a long run. Hidden flags turn this binary into the baseline
-//! server (`--serve-baseline`), so the baseline runs as its own measured process.
+//! server (`--serve-baseline`) or the floor (`--serve-floor`), so each runs as its own
+//! measured process.
 
 // Cargo builds bench targets with cfg(test) but, with `harness = false`, without the test
 // harness, so the unit tests beside the code below would be dead here: they run from
@@ -33,6 +34,8 @@ mod baseline_source;
 mod blaster;
 #[path = "pipeline/epoll.rs"]
 mod epoll;
+#[path = "pipeline/floor.rs"]
+mod floor;
 #[path = "pipeline/load_client.rs"]
 mod load_client;
 #[path = "pipeline/probe.rs"]
@@ -61,7 +64,11 @@ use clap::{Parser, ValueEnum};
 pub enum TargetArg {
     Ringgate,
     Baseline,
+    Floor,
+    /// ringgate and the baseline.
     Both,
+    /// ringgate, the floor and the baseline.
+    All,
 }
 
 /// The scenarios of the benchmark plan (letters as in the plan, or their names).
@@ -105,8 +112,9 @@ pub enum Scenario {
 pub struct Args {
     /// Scenario to run; without one, usage is printed and the program exits 0.
     pub scenario: Option<Scenario>,
-    /// Gateway(s) to measure; `both` runs each in turn with the same parameters.
-    #[arg(long, value_enum, default_value = "both")]
+    /// Gateway(s) to measure; `all` (ringgate, floor, baseline) and `both` (ringgate,
+    /// baseline) run each in turn with the same parameters.
+    #[arg(long, value_enum, default_value = "all")]
     pub target: TargetArg,
     /// Reading clients (overrides the scenario's client counts).
     #[arg(long)]
@@ -174,6 +182,9 @@ pub struct Args {
     /// Internal: run the baseline server on `--ring` / `--listen` until killed.
     #[arg(long, hide = true)]
     pub serve_baseline: bool,
+    /// Internal: run the floor server on `--ring` / `--listen` until killed.
+    #[arg(long, hide = true)]
+    pub serve_floor: bool,
     #[arg(long, hide = true)]
     pub ring: Option<PathBuf>,
     #[arg(long, hide = true)]
@@ -191,6 +202,19 @@ fn main() -> ExitCode {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("baseline: {e}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if args.serve_floor {
+        let (Some(ring), Some(listen)) = (args.ring.clone(), args.listen) else {
+            eprintln!("--serve-floor needs --ring and --listen");
+            return ExitCode::FAILURE;
+        };
+        return match floor::serve(&ring, listen) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("floor: {e}");
                 ExitCode::FAILURE
             }
         };

@@ -1,7 +1,7 @@
 //! The end-to-end benchmark's own parts, tested: the load client's WebSocket core, scanner,
 //! process metrics and report (their unit tests live beside the code in benches/pipeline/ and
 //! run here, because the bench target is built without the test harness), the load client
-//! against a real WebSocket server, and the baseline server against a real ring.
+//! against a real WebSocket server, and the baseline and floor servers against a real ring.
 
 #![allow(dead_code)]
 
@@ -13,6 +13,8 @@ mod baseline_filter;
 mod baseline_source;
 #[path = "../benches/pipeline/epoll.rs"]
 mod epoll;
+#[path = "../benches/pipeline/floor.rs"]
+mod floor;
 #[path = "../benches/pipeline/load_client.rs"]
 mod load_client;
 #[path = "../benches/pipeline/probe.rs"]
@@ -210,6 +212,42 @@ fn baseline_serves_a_ring_to_firehose_and_filtered_clients_in_strict_seqno_order
     assert_eq!(r.latency.len(), fire.events);
     assert!(probe::ring_last_seqno(&ring.0).is_some_and(|written| written >= fire.events));
     let counters = probe::gateway_counters(addr).expect("baseline serves /metrics");
+    assert!(counters.head_ring_seqno >= fire.events);
+    writer.join().unwrap();
+}
+
+#[test]
+fn floor_serves_a_ring_to_firehose_and_filtered_clients_in_strict_seqno_order() {
+    let (ring, writer) = ring_with_writer(20_000);
+    let addr = process::free_loopback_addr().unwrap();
+    let ring_for_server = ring.0.clone();
+    std::thread::spawn(move || floor::serve(&ring_for_server, addr));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(addr).is_err() {
+        assert!(Instant::now() < deadline, "floor never listened");
+        std::thread::yield_now();
+    }
+    let clients = vec![
+        ClientSpec::new("/v1/ws", None),
+        ClientSpec::new("/v1/ws/blocks", None),
+        ClientSpec::new("/v1/ws", Some(r#"{"subscribe":["BlockStart"]}"#.into())),
+    ];
+    let r = run_for(&LoadConfig::new(addr, clients), Duration::from_secs(1));
+    let (fire, blocks, starts) = (&r.conns[0], &r.conns[1], &r.conns[2]);
+    assert!(fire.events > 0, "firehose got nothing: {fire:?}");
+    assert_eq!(fire.seqno_violations, 0);
+    assert_eq!(fire.unrecognised, 0);
+    assert!(fire.ended.is_none(), "{fire:?}");
+    assert_eq!(
+        blocks.events, 0,
+        "a blocks-channel client got TxnEnd events"
+    );
+    assert!(
+        starts.events < fire.events,
+        "a BlockStart subscriber got every event: {starts:?}"
+    );
+    assert_eq!(r.latency.len(), fire.events + starts.events);
+    let counters = probe::gateway_counters(addr).expect("the floor serves /metrics");
     assert!(counters.head_ring_seqno >= fire.events);
     writer.join().unwrap();
 }

@@ -47,8 +47,8 @@ pub struct Table {
 }
 
 impl Table {
-    /// The standard rows for `runs` (a metric missing from a run prints as `-`), plus a ratio
-    /// column `first / second` when exactly two runs are compared.
+    /// The standard rows for `runs` (a metric missing from a run prints as `-`), plus one
+    /// ratio column `first / other` per other run (`ringgate / floor`, `ringgate / baseline`).
     pub fn from_runs(title: &str, runs: &[RunOutcome]) -> Table {
         let mut t = Table {
             title: title.into(),
@@ -67,10 +67,9 @@ impl Table {
             }
             l
         };
-        let with_ratio = runs.len() == 2;
-        if with_ratio {
+        for other in runs.iter().skip(1) {
             t.columns
-                .push(format!("{} / {}", runs[0].title, runs[1].title));
+                .push(format!("{} / {}", runs[0].title, other.title));
         }
         for label in labels {
             let cells: Vec<Option<&(String, Option<f64>, String)>> = metrics
@@ -81,8 +80,8 @@ impl Table {
                 .iter()
                 .map(|c| c.map_or("-".to_string(), |(_, _, s)| s.clone()))
                 .collect();
-            if with_ratio {
-                let ratio = match (cells[0].and_then(|c| c.1), cells[1].and_then(|c| c.1)) {
+            for other in cells.iter().skip(1) {
+                let ratio = match (cells[0].and_then(|c| c.1), other.and_then(|c| c.1)) {
                     (Some(a), Some(b)) if b != 0.0 => format!("{:.2}", a / b),
                     _ => "-".into(),
                 };
@@ -347,5 +346,27 @@ mod tests {
         assert!(t
             .markdown()
             .starts_with("**test**\n\n| metric | ringgate |"));
+    }
+
+    #[test]
+    fn three_runs_get_one_ratio_column_per_other_run() {
+        let a = run("ringgate", &[3000], &[3000]);
+        let f = run("floor", &[2000], &[1000]);
+        let b = run("baseline", &[1000], &[6000]);
+        let t = Table::from_runs("test", &[a, f, b]);
+        assert_eq!(
+            t.columns,
+            [
+                "ringgate",
+                "floor",
+                "baseline",
+                "ringgate / floor",
+                "ringgate / baseline"
+            ]
+        );
+        assert_eq!(cell(&t, "delivered events/s (total)", 3), "1.50");
+        assert_eq!(cell(&t, "delivered events/s (total)", 4), "3.00");
+        assert_eq!(cell(&t, "latency p50", 3), "3.00");
+        assert_eq!(cell(&t, "latency p50", 4), "0.50");
     }
 }

@@ -39,6 +39,8 @@ pub enum HarnessError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Ringgate,
+    /// The simplest program doing the same job ([`super::floor`]).
+    Floor,
     Baseline,
 }
 
@@ -46,6 +48,7 @@ impl Target {
     pub(super) fn name(self) -> &'static str {
         match self {
             Target::Ringgate => "ringgate",
+            Target::Floor => "floor",
             Target::Baseline => "baseline",
         }
     }
@@ -203,6 +206,15 @@ impl Bench<'_> {
                 if let Some(t) = a.baseline_threads {
                     c.arg("--baseline-threads").arg(t.to_string());
                 }
+                c
+            }
+            Target::Floor => {
+                let mut c = Command::new(std::env::current_exe()?);
+                c.arg("--serve-floor")
+                    .arg("--ring")
+                    .arg(&ring.0)
+                    .arg("--listen")
+                    .arg(addr.to_string());
                 c
             }
         };

@@ -37,7 +37,9 @@ pub fn run(scenario: Scenario, args: &Args) -> Result<(), HarnessError> {
     let targets = match args.target {
         TargetArg::Ringgate => vec![Target::Ringgate],
         TargetArg::Baseline => vec![Target::Baseline],
+        TargetArg::Floor => vec![Target::Floor],
         TargetArg::Both => vec![Target::Ringgate, Target::Baseline],
+        TargetArg::All => vec![Target::Ringgate, Target::Floor, Target::Baseline],
     };
     let window = Duration::from_secs_f64(args.duration.max(0.1));
     let rate = |default: Option<u64>| match args.rate {
@@ -89,27 +91,24 @@ pub fn run(scenario: Scenario, args: &Args) -> Result<(), HarnessError> {
         }
         Scenario::IdleConns => {
             let n = args.clients.unwrap_or(10_000);
+            let mut runs = Vec::new();
             for &t in &targets {
-                b.idle_connections(t, n, window)?;
+                runs.push(b.idle_connections(t, n, window)?);
             }
+            b.print(&format!("(d) {n} idle connections"), &runs);
         }
         Scenario::Stuck => {
             let n = args.clients.unwrap_or(100);
             let stuck = if args.stuck > 0 { args.stuck } else { 10 };
-            for &t in &targets {
-                let without =
-                    RunSpec::new(rate(Some(10_000)), firehose(n), window).titled("no stuck");
-                let mut with = without.clone().titled(&format!("{stuck} stuck"));
-                with.stuck = firehose(stuck);
-                let runs = vec![b.run_one(t, &without)?, b.run_one(t, &with)?];
-                b.print(
-                    &format!(
-                        "(e) {}: {n} fast clients, {}, without vs with {stuck} stuck",
-                        t.name(),
-                        rate_label(without.rate)
-                    ),
-                    &runs,
-                );
+            let without = RunSpec::new(rate(Some(10_000)), firehose(n), window);
+            let mut with = without.clone();
+            with.stuck = firehose(stuck);
+            for (case, spec) in [("no stuck", without), (&*format!("{stuck} stuck"), with)] {
+                b.compare(
+                    &format!("(e) {n} fast clients, {}, {case}", rate_label(spec.rate)),
+                    &targets,
+                    &spec,
+                )?;
             }
         }
         Scenario::Resume => {
@@ -313,7 +312,7 @@ impl Bench<'_> {
         target: Target,
         n: usize,
         window: Duration,
-    ) -> Result<(), HarnessError> {
+    ) -> Result<RunOutcome, HarnessError> {
         let ring = RingFile::new();
         let (writer, mut gateway, addr) =
             self.start(target, &ring, Some(10), window + Duration::from_secs(180))?;
@@ -372,10 +371,6 @@ impl Bench<'_> {
         let outcome = self.outcome_now(target.name(), result, gateway.pid(), before, extra)?;
         drop(gateway);
         drop(writer);
-        self.print(
-            &format!("(d) {n} idle connections ({})", target.name()),
-            &[outcome],
-        );
-        Ok(())
+        Ok(outcome)
     }
 }
