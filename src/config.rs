@@ -21,6 +21,9 @@ use crate::wire::protocol::{AdvertisedLimits, BatchLimits};
 use crate::wire::subscription::SubscriptionLimits;
 use crate::wire::ws::{DecoderLimits, PingLimiter};
 
+mod idle;
+pub use idle::{IdleOverrides, IdleProfile};
+
 /// The one source of every default: `Config::default`, the sub-structs' `Default`s and the
 /// CLI's `default_value_t` all read these, so a default changes in one place. Each constant
 /// is documented where it is used (the [`Config`] field of the same name).
@@ -207,7 +210,8 @@ pub struct Config {
     /// (`chain.gate.enabled`) to save that memory and CPU; a `min_stage` session on a
     /// disabled gate then receives no events.
     pub chain: ChainConfig,
-    /// What the tailer does when the ring is idle.
+    /// What the tailer does when the ring is idle. Default: [`IdleProfile::Balanced`]'s
+    /// (`--idle` sets this and `inbox_spin` together).
     pub idle: IdleStrategy,
     /// How long a shard polls its empty inbox before it parks (its executor runs nothing
     /// else meanwhile). Default 20 µs: a tailer producing more than ~50k frames/s then never

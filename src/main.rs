@@ -8,8 +8,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Args, CommandFactory, Parser, Subcommand};
-use ringgate::config::{defaults, Config};
-use ringgate::ingest::tailer::IdleStrategy;
+use ringgate::config::{defaults, Config, IdleOverrides, IdleProfile};
 use ringgate::log::{Level, LogFormat};
 use ringgate::wire::http::limits::parse_ip_list;
 use ringgate::wire::http::ConnectionLimits;
@@ -166,21 +165,28 @@ struct ServerArgs {
     /// Locked memory per shard executor for io_uring buffers, KiB.
     #[arg(long, default_value_t = defaults::IO_MEMORY_KIB)]
     io_memory_kib: usize,
-    /// Tailer never sleeps when the ring is idle (dedicated core only).
+    /// How the tailer and the shards wait when idle: latency (spin; isolated cores only),
+    /// balanced, or frugal (least idle CPU). The four flags below override one part each.
+    #[arg(long, value_enum, default_value_t = IdleProfile::default())]
+    idle: IdleProfile,
+    /// Tailer never sleeps when the ring is idle (dedicated core only); overrides --idle.
     #[arg(long)]
     busy_spin: bool,
     /// Microseconds of the tailer's first sleep when the ring goes idle (doubles per idle
-    /// sleep up to --idle-max-park-us): the latency floor after a short lull.
-    #[arg(long, default_value_t = defaults::IDLE_PARK_US)]
-    idle_park_us: u64,
+    /// sleep up to --idle-max-park-us): the latency floor after a short lull. Default: the
+    /// --idle profile's (50).
+    #[arg(long)]
+    idle_park_us: Option<u64>,
     /// Longest tailer sleep when the ring stays idle, microseconds (idle CPU vs the latency
-    /// of the first event after a long lull).
-    #[arg(long, default_value_t = defaults::IDLE_MAX_PARK_US)]
-    idle_max_park_us: u64,
+    /// of the first event after a long lull). Default: the --idle profile's (balanced 50,
+    /// frugal 1000).
+    #[arg(long)]
+    idle_max_park_us: Option<u64>,
     /// Microseconds a shard polls its empty inbox before it parks (0 = park at once; see
-    /// docs/decisions/idle-strategy.md).
-    #[arg(long, default_value_t = defaults::INBOX_SPIN_US)]
-    inbox_spin_us: u64,
+    /// docs/decisions/idle-strategy.md). Default: the --idle profile's (latency 1000,
+    /// balanced 20, frugal 0).
+    #[arg(long)]
+    inbox_spin_us: Option<u64>,
     /// Ring events loaded at start from the oldest complete block still in a live ring
     /// (0 = start at the newest block).
     #[arg(long, default_value_t = defaults::STARTUP_BACKLOG_EVENTS)]
@@ -297,7 +303,6 @@ impl ServerArgs {
         c.ping_interval = Duration::from_secs(self.ping_interval_secs);
         c.pong_timeout = Duration::from_secs(self.pong_timeout_secs);
         c.io_memory = self.io_memory_kib * 1024;
-        c.inbox_spin = Duration::from_micros(self.inbox_spin_us);
         c.startup_backlog_events = self.backlog_events;
         c.chain.gate.enabled = self.gates;
         c.auth_keys = self.auth_keys.clone();
@@ -312,19 +317,15 @@ impl ServerArgs {
             .cors_origin
             .clone()
             .or(defaults::CORS_ORIGIN.map(str::to_owned));
-        c.idle = if self.busy_spin {
-            IdleStrategy::BusySpin
-        } else {
-            match IdleStrategy::default() {
-                IdleStrategy::SpinYieldPark { spins, yields, .. } => IdleStrategy::SpinYieldPark {
-                    spins,
-                    yields,
-                    park: Duration::from_micros(self.idle_park_us),
-                    max_park: Duration::from_micros(self.idle_max_park_us),
-                },
-                busy => busy,
-            }
-        };
+        self.idle.apply_with(
+            &IdleOverrides {
+                busy_spin: self.busy_spin,
+                park_us: self.idle_park_us,
+                max_park_us: self.idle_max_park_us,
+                inbox_spin_us: self.inbox_spin_us,
+            },
+            c,
+        );
     }
 }
 
