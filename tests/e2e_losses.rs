@@ -1,16 +1,25 @@
-//! Every loss the gateway cannot prevent reaches the affected clients with its range. Here: a
-//! shard whose inbox overflows (a one-slot SPSC queue under a burst) — every frame the shard
-//! lost is covered by exactly one `Gap{reason:"shard_queue_full"}` range, including a loss at
-//! the very end of a burst (announced while the ring is idle, not only at the next event).
-//! The other losses have their own tests: ring laps and gate overflows in `e2e_chain.rs`,
-//! session-queue drops (`Warning` with the range) in `e2e_backpressure.rs`.
+//! Every loss the gateway cannot prevent reaches the affected clients with its range, each
+//! forced here through the real gateway:
+//! - a shard whose inbox overflows (a one-slot SPSC queue under a burst): every frame the
+//!   shard lost is covered by exactly one `Gap{reason:"shard_queue_full"}` range, including a
+//!   loss at the very end of a burst (announced while the ring is idle, not only at the next
+//!   event);
+//! - a session whose queue overflows (a client that stops reading, then reads again): every
+//!   drop is in a `Warning{type:"backpressure"}` range that sits exactly where the frames
+//!   went missing;
+//! - a `min_stage` gate pushing a held block out (consensus stalls past its bounds): a
+//!   `Finalized` client gets `Gap{reason:"stage_gate_overflow"}` naming the block and the
+//!   range of its originals.
+//!
+//! The fourth, a lapped ring, is forced in `e2e_chain.rs`
+//! (`a_lapped_tailer_sends_a_ring_lapped_gap_with_the_range_and_keeps_serving`).
 
 mod common;
 
 use std::sync::atomic::Ordering;
 
 use common::*;
-use sonic_rs::JsonValueTrait;
+use sonic_rs::{JsonValueTrait, Value};
 
 #[test]
 fn every_frame_a_full_shard_queue_lost_is_announced_to_its_sessions_with_the_range() {
@@ -82,5 +91,157 @@ fn every_frame_a_full_shard_queue_lost_is_announced_to_its_sessions_with_the_ran
         gap_frames,
         gaps.len() as u64,
         "one announcement per counted gap"
+    );
+}
+
+/// The `u64` at `key` of `v`'s `kind` object.
+fn field(v: &Value, kind: &str, key: &str) -> Option<u64> {
+    v.get(kind)?.get(key)?.as_u64()
+}
+
+#[test]
+fn every_frame_a_full_session_queue_dropped_is_announced_where_it_went_missing() {
+    let mut ring = TestRing::create("session-full");
+    let gw = start_gateway(ringgate::config::Config {
+        session_queue_frames: 32,
+        drop_warning_every: 50,
+        drop_disconnect_after: 1_000_000,
+        socket_send_buffer: Some(4 * 1024),
+        ..test_config(&ring)
+    });
+    // A client with a tiny receive buffer that reads nothing while the burst is written.
+    let mut client =
+        RawClient::upgraded_over(connect_small_receive_buffer(gw.addr), "/v1/ws").into_ws();
+    gw.wait_for_clients(1);
+    let mut written = 0u64;
+    let mut number = 1;
+    let stats = gw.stats();
+    while stats.sum(|s| &s.drops) < 500 {
+        written += ring.write_block(number, 50).len() as u64;
+        number += 1;
+        // Block by block, so the ring is never lapped (that would be another loss).
+        wait_until("the tailer read the block", || {
+            stats.tailer.head_ring_seqno.load(Ordering::Relaxed) >= written
+        });
+        assert!(number < 400, "the session queue never overflowed");
+    }
+    let burst_end = written;
+
+    // Now read everything, on a thread: between two data frames whose events are not
+    // consecutive in the ring, a Warning must say which server_seqnos went missing. It stops
+    // at the first event written after the burst: the queue had room again, so the last run
+    // of drops was announced before it.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let reader_done = done.clone();
+    let reader = std::thread::spawn(move || {
+        let (mut last_frame_seqno, mut last_ring_seqno) = (0u64, 0u64);
+        let (mut announced, mut missing_events) = (0u64, 0u64);
+        let mut warned_to: Option<u64> = None;
+        while last_ring_seqno <= burst_end {
+            let v = client.next_json();
+            match kind_of(&v).as_str() {
+                "Warning" => {
+                    let from = field(&v, "Warning", "dropped_from_seqno").expect("from");
+                    let to = field(&v, "Warning", "dropped_to_seqno").expect("to");
+                    let dropped = field(&v, "Warning", "dropped").expect("dropped");
+                    assert!(
+                        from > last_frame_seqno && from <= to && dropped >= 1,
+                        "warning range {from}..={to} ({dropped}) after frame {last_frame_seqno}"
+                    );
+                    announced += dropped;
+                    warned_to = Some(to);
+                }
+                "Events" => {
+                    let s = seqno_of(&v);
+                    let seqnos = ring_seqnos(&v);
+                    let first = seqnos.first().copied().expect("an Events frame has events");
+                    if last_ring_seqno != 0 && first != last_ring_seqno + 1 {
+                        missing_events += first - last_ring_seqno - 1;
+                        let to = warned_to.unwrap_or_else(|| {
+                            panic!(
+                                "ring events {}..{first} vanished without a Warning",
+                                last_ring_seqno + 1
+                            )
+                        });
+                        assert!(to < s, "the warning's range ends before this frame");
+                    }
+                    warned_to = None;
+                    last_frame_seqno = s;
+                    last_ring_seqno = *seqnos.last().expect("non-empty");
+                }
+                _ => {}
+            }
+        }
+        reader_done.store(true, Ordering::SeqCst);
+        (announced, missing_events)
+    });
+    // Blocks after the burst until one reaches the reader.
+    while !done.load(Ordering::SeqCst) && !reader.is_finished() {
+        written += ring.write_block(number, 2).len() as u64;
+        number += 1;
+        wait_until("the tailer read the block", || {
+            stats.tailer.head_ring_seqno.load(Ordering::Relaxed) >= written
+        });
+        assert!(number < 10_000, "the reader never caught up");
+    }
+    let (announced, missing_events) = reader.join().expect("reader");
+    assert!(
+        missing_events > 0,
+        "the client missed nothing: test is void"
+    );
+    assert!(
+        announced >= missing_events,
+        "{missing_events} events missing, {announced} frames announced"
+    );
+    assert_eq!(
+        announced,
+        stats.sum(|s| &s.drops),
+        "every counted drop is in a Warning"
+    );
+}
+
+#[test]
+fn a_block_the_stage_gate_pushes_out_is_a_gap_to_a_min_stage_client() {
+    let mut ring = TestRing::create("gate-overflow");
+    let mut config = test_config(&ring);
+    config.chain.gate.max_blocks = 2;
+    let gw = start_gateway(config);
+    let mut client = WsClient::connect(gw.addr, "/v1/ws?min_stage=Finalized");
+    assert_eq!(kind_of(&client.next_json()), "Hello");
+    gw.wait_for_clients(1);
+    // Three blocks, none finalized: opening the third pushes the first out.
+    let mut first_block_events = 0;
+    for n in 0..3u8 {
+        let events = ring.write_block_with_id(n + 1, 100 + u64::from(n), 5).len();
+        if n == 0 {
+            first_block_events = events as u64;
+        }
+    }
+    let gap = loop {
+        let v = client.next_json();
+        if let Some(g) = v.get("Gap") {
+            break g.clone();
+        }
+        assert_ne!(
+            kind_of(&v),
+            "Events",
+            "a Finalized client got events of unfinalized blocks"
+        );
+    };
+    assert_eq!(
+        gap.get("reason").and_then(|r| r.as_str()),
+        Some("stage_gate_overflow")
+    );
+    assert_eq!(gap.get("block_number").and_then(|n| n.as_u64()), Some(100));
+    let from = gap
+        .get("from_seqno")
+        .and_then(|x| x.as_u64())
+        .expect("from");
+    let to = gap.get("to_seqno").and_then(|x| x.as_u64()).expect("to");
+    // The originals' server_seqnos, with the block's own Lifecycle frames in between.
+    let span = to - from + 1;
+    assert!(
+        span >= first_block_events && span < 2 * first_block_events,
+        "the range {from}..={to} covers the pushed-out block's {first_block_events} originals"
     );
 }

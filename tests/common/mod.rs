@@ -150,9 +150,16 @@ impl TestRing {
     /// TXN_END, then BLOCK_END. Payloads are zero except the block number. Returns the event
     /// types in ring order.
     pub fn write_block(&mut self, number: u64, txns: u32) -> Vec<EventType> {
+        self.write_block_with_id(0, number, txns)
+    }
+
+    /// [`TestRing::write_block`] with block id `[id; 32]`, so the chain stage (and its
+    /// `min_stage` gate) tracks each block apart: blocks of one id replace each other.
+    pub fn write_block_with_id(&mut self, id: u8, number: u64, txns: u32) -> Vec<EventType> {
         let mut types = Vec::new();
         let block_seqno = self.writer().next_seqno();
         let mut start = vec![0u8; pl::BLOCK_START];
+        start[pl::block_start::ID..pl::block_start::ID + 32].copy_from_slice(&[id; 32]);
         start[pl::block_start::NUMBER..pl::block_start::NUMBER + 8]
             .copy_from_slice(&number.to_le_bytes());
         self.write(EventType::BlockStart, [block_seqno, 0, 0, 0], &start);
