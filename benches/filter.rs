@@ -64,7 +64,7 @@ fn event(i: u64) -> EncodedEvent {
         timestamp_ns: 1_756_499_174_388_871_879,
         gate: CommitStage::Proposed,
         keys: k,
-        json: vec![b'x'; 524].into_boxed_slice(),
+        json: vec![b'x'; 524].into(),
         stage_span: None,
     }
 }

@@ -203,8 +203,8 @@ pub struct Config {
     /// The chain stage: lifecycle bounds, the `min_stage` gate, TPS window, contention and
     /// top-accesses sizes. Default: every part on, with all three gates (`Voted`, `Finalized`,
     /// `Verified`) enabled. Trade-off of the gates: each enabled gate makes one copy of every
-    /// in-block event when the block reaches its stage (~600 B of JSON per event on
-    /// mainnet-like blocks) and holds the originals until the last enabled gate releases them
+    /// in-block event when the block reaches its stage (its keys, ~300 B; the JSON bytes are
+    /// shared with the original) and holds the originals until the last enabled gate releases them
     /// (about four blocks for `Verified`; bounded by `gate.max_blocks` / `gate.max_bytes`, past
     /// which a `Gap{stage_gate_overflow}` is sent). Disable gates no client may use
     /// (`chain.gate.enabled`) to save that memory and CPU; a `min_stage` session on a

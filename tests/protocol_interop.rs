@@ -79,7 +79,7 @@ fn event(seqno: u64) -> Arc<EncodedEvent> {
             seqno + 1000
         )
         .into_bytes()
-        .into_boxed_slice(),
+        .into(),
         stage_span: None,
     })
 }

@@ -2,8 +2,9 @@
 //!
 //! A live event is stored whole (its JSON, filter keys and stage span); a `min_stage` copy is
 //! stored as a reference to its original (`origin_seqno`) plus its stage, 18 bytes, and
-//! rebuilt on read by splicing the stage into the original's JSON
-//! ([`EncodedEvent::restaged`]); a meta frame is stored whole. So copies never multiply the
+//! rebuilt on read as the same shared bytes with its stage ([`EncodedEvent::restaged`]); a
+//! meta frame is stored whole. An event's `json` is stored as held (the original's bytes;
+//! the stage is spliced when written), with its `gate` and `stage_span`. So copies never multiply the
 //! bytes kept (docs/history-format.md has the byte layout).
 //!
 //! Decoding never panics: a truncated or inconsistent record is an `Err` (the chunk it came
@@ -325,7 +326,7 @@ fn decode_one(c: &mut Cursor<'_>, originals: &mut Originals) -> Result<Outbound,
             let (s, t) = (c.u32()?, c.u32()?);
             let stage_span: Option<Range<u32>> = (s != NONE_U32).then_some(s..t);
             let len = c.u32()? as usize;
-            let json: Box<[u8]> = c.take(len)?.into();
+            let json: Arc<[u8]> = c.take(len)?.into();
             // A copy stored whole (its original was provisional) reads back as an original
             // of its stage: nothing downstream distinguishes them.
             let e = Arc::new(EncodedEvent {

@@ -8,7 +8,9 @@
 //! - `server_seqno` is unique for the life of a server epoch and strictly increasing in the
 //!   order frames are pushed to a shard.
 //! - `json` is never mutated after construction; a copy released at another stage is a new
-//!   [`EncodedEvent`] with its own `server_seqno`.
+//!   [`EncodedEvent`] with its own `server_seqno` that shares the original's `json` (an `Arc`,
+//!   no bytes copied) and differs only in `gate`: its stage name is spliced in when the bytes
+//!   are written ([`EncodedEvent::json_parts`]), never stored.
 //! - Nothing here is parsed again downstream: shards match on [`FilterKeys`] and copy bytes.
 
 use std::ops::Range;
@@ -90,6 +92,9 @@ impl FilterKeys {
 /// One execution event, encoded once as the JSON event object of the wire envelope
 /// (`{"event_name":…,"payload":{…},"seqno":…,"timestamp_ns":…}`), ready to be joined into
 /// `Events` batches by any number of sessions.
+///
+/// The bytes as sent are [`json_parts`](Self::json_parts) (or [`write_json`](Self::write_json)),
+/// not `json` alone: a `min_stage` copy shares its original's `json` and names its own stage.
 #[derive(Debug, PartialEq, Eq)]
 pub struct EncodedEvent {
     pub server_seqno: u64,
@@ -103,12 +108,13 @@ pub struct EncodedEvent {
     pub timestamp_ns: u64,
     /// The `min_stage` stream this copy belongs to: `Proposed` for the live original, or the
     /// stage at which its block was released (a session gated at S takes only `gate == S`).
+    /// For a copy (`gate` other than `Proposed`) the sent JSON names this stage.
     pub gate: CommitStage,
     pub keys: FilterKeys,
-    /// The event object, UTF-8 JSON.
-    pub json: Box<[u8]>,
-    /// Byte range in `json` of the `commit_stage` string value (without quotes), so a copy
-    /// released at a later stage can be made by splicing instead of re-encoding.
+    /// The live original's event object, UTF-8 JSON, shared by its `min_stage` copies.
+    pub json: Arc<[u8]>,
+    /// Byte range in `json` of the `commit_stage` string value (without quotes), where a copy
+    /// released at a later stage splices its stage name.
     pub stage_span: Option<Range<u32>>,
 }
 
@@ -119,17 +125,40 @@ impl EncodedEvent {
         self.origin_seqno != self.server_seqno
     }
 
-    /// The copy of this event for the `stage` stream, with a new `server_seqno`: the JSON is
-    /// the same except that the `commit_stage` value (at `stage_span`) names `stage`. An event
-    /// without a `stage_span` (or with one outside its JSON) is copied unchanged.
+    /// The event object exactly as sent, in three pieces to concatenate: `json` up to the
+    /// `commit_stage` value, the value, the rest. For an original (or an event without a
+    /// valid `stage_span`) that is `[json, "", ""]`; for a copy the middle piece is its
+    /// `gate`'s name. Sessions hand the pieces to one gather write without copying them.
+    pub fn json_parts(&self) -> [&[u8]; 3] {
+        let json = &self.json[..];
+        if self.gate == CommitStage::Proposed {
+            return [json, &[], &[]];
+        }
+        match &self.stage_span {
+            Some(span) if span.start <= span.end && span.end as usize <= json.len() => [
+                &json[..span.start as usize],
+                self.gate.name().as_bytes(),
+                &json[span.end as usize..],
+            ],
+            _ => [json, &[], &[]],
+        }
+    }
+
+    /// Length of the event object as sent.
+    pub fn json_len(&self) -> usize {
+        self.json_parts().iter().map(|p| p.len()).sum()
+    }
+
+    /// Appends the event object as sent to `out`.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        for part in self.json_parts() {
+            out.extend_from_slice(part);
+        }
+    }
+
+    /// This event's copy for the `stage` stream, with its own `server_seqno`: the same
+    /// shared bytes and keys, the stage spliced in when written.
     pub fn restaged(&self, stage: CommitStage, server_seqno: u64) -> EncodedEvent {
-        let (json, stage_span) = match &self.stage_span {
-            Some(span) => {
-                let (json, span) = splice_stage(&self.json, span.clone(), stage);
-                (json, Some(span))
-            }
-            None => (self.json.clone(), None),
-        };
         EncodedEvent {
             server_seqno,
             origin_seqno: self.origin_seqno,
@@ -137,27 +166,10 @@ impl EncodedEvent {
             timestamp_ns: self.timestamp_ns,
             gate: stage,
             keys: self.keys.clone(),
-            json,
-            stage_span,
+            json: Arc::clone(&self.json),
+            stage_span: self.stage_span.clone(),
         }
     }
-}
-
-/// Copies `json` with the `commit_stage` value at `span` replaced by `stage`; returns the copy
-/// and the new span. A span that does not lie inside `json` yields an unchanged copy and the
-/// same span.
-pub fn splice_stage(json: &[u8], span: Range<u32>, stage: CommitStage) -> (Box<[u8]>, Range<u32>) {
-    let (start, end) = (span.start as usize, span.end as usize);
-    if start > end || end > json.len() {
-        return (json.into(), span);
-    }
-    let name = stage.name().as_bytes();
-    let mut out = Vec::with_capacity(json.len() - (end - start) + name.len());
-    out.extend_from_slice(&json[..start]);
-    out.extend_from_slice(name);
-    out.extend_from_slice(&json[end..]);
-    let new_end = span.start + name.len() as u32;
-    (out.into_boxed_slice(), span.start..new_end)
 }
 
 /// Meta messages that are not ring events. Each names the subscription item that selects it.
@@ -202,8 +214,54 @@ impl Outbound {
     /// Bytes this frame pins in memory, for byte-bounded queues and stores.
     pub fn byte_len(&self) -> usize {
         match self {
-            Outbound::Event(e) => e.json.len(),
+            Outbound::Event(e) => e.json_len(),
             Outbound::Meta(m) => m.frame.len(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::kind::EventType;
+
+    fn event(json: &str, span: Option<Range<u32>>) -> EncodedEvent {
+        EncodedEvent {
+            server_seqno: 5,
+            origin_seqno: 5,
+            ring_seqno: 5,
+            timestamp_ns: 0,
+            gate: CommitStage::Proposed,
+            keys: FilterKeys::new(EventType::TxnLog),
+            json: json.as_bytes().into(),
+            stage_span: span,
+        }
+    }
+
+    fn sent(e: &EncodedEvent) -> String {
+        let mut out = Vec::new();
+        e.write_json(&mut out);
+        assert_eq!(out.len(), e.json_len());
+        String::from_utf8(out).unwrap_or_default()
+    }
+
+    #[test]
+    fn a_copy_shares_the_original_bytes_and_names_its_own_stage_when_written() {
+        let json = r#"{"commit_stage":"Proposed","seqno":1}"#;
+        let start = json.find("Proposed").unwrap_or(0) as u32;
+        let original = event(json, Some(start..start + 8));
+        assert_eq!(sent(&original), json);
+        let copy = original.restaged(CommitStage::Finalized, 9);
+        assert!(Arc::ptr_eq(&copy.json, &original.json), "no bytes copied");
+        assert_eq!((copy.server_seqno, copy.gate), (9, CommitStage::Finalized));
+        assert_eq!(sent(&copy), r#"{"commit_stage":"Finalized","seqno":1}"#);
+        // A copy of a copy names the newer stage.
+        let again = copy.restaged(CommitStage::Voted, 10);
+        assert_eq!(sent(&again), r#"{"commit_stage":"Voted","seqno":1}"#);
+        // No span, or a span outside the JSON: sent unchanged, no panic.
+        let bad = event("{}", Some(1..99)).restaged(CommitStage::Voted, 2);
+        assert_eq!(sent(&bad), "{}");
+        let none = event("{}", None).restaged(CommitStage::Voted, 2);
+        assert_eq!(sent(&none), "{}");
     }
 }

@@ -55,7 +55,7 @@ pub fn encoded(
         timestamp_ns: 0,
         gate: CommitStage::Proposed,
         keys,
-        json: json.into_bytes().into_boxed_slice(),
+        json: json.into_bytes().into(),
         stage_span,
     }
 }
@@ -357,6 +357,9 @@ impl Sim {
     }
 }
 
-pub fn json(e: &EncodedEvent) -> &str {
-    std::str::from_utf8(&e.json).unwrap_or("")
+/// The event object as sessions send it (a `min_stage` copy names its own stage).
+pub fn json(e: &EncodedEvent) -> String {
+    let mut out = Vec::new();
+    e.write_json(&mut out);
+    String::from_utf8(out).unwrap_or_default()
 }

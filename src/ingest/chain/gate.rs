@@ -31,13 +31,15 @@
 //! - consensus events (block seqno 0: BLOCK_QC, BLOCK_FINALIZED, BLOCK_VERIFIED) are not
 //!   held: they are facts about blocks, delivered once on the live stream.
 //!
-//! Memory/CPU trade-off: every enabled gate costs one copy of every in-block event (the JSON
-//! bytes plus the keys, ~600 B per event on mainnet-like blocks) made at release time, and
+//! Memory/CPU trade-off: every enabled gate costs one copy of every in-block event made at
+//! release time: a new [`EncodedEvent`] that shares the original's JSON bytes (an `Arc`) and
+//! carries its stage, spliced in when a session writes it (no bytes copied), and
 //! holding costs one `Arc` per event until the last enabled gate's release has completed
 //! (about four blocks for `Verified`). A deployment whose clients never use `min_stage` disables all
 //! three gates and pays nothing; one that only uses `Finalized` enables just that one.
 //!
-//! Never: re-encode an event (copies are spliced), block, or release a block twice per gate.
+//! Never: re-encode or copy an event's bytes (copies share them), block, or release a block
+//! twice per gate.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -506,48 +508,5 @@ impl From<&Overflow> for Gap {
             block_number: Some(o.block_number),
             block_id: Some(o.block_id),
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::kind::EventType;
-    use crate::model::outbound::FilterKeys;
-
-    fn event(seqno: u64, json: &str, span: Option<std::ops::Range<u32>>) -> EncodedEvent {
-        EncodedEvent {
-            server_seqno: seqno,
-            origin_seqno: seqno,
-            ring_seqno: seqno,
-            timestamp_ns: 0,
-            gate: CommitStage::Proposed,
-            keys: FilterKeys::new(EventType::TxnLog),
-            json: json.as_bytes().into(),
-            stage_span: span,
-        }
-    }
-
-    #[test]
-    fn restage_splices_the_stage_name() {
-        let json = r#"{"commit_stage":"Proposed","seqno":1}"#;
-        let start = json.find("Proposed").unwrap_or(0) as u32;
-        let e = event(5, json, Some(start..start + 8));
-        let c = e.restaged(CommitStage::Finalized, 9);
-        assert_eq!(
-            std::str::from_utf8(&c.json).ok(),
-            Some(r#"{"commit_stage":"Finalized","seqno":1}"#)
-        );
-        assert_eq!(c.stage_span, Some(start..start + 9));
-        assert_eq!((c.server_seqno, c.gate), (9, CommitStage::Finalized));
-        // A second splice from the copy works on the adjusted span.
-        let d = c.restaged(CommitStage::Voted, 10);
-        assert_eq!(
-            std::str::from_utf8(&d.json).ok(),
-            Some(r#"{"commit_stage":"Voted","seqno":1}"#)
-        );
-        // No span, or a span outside the JSON: copied unchanged, no panic.
-        let bad = event(1, "{}", Some(1..99));
-        assert_eq!(&*bad.restaged(CommitStage::Voted, 2).json, b"{}");
     }
 }

@@ -14,9 +14,7 @@ fn ev(seqno: u64) -> Outbound {
         timestamp_ns: 0,
         gate: CommitStage::Proposed,
         keys: FilterKeys::new(EventType::TxnLog),
-        json: format!(r#"{{"seqno":{seqno}}}"#)
-            .into_bytes()
-            .into_boxed_slice(),
+        json: format!(r#"{{"seqno":{seqno}}}"#).into_bytes().into(),
         stage_span: None,
     }))
 }
@@ -28,7 +26,7 @@ fn meta(seqno: u64) -> Outbound {
         stage: None,
         frame: format!(r#"{{"server_seqno":{seqno},"TPS":1}}"#)
             .into_bytes()
-            .into_boxed_slice(),
+            .into(),
     }))
 }
 

@@ -51,7 +51,7 @@ fn event(keys: FilterKeys, gate: CommitStage) -> EncodedEvent {
         timestamp_ns: 0,
         gate,
         keys,
-        json: Box::from(&b"{}"[..]),
+        json: std::sync::Arc::from(&b"{}"[..]),
         stage_span: None,
     }
 }

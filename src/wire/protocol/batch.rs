@@ -90,13 +90,13 @@ impl BatchWriter {
                 break;
             }
             let seqno = max_seqno.max(e.server_seqno);
-            let body = json_bytes + e.json.len() + count; // `count` commas after adding
+            let body = json_bytes + e.json_len() + count; // `count` commas after adding
             let total = PREFIX.len() + u64_len(seqno) + EVENTS.len() + body + SUFFIX.len();
             if count > 0 && total > self.limits.max_bytes {
                 break;
             }
             count += 1;
-            json_bytes += e.json.len();
+            json_bytes += e.json_len();
             max_seqno = seqno;
         }
         if count == 0 {

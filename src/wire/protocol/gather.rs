@@ -47,7 +47,7 @@ impl FrameSink for Vec<u8> {
     }
 
     fn put_event(&mut self, event: &Arc<EncodedEvent>) {
-        self.extend_from_slice(&event.json);
+        event.write_json(self);
     }
 
     fn put_meta(&mut self, meta: &Arc<MetaFrame>) {
@@ -72,11 +72,13 @@ enum Piece {
 }
 
 impl Piece {
-    fn bytes<'a>(&'a self, head: &'a [u8]) -> &'a [u8] {
+    /// The piece's bytes in order: one slice, or an event's three (a `min_stage` copy's stage
+    /// name between its shared bytes); empty slices are skipped by the callers.
+    fn slices<'a>(&'a self, head: &'a [u8]) -> [&'a [u8]; 3] {
         match self {
-            Piece::Head { start, end } => &head[*start..*end],
-            Piece::Event(e) => &e.json,
-            Piece::Meta(m) => &m.frame,
+            Piece::Head { start, end } => [&head[*start..*end], &[], &[]],
+            Piece::Event(e) => e.json_parts(),
+            Piece::Meta(m) => [&m.frame, &[], &[]],
         }
     }
 }
@@ -110,7 +112,7 @@ impl FrameSink for Gather {
     }
 
     fn put_event(&mut self, event: &Arc<EncodedEvent>) {
-        self.bytes += event.json.len();
+        self.bytes += event.json_len();
         self.pieces.push(Piece::Event(event.clone()));
     }
 
@@ -147,10 +149,18 @@ impl Gather {
         while piece < self.pieces.len() {
             iov.clear();
             let mut batch_bytes = 0;
-            for p in self.pieces[piece..].iter().take(IOV_PER_SEND) {
-                let b = p.bytes(&self.head);
-                iov.push(IoSlice::new(b));
-                batch_bytes += b.len();
+            let mut batch_pieces = 0;
+            for p in &self.pieces[piece..] {
+                let slices = p.slices(&self.head);
+                let n = slices.iter().filter(|b| !b.is_empty()).count();
+                if iov.len() + n > IOV_PER_SEND {
+                    break;
+                }
+                for b in slices.into_iter().filter(|b| !b.is_empty()) {
+                    iov.push(IoSlice::new(b));
+                    batch_bytes += b.len();
+                }
+                batch_pieces += 1;
             }
             let n = match send(&iov) {
                 Ok(n) => n,
@@ -162,7 +172,7 @@ impl Gather {
             if n < batch_bytes {
                 return Ok(sent);
             }
-            piece += iov.len();
+            piece += batch_pieces;
         }
         Ok(sent)
     }
@@ -171,8 +181,7 @@ impl Gather {
     /// left, for an ordinary write that waits for the socket).
     pub fn copy_from(&self, from: usize, out: &mut Vec<u8>) {
         let mut skip = from;
-        for p in &self.pieces {
-            let b = p.bytes(&self.head);
+        for b in self.pieces.iter().flat_map(|p| p.slices(&self.head)) {
             if skip >= b.len() {
                 skip -= b.len();
                 continue;
@@ -216,6 +225,62 @@ mod tests {
         g.clear();
         assert_eq!(g.byte_len(), 0);
         assert!(g.pieces.is_empty());
+    }
+
+    #[test]
+    fn a_min_stage_copy_goes_out_with_its_stage_spliced_between_the_shared_bytes() {
+        use crate::model::outbound::{EncodedEvent, FilterKeys};
+        use crate::model::stage::CommitStage;
+        let json = r#"{"commit_stage":"Proposed","seqno":7}"#;
+        let start = json.find("Proposed").unwrap_or(0) as u32;
+        let original = Arc::new(EncodedEvent {
+            server_seqno: 1,
+            origin_seqno: 1,
+            ring_seqno: 7,
+            timestamp_ns: 0,
+            gate: CommitStage::Proposed,
+            keys: FilterKeys::new(crate::model::kind::EventType::TxnLog),
+            json: json.as_bytes().into(),
+            stage_span: Some(start..start + 8),
+        });
+        let copy = Arc::new(original.restaged(CommitStage::Verified, 2));
+        let (mut g, mut plain) = (Gather::default(), Vec::new());
+        g.put(b"[");
+        g.put_event(&original);
+        g.put(b",");
+        g.put_event(&copy);
+        g.put(b"]");
+        plain.put(b"[");
+        plain.put_event(&original);
+        plain.put(b",");
+        plain.put_event(&copy);
+        plain.put(b"]");
+        let expected = format!("[{json},{}]", json.replace("Proposed", "Verified"));
+        assert_eq!(String::from_utf8_lossy(&plain), expected);
+        assert_eq!(g.byte_len(), expected.len());
+        let mut got = Vec::new();
+        g.copy_from(0, &mut got);
+        assert_eq!(String::from_utf8_lossy(&got), expected);
+        let mut sent = Vec::new();
+        let n = g
+            .send_now(|iov| {
+                let mut n = 0;
+                for s in iov {
+                    sent.extend_from_slice(s);
+                    n += s.len();
+                }
+                Ok(n)
+            })
+            .unwrap();
+        assert_eq!(
+            (n, String::from_utf8_lossy(&sent)),
+            (expected.len(), expected.clone().into())
+        );
+        // Resuming mid-copy (a socket that took part of it) continues inside the stage name.
+        let mut tail = Vec::new();
+        let at = expected.find("Verified").unwrap_or(0) + 3;
+        g.copy_from(at, &mut tail);
+        assert_eq!(String::from_utf8_lossy(&tail), &expected[at..]);
     }
 
     #[test]

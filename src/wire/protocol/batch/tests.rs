@@ -18,7 +18,7 @@ fn event(seqno: u64, extra: usize) -> Arc<EncodedEvent> {
         timestamp_ns: 1,
         gate: CommitStage::Proposed,
         keys: FilterKeys::new(EventType::TxnLog),
-        json: json.into_bytes().into_boxed_slice(),
+        json: json.into_bytes().into(),
         stage_span: None,
     })
 }
