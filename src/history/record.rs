@@ -427,7 +427,9 @@ mod tests {
             (11, MetaKind::Lifecycle, Some(CommitStage::Voted))
         );
         assert_eq!(**c, *copy);
-        assert!(std::str::from_utf8(&c.json)
+        let mut sent = Vec::new();
+        c.write_json(&mut sent);
+        assert!(std::str::from_utf8(&sent)
             .unwrap()
             .contains(r#""commit_stage":"Finalized""#));
         assert_eq!(
