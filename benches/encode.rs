@@ -11,6 +11,14 @@
 //!   the synthetic ring, in ring order (the encoder sees no BLOCK_START here, so flow lookups
 //!   miss: this isolates decode + JSON + filter keys per type).
 //!
+//! - `tailer_vs_encode/{read_decode_encode,tailer_everything}/emn-1b-15m`: the issue-16 ingest
+//!   comparison in one run on the real snapshot. `tailer_everything` is what the tailer thread
+//!   does per event besides waiting: the ring read, `EventPipeline::on_event` (decode, JSON,
+//!   keys, chain tracking, lifecycle/TPS/contention/top-accesses frames, gate holding), the
+//!   queued `min_stage` releases at the tailer's budget (all gates on, the default), the REST
+//!   bodies re-encoded after each block-level change, and one push per frame into a shard's
+//!   SPSC queue (one shard; the queue is drained outside the timing).
+//!
 //! Run: `cargo bench --bench encode`.
 
 mod support;
@@ -21,10 +29,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
+use criterion::BatchSize;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use ringgate::handoff::fanout::{self, FanoutReceiver, FanoutSender, FanoutWaker};
+use ringgate::ingest::chain::pipeline::ChainConfig;
 use ringgate::ingest::event::encoder::Encoder;
 use ringgate::ingest::ring::layout::Descriptor;
 use ringgate::ingest::ring::{ReadOutcome, Ring, RingReader, StartAt};
+use ringgate::ingest::tailer::{EventPipeline, Processed};
 use ringgate::model::kind::EventType;
 use ringgate::tools::pacer::Pacer;
 use ringgate::tools::synth::{drive, Generator, SynthOptions};
@@ -48,6 +60,47 @@ fn read_and_encode(ring: &Arc<Ring>) -> u64 {
     }
 }
 
+/// A shard's queue, large enough for every frame of one pass over the snapshot.
+type Queue = (FanoutSender, FanoutReceiver, FanoutWaker);
+
+/// What the tailer does per event, everything included (module doc), over the whole ring;
+/// returns the queue (its frames are freed outside the timing, as a shard would free them).
+fn tail_everything(ring: &Arc<Ring>, queue: Queue) -> Queue {
+    let mut r = RingReader::new(Arc::clone(ring), StartAt::First);
+    let mut pipeline = EventPipeline::new(ChainConfig::default());
+    let mut out = Vec::with_capacity(16);
+    let budget = pipeline.release_budget();
+    let push = |out: &mut Vec<_>, tx: &FanoutSender| {
+        for frame in out.drain(..) {
+            black_box(tx.try_push(frame));
+        }
+    };
+    loop {
+        match r.try_next() {
+            ReadOutcome::Ready(ev) => {
+                let d = ev.descriptor;
+                let processed = pipeline
+                    .on_event(&d, ev.payload, &mut out)
+                    .expect("bench ring decodes");
+                push(&mut out, &queue.0);
+                if processed == Processed::BlockLevel {
+                    black_box(pipeline.bodies());
+                }
+                pipeline.release(budget, &mut out);
+                push(&mut out, &queue.0);
+            }
+            ReadOutcome::NotReady => {
+                while pipeline.has_pending_releases() {
+                    pipeline.release(budget, &mut out);
+                    push(&mut out, &queue.0);
+                }
+                return queue;
+            }
+            other => panic!("bench ring must read cleanly, got {other:?}"),
+        }
+    }
+}
+
 /// Every event of the ring, copied out.
 fn collect(ring: &Arc<Ring>) -> Vec<(Descriptor, Vec<u8>)> {
     let mut r = RingReader::new(Arc::clone(ring), StartAt::First);
@@ -59,6 +112,22 @@ fn collect(ring: &Arc<Ring>) -> Vec<(Descriptor, Vec<u8>)> {
 }
 
 fn bench(c: &mut Criterion) {
+    if let Some(ring) = support::snapshot_ring() {
+        let mut g = support::whole_ring_group(c, "tailer_vs_encode");
+        g.throughput(Throughput::Elements(collect(&ring).len() as u64));
+        g.bench_function("read_decode_encode/emn-1b-15m", |b| {
+            b.iter(|| read_and_encode(&ring))
+        });
+        g.bench_function("tailer_everything/emn-1b-15m", |b| {
+            b.iter_batched(
+                || fanout::channel(1 << 17).expect("socketpair"),
+                |queue| tail_everything(&ring, queue),
+                BatchSize::PerIteration,
+            )
+        });
+        g.finish();
+    }
+
     let mut g = support::whole_ring_group(c, "read_decode_encode");
     if let Some(ring) = support::snapshot_ring() {
         g.throughput(Throughput::Elements(collect(&ring).len() as u64));
