@@ -51,6 +51,8 @@ pub mod defaults {
     pub const PING_INTERVAL_SECS: u64 = 30;
     /// `Config::pong_timeout`, seconds.
     pub const PONG_TIMEOUT_SECS: u64 = 60;
+    /// `Config::close_grace`, seconds.
+    pub const CLOSE_GRACE_SECS: u64 = 10;
     /// `Config::resume_store_frames`.
     pub const RESUME_STORE_FRAMES: usize = 100_000;
     /// `Config::resume_store_bytes`, MiB.
@@ -144,6 +146,13 @@ pub struct Config {
     pub ping_interval: Duration,
     /// A session that sends nothing (not even a pong) for this long is closed. Default 60 s.
     pub pong_timeout: Duration,
+    /// How long a session closed by the server (slow client, heartbeat, ping flood, protocol
+    /// error; not a shutdown) keeps its socket so that what is already in flight and then
+    /// the close frame reach a client that reads again: a client that stalled until it was
+    /// dropped learns why (1008 and its reason) instead of seeing the connection reset.
+    /// Default 10 s. Cost: a client that never reads again holds its socket and up to
+    /// `write_max_bytes` of copied output that long. Lower it under floods of stuck clients.
+    pub close_grace: Duration,
     /// Connection admission: total and per-IP limits, trusted proxies (see
     /// [`ConnectionLimits`] for each default and trade-off).
     pub connection_limits: ConnectionLimits,
@@ -263,6 +272,7 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(defaults::HANDSHAKE_TIMEOUT_SECS),
             ping_interval: Duration::from_secs(defaults::PING_INTERVAL_SECS),
             pong_timeout: Duration::from_secs(defaults::PONG_TIMEOUT_SECS),
+            close_grace: Duration::from_secs(defaults::CLOSE_GRACE_SECS),
             connection_limits: ConnectionLimits::default(),
             request_limits: RequestLimits::default(),
             decoder_limits: DecoderLimits::default(),

@@ -162,6 +162,10 @@ struct ServerArgs {
     /// Seconds of client silence (no pong, no message) before disconnect.
     #[arg(long, default_value_t = defaults::PONG_TIMEOUT_SECS)]
     pong_timeout_secs: u64,
+    /// Seconds a session closed by the server keeps its socket to deliver what is in flight
+    /// and the close frame to a client that reads again.
+    #[arg(long, default_value_t = defaults::CLOSE_GRACE_SECS)]
+    close_grace_secs: u64,
     /// Locked memory per shard executor for io_uring buffers, KiB.
     #[arg(long, default_value_t = defaults::IO_MEMORY_KIB)]
     io_memory_kib: usize,
@@ -302,6 +306,7 @@ impl ServerArgs {
         c.handshake_timeout = Duration::from_secs(self.handshake_timeout_secs);
         c.ping_interval = Duration::from_secs(self.ping_interval_secs);
         c.pong_timeout = Duration::from_secs(self.pong_timeout_secs);
+        c.close_grace = Duration::from_secs(self.close_grace_secs);
         c.io_memory = self.io_memory_kib * 1024;
         c.startup_backlog_events = self.backlog_events;
         c.chain.gate.enabled = self.gates;

@@ -17,6 +17,8 @@ fn a_client_that_never_reads_is_dropped_while_a_reader_on_the_same_shard_gets_ev
     config.drop_warning_every = 100;
     config.drop_disconnect_after = 1_000;
     config.socket_send_buffer = Some(4 * 1024);
+    // The slow client never reads again: released when its close grace runs out.
+    config.close_grace = std::time::Duration::from_secs(1);
     let gw = start_gateway(config);
 
     let mut reader = WsClient::connect(gw.addr, "/v1/ws");
@@ -80,6 +82,7 @@ fn a_misbehaving_client_that_also_never_reads_is_still_closed_and_released() {
     config.session_queue_frames = 512;
     config.drop_disconnect_after = 1_000_000;
     config.socket_send_buffer = Some(4 * 1024);
+    config.close_grace = std::time::Duration::from_secs(1);
     let gw = start_gateway(config);
     let mut bystander = WsClient::connect(gw.addr, "/v1/ws/blocks");
     assert_eq!(kind_of(&bystander.next_json()), "Hello");

@@ -10,7 +10,10 @@
 //!   `Warning` with the dropped range since the previous warning is queued (outside the
 //!   capacity, so it is never itself dropped) and reaches the client in order, right after
 //!   the frames that preceded the loss;
-//! - at [`QueueLimits::disconnect_after`] total drops the session is closed with 1008.
+//! - at [`QueueLimits::disconnect_after`] total drops the session is closed with 1008;
+//!   [`SessionQueue::close_out`] then discards what is still queued and leaves one final
+//!   `Warning` naming everything the client will not get on this connection, so the client
+//!   reads: the frames already in flight, that warning, the close frame.
 //!
 //! [`SessionQueue::write_pending`] drains the queue into the session's outgoing buffer:
 //! runs of events become `Events` batches, meta frames and warnings their own frames, all in
@@ -192,6 +195,40 @@ impl SessionQueue {
     /// the seqno per-connection messages carry.
     pub fn cursor(&self) -> u64 {
         self.cursor
+    }
+
+    /// Whether the drop limit was reached (the session is being closed for it).
+    pub fn is_disconnected(&self) -> bool {
+        self.total_dropped >= self.limits.disconnect_after
+    }
+
+    /// Ends a session closed for being slow: discards every queued entry and queues one
+    /// final `Warning` whose range covers the frames discarded, the drops not yet reported
+    /// and any warning not yet written (the client will not get any of them on this
+    /// connection), or nothing when there is nothing to report. `total_dropped` then counts
+    /// the discarded frames too. What the writer already took is not affected: it is in
+    /// flight and reaches the client before this warning.
+    pub fn close_out(&mut self) -> Option<WarningInfo> {
+        let mut lost = self.unreported.take();
+        let mut widen = |count: u64, from: u64, to: u64| {
+            let u = lost.get_or_insert(Unreported { count: 0, from, to });
+            u.count += count;
+            u.from = u.from.min(from);
+            u.to = u.to.max(to);
+        };
+        for entry in self.entries.drain(..) {
+            match entry {
+                Entry::Frame(f) => {
+                    let s = f.server_seqno();
+                    widen(1, s, s);
+                    self.total_dropped += 1;
+                }
+                Entry::Warning(w) => widen(w.dropped, w.dropped_from_seqno, w.dropped_to_seqno),
+            }
+        }
+        self.frames = 0;
+        self.unreported = lost;
+        self.flush_warning()
     }
 
     /// The close reason for [`Offer::Disconnect`] (sent with close code 1008).

@@ -129,6 +129,47 @@ fn the_drop_limit_disconnects() {
 }
 
 #[test]
+fn closing_out_a_slow_session_leaves_one_warning_covering_everything_it_will_not_get() {
+    let mut q = SessionQueue::new(small(), 0);
+    for f in [ev(1), meta(2), ev(3), ev(4)] {
+        q.offer(f);
+    }
+    // The writer took frame 1 (in flight) before the client stalled.
+    let mut in_flight = Vec::new();
+    q.write_pending(&BatchWriter::default(), &mut in_flight, 1);
+    assert_eq!(q.len(), 3, "one Events frame of 1 event went out");
+    let mut outcomes = Vec::new();
+    for s in 5..=15 {
+        outcomes.push(q.offer(ev(s)));
+    }
+    assert_eq!(outcomes.last(), Some(&Offer::Disconnect));
+    assert!(q.is_disconnected());
+
+    let w = q.close_out().expect("a final warning");
+    assert_eq!(q.len(), 0, "queued frames discarded");
+    // Frames 2..=5 queued, 6..=15 dropped (warnings at 8, 11, 14 not yet written).
+    assert_eq!((w.dropped_from_seqno, w.dropped_to_seqno), (2, 15));
+    assert_eq!(w.dropped, 14);
+    assert_eq!(w.total_dropped, 14);
+    let mut out = Vec::new();
+    let written = q.write_pending(&BatchWriter::default(), &mut out, usize::MAX);
+    assert_eq!((written.frames, written.events), (1, 0), "only the warning");
+    let frames = payloads(&out);
+    assert_eq!(frames[0]["Warning"]["dropped_from_seqno"].as_u64(), Some(2));
+    assert_eq!(frames[0]["server_seqno"].as_u64(), Some(1), "the cursor");
+    assert!(q.is_empty());
+}
+
+#[test]
+fn closing_out_a_drained_session_reports_nothing() {
+    let mut q = SessionQueue::new(small(), 0);
+    q.offer(ev(1));
+    q.write_pending(&BatchWriter::default(), &mut Vec::new(), usize::MAX);
+    assert_eq!(q.close_out(), None);
+    assert!(q.is_empty());
+}
+
+#[test]
 fn default_limits_match_the_documented_policy() {
     let mut q = SessionQueue::new(QueueLimits::default(), 0);
     for s in 1..=4096 {

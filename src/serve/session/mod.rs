@@ -10,7 +10,9 @@
 //!    or the channel default, `Resume` and the replay when asked, the registry insert), then
 //!    the [`reader`] loop (client frames) and the [`writer`] task (everything pending in one
 //!    write per turn) until either side closes;
-//! 4. closing: the writer sends the close frame (last), then FIN; then the client's input is
+//! 4. closing: the writer finishes the write in flight and sends the close frame (last),
+//!    then FIN, within `Config::close_grace` (a shutdown: [`CLOSE_LINGER`]), else the socket
+//!    is aborted; then the client's input is
 //!    read and discarded until its EOF or the close linger, so the socket is never dropped
 //!    with input unread (the kernel would answer with a reset that destroys any frame not yet
 //!    transmitted, the close frame included). An answered HTTP request closes the same way.
@@ -77,9 +79,22 @@ pub async fn run_session(
     let writer = glommio::spawn_local(writer_loop(ctx.clone(), stream.clone(), shared.clone()));
     let end = reader_loop(ctx, stream, &shared, pipelined).await;
     // The session is closing. A writer stuck in a write to a client that does not read gets
-    // the close linger to finish, then is cancelled and the socket aborted, so no session
-    // outlives its client's misbehaviour.
-    let finished = glommio::timer::timeout(CLOSE_LINGER, async {
+    // the close grace to finish it and send the close frame (a client that stalled until it
+    // was dropped learns why when it reads again), then is cancelled and the socket
+    // aborted, so no session outlives its client's misbehaviour. A shutdown waits only the
+    // close linger.
+    let shutting_down = shared
+        .state
+        .borrow()
+        .closing
+        .as_ref()
+        .is_none_or(|c| c.code == ws::CloseCode::GoingAway);
+    let grace = if shutting_down {
+        CLOSE_LINGER
+    } else {
+        ctx.config.close_grace
+    };
+    let finished = glommio::timer::timeout(grace, async {
         writer.await;
         Ok(())
     })

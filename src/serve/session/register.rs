@@ -84,7 +84,6 @@ pub fn register(
             queue,
             control,
             closing: None,
-            writing: false,
             writer: None,
             reader: None,
             replay: opening.replay,

@@ -4,8 +4,8 @@
 //! Runs on the shard core only (`Rc`/`RefCell`, no atomics). The dispatch loop calls
 //! [`Registry::dispatch`] for every frame popped from the inbox: per session it tests the
 //! precomputed keys (no JSON is read), offers an `Arc` clone to the session's queue, and
-//! wakes the writer. It never awaits and never touches a socket except to abort one whose
-//! owner was disconnected for being too slow (a `shutdown(2)`, which cannot block).
+//! wakes the writer. It never awaits and never touches a socket: a session it disconnects
+//! for being too slow is only marked closing; its own tasks deliver the close frame.
 //!
 //! Invariants: a slow session costs only its own queue (bounded by
 //! `Config::session_queue_frames`); drops are counted, announced every
@@ -57,8 +57,6 @@ pub struct SessionState {
     pub control: Vec<u8>,
     /// Set once; the writer sends the close frame after flushing what it may and stops.
     pub closing: Option<Closing>,
-    /// The writer is inside a socket write (so a stuck write must be aborted on close).
-    pub writing: bool,
     pub writer: Option<Waker>,
     /// The reader task, waiting to learn that the session is closing.
     pub reader: Option<Waker>,
@@ -88,11 +86,13 @@ impl SessionShared {
         }
     }
 
-    /// Marks the session closing with `code` (first caller wins) and wakes the writer. When
-    /// the writer is blocked in a write to a client that does not read, the socket is shut
-    /// down so that write fails at once: the close frame could never be delivered anyway.
+    /// Marks the session closing with `code` (first caller wins) and wakes the writer and
+    /// the reader. The socket is left alone: a writer blocked in a write to a client that
+    /// does not read finishes it if the client reads again within `Config::close_grace`, and
+    /// then sends the close frame (the connection task aborts the socket only when that
+    /// grace runs out), so a client closed for being slow learns why.
     pub fn close(&self, code: CloseCode, reason: impl Into<String>) {
-        let (writing, reader) = {
+        let reader = {
             let mut st = self.state.borrow_mut();
             if st.closing.is_none() {
                 let reason = reason.into();
@@ -113,13 +113,10 @@ impl SessionShared {
                 }
                 st.closing = Some(Closing { code, reason });
             }
-            (st.writing, st.reader.take())
+            st.reader.take()
         };
         if let Some(r) = reader {
             r.wake();
-        }
-        if writing && code == CloseCode::Policy {
-            abort_socket(self.fd);
         }
         self.wake();
     }
@@ -157,7 +154,8 @@ impl SessionShared {
     }
 }
 
-/// Shuts a socket down in both directions; pending reads and writes on it fail at once.
+/// Shuts a socket down in both directions; pending reads and writes on it fail at once
+/// (the connection task's last resort when a closing client does not read).
 /// `fd` belongs to a TcpStream the session still owns (the session removes itself from the
 /// registry before dropping its stream), so it is open and ours.
 pub fn abort_socket(fd: RawFd) {

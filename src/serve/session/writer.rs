@@ -25,7 +25,7 @@ use crate::serve::backpressure::Written;
 use crate::serve::ctx::ShardCtx;
 use crate::serve::session::registry::{abort_socket, SessionShared};
 use crate::serve::session::replay::{self, Refill};
-use crate::serve::session::{write_all, CLOSE_LINGER};
+use crate::serve::session::write_all;
 use crate::sys;
 use crate::wire::protocol::{BatchWriter, FrameSink, Gather};
 use crate::wire::ws::{self, CloseCode};
@@ -57,36 +57,39 @@ pub(crate) async fn writer_loop(
         })
         .await;
         gather.clear();
-        let (written, last, closing) = {
+        let (written, last) = {
             let mut st = shared.state.borrow_mut();
             let st = &mut *st;
             gather.put(&st.control);
             st.control.clear();
             // Flush queued frames unless the session is being closed for a reason that
-            // makes them moot (only a server shutdown flushes before closing).
+            // makes them moot (only a server shutdown flushes before closing). A session
+            // closed for being slow gets one last Warning naming what it will not get.
             let flush = st
                 .closing
                 .as_ref()
                 .is_none_or(|c| c.code == CloseCode::GoingAway);
-            let written = if flush {
+            if !flush && st.queue.is_disconnected() {
+                st.queue.close_out();
+            }
+            let written = if flush || st.queue.is_disconnected() {
                 st.queue
                     .write_pending(&batch, &mut gather, ctx.config.write_max_bytes)
             } else {
                 Written::default()
             };
             let last = match &st.closing {
-                Some(c) if !flush || st.queue.is_empty() => {
+                Some(_) if flush && !st.queue.is_empty() => false,
+                Some(c) => {
                     gather.put_with(|out| ws::write_close(c.code, &c.reason, out));
                     true
                 }
                 _ => false,
             };
-            st.writing = true;
-            (written, last, st.closing.is_some())
+            (written, last)
         };
         let bytes = gather.byte_len();
-        let result = send_gathered(&stream, &mut gather, &mut rest, closing).await;
-        shared.state.borrow_mut().writing = false;
+        let result = send_gathered(&stream, &mut gather, &mut rest).await;
         if result.is_ok() {
             bump(&ctx.stats.writes, 1);
             bump(&ctx.stats.bytes_out, bytes as u64);
@@ -115,13 +118,13 @@ pub(crate) async fn writer_loop(
 /// Sends one turn's output: at once, as far as the socket buffer takes it (one `sendmsg`
 /// per 1,024 pieces, the event bytes shared, not copied); whatever is left (a client that
 /// reads slower than we write) is copied out and written by an ordinary write that waits
-/// for the socket. A closing session's wait is bounded: a client that does not read must not
-/// keep the session (or a shutdown) waiting on a close frame it will never take.
+/// for the socket. A closing session's wait is bounded by the connection task (the close
+/// grace, then the socket is aborted): a client that does not read must not keep the
+/// session (or a shutdown) waiting on a close frame it will never take.
 async fn send_gathered(
     stream: &Rc<RefCell<TcpStream>>,
     gather: &mut Gather,
     rest: &mut Vec<u8>,
-    closing: bool,
 ) -> std::io::Result<()> {
     let fd = stream.borrow().as_raw_fd();
     let sent = gather.send_now(|iov| sys::send_nonblocking(fd, iov))?;
@@ -132,15 +135,7 @@ async fn send_gathered(
     gather.copy_from(sent, rest);
     // The referenced frames are copied: release them while the socket drains.
     gather.clear();
-    if closing {
-        glommio::timer::timeout(CLOSE_LINGER, async {
-            write_all(stream, rest).await.map_err(Into::into)
-        })
-        .await
-        .map_err(|e| std::io::Error::other(e.to_string()))
-    } else {
-        write_all(stream, rest).await
-    }
+    write_all(stream, rest).await
 }
 
 /// Sends FIN after what is queued (the close frame); the client can still be read.
