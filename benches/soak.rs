@@ -14,8 +14,9 @@
 //! threads, CPU and `/metrics` are sampled (benches/soak/monitor.rs).
 //!
 //! Fails (exit 1) on: silent loss (a ring seqno missing without a Gap covering it), any
-//! announced loss on a steady client outside a fault that forces one (only the busy shard
-//! core may), duplicated or reordered seqnos, lag not back under 1 s within 30 s of a fault
+//! announced loss on a steady client outside a fault that forces one (the busy shard core,
+//! or the machine itself: CPU starvation of the gateway or of the harness, measured and
+//! reported), duplicated or reordered seqnos, lag not back under 1 s within 30 s of a fault
 //! ending, anonymous RSS above `--rss-budget-mib` or still growing in the last third, fds
 //! not back to their baseline once churn stops, a connection closed without a close frame
 //! while its client reads (steady, churning and stuck clients alike), a bad request not
@@ -232,6 +233,7 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         .enable_all()
         .build()?;
     let sh = Arc::new(Shared::new(addr));
+    rt.spawn(clients::stall_ticker(sh.clone()));
     let steady: Vec<_> = (0..args.clients)
         .map(|i| rt.spawn(clients::steady(sh.clone(), i)))
         .collect();
@@ -456,6 +458,15 @@ struct Verdict<'a> {
 /// Seconds after a fault ends within which lag must be back under 1 s.
 const RECOVERY_LIMIT: f64 = 30.0;
 
+/// A steady client's announced loss is forced, not the gateway's doing, when within
+/// [`STARVED_WINDOW`] seconds before it either the harness's own ticker woke
+/// [`HARNESS_STALL_MS`] late (its clients did not read: slow clients by definition), or the
+/// gateway's threads waited [`GATEWAY_STARVED`] s per s for a CPU (the machine did not run
+/// it: the same loss the busy-core fault forces). Both are reported.
+const HARNESS_STALL_MS: u32 = 1_000;
+const GATEWAY_STARVED: f64 = 0.3;
+const STARVED_WINDOW: f64 = 10.0;
+
 impl Verdict<'_> {
     fn judge_and_print(&self) -> bool {
         let sh = self.sh;
@@ -474,21 +485,36 @@ impl Verdict<'_> {
                 .any(|r| r.fault == Fault::ShardStall && t >= r.start && t <= r.end + 10.0)
         };
         let (mut announced, mut silent, mut events) = (0u64, 0u64, 0u64);
+        let (mut starved, mut cpu_starved) = (0u64, 0u64);
         for (i, r) in self.reports.iter().enumerate() {
             events += r.check.events;
+            let mut unforced: Option<(u64, f64, String)> = None;
             for (t, h) in &r.holes {
                 let n = h.to - h.from + 1;
                 match &h.announced_by {
                     None => silent += n,
                     Some(by) => {
                         announced += n;
-                        if !forced(*t) {
-                            sh.fail(format!(
-                                "steady client {i}: {n} events lost at t={t:.1}s ({by}) where no fault forces a loss"
-                            ));
+                        let stall = sh.worst_stall(t - STARVED_WINDOW, *t);
+                        let cpu_wait =
+                            monitor::worst_starvation(self.samples, t - STARVED_WINDOW, *t);
+                        if stall >= HARNESS_STALL_MS {
+                            // The client was slow because the harness was starved.
+                            starved += n;
+                        } else if cpu_wait >= GATEWAY_STARVED {
+                            // The machine did not run the gateway (as the busy-core fault).
+                            cpu_starved += n;
+                        } else if !forced(*t) {
+                            let u = unforced.get_or_insert((0, *t, by.clone()));
+                            u.0 += n;
                         }
                     }
                 }
+            }
+            if let Some((n, t, by)) = unforced {
+                sh.fail(format!(
+                    "steady client {i}: {n} events lost from t={t:.1}s (first announced by {by}) where no fault forces a loss"
+                ));
             }
             for d in r.check.disorder.iter().take(3) {
                 sh.fail(format!("steady client {i}: {d}"));
@@ -609,7 +635,13 @@ impl Verdict<'_> {
             self.args.duration, self.args.rate, self.args.clients, self.args.churners
         );
         println!(
-            "| steady clients | {events} events checked, {silent} lost silently, {announced} lost with a Gap/Warning, {reconnects} reconnects; gaps seen: {gaps:?} |"
+            "| steady clients | {events} events checked, {silent} lost silently, {announced} lost with a Gap/Warning ({starved} of them while the harness was starved, {cpu_starved} while the machine starved the gateway of CPU), {reconnects} reconnects; gaps seen: {gaps:?} |"
+        );
+        println!(
+            "| CPU starvation | harness: longest stall of its own 50 ms ticker {} ms; gateway: worst run-queue wait {:.2} s per s, {:.1} s in all |",
+            sh.worst_stall(0.0, duration + 60.0),
+            monitor::worst_starvation(self.samples, 0.0, duration + 60.0),
+            self.samples.last().map_or(0.0, |s| s.run_delay_s)
         );
         println!(
             "| churn | {} connections ({} sessions, {} resumes, {} subscribes, {} aborted, {} garbage, {} oversized); close codes received: {:?} |",

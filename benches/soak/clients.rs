@@ -37,6 +37,9 @@ pub struct Shared {
     /// Close codes the server sent, by code, over every client.
     pub closes: Mutex<BTreeMap<u16, u64>>,
     pub churn_connections: AtomicU64,
+    /// Per second of the run: how late the harness's own 50 ms ticker woke, ms (a starved
+    /// harness reads slowly, and its clients are then slow clients by definition).
+    pub stall_ms: Mutex<Vec<u32>>,
 }
 
 impl Shared {
@@ -51,6 +54,7 @@ impl Shared {
             failures: Mutex::new(Vec::new()),
             closes: Mutex::new(BTreeMap::new()),
             churn_connections: AtomicU64::new(0),
+            stall_ms: Mutex::new(Vec::new()),
         }
     }
 
@@ -66,6 +70,18 @@ impl Shared {
 
     fn count_close(&self, code: u16) {
         *self.closes.lock().expect("closes").entry(code).or_default() += 1;
+    }
+
+    /// The longest harness stall in seconds `from..=to` of the run, ms.
+    pub fn worst_stall(&self, from: f64, to: f64) -> u32 {
+        let v = self.stall_ms.lock().expect("stall");
+        let (a, b) = (
+            from.max(0.0) as usize,
+            (to.max(0.0) as usize + 1).min(v.len()),
+        );
+        v.get(a..b)
+            .and_then(|w| w.iter().max().copied())
+            .unwrap_or(0)
     }
 
     fn stopping(&self) -> bool {
@@ -203,6 +219,24 @@ pub async fn steady(sh: Arc<Shared>, id: usize) -> SteadyReport {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     rep
+}
+
+/// Wakes every 50 ms and records how late it woke, per second of the run, until the run
+/// stops: the harness's own starvation (other processes on the machine, or its clients
+/// more than its threads can carry).
+pub async fn stall_ticker(sh: Arc<Shared>) {
+    const TICK: Duration = Duration::from_millis(50);
+    while !sh.stopping() {
+        let before = Instant::now();
+        tokio::time::sleep(TICK).await;
+        let late = before.elapsed().saturating_sub(TICK).as_millis() as u32;
+        let sec = sh.secs() as usize;
+        let mut v = sh.stall_ms.lock().expect("stall");
+        if v.len() <= sec {
+            v.resize(sec + 1, 0);
+        }
+        v[sec] = v[sec].max(late);
+    }
 }
 
 fn close_parts(frame: Option<&CloseFrame>) -> (u16, String) {

@@ -30,6 +30,9 @@ pub struct Sample {
     pub handshake_timeouts: f64,
     pub shard_queue_full: f64,
     pub resume_store_mib: f64,
+    /// Time the gateway's threads spent runnable but waiting for a CPU, cumulative, s
+    /// (`/proc/<pid>/task/*/schedstat`): how much the machine starved it.
+    pub run_delay_s: f64,
     /// `/health` answered 200.
     pub healthy: bool,
 }
@@ -37,6 +40,19 @@ pub struct Sample {
 /// Open file descriptors of `pid`.
 pub fn fd_count(pid: u32) -> u64 {
     std::fs::read_dir(format!("/proc/{pid}/fd")).map_or(0, |d| d.count() as u64)
+}
+
+/// Cumulative run-queue wait of every thread of `pid`, seconds.
+pub fn run_delay(pid: u32) -> f64 {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum::<u64>() as f64
+        / 1e9
 }
 
 /// `GET path` on the gateway: (status, body).
@@ -95,6 +111,7 @@ pub fn sample(pid: u32, addr: SocketAddr, t0: Instant) -> Option<Sample> {
         threads: p.threads,
         fds: fd_count(pid),
         cpu_s: p.cpu_s,
+        run_delay_s: run_delay(pid),
         ..Sample::default()
     };
     if let Ok((200, body)) = http_get(addr, "/metrics") {
@@ -114,11 +131,11 @@ pub fn sample(pid: u32, addr: SocketAddr, t0: Instant) -> Option<Sample> {
 /// The samples as CSV, one line a second.
 pub fn csv(samples: &[Sample]) -> String {
     let mut out = String::from(
-        "t,rss_mib,rss_anon_mib,threads,fds,cpu_s,tailer_lag_s,held_blocks,held_mib,connections_open,slow_disconnects,handshake_timeouts,shard_queue_full,resume_store_mib,healthy\n",
+        "t,rss_mib,rss_anon_mib,threads,fds,cpu_s,tailer_lag_s,held_blocks,held_mib,connections_open,slow_disconnects,handshake_timeouts,shard_queue_full,resume_store_mib,run_delay_s,healthy\n",
     );
     for s in samples {
         out.push_str(&format!(
-            "{:.1},{:.1},{:.1},{},{},{:.2},{:.3},{},{:.1},{},{},{},{},{:.1},{}\n",
+            "{:.1},{:.1},{:.1},{},{},{:.2},{:.3},{},{:.1},{},{},{},{},{:.1},{:.3},{}\n",
             s.t,
             s.rss_mib,
             s.rss_anon_mib,
@@ -133,10 +150,21 @@ pub fn csv(samples: &[Sample]) -> String {
             s.handshake_timeouts,
             s.shard_queue_full,
             s.resume_store_mib,
+            s.run_delay_s,
             u8::from(s.healthy)
         ));
     }
     out
+}
+
+/// The largest per-second increase of the gateway's run-queue wait (s per s) between
+/// seconds `from` and `to` of the run.
+pub fn worst_starvation(samples: &[Sample], from: f64, to: f64) -> f64 {
+    samples
+        .windows(2)
+        .filter(|w| w[1].t >= from && w[0].t <= to)
+        .map(|w| (w[1].run_delay_s - w[0].run_delay_s) / (w[1].t - w[0].t).max(0.1))
+        .fold(0.0, f64::max)
 }
 
 /// Least-squares slope of `y` over `t` (per second); 0 for fewer than two points.
