@@ -468,6 +468,12 @@ const GATEWAY_STARVED: f64 = 0.3;
 const STARVED_WINDOW: f64 = 10.0;
 
 impl Verdict<'_> {
+    /// Whether the machine starved the harness or the gateway in seconds `from..=to`.
+    fn starved(&self, from: f64, to: f64) -> bool {
+        self.sh.worst_stall(from, to) >= HARNESS_STALL_MS
+            || monitor::worst_starvation(self.samples, from, to) >= GATEWAY_STARVED
+    }
+
     fn judge_and_print(&self) -> bool {
         let sh = self.sh;
         let duration = self.args.duration as f64;
@@ -538,6 +544,7 @@ impl Verdict<'_> {
             })
             .collect();
         let mut recovery = Vec::new();
+        let mut starved_recoveries = 0;
         for r in self.records {
             let from = r.end.ceil() as usize;
             let back = (from..lag.len()).find(|&s| lag[s] > 0 && lag[s] < 1000);
@@ -549,6 +556,7 @@ impl Verdict<'_> {
             match took {
                 Some(t) if t <= RECOVERY_LIMIT => {}
                 _ if r.end + RECOVERY_LIMIT > duration => {}
+                _ if self.starved(r.end, r.end + RECOVERY_LIMIT) => starved_recoveries += 1,
                 _ => sh.fail(format!(
                     "lag not back under 1 s within {RECOVERY_LIMIT} s of the end of '{}' (t={:.1}s)",
                     r.fault.name(),
@@ -556,6 +564,17 @@ impl Verdict<'_> {
                 )),
             }
             recovery.push((r, took, worst));
+        }
+
+        // Problems starvation explains: excused only where it was measured.
+        let suspects = sh.suspects.lock().expect("suspects").clone();
+        let mut excused = Vec::new();
+        for (t, what) in &suspects {
+            if self.starved(t - STARVED_WINDOW, *t) {
+                excused.push(format!("t={t:.1}s {what}"));
+            } else {
+                sh.fail(format!("t={t:.1}s {what} (no starvation measured)"));
+            }
         }
 
         // Memory: the budget, and no growth in the last third.
@@ -677,8 +696,23 @@ impl Verdict<'_> {
                 r.fault.name(),
                 r.note,
                 f64::from(*worst) / 1000.0,
-                took.map_or("not within the run".into(), |t| format!("{t:.0} s"))
+                match took {
+                    Some(t)
+                        if *t <= RECOVERY_LIMIT || !self.starved(r.end, r.end + RECOVERY_LIMIT) =>
+                        format!("{t:.0} s"),
+                    Some(t) => format!("{t:.0} s (starved)"),
+                    None => "not within the run".into(),
+                }
             );
+        }
+        if starved_recoveries + excused.len() > 0 {
+            println!(
+                "\nNot judged because the machine starved the harness or the gateway: {starved_recoveries} recoveries, {} client problems:",
+                excused.len()
+            );
+            for e in excused.iter().take(10) {
+                println!("  - {e}");
+            }
         }
         if failures.is_empty() {
             println!("\nsoak: PASS");

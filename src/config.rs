@@ -151,7 +151,8 @@ pub struct Config {
     /// the close frame reach a client that reads again: a client that stalled until it was
     /// dropped learns why (1008 and its reason) instead of seeing the connection reset.
     /// Default 10 s. Cost: a client that never reads again holds its socket and up to
-    /// `write_max_bytes` of copied output that long. Lower it under floods of stuck clients.
+    /// `write_max_bytes` of copied output that long. Lower it under floods of stuck clients
+    /// (docs/decisions/close-grace.md).
     pub close_grace: Duration,
     /// Connection admission: total and per-IP limits, trusted proxies (see
     /// [`ConnectionLimits`] for each default and trade-off).
