@@ -61,6 +61,9 @@ pub enum FloorError {
 /// One WebSocket connection as the ring task sees it.
 #[derive(Debug)]
 struct Conn {
+    fd: std::os::fd::RawFd,
+    /// The writer task is waiting for the socket: new frames queue behind its bytes.
+    writing: Cell<bool>,
     filter: RefCell<Filter>,
     /// Events of this tick, joined by commas (the inside of `"Events":[…]`).
     body: RefCell<Vec<u8>>,
@@ -73,8 +76,10 @@ struct Conn {
 }
 
 impl Conn {
-    fn new(filter: Filter) -> Conn {
+    fn new(fd: std::os::fd::RawFd, filter: Filter) -> Conn {
         Conn {
+            fd,
+            writing: Cell::new(false),
             filter: RefCell::new(filter),
             body: RefCell::default(),
             last: Cell::new(0),
@@ -97,8 +102,25 @@ impl Conn {
         out.extend_from_slice(&body);
         out.extend_from_slice(b"]}");
         body.clear();
+        if !self.writing.get() {
+            // One write now; EAGAIN (or a short write) leaves the rest to the writer task.
+            match ringgate::sys::send_nonblocking(self.fd, &[std::io::IoSlice::new(&out)]) {
+                Ok(n) => {
+                    out.drain(..n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                Err(_) => {
+                    drop(out);
+                    return self.close();
+                }
+            }
+        }
         if out.len() > MAX_PENDING {
-            self.close();
+            drop(out);
+            return self.close();
+        }
+        if out.is_empty() {
+            return;
         }
         if let Some(w) = self.writer.borrow_mut().take() {
             w.wake();
@@ -241,7 +263,7 @@ async fn connection(mut stream: TcpStream, floor: Rc<Floor>) {
         return;
     }
     buf.drain(..req.head_len);
-    let conn = Rc::new(Conn::new(filter));
+    let conn = Rc::new(Conn::new(std::os::fd::AsRawFd::as_raw_fd(&stream), filter));
     floor.conns.borrow_mut().push(conn.clone());
     let stream = Rc::new(RefCell::new(stream));
     future::zip(
@@ -282,7 +304,8 @@ async fn reader(stream: Rc<RefCell<TcpStream>>, conn: Rc<Conn>, mut buf: Vec<u8>
     }
 }
 
-/// Sends everything pending in one write; waits for the ring task when nothing is.
+/// Sends what the ring task's direct write left, waiting for the socket; waits for the
+/// ring task when nothing is left.
 async fn writer(stream: Rc<RefCell<TcpStream>>, conn: Rc<Conn>) {
     let mut sending = Vec::new();
     loop {
@@ -299,6 +322,7 @@ async fn writer(stream: Rc<RefCell<TcpStream>>, conn: Rc<Conn>) {
             break;
         }
         std::mem::swap(&mut sending, &mut *conn.out.borrow_mut());
+        conn.writing.set(true);
         let mut off = 0;
         while off < sending.len() {
             let n = poll_fn(|cx| {
@@ -319,6 +343,7 @@ async fn writer(stream: Rc<RefCell<TcpStream>>, conn: Rc<Conn>) {
             }
         }
         sending.clear();
+        conn.writing.set(false);
     }
     // Ends the reader's pending read too.
     let fd = std::os::fd::AsRawFd::as_raw_fd(&*stream.borrow());
