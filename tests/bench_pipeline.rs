@@ -144,9 +144,10 @@ fn handshake_refusal_is_a_connect_error_not_a_hang() {
     );
 }
 
-/// A fresh ring in the scratch directory with events written by a background thread (the
-/// writer keeps the file until the thread ends).
-fn ring_with_writer(events: u32) -> (RemoveOnDrop, std::thread::JoinHandle<()>) {
+/// A fresh ring in the scratch directory with events written by a background thread until
+/// the returned writer is stopped (the writer keeps the file until the thread ends), so the
+/// clients of a slow-starting server still see events.
+fn ring_with_writer() -> (RemoveOnDrop, Writer) {
     use ringgate::ingest::ring::layout::RingSizes;
     use ringgate::model::kind::EventType;
     let path = ringgate::ingest::ring::scratch_dir().join(format!(
@@ -160,18 +161,35 @@ fn ring_with_writer(events: u32) -> (RemoveOnDrop, std::thread::JoinHandle<()>) 
         context_area_size: 0,
     };
     let mut w = ringgate::ingest::ring::RingWriter::create(&path, sizes).unwrap();
-    // Writes in small bursts until `events` are out, so they reach whichever clients are
-    // subscribed by then; the writer (and the file) lives until the thread ends.
-    let h = std::thread::spawn(move || {
-        for i in 0..events {
-            w.write_event(EventType::TxnEnd.code(), [0; 4], &[], realtime_ns());
-            if i % 100 == 99 {
-                std::thread::sleep(Duration::from_millis(5));
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let stopped = stop.clone();
+    // Writes in small bursts, so events reach whichever clients are subscribed by then.
+    let thread = std::thread::spawn(move || {
+        let mut written = 0u64;
+        while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+            for _ in 0..100 {
+                w.write_event(EventType::TxnEnd.code(), [0; 4], &[], realtime_ns());
             }
+            written += 100;
+            std::thread::sleep(Duration::from_millis(5));
         }
-        std::thread::sleep(Duration::from_secs(2));
+        written
     });
-    (RemoveOnDrop(path), h)
+    (RemoveOnDrop(path), Writer { stop, thread })
+}
+
+/// The writer thread of [`ring_with_writer`].
+struct Writer {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    thread: std::thread::JoinHandle<u64>,
+}
+
+impl Writer {
+    /// Stops writing; returns how many events were written.
+    fn stop(self) -> u64 {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        self.thread.join().unwrap()
+    }
 }
 
 /// Deletes the ring file even when an assertion fails first.
@@ -185,7 +203,7 @@ impl Drop for RemoveOnDrop {
 
 #[test]
 fn baseline_serves_a_ring_to_firehose_and_filtered_clients_in_strict_seqno_order() {
-    let (ring, writer) = ring_with_writer(20_000);
+    let (ring, writer) = ring_with_writer();
     let addr = process::free_loopback_addr().unwrap();
     let ring_for_server = ring.0.clone();
     std::thread::spawn(move || baseline::serve(&ring_for_server, addr, Some(1)));
@@ -213,12 +231,12 @@ fn baseline_serves_a_ring_to_firehose_and_filtered_clients_in_strict_seqno_order
     assert!(probe::ring_last_seqno(&ring.0).is_some_and(|written| written >= fire.events));
     let counters = probe::gateway_counters(addr).expect("baseline serves /metrics");
     assert!(counters.head_ring_seqno >= fire.events);
-    writer.join().unwrap();
+    assert!(writer.stop() >= fire.events);
 }
 
 #[test]
 fn floor_serves_a_ring_to_firehose_and_filtered_clients_in_strict_seqno_order() {
-    let (ring, writer) = ring_with_writer(20_000);
+    let (ring, writer) = ring_with_writer();
     let addr = process::free_loopback_addr().unwrap();
     let ring_for_server = ring.0.clone();
     std::thread::spawn(move || floor::serve(&ring_for_server, addr));
@@ -249,5 +267,5 @@ fn floor_serves_a_ring_to_firehose_and_filtered_clients_in_strict_seqno_order() 
     assert_eq!(r.latency.len(), fire.events + starts.events);
     let counters = probe::gateway_counters(addr).expect("the floor serves /metrics");
     assert!(counters.head_ring_seqno >= fire.events);
-    writer.join().unwrap();
+    assert!(writer.stop() >= fire.events);
 }
