@@ -81,6 +81,9 @@ enum Command {
         events: bool,
         path: PathBuf,
     },
+    /// Print a gateway's stream as JSON lines (events on stdout, status and gaps on stderr),
+    /// resuming after drops; --latency for a ring → client latency histogram.
+    Tail(ringgate::tools::tail::TailArgs),
 }
 
 /// What `serve` and `check` read: a config file, the ring, and the server flags.
@@ -383,6 +386,7 @@ fn main() -> ExitCode {
         }
     };
     let result = match cli.command {
+        Command::Tail(args) => return ExitCode::from(ringgate::tools::tail::run(args)),
         Command::Serve { setup } => setup
             .config()
             .map_err(|e| format!("{e}\n(or run `ringgate demo`)"))

@@ -1,4 +1,4 @@
-//! Tools off the serving path: `ringgate demo`, `write`, `inspect` and `check`, and the producers they
+//! Tools off the serving path: `ringgate demo`, `write`, `inspect`, `check` and `tail`, and the producers they
 //! drive.
 //!
 //! - [`check`]: `ringgate check`, the preflight: ring, limits, hugepages, port, cores, clock.
@@ -7,6 +7,7 @@
 //! - [`replay`](mod@replay): copy a snapshot's events into a live ring at a chosen pace.
 //! - [`inspect`]: check a ring or snapshot: header, counts, decode failures, JSON lines.
 //! - [`pacer`]: rate pacing for event producers.
+//! - [`tail`]: `ringgate tail`, a stream as JSON lines, on the Rust client (`clients/rust`).
 
 pub mod check;
 pub mod demo;
@@ -14,3 +15,4 @@ pub mod inspect;
 pub mod pacer;
 pub mod replay;
 pub mod synth;
+pub mod tail;
