@@ -97,6 +97,12 @@ pub mod defaults {
     pub const SHUTDOWN_GRACE_SECS: u64 = 2;
     /// `Config::cors_origin`: no `Access-Control-Allow-Origin` header.
     pub const CORS_ORIGIN: Option<&str> = None;
+    /// `Config::rpc_ping_interval`, seconds.
+    pub const RPC_PING_INTERVAL_SECS: u64 = 20;
+    /// `Config::rpc_max_subscriptions`.
+    pub const RPC_MAX_SUBSCRIPTIONS: usize = 100;
+    /// `Config::rpc_queue_bytes`, MiB.
+    pub const RPC_QUEUE_MIB: usize = 16;
 }
 
 /// The whole gateway configuration.
@@ -252,6 +258,23 @@ pub struct Config {
     /// With `auth_keys`, leave `/metrics` open (a Prometheus on a private network). Default
     /// off.
     pub metrics_open: bool,
+    /// A second address where every path speaks JSON-RPC over WebSocket (a drop-in for a
+    /// node's WebSocket port, e.g. `0.0.0.0:8081`). Default `None`: JSON-RPC only at `/rpc`
+    /// on `listen`. Same admission, keys and limits as `listen`.
+    pub rpc_listen: Option<SocketAddr>,
+    /// The commit state at which `newHeads` and `logs` notify. Default `Proposed` (Monad
+    /// nodes since v0.14.0, right after BLOCK_END); `Voted` or `Finalized` give what older
+    /// nodes sent, later and never from an abandoned proposal.
+    pub rpc_heads_stage: crate::model::stage::CommitStage,
+    /// Most `eth_subscribe` subscriptions per JSON-RPC connection (the next one gets
+    /// `-32603`). Default 100, as Monad's server.
+    pub rpc_max_subscriptions: usize,
+    /// Bytes of notifications a JSON-RPC session may have queued; past it the client is
+    /// closed with 1008 and the reason. Default 16 MiB (about 30 mainnet blocks of every
+    /// log for an unfiltered `logs`). Monad's server closes a client 32 block updates behind.
+    pub rpc_queue_bytes: usize,
+    /// Server pings on JSON-RPC sessions. Default 20 s (Monad's server).
+    pub rpc_ping_interval: Duration,
 }
 
 impl Default for Config {
@@ -298,6 +321,11 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(defaults::SHUTDOWN_GRACE_SECS),
             auth_keys: None,
             metrics_open: false,
+            rpc_listen: None,
+            rpc_heads_stage: crate::model::stage::CommitStage::Proposed,
+            rpc_max_subscriptions: defaults::RPC_MAX_SUBSCRIPTIONS,
+            rpc_queue_bytes: defaults::RPC_QUEUE_MIB << 20,
+            rpc_ping_interval: Duration::from_secs(defaults::RPC_PING_INTERVAL_SECS),
         }
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use ringgate::config::{defaults, Config, IdleOverrides, IdleProfile};
 use ringgate::log::{Level, LogFormat};
+use ringgate::model::stage::CommitStage;
 use ringgate::wire::http::limits::parse_ip_list;
 use ringgate::wire::http::ConnectionLimits;
 
@@ -229,6 +230,27 @@ struct ServerArgs {
     /// https://dash.example, or *). Default: no CORS header.
     #[arg(long, value_parser = parse_cors_origin)]
     cors_origin: Option<String>,
+    /// A second address where every path speaks JSON-RPC (eth_subscribe), as a node's
+    /// WebSocket port does (e.g. 0.0.0.0:8081). JSON-RPC is always at /rpc on --listen.
+    #[arg(long)]
+    rpc_listen: Option<SocketAddr>,
+    /// Commit state at which newHeads and logs notify: Proposed (current Monad nodes),
+    /// Voted or Finalized (older nodes).
+    #[arg(long, default_value = "Proposed", value_parser = parse_heads_stage)]
+    rpc_heads_stage: CommitStage,
+    /// Most eth_subscribe subscriptions per JSON-RPC connection.
+    #[arg(long, default_value_t = defaults::RPC_MAX_SUBSCRIPTIONS)]
+    rpc_max_subscriptions: usize,
+    /// Notifications a JSON-RPC client may have queued before it is closed, MiB.
+    #[arg(long, default_value_t = defaults::RPC_QUEUE_MIB)]
+    rpc_queue_mib: usize,
+}
+
+/// `--rpc-heads-stage`: one of the four commit states.
+fn parse_heads_stage(s: &str) -> Result<CommitStage, String> {
+    CommitStage::from_name(s)
+        .filter(|st| st.rank().is_some())
+        .ok_or_else(|| format!("unknown stage {s:?} (Proposed, Voted, Finalized, Verified)"))
 }
 
 /// `--trusted-proxies`: a comma-separated IP list, checked here, parsed in `apply`.
@@ -320,6 +342,10 @@ impl ServerArgs {
         c.connection_limits.trusted_proxies =
             parse_ip_list(&self.trusted_proxies).unwrap_or_default();
         c.metrics_open = self.metrics_open;
+        c.rpc_listen = self.rpc_listen;
+        c.rpc_heads_stage = self.rpc_heads_stage;
+        c.rpc_max_subscriptions = self.rpc_max_subscriptions;
+        c.rpc_queue_bytes = self.rpc_queue_mib << 20;
         ringgate::log::init(self.log_format, self.log_level);
         c.cors_origin = self
             .cors_origin

@@ -228,6 +228,11 @@ pub struct ShardStats {
     pub error_frames: AtomicU64,
     /// REST requests answered.
     pub rest_requests: AtomicU64,
+    /// Gauge: open JSON-RPC sessions (`/rpc`, `--rpc-listen`).
+    pub rpc_sessions: AtomicU64,
+    /// JSON-RPC requests answered, and `eth_subscription` notifications written.
+    pub rpc_requests: AtomicU64,
+    pub rpc_notifications: AtomicU64,
     /// Gauges: this shard's resume store: oldest and newest stored `server_seqno` (0 while
     /// empty), frames stored and frame bytes kept alive.
     pub resume_oldest_seqno: AtomicU64,
@@ -268,6 +273,9 @@ impl Default for ShardStats {
             protocol_closes: z(),
             error_frames: z(),
             rest_requests: z(),
+            rpc_sessions: z(),
+            rpc_requests: z(),
+            rpc_notifications: z(),
             resume_oldest_seqno: z(),
             resume_newest_seqno: z(),
             resume_frames: z(),

@@ -103,6 +103,7 @@ impl ShutdownHandle {
 #[derive(Debug)]
 pub struct Server {
     addr: SocketAddr,
+    rpc_addr: Option<SocketAddr>,
     hub: StatsHub,
     shutdown: ShutdownHandle,
     tailer: Option<JoinHandle<()>>,
@@ -115,6 +116,12 @@ impl Server {
     /// The address the shards listen on (the real port when configured with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// The JSON-RPC listener's address (`Config::rpc_listen`, the real port when
+    /// configured with port 0).
+    pub fn rpc_addr(&self) -> Option<SocketAddr> {
+        self.rpc_addr
     }
 
     /// Counters, for tests and embedding.
@@ -211,6 +218,7 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
     };
     let mut server = Server {
         addr: config.listen,
+        rpc_addr: config.rpc_listen,
         hub: hub.clone(),
         shutdown,
         tailer: None,
@@ -221,12 +229,14 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
     let connections = crate::wire::http::GlobalConnections::new();
     // Shard 0 binds first so that port 0 resolves to one real port the others share.
     let mut addr = config.listen;
+    let mut rpc_addr = config.rpc_listen;
     for (i, inbox) in receivers.into_iter().enumerate() {
         let (ready_tx, ready_rx) = mpsc::channel();
         let setup = ShardSetup {
             index: i,
             config: config.clone(),
             listen: addr,
+            rpc_listen: rpc_addr,
             inbox,
             hub: hub.clone(),
             shutdown: flag.clone(),
@@ -235,8 +245,9 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
         };
         let handle = shard::spawn(setup).map_err(|e| startup_error(i, &config, shard_count, e))?;
         match ready_rx.recv() {
-            Ok(Ok(bound)) => {
+            Ok(Ok((bound, rpc_bound))) => {
                 addr = bound;
+                rpc_addr = rpc_bound;
                 server.shards.push(handle);
             }
             Ok(Err(source)) => {
@@ -256,6 +267,7 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
         }
     }
     server.addr = addr;
+    server.rpc_addr = rpc_addr;
 
     let mut tailer_config = config.tailer_config();
     let (history_tx, wal) = match history {
@@ -404,6 +416,16 @@ pub fn serve_until_signal(config: Config) -> Result<(), ServerError> {
         server.local_addr(),
         server.stats().shards.len()
     );
+    match server.rpc_addr() {
+        Some(rpc) => eprintln!(
+            "ringgate: JSON-RPC (eth_subscribe) on ws://{}/rpc and ws://{rpc}/",
+            server.local_addr()
+        ),
+        None => eprintln!(
+            "ringgate: JSON-RPC (eth_subscribe) on ws://{}/rpc",
+            server.local_addr()
+        ),
+    }
     let addr = server.local_addr().to_string();
     log::event(
         Level::Info,

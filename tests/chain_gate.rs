@@ -85,6 +85,7 @@ fn released_copies_follow_their_lifecycle_frame() {
         .map(|f| match f {
             ringgate::model::outbound::Outbound::Event(e) => format!("E:{:?}", e.gate),
             ringgate::model::outbound::Outbound::Meta(m) => format!("M:{:?}", m.kind),
+            ringgate::model::outbound::Outbound::Rpc(r) => format!("R:{:?}", r.stage),
         })
         .collect();
     let fin = texts

@@ -249,6 +249,7 @@ fn matches(f: &Outbound) -> bool {
                 && e.keys.block_number.is_some_and(|n| n % 2 == 0)
         }
         Outbound::Meta(_) => true,
+        Outbound::Rpc(_) => false,
     }
 }
 

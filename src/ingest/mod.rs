@@ -7,6 +7,8 @@
 //!   keys.
 //! - [`chain`]: block lifecycle, `min_stage` release, analytics, the meta frames and the REST
 //!   bodies the tailer publishes.
+//! - [`rpc`]: each executed block's JSON-RPC `newHeads`/`logs` bodies, encoded once, and a
+//!   frame per commit state it reaches (for `eth_subscribe` sessions).
 //! - [`tailer`]: the pinned thread that runs all of the above and pushes each frame into every
 //!   shard's queue.
 //!
@@ -16,4 +18,5 @@
 pub mod chain;
 pub mod event;
 pub mod ring;
+pub mod rpc;
 pub mod tailer;

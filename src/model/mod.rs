@@ -10,11 +10,14 @@
 //! - [`types`]: raw addresses and 32-byte words.
 //! - [`outbound`]: what the tailer hands to the shards ([`outbound::Outbound`]): pre-encoded
 //!   event and meta frames with their filter keys.
+//! - [`rpc`]: a block's JSON-RPC notification bodies (header, logs), encoded once, and the
+//!   frame announcing each commit state it reaches.
 //! - [`gap`]: why data is missing ([`gap::Gap`], [`gap::GapReason`]).
 
 pub mod gap;
 pub mod kind;
 pub mod outbound;
+pub mod rpc;
 pub mod seqno;
 pub mod stage;
 pub mod types;

@@ -17,6 +17,7 @@ use std::ops::Range;
 use std::sync::Arc;
 
 use crate::model::kind::EventType;
+use crate::model::rpc::RpcFrame;
 use crate::model::stage::CommitStage;
 use crate::model::types::{Address, Bytes32};
 
@@ -201,6 +202,8 @@ pub struct MetaFrame {
 pub enum Outbound {
     Event(Arc<EncodedEvent>),
     Meta(Arc<MetaFrame>),
+    /// A block at a commit state, for JSON-RPC subscribers only (never in an `Events` batch).
+    Rpc(Arc<RpcFrame>),
 }
 
 impl Outbound {
@@ -208,6 +211,7 @@ impl Outbound {
         match self {
             Outbound::Event(e) => e.server_seqno,
             Outbound::Meta(m) => m.server_seqno,
+            Outbound::Rpc(r) => r.server_seqno,
         }
     }
 
@@ -216,6 +220,7 @@ impl Outbound {
         match self {
             Outbound::Event(e) => e.json_len(),
             Outbound::Meta(m) => m.frame.len(),
+            Outbound::Rpc(r) => r.byte_len(),
         }
     }
 }

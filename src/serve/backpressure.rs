@@ -271,6 +271,13 @@ impl SessionQueue {
                     self.entries.pop_front();
                     self.frames -= 1;
                 }
+                // JSON-RPC frames have their own sessions (`serve::rpc`) and are never
+                // offered here; one that got here is skipped.
+                Entry::Frame(Outbound::Rpc(_)) => {
+                    self.entries.pop_front();
+                    self.frames -= 1;
+                    continue;
+                }
                 Entry::Warning(info) => {
                     let warning = messages::warning(self.cursor, info);
                     out.put_with(|head| messages::write_message(&warning, head));

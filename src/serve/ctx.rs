@@ -13,6 +13,7 @@ use glommio::sync::Semaphore;
 use crate::config::Config;
 use crate::metrics::{ShardStats, StatsHub};
 use crate::serve::resume::ResumeStore;
+use crate::serve::rpc::RpcHub;
 use crate::serve::session::Registry;
 use crate::wire::http::ShardAdmission;
 
@@ -24,6 +25,8 @@ pub struct ShardCtx {
     pub stats: Arc<ShardStats>,
     /// This shard's WebSocket sessions, as the dispatch loop sees them.
     pub sessions: RefCell<Registry>,
+    /// This shard's JSON-RPC sessions and chain view.
+    pub rpc: RefCell<RpcHub>,
     /// server_seqno of the last frame this shard dispatched: a new session starts its cursor
     /// here (not at the tailer's head, which may be ahead of frames still in the inbox), so
     /// every frame it receives afterwards is above its `Hello`.
@@ -56,6 +59,7 @@ impl ShardCtx {
             hub,
             stats,
             sessions: RefCell::new(Registry::default()),
+            rpc: RefCell::new(RpcHub::default()),
             dispatched: Cell::new(0),
             resume: RefCell::new(resume),
             admission,

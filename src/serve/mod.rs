@@ -8,6 +8,7 @@
 //! - [`filter`]: subscriptions compiled for per-event matching on the filter keys.
 //! - [`backpressure`]: per-session bounded queues and drop accounting.
 //! - [`resume`]: the store of recent frames, resume decisions, the flow-controlled replay.
+//! - [`rpc`]: JSON-RPC `eth_subscribe` sessions (`/rpc`, `--rpc-listen`).
 //! - [`rest`]: REST answers and `/metrics` on the WebSocket port.
 //!
 //! Imports the vocabulary, the wire layer and the hand-off; never ingest
@@ -18,5 +19,6 @@ pub mod ctx;
 pub mod filter;
 pub mod rest;
 pub mod resume;
+pub mod rpc;
 pub mod session;
 pub mod shard;

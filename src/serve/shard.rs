@@ -58,8 +58,11 @@ pub struct ShardSetup {
     pub hub: StatsHub,
     /// Set by [`crate::server::ShutdownHandle::trigger`] (which also rings the doorbell).
     pub shutdown: Arc<AtomicBool>,
-    /// Receives the bound address, or the bind error, once.
-    pub ready: mpsc::Sender<io::Result<SocketAddr>>,
+    /// Address of the JSON-RPC listener (`Config::rpc_listen`; shards after the first get
+    /// the first one's real port).
+    pub rpc_listen: Option<SocketAddr>,
+    /// Receives the bound addresses (main, JSON-RPC), or the bind error, once.
+    pub ready: mpsc::Sender<io::Result<(SocketAddr, Option<SocketAddr>)>>,
     /// Connections open on the whole server (shared by all shards' admission).
     pub connections: GlobalConnections,
 }
@@ -85,6 +88,7 @@ async fn shard_main(setup: ShardSetup) {
         index,
         config,
         listen,
+        rpc_listen,
         inbox,
         hub,
         shutdown,
@@ -99,13 +103,37 @@ async fn shard_main(setup: ShardSetup) {
         }
     };
     let bound = listener.local_addr().unwrap_or(listen);
+    let rpc_listener = match rpc_listen.map(TcpListener::bind).transpose() {
+        Ok(l) => l,
+        Err(e) => {
+            let _ = ready.send(Err(io::Error::other(e.to_string())));
+            return;
+        }
+    };
+    let rpc_bound = rpc_listener
+        .as_ref()
+        .and_then(|l| l.local_addr().ok())
+        .or(rpc_listen);
     let stats = hub.shards[index].clone();
     let admission =
         ShardAdmission::new(&config.connection_limits, config.shard_count(), connections);
     let ctx = Rc::new(ShardCtx::new(config.clone(), hub, stats, admission));
     let gate = Rc::new(Gate::new());
-    let acceptor = glommio::spawn_local(accept_loop(ctx.clone(), listener, gate.clone()));
-    let _ = ready.send(Ok(bound));
+    let acceptor = glommio::spawn_local(accept_loop(
+        ctx.clone(),
+        listener,
+        gate.clone(),
+        session::Port::Main,
+    ));
+    let rpc_acceptor = rpc_listener.map(|l| {
+        glommio::spawn_local(accept_loop(
+            ctx.clone(),
+            l,
+            gate.clone(),
+            session::Port::Rpc,
+        ))
+    });
+    let _ = ready.send(Ok((bound, rpc_bound)));
 
     dispatch_loop(&ctx, inbox.attach(), &shutdown).await;
 
@@ -113,10 +141,18 @@ async fn shard_main(setup: ShardSetup) {
     // for them, bounded by the grace period.
     ctx.begin_close();
     acceptor.await;
+    if let Some(a) = rpc_acceptor {
+        a.await;
+    }
     let _ = glommio::timer::timeout(config.shutdown_grace, gate.close()).await;
 }
 
-async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, gate: Rc<Gate>) {
+async fn accept_loop(
+    ctx: Rc<ShardCtx>,
+    listener: TcpListener,
+    gate: Rc<Gate>,
+    port: session::Port,
+) {
     loop {
         let accepted = future::or(async { Some(listener.accept().await) }, async {
             ctx.closed().await;
@@ -128,7 +164,7 @@ async fn accept_loop(ctx: Rc<ShardCtx>, listener: TcpListener, gate: Rc<Gate>) {
             Some(Ok(stream)) => {
                 bump(&ctx.stats.connections_accepted, 1);
                 if gate
-                    .spawn(session::serve_connection(ctx.clone(), stream))
+                    .spawn(session::serve_connection_on(ctx.clone(), stream, port))
                     .map(|t| t.detach())
                     .is_err()
                 {
@@ -160,7 +196,7 @@ async fn dispatch_loop(ctx: &Rc<ShardCtx>, mut inbox: ShardInbox, shutdown: &Ato
         // cancel + re-arm, `io_uring_enter`): it made a shard with no clients spend more
         // CPU per event than the tailer. It still yields when glommio's preemption timer
         // says so, so a never-empty inbox cannot starve the accept loop or REST.
-        if ctx.sessions.borrow().is_empty() {
+        if ctx.sessions.borrow().is_empty() && ctx.rpc.borrow().is_empty() {
             glommio::yield_if_needed().await;
         } else {
             future::yield_now().await;
@@ -180,9 +216,9 @@ fn revoke_removed_keys(ctx: &ShardCtx) {
     }
     ctx.auth_generation.set(generation);
     let in_force = keys.keys();
-    ctx.sessions
-        .borrow()
-        .revoke_keys(|name| in_force.iter().any(|k| k.spec.name == name));
+    let in_force = |name: &str| in_force.iter().any(|k| k.spec.name == name);
+    ctx.sessions.borrow().revoke_keys(in_force);
+    ctx.rpc.borrow().revoke_keys(in_force);
 }
 
 /// Drains the inbox into the store and the sessions' queues until it is empty or
@@ -215,7 +251,16 @@ fn dispatch_slice(ctx: &ShardCtx, inbox: &mut ShardInbox, batch: &mut Vec<Outbou
             if keep {
                 let _ = store.push(frame.clone());
             }
-            sessions.dispatch(&frame, &ctx.stats);
+            if let Outbound::Rpc(f) = &frame {
+                let closed = ctx.rpc.borrow_mut().dispatch(
+                    f,
+                    ctx.config.rpc_heads_stage,
+                    ctx.config.rpc_queue_bytes,
+                );
+                bump(&ctx.stats.slow_disconnects, closed);
+            } else {
+                sessions.dispatch(&frame, &ctx.stats);
+            }
             ctx.dispatched.set(frame.server_seqno());
         }
         if started.elapsed() >= DISPATCH_SLICE {

@@ -11,9 +11,12 @@
 //! - [`subscription`]: channels and client subscriptions, operator limits.
 //! - [`protocol`]: server messages, `Gap` and meta-frame envelopes, `Events` batches, the
 //!   gather list a writer sends.
+//! - [`rpc`]: JSON-RPC 2.0 `eth_subscribe` requests, responses, errors, log filters and
+//!   notification envelopes.
 
 pub mod http;
 pub mod json;
 pub mod protocol;
+pub mod rpc;
 pub mod subscription;
 pub mod ws;

@@ -189,6 +189,12 @@ impl ChainPipeline {
         }
     }
 
+    /// The lifecycle transitions the last [`process`](Self::process) call made (the
+    /// JSON-RPC frames of `crate::ingest::rpc` follow them).
+    pub fn last_transitions(&self) -> &[Transition] {
+        &self.transitions
+    }
+
     /// Makes at most `budget` (at least 1) of the queued `min_stage` copies, oldest release
     /// first, stamping each with the next seqno and handing it to `emit`. Returns how many it
     /// made (0 when nothing is queued).

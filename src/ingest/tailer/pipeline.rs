@@ -22,6 +22,7 @@ use crate::ingest::chain::pipeline::{ChainConfig, ChainPipeline};
 use crate::ingest::event::decode::DecodeError;
 use crate::ingest::event::encoder::Encoder;
 use crate::ingest::ring::layout::Descriptor;
+use crate::ingest::rpc::RpcAssembler;
 use crate::model::gap::{Gap, GapReason};
 use crate::model::outbound::{EncodedEvent, Outbound};
 use crate::model::seqno::ServerSeqno;
@@ -76,6 +77,8 @@ pub struct EventPipeline {
     chain: ChainPipeline,
     seqnos: ServerSeqno,
     open: Option<OpenBlock>,
+    /// JSON-RPC notification bodies and their commit-state frames.
+    rpc: RpcAssembler,
 }
 
 impl Default for EventPipeline {
@@ -92,6 +95,7 @@ impl EventPipeline {
             chain: ChainPipeline::new(chain),
             seqnos: ServerSeqno::new(),
             open: None,
+            rpc: RpcAssembler::default(),
         }
     }
 
@@ -111,6 +115,11 @@ impl EventPipeline {
         &self.chain
     }
 
+    /// The JSON-RPC assembler (counters).
+    pub fn rpc(&self) -> &RpcAssembler {
+        &self.rpc
+    }
+
     /// The REST bodies of the current chain state.
     pub fn bodies(&self) -> ChainBodies {
         self.chain.rest_bodies()
@@ -125,9 +134,11 @@ impl EventPipeline {
         out: &mut Vec<Outbound>,
     ) -> Result<Processed, DecodeError> {
         let ts = descriptor.record_epoch_nanos;
-        let (encoded, input) = self
-            .encoder
-            .encode_with(descriptor, payload, |ev, ctx| chain_input(ev, ctx, ts))?;
+        let rpc = &mut self.rpc;
+        let (encoded, input) = self.encoder.encode_with(descriptor, payload, |ev, ctx| {
+            rpc.observe(ev, ctx);
+            chain_input(ev, ctx, ts)
+        })?;
         match input {
             Some(ChainInput::BlockStart {
                 block_seqno,
@@ -164,6 +175,8 @@ impl EventPipeline {
             .process(input.as_ref(), event, &mut self.seqnos, &mut |o| {
                 out.push(o)
             });
+        self.rpc
+            .emit(self.chain.last_transitions(), ts, &mut self.seqnos, out);
         let meta = out[before..].iter().any(|o| matches!(o, Outbound::Meta(_)));
         Ok(if meta {
             Processed::BlockLevel
@@ -209,8 +222,12 @@ impl EventPipeline {
                 gap.ring_from_seqno = Some(*ring_seqno);
                 gap.ring_to_seqno = Some(*ring_seqno);
             }
-            Loss::WriterRestart => self.encoder.reset_flow(),
+            Loss::WriterRestart => {
+                self.encoder.reset_flow();
+                self.rpc.forget_ring();
+            }
         }
+        self.rpc.drop_partial();
         if let Some(b) = self.open.take() {
             gap.block_number = Some(b.number);
             gap.block_id = Some(b.id);
@@ -299,7 +316,7 @@ mod tests {
             .iter()
             .filter_map(|o| match o {
                 Outbound::Event(e) => Some(e.server_seqno),
-                Outbound::Meta(_) => None,
+                _ => None,
             })
             .collect();
         out.clear();

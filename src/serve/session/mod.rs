@@ -122,22 +122,36 @@ enum Head {
     Gone,
 }
 
+/// Which listener accepted a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Port {
+    /// `listen`: the native protocol, REST, and JSON-RPC at `/rpc`.
+    Main,
+    /// `rpc_listen`: JSON-RPC on every path.
+    Rpc,
+}
+
 /// Serves one accepted connection to completion. Never returns an error: every failure is
 /// answered (status / close code), counted and ends only this connection.
 pub async fn serve_connection(ctx: Rc<ShardCtx>, stream: TcpStream) {
+    serve_connection_on(ctx, stream, Port::Main).await
+}
+
+/// [`serve_connection`] for a connection accepted on `port`.
+pub async fn serve_connection_on(ctx: Rc<ShardCtx>, stream: TcpStream, port: Port) {
     bump(&ctx.stats.connections_open, 1);
     let _ = stream.set_nodelay(true);
     if let Some(bytes) = ctx.config.socket_send_buffer {
         crate::sys::set_send_buffer(stream.as_raw_fd(), bytes);
     }
     let stream = Rc::new(RefCell::new(stream));
-    serve(&ctx, &stream).await;
+    serve(&ctx, &stream, port).await;
     ctx.stats
         .connections_open
         .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
 }
 
-async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>) {
+async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>, port: Port) {
     let (request, rest) = match read_head(ctx, stream).await {
         Head::Request(r, rest) => (r, rest),
         Head::Refuse(response) => {
@@ -147,7 +161,11 @@ async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>) {
         }
         Head::Gone => return,
     };
-    let route = match http::route(&request) {
+    let routed = match port {
+        Port::Main => http::route(&request),
+        Port::Rpc => http::route_rpc_port(&request),
+    };
+    let route = match routed {
         Ok(r) => r,
         Err(e) => {
             bump(&ctx.stats.connections_rejected, 1);
@@ -189,7 +207,7 @@ async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>) {
                 .unwrap_or_else(|| Response::error(Status::NotFound, "not served by this build"));
             respond(ctx, stream, &response).await;
         }
-        Route::Ws(channel, query) => {
+        Route::Ws(..) | Route::Rpc => {
             let accept = match ws::accept(&request) {
                 Ok(a) => a,
                 Err(e) => {
@@ -203,7 +221,15 @@ async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>) {
                 return;
             }
             let key_name = key.as_ref().map(|k| k.name().to_owned());
-            run_session(ctx, stream, client, key_name, channel, query, rest).await;
+            match route {
+                Route::Ws(channel, query) => {
+                    run_session(ctx, stream, client, key_name, channel, query, rest).await
+                }
+                _ => {
+                    crate::serve::rpc::session::run_rpc_session(ctx, stream, client, key_name, rest)
+                        .await
+                }
+            }
         }
     }
     drop(key);
@@ -226,6 +252,8 @@ fn authorize(
         Route::Rest(RestRoute::Health) => return Ok(None),
         Route::Rest(RestRoute::Metrics) if ctx.config.metrics_open => return Ok(None),
         Route::Rest(_) => None,
+        // Any valid key (within its connection quota): the notifications are block data.
+        Route::Rpc => None,
     };
     let token = presented_token(request.headers.authorization.as_deref(), &request.query);
     keys.admit(token, channel).map(Some)

@@ -75,6 +75,8 @@ pub fn wants(filter: &CompiledFilter, frame: &Outbound) -> bool {
     match frame {
         Outbound::Event(e) => filter.matches_event(e),
         Outbound::Meta(m) => filter.matches_meta(m),
+        // For JSON-RPC sessions only (`serve::rpc`).
+        Outbound::Rpc(_) => false,
     }
 }
 

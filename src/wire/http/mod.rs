@@ -29,7 +29,7 @@ pub mod route;
 pub use limits::{Admission, ConnectionLimits, GlobalConnections, Refusal, ShardAdmission};
 pub use request::{parse_request, Headers, Method, Parsed, Request, RequestLimits};
 pub use response::{Response, Status};
-pub use route::{route, RestRoute, Route, WsQuery};
+pub use route::{route, route_rpc_port, RestRoute, Route, WsQuery};
 
 /// Why a request was refused before any upgrade. Each maps to one HTTP status
 /// ([`HttpError::status`]) and renders as a JSON error body ([`HttpError::response`]).

@@ -16,6 +16,20 @@ pub enum Route {
     /// A WebSocket upgrade on a channel path, with its parsed query.
     Ws(Channel, WsQuery),
     Rest(RestRoute),
+    /// A WebSocket upgrade for JSON-RPC 2.0 (`eth_subscribe`): `/rpc`, or any path on the
+    /// `--rpc-listen` port. The query is ignored.
+    Rpc,
+}
+
+/// The path of JSON-RPC over WebSocket on the main port.
+pub const RPC_PATH: &str = "/rpc";
+
+/// Routes a request on the `--rpc-listen` port: every `GET` path is JSON-RPC.
+pub fn route_rpc_port(req: &Request) -> Result<Route, HttpError> {
+    if req.method != Method::Get {
+        return Err(HttpError::MethodNotAllowed { allow: "GET" });
+    }
+    Ok(Route::Rpc)
 }
 
 /// The REST endpoints (all GET).
@@ -93,6 +107,8 @@ fn rest_path(path: &str) -> Option<Result<RestRoute, HttpError>> {
 pub fn route(req: &Request) -> Result<Route, HttpError> {
     let found = if let Some((_, channel)) = WS_PATHS.iter().find(|(p, _)| *p == req.path) {
         Ok(Route::Ws(*channel, WsQuery::parse(&req.query)?))
+    } else if req.path == RPC_PATH {
+        Ok(Route::Rpc)
     } else if let Some(rest) = rest_path(&req.path) {
         rest.map(Route::Rest)
     } else {

@@ -23,7 +23,7 @@ fn err(code: ErrorCode, message: impl Into<String>) -> ClientError {
 /// hostile `[[[[…` cannot recurse deeply.
 const MAX_DEPTH: usize = 16;
 
-fn nesting_within(text: &str, max: usize) -> bool {
+pub(crate) fn nesting_within(text: &str, max: usize) -> bool {
     let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
     for b in text.bytes() {
         if in_str {
