@@ -21,12 +21,6 @@ struct Written {
     seqnos: Vec<u64>,
 }
 
-fn tag(id: u8, number: u64) -> Vec<u8> {
-    let mut t = vec![id; 32];
-    t.extend_from_slice(&number.to_le_bytes());
-    t
-}
-
 /// BLOCK_START (id `[id; 32]`, `number`), `txns` × (header, log, end); BLOCK_END unless
 /// `end` is false. Returns the ring seqnos.
 fn block(ring: &mut TestRing, id: u8, number: u64, txns: u32, end: bool) -> Written {
@@ -50,16 +44,6 @@ fn block(ring: &mut TestRing, id: u8, number: u64, txns: u32, end: bool) -> Writ
         seqnos.push(ring.write(EventType::BlockEnd, [bs, 0, 0, 0], &[0u8; pl::BLOCK_END]));
     }
     Written { seqnos }
-}
-
-fn qc(ring: &mut TestRing, id: u8, number: u64) -> u64 {
-    let mut p = tag(id, number);
-    p.extend_from_slice(&[0u8; 16]);
-    ring.write(EventType::BlockQc, [0; 4], &p)
-}
-
-fn finalized(ring: &mut TestRing, id: u8, number: u64) -> u64 {
-    ring.write(EventType::BlockFinalized, [0; 4], &tag(id, number))
 }
 
 fn reject(ring: &mut TestRing, bs: u64) -> u64 {
@@ -134,14 +118,14 @@ fn min_stage_streams_carry_exactly_the_finalized_proposal_never_forks_or_rejects
 
     let winner = block(&mut ring, 1, 10, 2, true);
     let fork = block(&mut ring, 2, 10, 3, true);
-    qc(&mut ring, 1, 10);
-    finalized(&mut ring, 1, 10);
+    ring.write_qc(1, 10);
+    ring.write_finalized(1, 10);
     let rejected = block(&mut ring, 3, 11, 1, false);
     reject(&mut ring, rejected.seqnos[0]);
     // Sentinel: a later block that reaches Finalized ends each gated read.
     block(&mut ring, 4, 12, 1, true);
-    qc(&mut ring, 4, 12);
-    finalized(&mut ring, 4, 12);
+    ring.write_qc(4, 12);
+    ring.write_finalized(4, 12);
 
     // The Proposed stream has every event of both proposals, stage "Proposed".
     let proposed = gated_until(&mut live, 12);
@@ -186,8 +170,8 @@ fn chain_rest_endpoints_answer_tps_contention_and_lifecycle_over_http() {
     assert_eq!(body(&contention), r#"{"error":"no contention data yet"}"#);
 
     block(&mut ring, 1, 10, 2, true);
-    qc(&mut ring, 1, 10);
-    finalized(&mut ring, 1, 10);
+    ring.write_qc(1, 10);
+    ring.write_finalized(1, 10);
     block(&mut ring, 2, 11, 1, true);
     wait_until("both blocks are tracked", || {
         body(&get(&gw, "/v1/blocks/lifecycle"))
@@ -252,8 +236,8 @@ fn a_restarted_gateway_loads_the_complete_blocks_still_in_the_ring() {
             .seqnos
             .len();
         written += 2;
-        qc(&mut ring, n + 1, 100 + u64::from(n));
-        finalized(&mut ring, n + 1, 100 + u64::from(n));
+        ring.write_qc(n + 1, 100 + u64::from(n));
+        ring.write_finalized(n + 1, 100 + u64::from(n));
     }
     let gw = start_gateway(test_config(&ring));
     let status = || -> Value { sonic_rs::from_str(body(&get(&gw, "/v1/status"))).expect("json") };
@@ -438,7 +422,7 @@ fn a_new_client_gets_the_connect_snapshot_its_channel_selects() {
     let mut ring = TestRing::create("connect-snapshot");
     let gw = start_gateway(test_config(&ring));
     block(&mut ring, 1, 10, 2, true);
-    qc(&mut ring, 1, 10);
+    ring.write_qc(1, 10);
     block(&mut ring, 2, 11, 1, true);
     wait_until("both blocks are tracked", || {
         // gas_used appears at BLOCK_END, after which the contention report is published.

@@ -146,6 +146,18 @@ impl TestRing {
         }
     }
 
+    /// Writes BLOCK_QC for the proposal `[id; 32]` at `number`; returns its seqno.
+    pub fn write_qc(&mut self, id: u8, number: u64) -> u64 {
+        let mut p = block_tag(id, number);
+        p.extend_from_slice(&[0u8; 16]);
+        self.write(EventType::BlockQc, [0; 4], &p)
+    }
+
+    /// Writes BLOCK_FINALIZED for the proposal `[id; 32]` at `number`; returns its seqno.
+    pub fn write_finalized(&mut self, id: u8, number: u64) -> u64 {
+        self.write(EventType::BlockFinalized, [0; 4], &block_tag(id, number))
+    }
+
     /// Writes one block: BLOCK_START, then per transaction TXN_HEADER_START, one TXN_LOG and
     /// TXN_END, then BLOCK_END. Payloads are zero except the block number. Returns the event
     /// types in ring order.
@@ -191,6 +203,13 @@ impl Drop for TestRing {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// A block tag (`monad_exec_block_tag`): id `[id; 32]` and `number`.
+pub fn block_tag(id: u8, number: u64) -> Vec<u8> {
+    let mut t = vec![id; 32];
+    t.extend_from_slice(&number.to_le_bytes());
+    t
 }
 
 /// Test defaults: one unpinned shard on port 0, small buffers, a tailer that sleeps briefly
