@@ -60,6 +60,16 @@ pub struct RpcBlock {
     pub header: Box<[u8]>,
     /// The block's logs in block order (`logIndex` 0, 1, …).
     pub logs: Vec<RpcLog>,
+    /// What turns [`RpcBlock::header`] into an `eth_getBlockByNumber(n, false)` block: it
+    /// replaces the header's closing `}` (`,"uncles":[],"transactions":["0x…",…]}`).
+    pub block_tail: Box<[u8]>,
+}
+
+impl RpcBlock {
+    /// The header without its closing `}`, to which [`RpcBlock::block_tail`] is appended.
+    pub fn header_open(&self) -> &[u8] {
+        &self.header[..self.header.len().saturating_sub(1)]
+    }
 }
 
 /// A block reaching a commit state: what travels through the shards' queues.

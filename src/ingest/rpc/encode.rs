@@ -86,6 +86,19 @@ pub fn write_header(out: &mut Vec<u8>, start: &BlockStart, end: &BlockEnd) {
     out.push(b'}');
 }
 
+/// Appends what follows the header's fields in an `eth_getBlockByNumber(n, false)` block:
+/// `,"uncles":[],"transactions":["0x…",…]}` (alloy's `Block` field order).
+pub fn write_block_tail<'a>(out: &mut Vec<u8>, txn_hashes: impl Iterator<Item = &'a Bytes32>) {
+    out.extend_from_slice(b",\"uncles\":[],\"transactions\":[");
+    for (i, h) in txn_hashes.enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        push_hex_quoted(out, h);
+    }
+    out.extend_from_slice(b"]}");
+}
+
 /// One log and where it sits in its block.
 #[derive(Debug, Clone, Copy)]
 pub struct LogPlace<'a> {

@@ -30,7 +30,7 @@ use crate::model::seqno::ServerSeqno;
 use crate::model::stage::CommitStage;
 use crate::model::types::{Address, Bytes32};
 
-use encode::{write_header, write_log, LogPlace};
+use encode::{write_block_tail, write_header, write_log, LogPlace};
 
 /// Completed blocks kept for their later states (a few seconds of chain at 0.4 s a block:
 /// consensus finalizes two to three blocks behind execution).
@@ -58,6 +58,8 @@ struct Building {
     block_seqno: u64,
     start: Box<BlockStart>,
     logs: Vec<PendingLog>,
+    /// (transaction index, hash), for the block's transaction list.
+    txns: Vec<(u32, Bytes32)>,
     overflowed: bool,
 }
 
@@ -103,8 +105,16 @@ impl RpcAssembler {
                     block_seqno: ctx.block_seqno,
                     start: Box::new(*start),
                     logs: Vec::new(),
+                    txns: Vec::new(),
                     overflowed: false,
                 });
+            }
+            ExecEvent::TxnHeaderStart(h) => {
+                if let (Some(b), Some(idx)) = (self.building.as_mut(), ctx.txn_idx) {
+                    if b.block_seqno == ctx.block_seqno && b.txns.len() < MAX_LOGS_PER_BLOCK {
+                        b.txns.push((idx, h.txn_hash));
+                    }
+                }
             }
             ExecEvent::TxnLog(log) => {
                 let (Some(b), Some(txn_idx)) = (self.building.as_mut(), ctx.txn_idx) else {
@@ -273,7 +283,11 @@ fn finish(mut b: Building, end: &crate::ingest::event::payload::BlockEnd) -> Rpc
     } else {
         u64::from_le_bytes(chain_id[..8].try_into().unwrap_or([0xff; 8]))
     };
+    b.txns.sort_by_key(|(idx, _)| *idx);
+    let mut block_tail = Vec::with_capacity(40 + 69 * b.txns.len());
+    write_block_tail(&mut block_tail, b.txns.iter().map(|(_, h)| h));
     RpcBlock {
+        block_tail: block_tail.into(),
         number: input.number,
         hash: end.eth_block_hash,
         id: b.start.block_tag.id,

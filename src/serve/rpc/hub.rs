@@ -31,12 +31,23 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::task::Waker;
 
-use crate::model::rpc::RpcFrame;
+use crate::model::rpc::{RpcBlock, RpcFrame};
 use crate::model::stage::CommitStage;
 use crate::serve::session::registry::{abort_socket, Closing};
-use crate::wire::rpc::SUB_ID_LEN;
+use crate::wire::rpc::write_result;
 use crate::wire::rpc::{monad_prefix_len, SubKind, Subscribe, NOTE_HEAD, NOTE_RESULT, NOTE_TAIL};
-use crate::wire::ws::CloseCode;
+use crate::wire::rpc::{BlockRef, SUB_ID_LEN};
+use crate::wire::ws::{self, CloseCode, OpCode};
+
+/// Writes the chain id as `eth_chainId` (hex quantity) or `net_version` (decimal string)
+/// answers it.
+pub fn write_chain_id(out: &mut Vec<u8>, chain_id: u64, net_version: bool) {
+    if net_version {
+        out.extend_from_slice(format!("\"{chain_id}\"").as_bytes());
+    } else {
+        out.extend_from_slice(format!("\"0x{chain_id:x}\"").as_bytes());
+    }
+}
 
 /// Frames kept for `fromBlock` replays (about a minute of blocks at five states each).
 pub const HISTORY_FRAMES: usize = 1_024;
@@ -94,6 +105,10 @@ pub struct RpcState {
     pub queued_bytes: usize,
     /// Responses, pongs and pings, already framed; written before notifications.
     pub control: Vec<u8>,
+    /// `eth_chainId` / `net_version` requests (id, `true` for `net_version`) that came
+    /// before the shard saw a block: answered when the first one arrives (ethers waits for
+    /// `eth_chainId` and gives up on an error).
+    pub waiting_chain_id: Vec<(String, bool)>,
     pub closing: Option<Closing>,
     pub writing: bool,
     pub writer: Option<Waker>,
@@ -263,6 +278,22 @@ impl RpcSession {
         }
     }
 
+    /// Answers the chain-id requests that were waiting for the first block.
+    pub fn answer_waiting(&self, chain_id: u64) {
+        let waiting = std::mem::take(&mut self.state.borrow_mut().waiting_chain_id);
+        if waiting.is_empty() {
+            return;
+        }
+        let mut st = self.state.borrow_mut();
+        for (id, net_version) in waiting {
+            let mut text = Vec::new();
+            write_result(&mut text, &id, |o| write_chain_id(o, chain_id, net_version));
+            ws::write_frame(OpCode::Text, &text, &mut st.control);
+        }
+        drop(st);
+        self.wake();
+    }
+
     /// Queues what subscription `sub` takes of `frames` (a `fromBlock` replay), in order.
     pub fn replay(&self, sub: &Sub, frames: &[Arc<RpcFrame>], heads_stage: CommitStage) {
         let mut st = self.state.borrow_mut();
@@ -333,11 +364,45 @@ impl RpcHub {
         self.history.push_back(Arc::clone(frame));
         let mut closed = 0;
         for s in &self.sessions {
+            s.answer_waiting(frame.block.chain_id);
             if s.offer(frame, heads_stage, max_bytes) == Offered::Closed {
                 closed += 1;
             }
         }
         closed
+    }
+
+    /// The block `at` names among the stored frames: for a number, its finalized proposal,
+    /// else the newest one not abandoned; `None` when not held.
+    pub fn block(&self, at: BlockRef) -> Option<Arc<RpcBlock>> {
+        let best = |min: CommitStage| {
+            self.history
+                .iter()
+                .filter(|f| f.stage.rank() >= min.rank() && f.stage.rank().is_some())
+                .map(|f| f.block.number)
+                .max()
+        };
+        let number = match at {
+            BlockRef::Number(n) => n,
+            BlockRef::Latest => self.block_number,
+            BlockRef::Safe => best(CommitStage::Voted)?,
+            BlockRef::Finalized => best(CommitStage::Finalized)?,
+            BlockRef::Earliest => return None,
+        };
+        let mut found: Option<(&Arc<RpcFrame>, bool)> = None;
+        for f in self.history.iter().filter(|f| f.block.number == number) {
+            let final_ = matches!(f.stage, CommitStage::Finalized | CommitStage::Verified);
+            match f.stage {
+                CommitStage::Abandoned => {
+                    if found.is_some_and(|(g, _)| g.block.id == f.block.id) {
+                        found = None;
+                    }
+                }
+                _ if found.is_some_and(|(_, fin)| fin) && !final_ => {}
+                _ => found = Some((f, final_)),
+            }
+        }
+        found.map(|(f, _)| Arc::clone(&f.block))
     }
 
     /// The stored frames of blocks numbered `from` and above, oldest first.

@@ -29,7 +29,10 @@ use glommio::net::TcpStream;
 use crate::metrics::bump;
 use crate::model::rpc::LOG_TAIL_REMOVED;
 use crate::serve::ctx::ShardCtx;
-use crate::serve::rpc::hub::{Item, Note, RpcSession, RpcState, Sub};
+use crate::serve::rpc::hub::{write_chain_id, Item, Note, RpcSession, RpcState, Sub};
+
+/// Chain-id requests one session may have waiting for the first block (more are dropped).
+const MAX_WAITING: usize = 64;
 use crate::serve::session::reader::{discard_until_eof, read_some};
 use crate::serve::session::registry::abort_socket;
 use crate::serve::session::writer::half_close;
@@ -199,7 +202,10 @@ fn handle_frame(
         Decoded::Text { text, .. } => {
             let mut answer = Vec::new();
             answer_request(ctx, session, text, &mut answer);
-            control(session, |out| ws::write_frame(OpCode::Text, &answer, out));
+            // Empty when the answer waits for the first block.
+            if !answer.is_empty() {
+                control(session, |out| ws::write_frame(OpCode::Text, &answer, out));
+            }
         }
         Decoded::Ping { payload, .. } => match pings.on_ping(Instant::now()) {
             PingVerdict::Allowed => {
@@ -267,20 +273,25 @@ fn answer_request(ctx: &ShardCtx, session: &RpcSession, text: &str, out: &mut Ve
                 b"false".to_vec()
             })
         }
-        Ok(Call::ChainId) => hub
-            .chain_id
-            .map(|c| format!("\"0x{c:x}\"").into_bytes())
-            .ok_or(RpcError::Unavailable(
-                "chain id not known yet: no block seen",
-            )),
-        Ok(Call::NetVersion) => {
-            hub.chain_id
-                .map(|c| format!("\"{c}\"").into_bytes())
-                .ok_or(RpcError::Unavailable(
-                    "chain id not known yet: no block seen",
-                ))
+        Ok(call @ (Call::ChainId | Call::NetVersion)) => {
+            let net_version = call == Call::NetVersion;
+            let Some(chain_id) = hub.chain_id else {
+                // Answered with the first block (`RpcSession::answer_waiting`).
+                let mut st = session.state.borrow_mut();
+                if st.waiting_chain_id.len() < MAX_WAITING {
+                    st.waiting_chain_id.push((req.id, net_version));
+                }
+                return;
+            };
+            let mut v = Vec::new();
+            write_chain_id(&mut v, chain_id, net_version);
+            Ok(v)
         }
         Ok(Call::BlockNumber) => Ok(format!("\"0x{:x}\"", hub.block_number).into_bytes()),
+        Ok(Call::GetBlockByNumber(at)) => Ok(match hub.block(at) {
+            Some(b) => [b.header_open(), &b.block_tail].concat(),
+            None => b"null".to_vec(),
+        }),
         Ok(Call::ClientVersion) => {
             let mut v = Vec::new();
             write_str(&mut v, concat!("ringgate/", env!("CARGO_PKG_VERSION")));

@@ -79,6 +79,34 @@ pub enum Call {
     NetVersion,
     BlockNumber,
     ClientVersion,
+    /// `eth_getBlockByNumber(block, false)` for a block the shard still holds (viem's
+    /// `watchBlocks` fetches each announced block this way).
+    GetBlockByNumber(BlockRef),
+}
+
+/// A block named by number or tag.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BlockRef {
+    Number(u64),
+    /// `latest`, `pending`: the newest block at the heads stage.
+    Latest,
+    /// `safe`: the newest voted block.
+    Safe,
+    Finalized,
+    Earliest,
+}
+
+impl BlockRef {
+    /// Parses a block number (hex quantity) or tag.
+    pub fn parse(s: &str) -> Option<BlockRef> {
+        Some(match s {
+            "latest" | "pending" => BlockRef::Latest,
+            "safe" => BlockRef::Safe,
+            "finalized" => BlockRef::Finalized,
+            "earliest" => BlockRef::Earliest,
+            _ => BlockRef::Number(filter::parse_quantity(s)?),
+        })
+    }
 }
 
 /// A JSON-RPC error.
@@ -90,8 +118,6 @@ pub enum RpcError {
     MethodNotFound,
     /// `-32603`: the connection already has the most subscriptions allowed.
     SubscriptionLimit,
-    /// `-32603`: something the server cannot answer yet (no block seen for `eth_chainId`).
-    Unavailable(&'static str),
 }
 
 impl RpcError {
@@ -99,7 +125,7 @@ impl RpcError {
         match self {
             RpcError::InvalidParams(_) => -32602,
             RpcError::MethodNotFound => -32601,
-            RpcError::SubscriptionLimit | RpcError::Unavailable(_) => -32603,
+            RpcError::SubscriptionLimit => -32603,
         }
     }
 
@@ -108,7 +134,6 @@ impl RpcError {
             RpcError::InvalidParams(_) => "Invalid params",
             RpcError::MethodNotFound => "Method not found",
             RpcError::SubscriptionLimit => "WebSocket subscription limit reached",
-            RpcError::Unavailable(m) => m,
         }
     }
 }
@@ -168,6 +193,7 @@ pub fn parse_request(text: &str) -> Request {
         "net_version" => Ok(Call::NetVersion),
         "eth_blockNumber" => Ok(Call::BlockNumber),
         "web3_clientVersion" => Ok(Call::ClientVersion),
+        "eth_getBlockByNumber" => block_by_number(params).map(Call::GetBlockByNumber),
         _ => Err(RpcError::MethodNotFound),
     };
     Request { id, call }
@@ -211,6 +237,24 @@ fn subscribe(params: Option<&Value>) -> Result<Subscribe, RpcError> {
         filter: p.filter,
         only_state: p.only_state,
     })
+}
+
+fn block_by_number(params: Option<&Value>) -> Result<BlockRef, RpcError> {
+    let params = params_array(params)?;
+    let [block, full] = params.as_slice() else {
+        return Err(invalid("expected [block, fullTransactions]"));
+    };
+    let block = block
+        .as_str()
+        .and_then(BlockRef::parse)
+        .ok_or_else(|| invalid("block: a hex number or a tag"))?;
+    match full.as_bool() {
+        Some(false) => Ok(block),
+        Some(true) => Err(invalid(
+            "full transaction objects are not served here: ask with false, or ask the node",
+        )),
+        None => Err(invalid("fullTransactions: a boolean")),
+    }
 }
 
 /// Parses a subscription id: `0x` + 1 to 32 hex digits (leading zeros optional).
