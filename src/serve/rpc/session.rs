@@ -44,7 +44,7 @@ use crate::wire::rpc::{
     Subscribe, NOTE_HEAD, NOTE_RESULT, NOTE_TAIL,
 };
 use crate::wire::ws::{self, Beat, CloseCode, Decoded, FrameDecoder, Heartbeat, OpCode};
-use crate::wire::ws::{PingLimiter, PingVerdict};
+use crate::wire::ws::{DecoderLimits, PingLimiter, PingVerdict};
 
 /// Runs an upgraded JSON-RPC session to its end. `pipelined`: bytes the client sent right
 /// after its request head.
@@ -98,7 +98,10 @@ async fn reader_loop(
     pipelined: Vec<u8>,
 ) -> bool {
     let cfg = &ctx.config;
-    let mut decoder = FrameDecoder::new(cfg.decoder_limits);
+    let mut decoder = FrameDecoder::new(DecoderLimits {
+        binary_as_text: true,
+        ..cfg.decoder_limits
+    });
     let mut pings = PingLimiter::new(cfg.ping_per_sec, cfg.ping_burst, Instant::now());
     let mut heartbeat = Heartbeat::new(cfg.rpc_ping_interval, cfg.pong_timeout, Instant::now());
     let mut buf = pipelined;

@@ -11,7 +11,7 @@
 //! the 2–10 header bytes so a session can append a pre-encoded payload right after it
 //! without copying twice.
 //!
-//! Never: accept an unmasked client frame, a binary message, a control frame over 125 bytes,
+//! Never: accept an unmasked client frame, a binary message (unless configured, for JSON-RPC), a control frame over 125 bytes,
 //! or a message over the limit; never panic on client bytes.
 
 use crate::wire::ws::{CloseCode, WsError};
@@ -64,12 +64,17 @@ pub struct DecoderLimits {
     /// messages are small, and the bound also caps the session's read buffer. Exceeding it
     /// closes with 1009.
     pub max_message_bytes: usize,
+    /// Read binary messages as text (UTF-8 checked) instead of closing with 1003. Off for
+    /// the native protocol; on for JSON-RPC sessions, since web3.py's WebSocket stack sends
+    /// its requests as binary frames (geth and Monad's server accept them).
+    pub binary_as_text: bool,
 }
 
 impl Default for DecoderLimits {
     fn default() -> Self {
         DecoderLimits {
             max_message_bytes: 64 * 1024,
+            binary_as_text: false,
         }
     }
 }
@@ -179,7 +184,8 @@ impl FrameDecoder {
             }
         } else {
             match opcode {
-                OpCode::Binary => return Err(WsError::Binary),
+                OpCode::Binary if !self.limits.binary_as_text => return Err(WsError::Binary),
+                OpCode::Binary if self.in_message => return Err(WsError::Interleaved),
                 OpCode::Continuation if !self.in_message => {
                     return Err(WsError::UnexpectedContinuation)
                 }

@@ -190,6 +190,7 @@ fn oversize_is_refused_from_the_header_before_the_payload_arrives() {
     assert_eq!(err.close_code().code(), 1009);
     let mut d = FrameDecoder::new(DecoderLimits {
         max_message_bytes: 10,
+        binary_as_text: false,
     });
     assert!(matches!(
         d.decode(&client_frame(0x01, b"123456", KEY)).unwrap(),
@@ -269,4 +270,27 @@ fn close_reason_is_cut_to_fit_a_control_frame() {
     assert_eq!(out.len(), 2 + len);
     assert_eq!(u16::from_be_bytes([out[2], out[3]]), 1008);
     assert!(std::str::from_utf8(&out[4..]).is_ok());
+}
+
+#[test]
+fn binary_messages_are_text_only_when_configured() {
+    let bytes = client_frame(0x82, b"{\"id\":1}", KEY);
+    assert_eq!(decode_err(&bytes).close_code().code(), 1003);
+    let mut d = FrameDecoder::new(DecoderLimits {
+        binary_as_text: true,
+        ..DecoderLimits::default()
+    });
+    assert!(matches!(
+        d.decode(&bytes).unwrap(),
+        Decoded::Text {
+            text: "{\"id\":1}",
+            ..
+        }
+    ));
+    let mut d = FrameDecoder::new(DecoderLimits {
+        binary_as_text: true,
+        ..DecoderLimits::default()
+    });
+    let bad = client_frame(0x82, &[0xff, 0xfe], KEY);
+    assert_eq!(d.decode(&bad).unwrap_err().close_code().code(), 1007);
 }
