@@ -17,14 +17,15 @@
 //! Connections enter on every shard's own `SO_REUSEPORT` listener: [`wire::http`] (request
 //! heads, routing, admission), [`wire::ws`] (upgrade, client frames), [`wire::subscription`]
 //! (client messages), [`serve::rest`] (REST and `/metrics`, from [`metrics`] and
-//! [`handoff::published`]).
+//! [`handoff::published`]), [`serve::rpc`] (JSON-RPC `eth_subscribe` at `/rpc`, bodies from
+//! [`ingest::rpc`], protocol in [`wire::rpc`]).
 //!
 //! # Layout: one folder per side
 //!
 //! - [`model`]: the shared vocabulary (event kind, commit stage, seqno and epoch, raw byte
 //!   types, the tailer→shard frame, `Gap`). Imports nothing else of the crate.
 //! - [`ingest`]: the tailer side: ring file, event decoding and encoding, chain semantics, the
-//!   tailer thread.
+//!   JSON-RPC notification bodies, the tailer thread.
 //! - [`handoff`]: the only data both sides touch: the per-shard SPSC queues and the chain
 //!   state the tailer publishes.
 //! - [`history`]: every frame kept once for all shards, in memory or on disk

@@ -238,7 +238,7 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
         hub.sum(|s| &s.latency.stale)
     );
     type Pick = fn(&ShardStats) -> &AtomicU64;
-    let summed: [(&str, &str, Pick); 14] = [
+    let summed: [(&str, &str, Pick); 16] = [
         (
             "ringgate_resume_requests_total",
             "Connections that asked to resume (resume_from / from_block).",
@@ -308,6 +308,16 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
             "ringgate_rest_requests_total",
             "REST requests answered.",
             |s| &s.rest_requests,
+        ),
+        (
+            "ringgate_rpc_requests_total",
+            "JSON-RPC requests answered.",
+            |s| &s.rpc_requests,
+        ),
+        (
+            "ringgate_rpc_notifications_total",
+            "eth_subscription notifications written.",
+            |s| &s.rpc_notifications,
         ),
     ];
     for (name, help, pick) in summed {

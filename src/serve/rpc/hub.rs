@@ -294,14 +294,37 @@ impl RpcSession {
         self.wake();
     }
 
-    /// Queues what subscription `sub` takes of `frames` (a `fromBlock` replay), in order.
-    pub fn replay(&self, sub: &Sub, frames: &[Arc<RpcFrame>], heads_stage: CommitStage) {
-        let mut st = self.state.borrow_mut();
-        let mut bytes = 0;
-        for f in frames {
-            bytes += offer_sub(sub, f, heads_stage, &mut st);
+    /// Queues what subscription `sub` takes of `frames` (a `fromBlock` replay), in order,
+    /// under the same byte bound as live notifications.
+    pub fn replay(
+        &self,
+        sub: &Sub,
+        frames: &[Arc<RpcFrame>],
+        heads_stage: CommitStage,
+        max_bytes: usize,
+    ) -> Offered {
+        let queued = {
+            let mut st = self.state.borrow_mut();
+            for f in frames {
+                let bytes = offer_sub(sub, f, heads_stage, &mut st);
+                st.queued_bytes += bytes;
+            }
+            st.queued_bytes
+        };
+        if queued <= max_bytes {
+            self.wake();
+            return Offered::Queued;
         }
-        st.queued_bytes += bytes;
+        {
+            let mut st = self.state.borrow_mut();
+            st.queue.clear();
+            st.queued_bytes = 0;
+        }
+        self.close(
+            CloseCode::Policy,
+            format!("slow client: {queued} bytes of notifications queued (limit {max_bytes})"),
+        );
+        Offered::Closed
     }
 }
 

@@ -329,8 +329,9 @@ fn subscribe(
     st.subs.push(sub.clone());
     drop(st);
     if let Some(from) = replay_from {
-        session.replay(&sub, &hub.history_from(from), ctx.config.rpc_heads_stage);
-        session.wake();
+        let frames = hub.history_from(from);
+        let heads_stage = ctx.config.rpc_heads_stage;
+        session.replay(&sub, &frames, heads_stage, ctx.config.rpc_queue_bytes);
     }
     let mut id = Vec::with_capacity(36);
     push_sub_id(&mut id, sub.id);

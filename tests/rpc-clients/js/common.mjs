@@ -18,7 +18,7 @@ export function ready() {
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Resolves when `cond()` holds; fails after `ms` naming `what`. */
-export async function until(what, cond, ms = 60000) {
+export async function until(what, cond, ms = 150000) {
   const end = Date.now() + ms;
   while (!cond()) {
     if (Date.now() > end) throw new Error(`timed out waiting until ${what}`);

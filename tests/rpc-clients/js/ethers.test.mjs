@@ -35,7 +35,7 @@ test("ethers v6 detects the network, follows blocks and events, and orphans remo
   await until("3 Transfers of one token", () => transfers.length >= 3);
   // The synthetic chain forks about once in twenty heights; the losing proposal's logs come
   // back removed when the winner is finalized.
-  await until("a retracted log", () => orphaned.length >= 1, 120000);
+  await until("a retracted log", () => orphaned.length >= 1);
 
 
   for (const n of heights) assert.equal(typeof n, "number");
