@@ -3,7 +3,7 @@
 //! A live event is stored whole (its JSON, filter keys and stage span); a `min_stage` copy is
 //! stored as a reference to its original (`origin_seqno`) plus its stage, 18 bytes, and
 //! rebuilt on read as the same shared bytes with its stage ([`EncodedEvent::restaged`]); a
-//! meta frame is stored whole. An event's `json` is stored as held (the original's bytes;
+//! meta frame and a JSON-RPC block frame (header and logs) are stored whole. An event's `json` is stored as held (the original's bytes;
 //! the stage is spliced when written), with its `gate` and `stage_span`. So copies never multiply the
 //! bytes kept (docs/history-format.md has the byte layout).
 //!
@@ -18,12 +18,14 @@ use crate::model::kind::EventType;
 use crate::model::outbound::{
     EncodedEvent, FilterKeys, MetaFrame, MetaKind, Outbound, MAX_EVENT_ADDRESSES, MAX_LOG_TOPICS,
 };
+use crate::model::rpc::{RpcBlock, RpcFrame, RpcLog, LOG_TAIL_LIVE};
 use crate::model::seqno::PROVISIONAL_SEQNO_BASE;
 use crate::model::stage::CommitStage;
 
 const TAG_EVENT: u8 = 1;
 const TAG_COPY: u8 = 2;
 const TAG_META: u8 = 3;
+const TAG_RPC: u8 = 4;
 const NONE_U32: u32 = u32::MAX;
 
 /// Why a record could not be decoded.
@@ -83,6 +85,14 @@ pub fn encode(frame: &Outbound, out: &mut Vec<u8>) {
             out.extend_from_slice(&(e.json.len() as u32).to_le_bytes());
             out.extend_from_slice(&e.json);
         }
+        Outbound::Rpc(r) => {
+            out.push(TAG_RPC);
+            out.extend_from_slice(&r.server_seqno.to_le_bytes());
+            out.push(stage_code(r.stage));
+            out.push(stage_code(r.reached));
+            out.extend_from_slice(&r.timestamp_ns.to_le_bytes());
+            encode_block(&r.block, out);
+        }
         Outbound::Meta(m) => {
             out.push(TAG_META);
             out.extend_from_slice(&m.server_seqno.to_le_bytes());
@@ -92,6 +102,75 @@ pub fn encode(frame: &Outbound, out: &mut Vec<u8>) {
             out.extend_from_slice(&m.frame);
         }
     }
+}
+
+fn push_bytes(b: &[u8], out: &mut Vec<u8>) {
+    out.extend_from_slice(&(b.len() as u32).to_le_bytes());
+    out.extend_from_slice(b);
+}
+
+/// A JSON-RPC block, whole (each of its commit-state frames carries it: a few per block).
+fn encode_block(b: &RpcBlock, out: &mut Vec<u8>) {
+    out.extend_from_slice(&b.number.to_le_bytes());
+    out.extend_from_slice(&b.hash);
+    out.extend_from_slice(&b.id);
+    out.extend_from_slice(&b.chain_id.to_le_bytes());
+    push_bytes(&b.header, out);
+    push_bytes(&b.block_tail, out);
+    out.extend_from_slice(&(b.logs.len() as u32).to_le_bytes());
+    for log in &b.logs {
+        out.extend_from_slice(&log.address);
+        out.push(log.topic_count);
+        for t in log.topics() {
+            out.extend_from_slice(t);
+        }
+        push_bytes(&log.json, out);
+    }
+}
+
+fn decode_block(c: &mut Cursor<'_>) -> Result<RpcBlock, RecordError> {
+    let number = c.u64()?;
+    let hash = c.array()?;
+    let id = c.array()?;
+    let chain_id = c.u64()?;
+    let header = c.bytes()?.into();
+    let block_tail = c.bytes()?.into();
+    let n = c.u32()? as usize;
+    // Each log takes at least 25 bytes: a count beyond what is left is corrupt.
+    if n > c.buf.len().saturating_sub(c.at) / 25 {
+        return Err(RecordError::Field("log count"));
+    }
+    let mut logs = Vec::with_capacity(n);
+    for _ in 0..n {
+        let address = c.array()?;
+        let topic_count = c.u8()?;
+        if usize::from(topic_count) > MAX_LOG_TOPICS {
+            return Err(RecordError::Field("topic_count"));
+        }
+        let mut topics = [[0u8; 32]; MAX_LOG_TOPICS];
+        for t in topics.iter_mut().take(usize::from(topic_count)) {
+            *t = c.array()?;
+        }
+        let json: Box<[u8]> = c.bytes()?.into();
+        if !json.ends_with(LOG_TAIL_LIVE) {
+            return Err(RecordError::Field("log json"));
+        }
+        logs.push(RpcLog {
+            address,
+            topics,
+            topic_count,
+            json,
+        });
+    }
+    Ok(RpcBlock {
+        number,
+        hash,
+        id,
+        chain_id,
+        header,
+        logs,
+        block_tail,
+    })
 }
 
 fn encode_keys(k: &FilterKeys, out: &mut Vec<u8>) {
@@ -165,6 +244,10 @@ impl<'a> Cursor<'a> {
     fn u64(&mut self) -> Result<u64, RecordError> {
         Ok(u64::from_le_bytes(self.array()?))
     }
+    fn bytes(&mut self) -> Result<&'a [u8], RecordError> {
+        let len = self.u32()? as usize;
+        self.take(len)
+    }
 }
 
 fn decode_keys(c: &mut Cursor<'_>) -> Result<FilterKeys, RecordError> {
@@ -231,6 +314,11 @@ fn skip_body(tag: u8, c: &mut Cursor<'_>) -> Result<Option<u64>, RecordError> {
             c.take(2)?;
             let len = c.u32()? as usize;
             c.take(len)?;
+            Ok(None)
+        }
+        TAG_RPC => {
+            c.take(2 + 8)?;
+            decode_block(c)?;
             Ok(None)
         }
         t => Err(RecordError::Tag(t)),
@@ -359,6 +447,19 @@ fn decode_one(c: &mut Cursor<'_>, originals: &mut Originals) -> Result<Outbound,
                 frame,
             })))
         }
+        TAG_RPC => {
+            let stage = stage_of(c.u8()?)?;
+            let reached = stage_of(c.u8()?)?;
+            let timestamp_ns = c.u64()?;
+            let block = Arc::new(decode_block(c)?);
+            Ok(Outbound::Rpc(Arc::new(RpcFrame {
+                server_seqno,
+                stage,
+                reached,
+                timestamp_ns,
+                block,
+            })))
+        }
         t => Err(RecordError::Tag(t)),
     }
 }
@@ -436,6 +537,48 @@ mod tests {
             scan(&raw).unwrap(),
             vec![(10, None), (11, None), (12, Some(10))]
         );
+    }
+
+    #[test]
+    fn json_rpc_block_frames_round_trip() {
+        let mut topics = [[0u8; 32]; MAX_LOG_TOPICS];
+        topics[0] = [7; 32];
+        let block = Arc::new(RpcBlock {
+            number: 15_000_001,
+            hash: [1; 32],
+            id: [2; 32],
+            chain_id: 143,
+            header: br#"{"number":"0xe4e1c1"}"#.as_slice().into(),
+            logs: vec![RpcLog {
+                address: [9; 20],
+                topics,
+                topic_count: 1,
+                json: br#"{"logIndex":"0x0","removed":false}"#.as_slice().into(),
+            }],
+            block_tail: br#","transactions":[]}"#.as_slice().into(),
+        });
+        let frame = Outbound::Rpc(Arc::new(RpcFrame {
+            server_seqno: 33,
+            stage: CommitStage::Abandoned,
+            reached: CommitStage::Voted,
+            timestamp_ns: 5,
+            block: block.clone(),
+        }));
+        let mut raw = Vec::new();
+        encode(&frame, &mut raw);
+        let back = decode_all(&raw, &mut Originals::new()).unwrap();
+        let Outbound::Rpc(r) = &back[0] else {
+            panic!("{back:?}");
+        };
+        assert_eq!(
+            (r.server_seqno, r.stage, r.reached, r.timestamp_ns),
+            (33, CommitStage::Abandoned, CommitStage::Voted, 5)
+        );
+        assert_eq!(*r.block, *block);
+        assert_eq!(scan(&raw).unwrap(), vec![(33, None)]);
+        for cut in 1..raw.len() {
+            assert!(decode_all(&raw[..cut], &mut Originals::new()).is_err());
+        }
     }
 
     #[test]

@@ -172,7 +172,7 @@ impl ChunkWriter {
                     .flatten(),
                 (!e.is_copy()).then_some(e.ring_seqno),
             ),
-            Outbound::Meta(_) => (None, None),
+            Outbound::Meta(_) | Outbound::Rpc(_) => (None, None),
         };
         if let Some(r) = ring {
             self.last_ring_seqno = self.last_ring_seqno.max(r);
