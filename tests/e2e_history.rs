@@ -584,3 +584,54 @@ fn a_flipped_byte_in_a_journal_segment_is_a_gap_on_replay_and_everything_else_is
     after.read_until_ring(&mut live, next);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_history_dir_of_another_chain_is_never_mixed_with_this_one() {
+    use ringgate::tools::synth::generator::{Generator, SynthOptions};
+    let tag = "hist-chain";
+    let mut ring = TestRing::create(tag);
+    let dir = history_dir(tag);
+    let chain = |id| {
+        Generator::new(SynthOptions {
+            chain_id: id,
+            txns_per_block: 5,
+            ..SynthOptions::default()
+        })
+    };
+    let mut gw = serve(&ring.path, &dir);
+    let last = ring.write_synth(&mut chain(143), 2_000);
+    wait_read(&gw, last);
+    // The identity file's chain id (docs/history-format.md: u64 LE at byte 24).
+    let chain_of = |dir: &Path| {
+        std::fs::read(dir.join("identity"))
+            .ok()
+            .and_then(|b| Some(u64::from_le_bytes(b.get(24..32)?.try_into().ok()?)))
+    };
+    wait_until("the chain id is journaled", || chain_of(&dir) == Some(143));
+    gw.child.kill().expect("SIGKILL");
+    let _ = gw.child.wait();
+    drop(gw);
+
+    // The node comes back on another chain, in a new ring at the same path.
+    ring.restart_writer();
+    let gw = serve(&ring.path, &dir);
+    let last = ring.write_synth(&mut chain(10_143), 2_000);
+    wait_read(&gw, last);
+    let end = std::time::Instant::now() + DEADLINE;
+    while !gw.log().contains("history_chain_mismatch") {
+        assert!(
+            std::time::Instant::now() < end,
+            "no mismatch reported: {}",
+            gw.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(chain_of(&dir), Some(143), "the journal keeps its chain");
+    // The gateway serves the new chain from memory.
+    let mut c = connect(&gw, "");
+    let _ = c.next_json();
+    let next = write_events(&mut ring, 10);
+    let mut seen = Seen::default();
+    seen.read_until_ring(&mut c, next);
+    let _ = std::fs::remove_dir_all(&dir);
+}

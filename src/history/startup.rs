@@ -108,7 +108,15 @@ pub fn open(setup: &HistorySetup, new_epoch: u64) -> Result<OpenedHistory, Histo
         ring_path: setup.ring_path.clone(),
         chain_id: 0,
     };
-    let (journal, recovered) = Journal::open(dir, &expected, setup.segments)?;
+    let (mut journal, recovered) = Journal::open(dir, &expected, setup.segments)?;
+    // The journal's chain, once known, is what the ring's first block is checked against.
+    if let Some(found) = recovered.identity.as_ref().filter(|i| i.chain_id != 0) {
+        if journal.identity().chain_id != found.chain_id {
+            let mut identity = journal.identity().clone();
+            identity.chain_id = found.chain_id;
+            journal.set_identity(&identity)?;
+        }
+    }
     let epoch = recovered.identity.as_ref().map_or(new_epoch, |i| i.epoch);
     let mut report = RecoveryReport {
         chunks: recovered.chunks.len(),

@@ -339,6 +339,45 @@ impl History {
         s.retired_chunks.fetch_add(retired, Ordering::Relaxed);
     }
 
+    /// Records the chain id of the ring (from its first block) in the journal's identity. A
+    /// journal of another chain stops being written (its chunks are never mixed with this
+    /// chain's; new chunks stay in memory), with an error in the log and `disk_errors`.
+    /// History thread only; called when the chain id changes.
+    pub fn note_chain_id(&self, chain_id: u64) {
+        let Some(j) = &self.journal else {
+            return;
+        };
+        let mut guard = j.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(journal) = guard.as_mut() else {
+            return;
+        };
+        let known = journal.identity().chain_id;
+        if known == chain_id {
+            return;
+        }
+        let result = if known == 0 {
+            let mut identity = journal.identity().clone();
+            identity.chain_id = chain_id;
+            journal.set_identity(&identity).map_err(|e| e.to_string())
+        } else {
+            Err(format!(
+                "the history dir holds chain {known}, the ring is chain {chain_id}: the journal \
+                 is no longer written; point --history-dir at a directory of this chain"
+            ))
+        };
+        if let Err(error) = result {
+            self.stats.disk_errors.fetch_add(1, Ordering::Relaxed);
+            crate::log::event(
+                crate::log::Level::Error,
+                "history_chain_mismatch",
+                &[("error", error.as_str().into())],
+            );
+            if let Some(journal) = guard.take() {
+                let _ = journal.close();
+            }
+        }
+    }
+
     /// Closes the journal cleanly (graceful shutdown: the next start knows nothing was
     /// torn). The history stays readable from memory only.
     pub fn close(&self) {

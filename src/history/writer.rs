@@ -109,6 +109,8 @@ struct ChunkWriter {
     meta: Option<ChunkMeta>,
     opened: Instant,
     last_ring_seqno: u64,
+    /// The chain id last given to the history (it checks each new one against the journal).
+    chain_noted: Option<u64>,
 }
 
 impl ChunkWriter {
@@ -119,6 +121,7 @@ impl ChunkWriter {
             meta: None,
             opened: Instant::now(),
             last_ring_seqno,
+            chain_noted: None,
         }
     }
 
@@ -151,6 +154,12 @@ impl ChunkWriter {
     }
 
     fn add(&mut self, frame: &Outbound) {
+        if let Outbound::Rpc(r) = frame {
+            if self.chain_noted != Some(r.block.chain_id) {
+                self.chain_noted = Some(r.block.chain_id);
+                self.history.note_chain_id(r.block.chain_id);
+            }
+        }
         let seqno = frame.server_seqno();
         if let Some(m) = &self.meta {
             if seqno != m.last_seqno + 1 {
