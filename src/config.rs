@@ -181,7 +181,8 @@ pub struct Config {
     /// dashboard's origin (`--cors-origin https://dash.example`), or `*` to let any page read
     /// the REST answers (they are public chain data, but it also exposes `/metrics`).
     pub cors_origin: Option<String>,
-    /// Frames each shard's resume store keeps for `resume_from` / `from_block` (announced as
+    /// Without the shared history (`history_memory = 0` and no dir): frames each shard's
+    /// resume store keeps for `resume_from` / `from_block` (announced as
     /// `Hello.limits.resume_buffer_size`). Default 100,000 (the old gateway's window, here actually
     /// usable): about 20 mainnet-sized blocks, ~8 s of chain. The store holds `Arc`s of the
     /// frames the shard already has, so it costs 16 B per frame per shard plus keeping the
@@ -195,9 +196,9 @@ pub struct Config {
     /// burst of huge events (large logs, call frames) can pin.
     pub resume_store_bytes: usize,
     /// Compressed bytes of history kept in memory, shared by all shards: the resume window
-    /// for `resume_from` / `from_block` / `from_time`, measured in bytes and reported as a
+    /// for `resume_from` / `from_block`, measured in bytes and reported as a
     /// time span (`/v1/status` `history_span_secs`). Default 640 MiB: at 20,000 ring events/s
-    /// of mainnet blocks with all gates on, about 12 minutes (docs/benchmarks.md). With
+    /// of mainnet blocks with all gates on, about 7 minutes (1.6 MB/s; docs/benchmarks.md). With
     /// `history_dir`, chunks go to disk and this only bounds chunks the disk refused. 0
     /// disables the shared history (each shard's resume store is then the whole window).
     pub history_memory: u64,

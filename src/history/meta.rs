@@ -25,7 +25,7 @@ pub struct ChunkMeta {
     pub first_block: Option<u64>,
     pub last_block: Option<u64>,
     /// Wall-clock time (ns since the Unix epoch) when the first and last frame were journaled
-    /// (for retention by age and `from_time`).
+    /// (for retention by age and the reported time span).
     pub first_time_ns: u64,
     pub last_time_ns: u64,
     /// Highest ring seqno of any event in the chunk, or of any earlier chunk if this one has

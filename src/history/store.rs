@@ -422,16 +422,6 @@ impl History {
         None
     }
 
-    /// The seqno of the first frame journaled at or after `time_ns` (wall clock), if held.
-    pub fn first_seqno_at_time(&self, time_ns: u64) -> Option<u64> {
-        let index = self.read_index();
-        index
-            .chunks
-            .iter()
-            .find(|c| c.meta.last_time_ns >= time_ns)
-            .map(|c| c.meta.first_seqno)
-    }
-
     /// The decoded chunk holding the first stored frame with seqno `> after`.
     pub fn chunk_after(&self, after: u64) -> ChunkRead {
         let stored = {

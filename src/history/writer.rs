@@ -29,7 +29,7 @@ use crate::model::stage::CommitStage;
 const BATCH: usize = 64;
 
 /// The tailer's end of the queue to the history thread. Frames are sent in batches of
-/// [`BATCH`] (one queue operation per batch), the last one by [`HistorySender::flush`].
+/// 64 (one queue operation per batch), the last one by [`HistorySender::flush`].
 #[derive(Debug)]
 pub struct HistorySender {
     tx: SyncSender<Vec<Outbound>>,

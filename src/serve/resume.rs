@@ -12,8 +12,9 @@
 //!
 //! Invariants:
 //! - frames are stored in strictly increasing `server_seqno` order (an out-of-order push is
-//!   refused), bounded by count and bytes; the oldest are evicted first, and with a history
-//!   every frame it has sealed is evicted (it is readable there);
+//!   refused), bounded by count and bytes; the oldest are evicted first; with a history,
+//!   every frame it has sealed is evicted (it is readable there) and the count bound does
+//!   not apply (only the bytes bound does: unsealed frames are nowhere else);
 //! - a decision never claims `recovered` unless every frame after the client's cursor is
 //!   still in the store (the client may still filter most of them out);
 //! - replay is filtered by the caller's predicate (the session's compiled filter, channel
@@ -200,8 +201,15 @@ impl ResumeStore {
         self.bytes += frame.byte_len();
         self.frames.push_back(frame);
         let sealed = self.history.as_ref().map_or(0, |h| h.sealed_head());
+        // With a history, frames it has not sealed yet stay whatever their count (only the
+        // byte bound applies): evicting them would leave a hole neither side can replay.
+        let max_frames = if self.history.is_some() {
+            usize::MAX
+        } else {
+            self.config.max_frames.max(1)
+        };
         let mut evicted = 0;
-        while self.frames.len() > self.config.max_frames.max(1)
+        while self.frames.len() > max_frames
             || (self.bytes > self.config.max_bytes && self.frames.len() > 1)
             || self
                 .frames
