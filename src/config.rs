@@ -259,6 +259,11 @@ pub struct Config {
     /// With `auth_keys`, leave `/metrics` open (a Prometheus on a private network). Default
     /// off.
     pub metrics_open: bool,
+    /// JSON-RPC `eth_subscribe` (`/rpc`, `rpc_listen`). Default on. Its frames take
+    /// `server_seqno`s that native clients never receive (like the `min_stage` copies of a
+    /// gate they did not ask for), and the tailer keeps each block's logs until it ends; off
+    /// (`--no-rpc`) saves both, and `/rpc` answers 404.
+    pub rpc: bool,
     /// A second address where every path speaks JSON-RPC over WebSocket (a drop-in for a
     /// node's WebSocket port, e.g. `0.0.0.0:8081`). Default `None`: JSON-RPC only at `/rpc`
     /// on `listen`. Same admission, keys and limits as `listen`.
@@ -322,6 +327,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(defaults::SHUTDOWN_GRACE_SECS),
             auth_keys: None,
             metrics_open: false,
+            rpc: true,
             rpc_listen: None,
             rpc_heads_stage: crate::model::stage::CommitStage::Proposed,
             rpc_max_subscriptions: defaults::RPC_MAX_SUBSCRIPTIONS,
@@ -368,6 +374,7 @@ impl Config {
             startup_backlog_events: self.startup_backlog_events,
             resume_window_frames: self.resume_store_frames,
             restart: None,
+            rpc: self.rpc,
         }
     }
 

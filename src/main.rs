@@ -230,6 +230,9 @@ struct ServerArgs {
     /// https://dash.example, or *). Default: no CORS header.
     #[arg(long, value_parser = parse_cors_origin)]
     cors_origin: Option<String>,
+    /// No JSON-RPC (eth_subscribe): /rpc answers 404, and the tailer skips its per-block work.
+    #[arg(long)]
+    no_rpc: bool,
     /// A second address where every path speaks JSON-RPC (eth_subscribe), as a node's
     /// WebSocket port does (e.g. 0.0.0.0:8081). JSON-RPC is always at /rpc on --listen.
     #[arg(long)]
@@ -342,6 +345,7 @@ impl ServerArgs {
         c.connection_limits.trusted_proxies =
             parse_ip_list(&self.trusted_proxies).unwrap_or_default();
         c.metrics_open = self.metrics_open;
+        c.rpc = !self.no_rpc;
         c.rpc_listen = self.rpc_listen;
         c.rpc_heads_stage = self.rpc_heads_stage;
         c.rpc_max_subscriptions = self.rpc_max_subscriptions;

@@ -123,6 +123,7 @@ impl Rpc {
 fn rpc_gateway(tag: &str, f: impl FnOnce(&mut Config)) -> (TestRing, TestGateway) {
     let ring = TestRing::create(tag);
     let mut config = test_config(&ring);
+    config.rpc = true;
     f(&mut config);
     let gw = start_gateway(config);
     (ring, gw)
@@ -408,6 +409,17 @@ fn a_client_over_its_queue_bound_is_closed_with_a_reason_others_keep_going() {
         other => panic!("expected a close, got {other:?}"),
     }
     assert_eq!(fine.note().0, heads);
+}
+
+#[test]
+fn with_no_rpc_the_path_is_404() {
+    let (_ring, gw) = rpc_gateway("rpc-off", |c| c.rpc = false);
+    let answer = RawClient::request(
+        gw.addr,
+        "GET /rpc HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
+         Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    assert!(answer.starts_with("HTTP/1.1 404"), "{answer}");
 }
 
 #[test]

@@ -83,7 +83,11 @@ fn block_15000001_through_rpc_equals_monads_golden_notifications() {
         std::process::id()
     ));
     let _ = std::fs::remove_file(&path);
-    let server = ringgate::server::start(test_config_for(&path)).expect("start");
+    let config = ringgate::config::Config {
+        rpc: true,
+        ..test_config_for(&path)
+    };
+    let server = ringgate::server::start(config).expect("start");
     let gw = TestGateway {
         addr: server.local_addr(),
         server: Some(server),

@@ -213,7 +213,8 @@ pub fn block_tag(id: u8, number: u64) -> Vec<u8> {
 }
 
 /// Test defaults: one unpinned shard on port 0, small buffers, a tailer that sleeps briefly
-/// when idle (the suite shares 2 cores).
+/// when idle (the suite shares 2 cores), no JSON-RPC frames (they take seqnos no native
+/// client receives; the JSON-RPC tests turn them on).
 pub fn test_config(ring: &TestRing) -> Config {
     test_config_for(&ring.path)
 }
@@ -234,6 +235,7 @@ pub fn test_config_for(ring_path: &std::path::Path) -> Config {
             park: Duration::from_micros(200),
             max_park: Duration::from_micros(1_000),
         },
+        rpc: false,
         ..Config::default()
     }
 }

@@ -80,8 +80,10 @@ pub struct RpcStats {
 }
 
 /// See the module docs.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct RpcAssembler {
+    /// Off (`--no-rpc`): nothing is kept or emitted.
+    enabled: bool,
     building: Option<Building>,
     kept: VecDeque<Kept>,
     /// Made by `observe`, stamped by `emit`.
@@ -89,13 +91,36 @@ pub struct RpcAssembler {
     stats: RpcStats,
 }
 
+impl Default for RpcAssembler {
+    fn default() -> RpcAssembler {
+        RpcAssembler {
+            enabled: true,
+            building: None,
+            kept: VecDeque::new(),
+            ready: Vec::new(),
+            stats: RpcStats::default(),
+        }
+    }
+}
+
 impl RpcAssembler {
+    /// Turns assembly on or off (off: no work per event, no frames).
+    pub fn set_enabled(&mut self, on: bool) {
+        self.enabled = on;
+        if !on {
+            self.forget_ring();
+        }
+    }
+
     pub fn stats(&self) -> RpcStats {
         self.stats
     }
 
     /// Looks at one decoded event (before the chain stage runs for it).
     pub fn observe(&mut self, event: &ExecEvent<'_>, ctx: &EventContext) {
+        if !self.enabled {
+            return;
+        }
         match event {
             ExecEvent::BlockStart(start) => {
                 if self.building.is_some() {

@@ -85,6 +85,8 @@ pub struct TailerConfig {
     /// Where an earlier run of this gateway stopped (from its history dir): continue its
     /// `server_seqno`s, and the ring after the last event it journaled.
     pub restart: Option<RestartPoint>,
+    /// Make the JSON-RPC frames (`crate::ingest::rpc`).
+    pub rpc: bool,
 }
 
 /// What the tailer thread needs.
@@ -162,7 +164,11 @@ impl Tailer {
                 .into_iter()
                 .map(|tx| ShardLink { tx, lost: None })
                 .collect(),
-            pipeline: EventPipeline::new(setup.config.chain),
+            pipeline: {
+                let mut p = EventPipeline::new(setup.config.chain);
+                p.set_rpc(setup.config.rpc);
+                p
+            },
             config: setup.config,
             stats: setup.stats,
             shutdown: setup.shutdown,

@@ -120,6 +120,11 @@ impl EventPipeline {
         &self.rpc
     }
 
+    /// Whether JSON-RPC frames are made (on by default; `Config::rpc`).
+    pub fn set_rpc(&mut self, on: bool) {
+        self.rpc.set_enabled(on);
+    }
+
     /// The REST bodies of the current chain state.
     pub fn bodies(&self) -> ChainBodies {
         self.chain.rest_bodies()

@@ -166,6 +166,14 @@ async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>, port: Port) 
         Port::Rpc => http::route_rpc_port(&request),
     };
     let route = match routed {
+        Ok(Route::Rpc) if !ctx.config.rpc => {
+            bump(&ctx.stats.connections_rejected, 1);
+            let e = http::HttpError::NotFound {
+                path: request.path.clone(),
+            };
+            respond(ctx, stream, &e.response()).await;
+            return;
+        }
         Ok(r) => r,
         Err(e) => {
             bump(&ctx.stats.connections_rejected, 1);
