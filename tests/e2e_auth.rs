@@ -73,7 +73,10 @@ impl Gateway {
             );
         }
         match tungstenite::client(request, stream) {
-            Ok((ws, _)) => Ok(WsClient { ws }),
+            Ok((ws, _)) => Ok(WsClient {
+                ws,
+                show_all: false,
+            }),
             Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
                 Err(r.status().as_u16())
             }

@@ -193,7 +193,10 @@ fn a_replay_slower_than_the_store_reports_the_evicted_frames_as_a_gap_and_goes_o
         epoch(&gw)
     );
     let (ws, _) = tungstenite::client(url.as_str(), stream).expect("upgrade");
-    let mut c = WsClient { ws };
+    let mut c = WsClient {
+        ws,
+        show_all: false,
+    };
     gw.wait_for_clients(1);
     // The client reads nothing while 10,000 more frames pass through the store.
     let (_, head) = write(&mut ring, 10_000);

@@ -133,6 +133,7 @@ fn a_tungstenite_client_reads_everything_the_session_writes() {
         queue.offer(Outbound::Event(event(s)));
     }
     queue.offer(Outbound::Meta(Arc::new(MetaFrame {
+        old: None,
         server_seqno: 301,
         kind: MetaKind::Tps,
         stage: None,

@@ -264,6 +264,7 @@ mod tests {
 
     fn meta(seqno: u64) -> Outbound {
         Outbound::Meta(Arc::new(MetaFrame {
+            old: None,
             server_seqno: seqno,
             kind: MetaKind::Gap,
             stage: None,

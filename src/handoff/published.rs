@@ -99,12 +99,17 @@ impl ChainBodies {
         &self,
         cursor: u64,
         wants: impl Fn(&MetaFrame) -> bool,
+        old_shapes: bool,
         out: &mut Vec<u8>,
     ) -> usize {
         let mut json = Vec::with_capacity(512);
         let mut n = 0;
         for f in self.connect.iter().filter(|f| wants(f)) {
-            let Some(rest) = f.frame.strip_prefix(PLACEHOLDER) else {
+            let frame = match (&f.old, old_shapes) {
+                (Some(old), true) => old,
+                _ => &f.frame,
+            };
+            let Some(rest) = frame.strip_prefix(PLACEHOLDER) else {
                 continue;
             };
             json.clear();

@@ -195,6 +195,11 @@ pub struct MetaFrame {
     /// transitions they did not ask for, if they choose).
     pub stage: Option<CommitStage>,
     pub frame: Box<[u8]>,
+    /// The old gateway's shape of the same frame, when it differs (a `ContentionData` without
+    /// ringgate's added keys; a `Lifecycle` that names `Abandoned`, as `Rejected`). Sent to
+    /// sessions that did not ask for ringgate's shapes (`extended=1`), so strict old decoders
+    /// keep working (docs/protocol.md §9).
+    pub old: Option<Box<[u8]>>,
 }
 
 /// What travels through a shard's SPSC queue.

@@ -27,7 +27,7 @@ use crate::config::defaults;
 use crate::model::outbound::{EncodedEvent, Outbound};
 use crate::model::stage::CommitStage;
 use crate::wire::protocol::messages::{self, WarningInfo};
-use crate::wire::protocol::{write_meta, BatchWriter, FrameSink};
+use crate::wire::protocol::{BatchWriter, FrameSink};
 
 /// Bounds of one session's queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,7 +266,7 @@ impl SessionQueue {
                     w.events += b.events;
                 }
                 Entry::Frame(Outbound::Meta(m)) => {
-                    write_meta(m, out);
+                    batch.write_meta(m, out);
                     self.cursor = self.cursor.max(m.server_seqno);
                     self.entries.pop_front();
                     self.frames -= 1;

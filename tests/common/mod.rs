@@ -293,6 +293,9 @@ pub fn start_gateway(config: Config) -> TestGateway {
 /// A WebSocket client with a read timeout so a failing test cannot hang.
 pub struct WsClient {
     pub ws: WebSocket<TcpStream>,
+    /// Also return the frames the tests of other subjects skip: the fresh connect's `Resume`
+    /// and `Heartbeat` (both per-connection, docs/protocol.md §3). Default false.
+    pub show_all: bool,
 }
 
 /// One server frame, parsed.
@@ -310,7 +313,10 @@ impl WsClient {
         stream.set_read_timeout(Some(DEADLINE)).expect("timeout");
         let url = format!("ws://{addr}{path}");
         let (ws, _) = tungstenite::client(url.as_str(), stream).expect("upgrade");
-        WsClient { ws }
+        WsClient {
+            ws,
+            show_all: false,
+        }
     }
 
     pub fn send_text(&mut self, text: &str) {
@@ -323,6 +329,10 @@ impl WsClient {
             match self.ws.read() {
                 Ok(Message::Text(t)) => {
                     let v: Value = sonic_rs::from_str(t.as_str()).expect("server sends JSON");
+                    let fresh = v["Resume"]["reason"].as_str() == Some("fresh");
+                    if !self.show_all && (fresh || v.get("Heartbeat").is_some()) {
+                        continue;
+                    }
                     return ServerFrame::Json(v);
                 }
                 Ok(Message::Close(c)) => {
@@ -592,6 +602,7 @@ impl RawClient {
     pub fn into_ws(self) -> WsClient {
         WsClient {
             ws: WebSocket::from_raw_socket(self.stream, Role::Client, None),
+            show_all: false,
         }
     }
 }

@@ -185,12 +185,14 @@ payloads! {
     TxnEnd {};
     /// Header of an account access list (code 21); `txn_index` absent in prologue/epilogue.
     AccountAccessListHeader {
-        #[serde(default, skip_serializing_if = "Option::is_none")] txn_index: Option<u64>,
+        /// `null` (written, not omitted) in a block's prologue or epilogue.
+        #[serde(default)] txn_index: Option<u64>,
         entry_count: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")] access_context: Option<u64> };
     /// One account access (code 22).
     AccountAccess {
-        #[serde(default, skip_serializing_if = "Option::is_none")] txn_index: Option<u64>,
+        /// `null` (written, not omitted) in a block's prologue or epilogue.
+        #[serde(default)] txn_index: Option<u64>,
         address: String, balance: String, nonce: u64, code_hash: String,
         #[serde(default, skip_serializing_if = "Option::is_none")] index: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")] access_context: Option<u64>,
@@ -202,7 +204,8 @@ payloads! {
         #[serde(default, skip_serializing_if = "Option::is_none")] transient_count: Option<u64> };
     /// One storage slot access (code 23).
     StorageAccess {
-        #[serde(default, skip_serializing_if = "Option::is_none")] txn_index: Option<u64>,
+        /// `null` (written, not omitted) in a block's prologue or epilogue.
+        #[serde(default)] txn_index: Option<u64>,
         account_index: u64, key: String, value: String,
         #[serde(default, skip_serializing_if = "Option::is_none")] address: Option<String>,
         #[serde(default, skip_serializing_if = "Option::is_none")] index: Option<u64>,

@@ -281,6 +281,8 @@ export class Client implements AsyncIterable<Item> {
     const names = queryEvents(this.events, this.filters);
     if (names !== undefined) q.push(["events", names.join(",")]);
     if (this.minStage !== undefined) q.push(["min_stage", this.minStage]);
+    // ringgate's meta shapes (block_id, parallel_speedup, ...; docs/protocol.md §9).
+    q.push(["extended", "1"]);
     return q;
   }
 

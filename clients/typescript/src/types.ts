@@ -289,8 +289,8 @@ export interface TxnEndPayload {
 /** Code 21. */
 export interface AccountAccessListHeaderPayload {
   type: "AccountAccessListHeader";
-  /** Absent in the block prologue / epilogue. */
-  txn_index?: number;
+  /** `null` in the block prologue / epilogue. */
+  txn_index?: number | null;
   entry_count: number;
   /** 0 block prologue, 1 transaction, 2 block epilogue */
   access_context: number;
@@ -299,7 +299,7 @@ export interface AccountAccessListHeaderPayload {
 /** Code 22. */
 export interface AccountAccessPayload {
   type: "AccountAccess";
-  txn_index?: number;
+  txn_index?: number | null;
   address: Address;
   balance: U256;
   nonce: number;
@@ -317,7 +317,7 @@ export interface AccountAccessPayload {
 /** Code 23. */
 export interface StorageAccessPayload {
   type: "StorageAccess";
-  txn_index?: number;
+  txn_index?: number | null;
   account_index: number;
   key: Hex32;
   value: Hex32;

@@ -8,8 +8,11 @@
 //! `null`; hashes and addresses as lowercase `0x` hex).
 //!
 //! Compatibility: the `TPS` frame stays a bare integer (`{"server_seqno":2,"TPS":250}`);
-//! richer TPS figures are only in `/v1/tps`. Added fields (`block_id`, `writer_count`,
-//! `parallel_speedup`, `timed_txn_count`) are additive; old clients ignore them.
+//! richer TPS figures are only in `/v1/tps`. The old gateway's Python SDK decodes
+//! `ContentionData` and `Lifecycle` strictly (a dataclass per shape, an enum of stages), so
+//! those frames also carry their old shape ([`MetaFrame::old`]: no `block_id`, `writer_count`,
+//! `parallel_speedup`, `timed_txn_count`; `Abandoned` named `Rejected`), which sessions get
+//! unless they ask for `extended=1`.
 //!
 //! Never: emit a non-finite float (written as `0.0`), or a field as `null`.
 
@@ -19,18 +22,32 @@ use crate::ingest::chain::topk::TopAccessesReport;
 use crate::ingest::chain::tps::TpsSnapshot;
 use crate::ingest::chain::tracker::{BlockLifecycleSummary, Transition};
 use crate::model::outbound::{MetaFrame, MetaKind};
+use crate::model::stage::CommitStage;
 use crate::wire::json::{push_array, push_hex_quoted, push_u64, Obj};
 use crate::wire::protocol::messages::meta_frame;
 
 /// Writes a transition as the `Lifecycle` body.
 pub fn write_transition(s: &mut Vec<u8>, t: &Transition) {
+    write_transition_named(s, t, CommitStage::name);
+}
+
+/// The old gateway's stage names: it had no `Abandoned` (a proposal that lost its height);
+/// `Rejected` is the nearest (the block will never be finalized).
+fn old_stage_name(stage: CommitStage) -> &'static str {
+    match stage {
+        CommitStage::Abandoned => CommitStage::Rejected.name(),
+        s => s.name(),
+    }
+}
+
+fn write_transition_named(s: &mut Vec<u8>, t: &Transition, name: fn(CommitStage) -> &'static str) {
     let mut o = Obj::open(s);
     o.hex("block_hash", &t.block_id)
         .u64("block_number", t.block_number);
     if let Some(from) = t.from_stage {
-        o.str("from_stage", from.name());
+        o.str("from_stage", name(from));
     }
-    o.str("to_stage", t.to_stage.name());
+    o.str("to_stage", name(t.to_stage));
     if let Some(ms) = t.time_in_previous_stage_ms {
         o.f64("time_in_previous_stage_ms", ms);
     }
@@ -44,13 +61,20 @@ pub fn write_transition(s: &mut Vec<u8>, t: &Transition) {
 
 /// `{"server_seqno":N,"Lifecycle":{…}}`, tagged with the stage reached.
 pub fn lifecycle_frame(seqno: u64, t: &Transition) -> MetaFrame {
-    meta_frame(
-        seqno,
-        MetaKind::Lifecycle,
-        Some(t.to_stage),
-        "Lifecycle",
-        |s| write_transition(s, t),
-    )
+    let frame = |name| {
+        meta_frame(
+            seqno,
+            MetaKind::Lifecycle,
+            Some(t.to_stage),
+            "Lifecycle",
+            |s| write_transition_named(s, t, name),
+        )
+    };
+    let mut f = frame(CommitStage::name);
+    if t.to_stage == CommitStage::Abandoned || t.from_stage == Some(CommitStage::Abandoned) {
+        f.old = Some(frame(old_stage_name).frame);
+    }
+    f
 }
 
 /// `{"server_seqno":N,"TPS":n}`: a bare integer, as old clients parse it.
@@ -60,18 +84,29 @@ pub fn tps_frame(seqno: u64, tps: u64) -> MetaFrame {
 
 /// Writes the `ContentionData` body (also the `/v1/contention` body).
 pub fn write_contention(s: &mut Vec<u8>, r: &ContentionReport) {
+    write_contention_shape(s, r, true);
+}
+
+/// The `ContentionData` body; `extended: false` is the old gateway's key set.
+fn write_contention_shape(s: &mut Vec<u8>, r: &ContentionReport, extended: bool) {
     let mut o = Obj::open(s);
-    o.u64("block_number", r.block_number)
-        .hex("block_id", &r.block_id)
-        .u64("block_wall_time_ns", r.block_wall_time_ns)
+    o.u64("block_number", r.block_number);
+    if extended {
+        o.hex("block_id", &r.block_id);
+    }
+    o.u64("block_wall_time_ns", r.block_wall_time_ns)
         .u64("total_tx_time_ns", r.total_tx_time_ns)
-        .f64("parallel_efficiency_pct", r.parallel_efficiency_pct)
-        .f64("parallel_speedup", r.parallel_speedup)
-        .u64("total_unique_slots", r.total_unique_slots)
+        .f64("parallel_efficiency_pct", r.parallel_efficiency_pct);
+    if extended {
+        o.f64("parallel_speedup", r.parallel_speedup);
+    }
+    o.u64("total_unique_slots", r.total_unique_slots)
         .u64("contended_slot_count", r.contended_slot_count)
         .f64("contention_ratio", r.contention_ratio)
-        .u64("total_txn_count", r.total_txn_count)
-        .u64("timed_txn_count", r.timed_txn_count);
+        .u64("total_txn_count", r.total_txn_count);
+    if extended {
+        o.u64("timed_txn_count", r.timed_txn_count);
+    }
     push_array(
         o.key("top_contended_slots"),
         &r.top_contended_slots,
@@ -80,8 +115,10 @@ pub fn write_contention(s: &mut Vec<u8>, r: &ContentionReport) {
             e.hex("address", &x.address)
                 .hex("slot", &x.slot)
                 .u64("txn_count", u64::from(x.txn_count))
-                .u64("access_count", x.access_count)
-                .u64("writer_count", u64::from(x.writer_count));
+                .u64("access_count", x.access_count);
+            if extended {
+                e.u64("writer_count", u64::from(x.writer_count));
+            }
             e.close();
         },
     );
@@ -110,13 +147,18 @@ pub fn write_contention(s: &mut Vec<u8>, r: &ContentionReport) {
 
 /// `{"server_seqno":N,"ContentionData":{…}}`.
 pub fn contention_frame(seqno: u64, r: &ContentionReport) -> MetaFrame {
-    meta_frame(
-        seqno,
-        MetaKind::ContentionData,
-        None,
-        "ContentionData",
-        |s| write_contention(s, r),
-    )
+    let frame = |extended| {
+        meta_frame(
+            seqno,
+            MetaKind::ContentionData,
+            None,
+            "ContentionData",
+            |s| write_contention_shape(s, r, extended),
+        )
+    };
+    let mut f = frame(true);
+    f.old = Some(frame(false).frame);
+    f
 }
 
 /// `{"server_seqno":N,"TopAccesses":{"account":[{"key":"0x…","count":n}…],

@@ -90,6 +90,18 @@ impl W<'_> {
             self.num(k!("txn_index"), u64::from(i));
         }
     }
+    /// `txn_index` of the access events, `null` in a block's prologue or epilogue: the old
+    /// gateway wrote it so (serde's `Option`), and its SDKs read the key.
+    #[inline(always)]
+    fn txn_index_or_null(&mut self, ctx: &EventContext) {
+        match ctx.txn_idx {
+            Some(i) => self.num(k!("txn_index"), u64::from(i)),
+            None => {
+                self.raw(k!("txn_index"));
+                self.raw(b"null");
+            }
+        }
+    }
     /// A JSON array of 32-byte hex strings.
     fn hex32_array(&mut self, key: &[u8], items: &[u8]) {
         self.raw(key);
@@ -283,12 +295,12 @@ fn payload(w: &mut W<'_>, ctx: &EventContext, event: &ExecEvent<'_>) {
             w.int(k!("status"), i64::from(c.evmc_status));
         }
         ExecEvent::AccountAccessListHeader(h) => {
-            w.txn_index(ctx);
+            w.txn_index_or_null(ctx);
             w.num(k!("entry_count"), u64::from(h.entry_count));
             w.num(k!("access_context"), u64::from(h.access_context));
         }
         ExecEvent::AccountAccess(a) => {
-            w.txn_index(ctx);
+            w.txn_index_or_null(ctx);
             w.hex(k!("address"), &a.address);
             w.u256(k!("balance"), &a.prestate.balance);
             w.num(k!("nonce"), a.prestate.nonce);
@@ -303,7 +315,7 @@ fn payload(w: &mut W<'_>, ctx: &EventContext, event: &ExecEvent<'_>) {
             w.num(k!("transient_count"), u64::from(a.transient_count));
         }
         ExecEvent::StorageAccess(s) => {
-            w.txn_index(ctx);
+            w.txn_index_or_null(ctx);
             w.num(k!("account_index"), ctx.account_index);
             w.hex(k!("key"), &s.key);
             w.hex(k!("value"), &s.start_value);
@@ -497,10 +509,20 @@ mod tests {
                 assert_eq!(v.get("seqno").and_then(|x| x.as_u64()), Some(42));
                 assert_eq!(v.get("block_number").is_some(), ctx.block_number.is_some());
                 assert_eq!(v.get("txn_idx").is_some(), ctx.txn_idx.is_some());
-                assert!(
-                    !json.contains("null"),
-                    "optional fields are omitted: {json}"
+                // Optional fields are omitted, except the access events' `txn_index`, which
+                // is `null` outside a transaction (the old gateway's shape).
+                let access = matches!(
+                    ty,
+                    EventType::AccountAccessListHeader
+                        | EventType::AccountAccess
+                        | EventType::StorageAccess
                 );
+                let nulls = json.matches("null").count();
+                let expected = usize::from(access && ctx.txn_idx.is_none());
+                assert_eq!(nulls, expected, "nulls in {json}");
+                if expected == 1 {
+                    assert!(json.contains(r#""txn_index":null"#), "{json}");
+                }
                 if let Some(id) = ctx.block_id {
                     let want = crate::wire::json::to_hex(&id);
                     assert_eq!(

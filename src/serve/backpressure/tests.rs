@@ -21,6 +21,7 @@ fn ev(seqno: u64) -> Outbound {
 
 fn meta(seqno: u64) -> Outbound {
     Outbound::Meta(Arc::new(MetaFrame {
+        old: None,
         server_seqno: seqno,
         kind: MetaKind::Tps,
         stage: None,

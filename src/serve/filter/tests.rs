@@ -139,6 +139,7 @@ fn random_subscription(r: &mut Rng) -> Subscription {
         meta: MetaMask::EMPTY,
         specs,
         min_stage: CommitStage::GATES[r.below(4) as usize],
+        rejected: Vec::new(),
     }
 }
 
@@ -266,6 +267,7 @@ fn gates_select_one_stream_but_consensus_events_reach_every_gate() {
 #[test]
 fn meta_frames_follow_the_subscription_and_gaps_go_to_everyone() {
     let meta = |kind| MetaFrame {
+        old: None,
         server_seqno: 1,
         kind,
         stage: None,

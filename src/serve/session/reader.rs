@@ -16,7 +16,7 @@ use std::cell::RefCell;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::task::Poll;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures_lite::future::{self, poll_fn};
 use futures_lite::AsyncRead;
@@ -92,6 +92,12 @@ pub(crate) enum ReaderEnd {
 }
 
 /// Reads and handles client frames until the session closes, for whatever reason.
+/// The old gateway's SDKs reconnect after 10 s without a data frame (WebSocket pings do not
+/// count), so a quiet but healthy subscription looked dead to them and was replayed every
+/// 10 s. Sessions that did not ask for `extended=1` get a `Heartbeat` text frame this often
+/// (docs/protocol.md §3); ringgate's own clients rely on server pings.
+const DATA_HEARTBEAT: Duration = Duration::from_secs(5);
+
 pub(crate) async fn reader_loop(
     ctx: &Rc<ShardCtx>,
     stream: &Rc<RefCell<TcpStream>>,
@@ -103,6 +109,7 @@ pub(crate) async fn reader_loop(
     let mut pings = PingLimiter::new(cfg.ping_per_sec, cfg.ping_burst, Instant::now());
     let mut heartbeat = Heartbeat::new(cfg.ping_interval, cfg.pong_timeout, Instant::now());
     let mut buf = pipelined;
+    let mut next_data_beat = (!shared.extended).then(|| Instant::now() + DATA_HEARTBEAT);
     loop {
         // Handle every complete frame already buffered.
         loop {
@@ -129,9 +136,17 @@ pub(crate) async fn reader_loop(
                 return ReaderEnd::Closing;
             }
         }
-        let tick = heartbeat
-            .next_deadline()
-            .saturating_duration_since(Instant::now());
+        if next_data_beat.is_some_and(|at| Instant::now() >= at) {
+            let cursor = shared.state.borrow().queue.cursor();
+            push_control(shared, |out| {
+                write_message(&messages::heartbeat(cursor), out)
+            });
+            next_data_beat = Some(Instant::now() + DATA_HEARTBEAT);
+        }
+        let deadline = next_data_beat.map_or(heartbeat.next_deadline(), |d| {
+            d.min(heartbeat.next_deadline())
+        });
+        let tick = deadline.saturating_duration_since(Instant::now());
         let wake = future::or(
             async { ReaderWake::Read(read_some(stream, &mut buf, usize::MAX).await) },
             future::or(

@@ -52,9 +52,17 @@ pub fn register(
         limits: ctx.config.advertised_limits(),
     };
     write_message(&messages::hello(head, &hello), &mut control);
-    if let Some(resume) = &opening.resume {
-        write_message(resume, &mut control);
-    }
+    // Every connection gets a `Resume`, as from the old gateway, whose SDKs wait for one
+    // (`waitForResume`): a fresh connect says `snapshot` / `fresh`, nothing it asked for lost.
+    let fresh;
+    let resume = match &opening.resume {
+        Some(r) => r,
+        None => {
+            fresh = messages::resume(head, &messages::fresh_resume(ctx.hub.epoch));
+            &fresh
+        }
+    };
+    write_message(resume, &mut control);
     if let Some(e) = &query_error {
         write_message(&messages::error(head, e), &mut control);
         bump(&ctx.stats.error_frames, 1);
@@ -70,7 +78,12 @@ pub fn register(
     if query.resume_from.is_none() && query.from_block.is_none() {
         let filter = CompiledFilter::new(&subscription);
         let snapshot = ctx.hub.chain.get();
-        snapshot.write_connect_snapshot(head, |m| filter.matches_meta(m), &mut control);
+        snapshot.write_connect_snapshot(
+            head,
+            |m| filter.matches_meta(m),
+            !query.extended,
+            &mut control,
+        );
     }
     let id = ctx.sessions.borrow_mut().next_id();
     let shared = Rc::new(SessionShared {
@@ -79,6 +92,7 @@ pub fn register(
         fd,
         client,
         key,
+        extended: query.extended,
         state: RefCell::new(SessionState {
             filter: CompiledFilter::new(&subscription),
             queue,

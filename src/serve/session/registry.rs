@@ -44,6 +44,9 @@ pub struct SessionShared {
     pub client: IpAddr,
     /// The access key the session was admitted with (closed if the key is revoked).
     pub key: Option<String>,
+    /// The client asked for ringgate's shapes (`extended=1`); else old-gateway shapes where
+    /// they differ, and the data heartbeat.
+    pub extended: bool,
     pub state: RefCell<SessionState>,
 }
 

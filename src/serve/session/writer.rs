@@ -38,7 +38,7 @@ pub(crate) async fn writer_loop(
     let mut gather = Gather::default();
     let mut rest: Vec<u8> = Vec::new();
     let mut replayed = Vec::new();
-    let batch = BatchWriter::new(ctx.config.batch);
+    let batch = BatchWriter::new(ctx.config.batch).old_shapes(!shared.extended);
     loop {
         // A replaying session tops its queue up from the store before each write, so the
         // replay goes exactly as fast as the socket drains.

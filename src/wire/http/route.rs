@@ -67,6 +67,9 @@ pub struct WsQuery {
     pub events: Option<Vec<Item>>,
     /// `min_stage=Finalized`.
     pub min_stage: Option<CommitStage>,
+    /// `extended=1` (or `true`): ringgate's meta shapes and no data heartbeat; without it a
+    /// session gets the old gateway's shapes where they differ (docs/protocol.md §9).
+    pub extended: bool,
 }
 
 const WS_PATHS: [(&str, Channel); 6] = [
@@ -224,6 +227,13 @@ impl WsQuery {
                             )
                         })?;
                     set_once(&mut q.min_stage, stage, key)?;
+                }
+                "extended" => {
+                    q.extended = match value {
+                        "1" | "true" => true,
+                        "0" | "false" => false,
+                        _ => return Err(bad(key, format!("{value:?} is not 1, true, 0 or false"))),
+                    }
                 }
                 _ => {}
             }

@@ -57,6 +57,8 @@ pub struct Batch {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct BatchWriter {
     limits: BatchLimits,
+    /// Write meta frames in the old gateway's shape where it differs ([`MetaFrame::old`]).
+    old_shapes: bool,
 }
 
 impl BatchWriter {
@@ -67,6 +69,30 @@ impl BatchWriter {
                 max_events: limits.max_events.max(1),
                 max_bytes: limits.max_bytes.max(1),
             },
+            old_shapes: false,
+        }
+    }
+
+    /// Meta frames in the old gateway's shape where it differs (a session that did not ask
+    /// for `extended=1`).
+    pub fn old_shapes(mut self, on: bool) -> BatchWriter {
+        self.old_shapes = on;
+        self
+    }
+
+    /// Appends a meta frame in this session's shape; returns the bytes appended. The old
+    /// shape is copied (a few per block); the usual one is referenced.
+    pub fn write_meta(&self, m: &Arc<MetaFrame>, out: &mut impl FrameSink) -> usize {
+        match (&m.old, self.old_shapes) {
+            (Some(old), true) => {
+                let before = out.byte_len();
+                out.put_with(|head| {
+                    write_frame_header(OpCode::Text, old.len(), head);
+                    head.extend_from_slice(old);
+                });
+                out.byte_len() - before
+            }
+            _ => write_meta(m, out),
         }
     }
 

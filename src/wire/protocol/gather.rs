@@ -200,6 +200,7 @@ mod tests {
 
     fn meta(seqno: u64, text: &str) -> Arc<MetaFrame> {
         Arc::new(MetaFrame {
+            old: None,
             server_seqno: seqno,
             kind: crate::model::outbound::MetaKind::Tps,
             stage: None,

@@ -96,6 +96,7 @@ pub fn meta_frame(
         kind,
         stage,
         frame: message(seqno, name, body).into_boxed_slice(),
+        old: None,
     }
 }
 
@@ -227,6 +228,15 @@ pub fn subscribed(cursor: u64, sub: &Subscription) -> Vec<u8> {
         push_array(o.key("events"), sub.names(), write_str);
         o.u64("filters", sub.specs.len() as u64)
             .str("min_stage", sub.min_stage.name());
+        if !sub.rejected.is_empty() {
+            push_array(o.key("rejected"), &sub.rejected, |s, (item, e)| {
+                let mut r = Obj::open(s);
+                r.str("item", item)
+                    .str("code", e.code.as_str())
+                    .str("message", &e.message);
+                r.close();
+            });
+        }
         o.close();
     })
 }
@@ -288,6 +298,19 @@ pub struct ResumeInfo {
     pub recovered: bool,
 }
 
+/// The `Resume` of a connection that gave no cursor: `snapshot` (the old gateway's word for
+/// "start from the current state"), reason `fresh`, nothing asked for is missing.
+pub fn fresh_resume(epoch: u64) -> ResumeInfo {
+    ResumeInfo {
+        mode: ResumeMode::Snapshot,
+        reason: ResumeReason::Fresh,
+        epoch,
+        from_seqno: None,
+        to_seqno: None,
+        recovered: true,
+    }
+}
+
 /// `{"server_seqno":cursor,"Resume":{"mode":…,"reason":…,"epoch":…,"from_seqno"?,
 /// "to_seqno"?,"recovered":…}}`.
 pub fn resume(cursor: u64, r: &ResumeInfo) -> Vec<u8> {
@@ -304,6 +327,12 @@ pub fn resume(cursor: u64, r: &ResumeInfo) -> Vec<u8> {
         o.bool("recovered", r.recovered);
         o.close();
     })
+}
+
+/// `{"server_seqno":cursor,"Heartbeat":{}}`: a per-connection frame that only says the
+/// stream is alive (for the old SDKs' no-data watchdog).
+pub fn heartbeat(cursor: u64) -> Vec<u8> {
+    message(cursor, "Heartbeat", |out| out.extend_from_slice(b"{}"))
 }
 
 /// Appends `json` as one WebSocket text frame.

@@ -247,6 +247,9 @@ pub struct Subscription {
     pub specs: Vec<FilterSpec>,
     /// The gate events are released at; `Proposed` (live) unless asked otherwise.
     pub min_stage: CommitStage,
+    /// Names of a subscribe message that were skipped (unknown, or not on this channel)
+    /// while the rest applies, as the old gateway did; listed in the `Subscribed` ack.
+    pub rejected: Vec<(String, ClientError)>,
 }
 
 impl Subscription {
@@ -259,6 +262,7 @@ impl Subscription {
             meta: channel.allowed_meta(),
             specs: Vec::new(),
             min_stage: CommitStage::Proposed,
+            rejected: Vec::new(),
         }
     }
 
@@ -309,6 +313,7 @@ impl Subscription {
             meta: MetaMask::EMPTY,
             specs: Vec::new(),
             min_stage: CommitStage::Proposed,
+            rejected: Vec::new(),
         };
         let spec_items = specs.iter().map(|s| match s.target {
             SpecTarget::Event(t) => Item::Event(t),

@@ -9,7 +9,7 @@ use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
 use crate::model::kind::EventType;
 use crate::model::stage::CommitStage;
-use crate::wire::subscription::channel::{Channel, Item};
+use crate::wire::subscription::channel::{Channel, Item, MetaMask};
 use crate::wire::subscription::{
     ClientError, ClientHello, ClientMessage, ErrorCode, FieldFilter, FilterSpec, IndexRange,
     SpecTarget, Subscription, SubscriptionLimits, TopicSlot,
@@ -128,11 +128,46 @@ fn parse_item(v: &Value) -> Result<Item, ClientError> {
     })
 }
 
-fn parse_items(
+/// A skipped name and why.
+type Rejected = (String, ClientError);
+
+/// The names of a subscribe: the applicable ones, and those skipped (an unknown name, or an
+/// item the channel does not carry) with why. A name that is not a string fails the message.
+fn parse_names(
     v: &Value,
     what: &str,
+    channel: Channel,
     limits: &SubscriptionLimits,
-) -> Result<Vec<Item>, ClientError> {
+) -> Result<(Vec<Item>, Vec<Rejected>), ClientError> {
+    let mut items = Vec::new();
+    let mut rejected = Vec::new();
+    for v in parse_array(v, what, limits)? {
+        let name = v.as_str().unwrap_or_default();
+        match parse_item(v) {
+            Ok(item) if channel.allows(item) => items.push(item),
+            Ok(item) => rejected.push((
+                name.to_owned(),
+                err(
+                    ErrorCode::NotAllowedOnChannel,
+                    format!(
+                        "{} is not carried by the {} channel",
+                        item.name(),
+                        channel.name()
+                    ),
+                ),
+            )),
+            Err(e) if e.code == ErrorCode::UnknownEvent => rejected.push((short(name), e)),
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((items, rejected))
+}
+
+fn parse_array<'a>(
+    v: &'a Value,
+    what: &str,
+    limits: &SubscriptionLimits,
+) -> Result<&'a sonic_rs::Array, ClientError> {
     let arr = v.as_array().ok_or_else(|| {
         err(
             ErrorCode::BadValue,
@@ -145,7 +180,7 @@ fn parse_items(
             format!("{} names (limit {})", arr.len(), limits.max_names),
         ));
     }
-    arr.iter().map(parse_item).collect()
+    Ok(arr)
 }
 
 fn parse_subscribe(
@@ -154,8 +189,11 @@ fn parse_subscribe(
     limits: &SubscriptionLimits,
 ) -> Result<Subscription, ClientError> {
     if body.is_array() {
-        let items = parse_items(body, "subscribe", limits)?;
-        return Subscription::from_items(channel, &items, Vec::new(), limits);
+        let (items, rejected) = parse_names(body, "subscribe", channel, limits)?;
+        return with_rejected(
+            Subscription::from_items(channel, &items, Vec::new(), limits)?,
+            rejected,
+        );
     }
     let obj = body.as_object().ok_or_else(|| {
         err(
@@ -164,9 +202,10 @@ fn parse_subscribe(
         )
     })?;
     let (mut items, mut specs, mut min_stage) = (Vec::new(), Vec::new(), None);
+    let mut rejected = Vec::new();
     for (key, v) in obj.iter() {
         match key {
-            "events" => items = parse_items(v, "events", limits)?,
+            "events" => (items, rejected) = parse_names(v, "events", channel, limits)?,
             "filters" => {
                 let arr = v
                     .as_array()
@@ -199,6 +238,24 @@ fn parse_subscribe(
     if let Some(stage) = min_stage {
         sub.min_stage = super::check_gate(stage, limits)?;
     }
+    with_rejected(sub, rejected)
+}
+
+/// A subscription whose valid names apply while the `rejected` ones are reported in the
+/// ack (docs/protocol.md §4); when every name was rejected and no spec remains, the message
+/// fails with the first rejection instead, and the previous subscription stays in force.
+fn with_rejected(
+    mut sub: Subscription,
+    mut rejected: Vec<Rejected>,
+) -> Result<Subscription, ClientError> {
+    let nothing = sub.events == 0
+        && !sub.native_transfer
+        && sub.meta == MetaMask::EMPTY
+        && sub.specs.is_empty();
+    if nothing && !rejected.is_empty() {
+        return Err(rejected.swap_remove(0).1);
+    }
+    sub.rejected = rejected;
     Ok(sub)
 }
 

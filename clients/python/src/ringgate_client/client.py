@@ -58,7 +58,7 @@ log = logging.getLogger("ringgate_client")
 
 CHANNELS = ("all", "blocks", "txs", "contention", "lifecycle")
 STAGES = ("Proposed", "Voted", "Finalized", "Verified")
-_MANAGED_QUERY = {"resume_from", "epoch", "from_block", "events", "min_stage"}
+_MANAGED_QUERY = {"resume_from", "epoch", "from_block", "events", "min_stage", "extended"}
 _TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
 
 
@@ -262,6 +262,7 @@ class Client:
             q["events"] = ",".join(names)
         if self._min_stage is not None:
             q["min_stage"] = self._min_stage
+        q["extended"] = "1"  # ringgate's meta shapes (docs/protocol.md §9)
         return q
 
     async def _open(self, *, first: bool) -> None:

@@ -158,6 +158,8 @@ def _collect_problems(cls: type, d: dict, path: str, problems: list[str]) -> Non
             if required:
                 problems.append(f"{path}.{key}: missing")
             continue
+        if d[key] is None and not required:
+            continue  # an optional field may be null (block-level access events' txn_index)
         _check(d[key], tp, f"{path}.{key}", problems)
 
 

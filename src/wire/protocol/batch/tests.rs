@@ -120,6 +120,7 @@ fn an_empty_run_writes_nothing() {
 #[test]
 fn meta_frames_are_framed_verbatim() {
     let m = Arc::new(MetaFrame {
+        old: None,
         server_seqno: 5,
         kind: MetaKind::Tps,
         stage: None,
@@ -136,6 +137,7 @@ fn a_gather_list_carries_exactly_the_bytes_a_buffer_gets() {
     use crate::wire::protocol::gather::Gather;
     let events: Vec<Arc<EncodedEvent>> = (0..300).map(|i| event(10 + i, 3)).collect();
     let m = Arc::new(MetaFrame {
+        old: None,
         server_seqno: 400,
         kind: MetaKind::Tps,
         stage: None,
