@@ -21,6 +21,9 @@
 //! not back to their baseline once churn stops, a connection closed without a close frame
 //! while its client reads (steady, churning and stuck clients alike), a bad request not
 //! answered with a status, a slowloris head not cut at the handshake timeout, a crash.
+//! Problems that CPU starvation explains (a client closed as slow with its close frame, a
+//! handshake cut by the server's timeout, a late recovery) fail the run only when no
+//! starvation was measured just before them; otherwise they are listed as not judged.
 //!
 //! ```text
 //! cargo bench --bench soak -- run [--duration S] [--rate R] [--clients N] [--churners N] ...

@@ -11,10 +11,10 @@
 //!    the [`reader`] loop (client frames) and the [`writer`] task (everything pending in one
 //!    write per turn) until either side closes;
 //! 4. closing: the writer finishes the write in flight and sends the close frame (last),
-//!    then FIN, within `Config::close_grace` (a shutdown: [`CLOSE_LINGER`]), else the socket
-//!    is aborted; then the client's input is
-//!    read and discarded until its EOF or the close linger, so the socket is never dropped
-//!    with input unread (the kernel would answer with a reset that destroys any frame not yet
+//!    then FIN, within `Config::close_grace` (a shutdown: the 1 s close linger), else the socket
+//!    is aborted (docs/decisions/close-grace.md); then the client's input is read and
+//!    discarded until its EOF or the close linger, so the socket is never dropped with input
+//!    unread (the kernel would answer with a reset that destroys any frame not yet
 //!    transmitted, the close frame included). An answered HTTP request closes the same way.
 //!
 //! - [`registry`]: what the dispatch loop sees of each session: filter, bounded queue, waker.
