@@ -191,6 +191,8 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     raise_fd_limit();
     let pid = std::process::id();
     let ring = ringgate::ingest::ring::scratch_dir().join(format!("ringgate-soak-{pid}"));
+    // Declared before the writer, so dropped after it: the ring file goes on every return.
+    let _ring_file = RemoveOnDrop(ring.clone());
     let log_path = std::env::temp_dir().join(format!("ringgate-soak-{pid}.log"));
     let snapshot = snapshot_path(args);
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -328,7 +330,6 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
     }
     gateway.stop(Duration::from_secs(5));
     writer.kill();
-    let _ = std::fs::remove_file(&ring);
 
     let samples = samples.lock().expect("samples").clone();
     if let Some(path) = &args.samples_csv {
@@ -348,6 +349,15 @@ fn run(args: &Args) -> Result<bool, Box<dyn std::error::Error>> {
         log: &log_path,
     };
     Ok(verdict.judge_and_print())
+}
+
+/// Removes a file when dropped (the run's ring, whatever way the run ends).
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 /// Sleeps until `t` seconds into the run; false if the gateway exited meanwhile.
