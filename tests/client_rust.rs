@@ -383,10 +383,7 @@ async fn a_persisted_cursor_resumes_after_the_client_restarts() {
 async fn lost_data_is_an_item_a_cursor_too_old_or_of_another_run() {
     let mut ring = TestRing::create("client-gap");
     // A 50-frame window with no shared history behind it: a cursor at 1 is too old.
-    let server = serve(
-        &ring.path,
-        &["--resume-frames", "50", "--history-mib", "0"],
-    );
+    let server = serve(&ring.path, &["--resume-frames", "50", "--history-mib", "0"]);
     let mut probe = connect(&url(&server), Options::default().events(["TxnLog"]))
         .await
         .expect("connect");
