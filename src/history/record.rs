@@ -98,8 +98,14 @@ pub fn encode(frame: &Outbound, out: &mut Vec<u8>) {
             out.extend_from_slice(&m.server_seqno.to_le_bytes());
             out.push(META_KINDS.iter().position(|k| *k == m.kind).unwrap_or(0) as u8);
             out.push(m.stage.map_or(u8::MAX, stage_code));
-            out.extend_from_slice(&(m.frame.len() as u32).to_le_bytes());
-            out.extend_from_slice(&m.frame);
+            push_bytes(&m.frame, out);
+            match &m.old {
+                Some(old) => {
+                    out.push(1);
+                    push_bytes(old, out);
+                }
+                None => out.push(0),
+            }
         }
     }
 }
@@ -312,8 +318,10 @@ fn skip_body(tag: u8, c: &mut Cursor<'_>) -> Result<Option<u64>, RecordError> {
         }
         TAG_META => {
             c.take(2)?;
-            let len = c.u32()? as usize;
-            c.take(len)?;
+            c.bytes()?;
+            if c.u8()? != 0 {
+                c.bytes()?;
+            }
             Ok(None)
         }
         TAG_RPC => {
@@ -438,13 +446,17 @@ fn decode_one(c: &mut Cursor<'_>, originals: &mut Originals) -> Result<Outbound,
                 u8::MAX => None,
                 code => Some(stage_of(code)?),
             };
-            let len = c.u32()? as usize;
-            let frame: Box<[u8]> = c.take(len)?.into();
+            let frame: Box<[u8]> = c.bytes()?.into();
+            let old = match c.u8()? {
+                0 => None,
+                _ => Some(c.bytes()?.into()),
+            };
             Ok(Outbound::Meta(Arc::new(MetaFrame {
                 server_seqno,
                 kind,
                 stage,
                 frame,
+                old,
             })))
         }
         TAG_RPC => {
@@ -501,6 +513,7 @@ mod tests {
             kind: MetaKind::Lifecycle,
             stage: Some(CommitStage::Voted),
             frame: br#"{"server_seqno":11,"Lifecycle":{}}"#.as_slice().into(),
+            old: Some(br#"{"server_seqno":11,"Lifecycle":{"old":1}}"#.as_slice().into()),
         });
         let frames = [
             Outbound::Event(o.clone()),
@@ -527,6 +540,10 @@ mod tests {
             (m.server_seqno, m.kind, m.stage),
             (11, MetaKind::Lifecycle, Some(CommitStage::Voted))
         );
+        assert!(m
+            .old
+            .as_deref()
+            .is_some_and(|o| o.ends_with(b"{\"old\":1}}")));
         assert_eq!(**c, *copy);
         let mut sent = Vec::new();
         c.write_json(&mut sent);

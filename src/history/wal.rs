@@ -236,6 +236,7 @@ mod tests {
             kind: MetaKind::Tps,
             stage: None,
             frame: vec![b'x'; len].into(),
+            old: None,
         }))
     }
 
@@ -257,7 +258,7 @@ mod tests {
         let path = temp("wrap");
         let (mut wal, tail) = Wal::open(&path, 1000, 7).unwrap();
         assert!(tail.records.is_empty());
-        // Each record is 4 + 15 + 100 bytes: 8 fit in 1000.
+        // Each record is 4 + 16 + 100 bytes: 8 fit in 1000.
         for s in 1..=8 {
             assert!(wal.append(&meta(s, 100)), "record {s}");
         }
@@ -288,7 +289,7 @@ mod tests {
             wal.append(&meta(s, 50));
         }
         // Corrupt the second record's length.
-        let second = HEADER + 4 + 15 + 50;
+        let second = HEADER + 4 + 16 + 50;
         wal.map[second..second + 4].copy_from_slice(&5000u32.to_le_bytes());
         drop(wal);
         let (wal, tail) = Wal::open(&path, 4096, 2).unwrap();
