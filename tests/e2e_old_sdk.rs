@@ -260,3 +260,49 @@ fn a_quiet_stream_gets_heartbeats_that_repeat_the_cursor() {
         "per-connection: it repeats the cursor"
     );
 }
+
+#[test]
+fn a_subscribe_sent_right_after_a_resuming_connect_governs_the_replay() {
+    let mut ring = TestRing::create("old-replay");
+    let gw = start_gateway(test_config(&ring));
+    let mut probe = WsClient::connect(gw.addr, "/v1/ws");
+    let hello = probe.next_json();
+    let cursor = seqno_of(&hello);
+    gw.wait_for_clients(1);
+    let mut last_start = 0;
+    for n in 1..=20 {
+        last_start = ring.next_seqno();
+        ring.write_block(n, 3);
+    }
+    wait_until("the store has every block", || {
+        let v = probe.next_json();
+        v.get("Events")
+            .and_then(|e| e.as_array())
+            .is_some_and(|evs| {
+                evs.iter()
+                    .any(|e| e["seqno"].as_u64() >= Some(last_start + 10))
+            })
+    });
+
+    // An old SDK: resume_from alone, then its subscribe once the socket is open.
+    let mut old = WsClient::connect(gw.addr, &format!("/v1/ws?resume_from={cursor}"));
+    old.send_text(r#"{"subscribe":["BlockStart"]}"#);
+    let mut starts = 0;
+    loop {
+        let v = old.next_json();
+        let names = event_names(&v);
+        assert!(
+            names.iter().all(|n| n == "BlockStart"),
+            "replayed under the old subscription: {names:?}"
+        );
+        starts += names.len();
+        let done = v
+            .get("Events")
+            .and_then(|e| e.as_array())
+            .is_some_and(|evs| evs.iter().any(|e| e["seqno"].as_u64() == Some(last_start)));
+        if done {
+            break;
+        }
+    }
+    assert_eq!(starts, 20, "every block's start, once");
+}

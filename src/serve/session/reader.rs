@@ -284,6 +284,7 @@ fn on_text(ctx: &ShardCtx, shared: &SessionShared, text: &str) {
     match parse_client_message(text, shared.channel, limits) {
         Ok(ClientMessage::Subscribe(sub)) => {
             st.filter = CompiledFilter::new(&sub);
+            st.replay_hold = None;
             write_message(&messages::subscribed(cursor, &sub), &mut st.control);
         }
         Ok(ClientMessage::Hello(_)) => return,

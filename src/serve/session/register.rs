@@ -25,6 +25,9 @@ use crate::wire::protocol::messages::{self, write_message, Hello};
 use crate::wire::subscription::channel::Channel;
 use crate::wire::subscription::Subscription;
 
+/// How long a resuming old client's replay waits for its first subscribe.
+const REPLAY_HOLD: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Registers a new session on socket `fd` for `channel` with its connect-time `query`, and
 /// returns it with its first frames already queued for the writer.
 pub fn register(
@@ -85,6 +88,14 @@ pub fn register(
             &mut control,
         );
     }
+    // The old SDKs resume with `resume_from` alone (no `epoch`, `events` or `extended`, which
+    // they do not know) and subscribe once the socket is open: give that subscribe a moment
+    // to arrive so it, not the channel default, selects the replay.
+    let hold = opening.replay.is_some()
+        && query.epoch.is_none()
+        && query.events.is_none()
+        && !query.extended;
+    let replay_hold = hold.then(|| std::time::Instant::now() + REPLAY_HOLD);
     let id = ctx.sessions.borrow_mut().next_id();
     let shared = Rc::new(SessionShared {
         id,
@@ -100,10 +111,19 @@ pub fn register(
             closing: None,
             writer: None,
             reader: None,
+            replay_hold,
             replay: opening.replay,
             live_after: opening.live_after,
         }),
     });
     ctx.sessions.borrow_mut().insert(shared.clone());
+    if hold {
+        let s = shared.clone();
+        glommio::spawn_local(async move {
+            glommio::timer::sleep(REPLAY_HOLD).await;
+            s.wake();
+        })
+        .detach();
+    }
     shared
 }

@@ -67,6 +67,9 @@ pub struct SessionState {
     /// offers it nothing (every live frame is also in the store, where the cursor will read
     /// it). Cleared by [`crate::serve::session::replay::refill`] when the cursor reaches the head.
     pub replay: Option<ReplayCursor>,
+    /// Until then the replay waits for the client's first subscribe (an old SDK's, sent right
+    /// after the socket opens), so that subscription governs the replay; cleared by it.
+    pub replay_hold: Option<std::time::Instant>,
     /// Live frames with `server_seqno` at or below this were already replayed (or filtered
     /// out by the replay) and are skipped: the last seqno the replay examined, or the head
     /// at connect.

@@ -133,6 +133,13 @@ pub fn refill(ctx: &ShardCtx, shared: &SessionShared, scratch: &mut Vec<Outbound
     let Some(cursor) = st.replay.as_mut() else {
         return Refill::Live;
     };
+    if st
+        .replay_hold
+        .is_some_and(|until| std::time::Instant::now() < until)
+    {
+        return Refill::Queued; // the writer sleeps until the subscribe or the hold's end
+    }
+    st.replay_hold = None;
     let room = ctx
         .config
         .queue_limits()
