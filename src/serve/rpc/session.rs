@@ -4,7 +4,7 @@
 //!
 //! Runs on the shard core that accepted the connection. The reader answers every request
 //! synchronously on the shard (subscribe, unsubscribe and the plain methods need nothing
-//! but the shard's [`RpcHub`]), so a `fromBlock` replay and the subscription's insertion
+//! but the shard's [`RpcHub`](crate::serve::rpc::hub::RpcHub)), so a `fromBlock` replay and the subscription's insertion
 //! happen with no await between them: the replay joins the live stream without a hole or a
 //! duplicate. A client ping is answered at once (alloy drops a connection whose ping goes
 //! unanswered for 10 s); the server pings every `Config::rpc_ping_interval` (20 s, as
