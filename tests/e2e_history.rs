@@ -639,3 +639,34 @@ fn a_history_dir_of_another_chain_is_never_mixed_with_this_one() {
     seen.read_until_ring(&mut c, next);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn after_a_restart_on_a_quiet_ring_the_journal_is_resumable_at_once() {
+    let tag = "hist-quiet";
+    let mut ring = TestRing::create(tag);
+    let dir = history_dir(tag);
+    let gw = serve(&ring.path, &dir);
+    let last = write_events(&mut ring, 1_000);
+    wait_read(&gw, last);
+    let epoch = status_u64(&gw, "epoch");
+    let pid = gw.child.id().to_string();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    assert!(ok.success());
+    let mut gw = gw;
+    let _ = gw.child.wait();
+    drop(gw);
+    // Nothing new in the ring: the restarted gateway's head is the journal's.
+    let gw = serve(&ring.path, &dir);
+    let mut c = connect(&gw, &format!("&resume_from=0&epoch={epoch}"));
+    let _hello = c.next_json();
+    let resume = c.next_of("Resume");
+    let b = body(&resume, "Resume");
+    assert_eq!(str_of(b, "mode"), Some("resume"), "{resume:?}");
+    let mut seen = Seen::default();
+    seen.read_until_ring(&mut c, last);
+    assert_eq!(seen.ring, (1..=last).collect::<Vec<_>>());
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -70,8 +70,9 @@ impl HistorySender {
     }
 }
 
-/// Starts the history thread; it runs until the returned sender is dropped, then seals what
-/// it holds and exits. `last_ring_seqno` seeds the chunk metas (a restart's resume point).
+/// Seals `pending` (an earlier run's unsealed frames) and starts the history thread; it runs
+/// until the returned sender is dropped, then seals what it holds and exits.
+/// `last_ring_seqno` seeds the chunk metas (a restart's resume point).
 pub fn spawn(
     history: Arc<History>,
     last_ring_seqno: u64,
@@ -83,16 +84,16 @@ pub fn spawn(
         batch: Vec::with_capacity(BATCH),
         history: history.clone(),
     };
+    // What an earlier run left unsealed is sealed before anything starts, so the history's
+    // head is the restart point when the shards open.
+    let mut w = ChunkWriter::new(history, last_ring_seqno);
+    for f in &pending {
+        w.add(f);
+    }
+    w.seal();
     let handle = std::thread::Builder::new()
         .name("ringgate-history".into())
-        .spawn(move || {
-            let mut w = ChunkWriter::new(history, last_ring_seqno);
-            for f in &pending {
-                w.add(f);
-            }
-            w.seal();
-            w.run(rx);
-        })?;
+        .spawn(move || w.run(rx))?;
     Ok((sender, handle))
 }
 

@@ -51,7 +51,11 @@ impl ShardCtx {
         admission: ShardAdmission,
     ) -> ShardCtx {
         let mut resume = ResumeStore::new(config.resume_config());
+        // After a restart with a history dir, everything up to the journal's head was
+        // dispatched by the earlier run: cursors up to it are in range, not ahead.
+        let mut restart_head = 0;
         if let Some(h) = &hub.history {
+            restart_head = h.sealed_head();
             resume = resume.with_history(h.clone());
         }
         ShardCtx {
@@ -60,7 +64,7 @@ impl ShardCtx {
             stats,
             sessions: RefCell::new(Registry::default()),
             rpc: RefCell::new(RpcHub::default()),
-            dispatched: Cell::new(0),
+            dispatched: Cell::new(restart_head),
             resume: RefCell::new(resume),
             admission,
             closing: Semaphore::new(0),

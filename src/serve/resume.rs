@@ -170,6 +170,8 @@ impl ResumeStore {
     /// Reads frames older than this store from `history` (which seals every frame this store
     /// receives); frames the history has sealed are evicted from this store.
     pub fn with_history(mut self, history: Arc<History>) -> ResumeStore {
+        // A restarted gateway's history already holds frames up to its head.
+        self.head = self.head.max(history.sealed_head());
         self.history = Some(history);
         self
     }
