@@ -207,7 +207,7 @@ pub struct Config {
     /// a restart starts a new epoch.
     pub history_dir: Option<PathBuf>,
     /// Bytes the journal may use on disk; whole oldest segments are deleted past it. Default
-    /// 32 GiB: about 6 hours at 20,000 ring events/s.
+    /// 32 GiB: about 5 hours at 20,000 ring events/s (docs/benchmarks.md).
     pub history_max_disk: u64,
     /// History older than this is dropped (memory and disk). Default `None`: bytes only.
     pub history_max_age: Option<Duration>,
