@@ -63,6 +63,55 @@ fn status_u64(gw: &ServeProcess, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("status has no {field}"))
 }
 
+/// A counter of the status's `history` object (0 when absent).
+fn history_u64(gw: &ServeProcess, field: &str) -> u64 {
+    status(gw)
+        .get("history")
+        .and_then(|h| h.get(field))
+        .and_then(|v| v.as_u64())
+        .unwrap_or(0)
+}
+
+/// Stops the gateway with SIGKILL or SIGTERM and waits for it; a SIGTERM must exit cleanly.
+fn stop(mut gw: ServeProcess, kill: bool) {
+    if kill {
+        gw.child.kill().expect("SIGKILL");
+        let _ = gw.child.wait();
+        return;
+    }
+    let pid = gw.child.id().to_string();
+    let ok = std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .expect("kill -TERM");
+    assert!(ok.success());
+    let exit = gw.child.wait().expect("wait");
+    assert!(
+        exit.success(),
+        "SIGTERM exits cleanly: {exit:?}\n{}",
+        gw.log()
+    );
+}
+
+/// The journal's segment files, oldest first.
+fn segments(dir: &Path) -> Vec<PathBuf> {
+    let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
+        .expect("history dir")
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
+        .collect();
+    segments.sort();
+    segments
+}
+
+/// A new live client gets new events: the gateway still serves.
+fn still_serves(gw: &ServeProcess, ring: &mut TestRing) {
+    let mut live = connect(gw, "");
+    let _ = live.next_json();
+    let next = write_events(ring, 10);
+    Seen::default().read_until_ring(&mut live, next);
+}
+
 /// Waits until the gateway has read ring event `seqno`.
 fn wait_read(gw: &ServeProcess, seqno: u64) {
     wait_until("the gateway read the ring", || {
@@ -136,27 +185,8 @@ fn restart_keeps_every_event_once(tag: &str, kill: bool) {
     seen.read_until_ring(&mut c, first + 1_000);
     wait_read(&gw, more);
     let before = status_u64(&gw, "server_seqno");
-    let mut gw = gw;
-    if kill {
-        gw.child.kill().expect("SIGKILL");
-    } else {
-        let pid = gw.child.id().to_string();
-        let ok = std::process::Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill -TERM");
-        assert!(ok.success());
-    }
-    let exit = gw.child.wait().expect("wait");
-    if !kill {
-        assert!(
-            exit.success(),
-            "SIGTERM exits cleanly: {exit:?}\n{}",
-            gw.log()
-        );
-    }
+    stop(gw, kill);
     drop(c);
-    drop(gw);
 
     // Written while the gateway is down; still in the ring when it comes back.
     let down = write_events(&mut ring, 2_000);
@@ -209,17 +239,15 @@ fn a_ring_lapped_while_the_gateway_was_down_is_one_gap_with_the_exact_range() {
     let tag = "hist-lap";
     let mut ring = TestRing::create(tag);
     let dir = history_dir(tag);
-    let mut gw = serve(&ring.path, &dir);
+    let gw = serve(&ring.path, &dir);
     let first = write_events(&mut ring, 1_000);
     wait_read(&gw, first);
     let epoch = status_u64(&gw, "epoch");
     let mut seen = Seen::default();
     let mut c = connect(&gw, "&resume_from=0");
     seen.read_until_ring(&mut c, first);
-    gw.child.kill().expect("SIGKILL");
-    let _ = gw.child.wait();
+    stop(gw, true);
     drop(c);
-    drop(gw);
 
     // More than the ring's 65,536 descriptors: the journal's last event is overwritten.
     let down = write_events(&mut ring, 70_000);
@@ -270,7 +298,7 @@ fn a_torn_journal_tail_is_truncated_and_no_seqno_is_served_twice() {
     let tag = "hist-torn";
     let mut ring = TestRing::create(tag);
     let dir = history_dir(tag);
-    let mut gw = serve(&ring.path, &dir);
+    let gw = serve(&ring.path, &dir);
     let first = write_events(&mut ring, 20_000);
     wait_read(&gw, first);
     let epoch = status_u64(&gw, "epoch");
@@ -279,18 +307,11 @@ fn a_torn_journal_tail_is_truncated_and_no_seqno_is_served_twice() {
     seen.read_until_ring(&mut c, first);
     // Let the history seal everything (chunks seal within 250 ms), then kill.
     std::thread::sleep(Duration::from_millis(600));
-    gw.child.kill().expect("SIGKILL");
-    let _ = gw.child.wait();
+    stop(gw, true);
     drop(c);
-    drop(gw);
 
     // Tear the newest segment: cut its last 10 bytes, as a crash mid-write would.
-    let mut segments: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("history dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
-        .collect();
-    segments.sort();
+    let segments = segments(&dir);
     let newest = segments.last().expect("a segment");
     let len = std::fs::metadata(newest).expect("segment").len();
     let f = std::fs::OpenOptions::new()
@@ -420,11 +441,7 @@ fn the_status_reports_the_window_in_seqnos_blocks_and_seconds() {
     let last = write_events(&mut ring, 2_000);
     wait_read(&gw, last);
     wait_until("the history sealed a chunk", || {
-        status(&gw)
-            .get("history")
-            .and_then(|h| h.get("chunks"))
-            .and_then(|c| c.as_u64())
-            .is_some_and(|c| c > 0)
+        history_u64(&gw, "chunks") > 0
     });
     let s = status(&gw);
     let h = s.get("history").expect("history object");
@@ -519,11 +536,7 @@ fn a_history_dir_deleted_while_serving_costs_the_disk_copy_not_the_service() {
         seen.gaps
     );
     wait_until("the failed journal write is counted", || {
-        status(&gw)
-            .get("history")
-            .and_then(|h| h.get("disk_errors"))
-            .and_then(|v| v.as_u64())
-            .is_some_and(|n| n > 0)
+        history_u64(&gw, "disk_errors") > 0
     });
     assert!(gw.log().contains("history_write_failed"), "{}", gw.log());
     // What could not go to disk stays resumable from memory.
@@ -551,19 +564,10 @@ fn a_flipped_byte_in_a_journal_segment_is_a_gap_on_replay_and_everything_else_is
     }
     wait_read(&gw, last);
     wait_until("several chunks are sealed", || {
-        status(&gw)
-            .get("history")
-            .and_then(|h| h.get("chunks"))
-            .and_then(|v| v.as_u64())
-            .is_some_and(|n| n >= 3)
+        history_u64(&gw, "chunks") >= 3
     });
     // Flip a byte in the middle of the oldest segment, under the running gateway.
-    let mut segments: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .expect("history dir")
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "seg"))
-        .collect();
-    segments.sort();
+    let segments = segments(&dir);
     let mut bytes = std::fs::read(&segments[0]).expect("segment");
     let mid = bytes.len() / 3;
     bytes[mid] ^= 0xff;
@@ -575,17 +579,8 @@ fn a_flipped_byte_in_a_journal_segment_is_a_gap_on_replay_and_everything_else_is
     seen.read_until_ring(&mut c, last);
     assert!(!seen.gaps.is_empty(), "the damaged chunk is announced");
     assert!(seen.ring.len() < last as usize && !seen.ring.is_empty());
-    let corrupt = status(&gw)
-        .get("history")
-        .and_then(|h| h.get("corrupt_chunks"))
-        .and_then(|v| v.as_u64());
-    assert!(corrupt.is_some_and(|n| n > 0), "counted: {corrupt:?}");
-    // The gateway goes on serving: a live client still gets new events.
-    let mut live = connect(&gw, "");
-    let _ = live.next_json();
-    let next = write_events(&mut ring, 10);
-    let mut after = Seen::default();
-    after.read_until_ring(&mut live, next);
+    assert!(history_u64(&gw, "corrupt_chunks") > 0, "counted");
+    still_serves(&gw, &mut ring);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -602,7 +597,7 @@ fn a_history_dir_of_another_chain_is_never_mixed_with_this_one() {
             ..SynthOptions::default()
         })
     };
-    let mut gw = serve(&ring.path, &dir);
+    let gw = serve(&ring.path, &dir);
     let last = ring.write_synth(&mut chain(143), 2_000);
     wait_read(&gw, last);
     // The identity file's chain id (docs/history-format.md: u64 LE at byte 24).
@@ -612,9 +607,7 @@ fn a_history_dir_of_another_chain_is_never_mixed_with_this_one() {
             .and_then(|b| Some(u64::from_le_bytes(b.get(24..32)?.try_into().ok()?)))
     };
     wait_until("the chain id is journaled", || chain_of(&dir) == Some(143));
-    gw.child.kill().expect("SIGKILL");
-    let _ = gw.child.wait();
-    drop(gw);
+    stop(gw, true);
 
     // The node comes back on another chain, in a new ring at the same path.
     ring.restart_writer();
@@ -632,11 +625,7 @@ fn a_history_dir_of_another_chain_is_never_mixed_with_this_one() {
     }
     assert_eq!(chain_of(&dir), Some(143), "the journal keeps its chain");
     // The gateway serves the new chain from memory.
-    let mut c = connect(&gw, "");
-    let _ = c.next_json();
-    let next = write_events(&mut ring, 10);
-    let mut seen = Seen::default();
-    seen.read_until_ring(&mut c, next);
+    still_serves(&gw, &mut ring);
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -649,15 +638,7 @@ fn after_a_restart_on_a_quiet_ring_the_journal_is_resumable_at_once() {
     let last = write_events(&mut ring, 1_000);
     wait_read(&gw, last);
     let epoch = status_u64(&gw, "epoch");
-    let pid = gw.child.id().to_string();
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill -TERM");
-    assert!(ok.success());
-    let mut gw = gw;
-    let _ = gw.child.wait();
-    drop(gw);
+    stop(gw, false);
     // Nothing new in the ring: the restarted gateway's head is the journal's.
     let gw = serve(&ring.path, &dir);
     let mut c = connect(&gw, &format!("&resume_from=0&epoch={epoch}"));

@@ -50,7 +50,6 @@ pub struct Wal {
     /// `(pos, seqno)`: the record at `pos` has `seqno`; every record before `pos` is below it.
     checkpoints: VecDeque<(u64, u64)>,
     scratch: Vec<u8>,
-    full: u64,
 }
 
 /// What [`Wal::open`] found from an earlier run.
@@ -95,7 +94,6 @@ impl Wal {
             reclaim_pos: 0,
             checkpoints: VecDeque::new(),
             scratch: Vec::with_capacity(4096),
-            full: 0,
         };
         let tail = wal.recover();
         wal.reset(epoch);
@@ -160,8 +158,8 @@ impl Wal {
     }
 
     /// Appends `frame`'s record; `false` when the log is full (the history thread is behind
-    /// by the whole capacity): the frame is not write-ahead logged, and a SIGKILL before it
-    /// is sealed loses it from the journal.
+    /// by the whole capacity): the frame is not write-ahead logged (the caller counts it), and
+    /// a SIGKILL before it is sealed loses it from the journal.
     pub fn append(&mut self, frame: &Outbound) -> bool {
         self.scratch.clear();
         record::encode(frame, &mut self.scratch);
@@ -170,7 +168,6 @@ impl Wal {
         let room = self.capacity - off;
         let skip = if room < need { room } else { 0 };
         if self.write_pos + skip + need - self.reclaim_pos > self.capacity {
-            self.full += 1;
             return false;
         }
         if skip > 0 {
@@ -213,15 +210,6 @@ impl Wal {
         }
     }
 
-    /// Appends refused because the log was full.
-    pub fn full_count(&self) -> u64 {
-        self.full
-    }
-
-    /// Bytes written and not yet reclaimed.
-    pub fn used(&self) -> u64 {
-        self.write_pos - self.reclaim_pos
-    }
 }
 
 #[cfg(test)]
@@ -263,7 +251,6 @@ mod tests {
             assert!(wal.append(&meta(s, 100)), "record {s}");
         }
         assert!(!wal.append(&meta(9, 100)), "the log is full");
-        assert_eq!(wal.full_count(), 1);
         // Sealed through 8: the space before record 8 (the newest checkpoint <= 8) is freed.
         wal.reclaim(8);
         for s in 9..=12 {

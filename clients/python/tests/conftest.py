@@ -195,8 +195,9 @@ def chain(ringgate_bin, workdir):
 
 @pytest.fixture(scope="session")
 def small_store(ringgate_bin, chain, workdir):
-    """A second server on the same ring whose resume store keeps only 500 frames per shard."""
-    server = Server(ringgate_bin, workdir / "chain.ring", "--resume-frames", "500")
+    """A second server on the same ring whose resume store keeps only 500 frames per shard
+    and no shared history behind it (so a cursor from the start is too old)."""
+    server = Server(ringgate_bin, workdir / "chain.ring", "--resume-frames", "500", "--history-mib", "0")
     try:
         server.wait_until(lambda s: s.get("oldest_resumable_seqno", 0) > 5, what="store eviction")
         yield server

@@ -13,7 +13,7 @@ import { collect, serveSupports, sleep, startProxy, startServer, within } from "
 let srv;
 before(async () => {
   // 2,000 frames of resume store: a few hundred ms of this chain, so cursors age out fast.
-  srv = await startServer({ rate: 5000, serveArgs: ["--resume-frames", "2000"] });
+  srv = await startServer({ rate: 5000, serveArgs: ["--resume-frames", "2000", "--history-mib", "0"] });
 });
 after(async () => {
   await srv?.stop();
@@ -74,7 +74,7 @@ describe("gaps are values", () => {
   });
 
   test("a reconnect that lands on a restarted server (new epoch) yields a gap", { timeout: 30000 }, async () => {
-    const other = await startServer({ ring: srv.ring, serveArgs: ["--resume-frames", "2000"] });
+    const other = await startServer({ ring: srv.ring, serveArgs: ["--resume-frames", "2000", "--history-mib", "0"] });
     try {
       assert.notEqual(other.epoch, srv.epoch);
       const proxy = await startProxy(srv.port);
