@@ -209,7 +209,6 @@ impl Wal {
             }
         }
     }
-
 }
 
 #[cfg(test)]
