@@ -306,3 +306,61 @@ fn a_subscribe_sent_right_after_a_resuming_connect_governs_the_replay() {
     }
     assert_eq!(starts, 20, "every block's start, once");
 }
+
+#[test]
+fn nothing_of_the_old_subscription_follows_the_subscribed_ack() {
+    let mut ring = TestRing::create("old-resubscribe");
+    let gw = start_gateway(test_config(&ring));
+    let mut probe = WsClient::connect(gw.addr, "/v1/ws?events=BlockEnd");
+    let cursor = seqno_of(&probe.next_json());
+    gw.wait_for_clients(1);
+    let mut last_start = 0;
+    for n in 1..=1_500 {
+        last_start = ring.next_seqno();
+        ring.write_block(n, 5);
+    }
+    wait_until("the store has every block", || {
+        let v = probe.next_json();
+        v.get("Events")
+            .and_then(|e| e.as_array())
+            .is_some_and(|evs| evs.iter().any(|e| e["seqno"].as_u64() > Some(last_start)))
+    });
+
+    // A firehose replay into a small receive buffer that is not read: the socket fills and
+    // frames of the first subscription wait in the session's queue. Then a narrower one.
+    let stream = connect_small_receive_buffer(gw.addr);
+    let mut c =
+        RawClient::upgraded_over(stream, &format!("/v1/ws?resume_from={cursor}&extended=1"))
+            .into_ws();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    c.send_text(r#"{"subscribe":["BlockStart"]}"#);
+    let mut before_ack = 0;
+    loop {
+        let v = c.next_json();
+        if v.get("Subscribed").is_some() {
+            break;
+        }
+        before_ack += event_names(&v).len();
+    }
+    assert!(
+        before_ack > 0,
+        "the first subscription's frames were in flight"
+    );
+    let marker = ring.next_seqno();
+    ring.write_block(1_501, 1);
+    loop {
+        let v = c.next_json();
+        let names = event_names(&v);
+        assert!(
+            names.iter().all(|n| n == "BlockStart"),
+            "after the ack, frames of the old subscription: {names:?}"
+        );
+        let done = v
+            .get("Events")
+            .and_then(|e| e.as_array())
+            .is_some_and(|evs| evs.iter().any(|e| e["seqno"].as_u64() == Some(marker)));
+        if done {
+            break;
+        }
+    }
+}

@@ -171,6 +171,22 @@ impl SessionQueue {
         Some(w)
     }
 
+    /// Keeps only the queued frames `keep` accepts (warnings always stay): a new
+    /// subscription applies to every frame not yet written, so nothing selected by the old
+    /// one follows its acknowledgement. Frames removed so are not losses (the client no
+    /// longer asked for them) and are not counted as drops.
+    pub fn retain_frames(&mut self, mut keep: impl FnMut(&Outbound) -> bool) {
+        self.entries.retain(|entry| match entry {
+            Entry::Frame(f) => keep(f),
+            Entry::Warning(_) => true,
+        });
+        self.frames = self
+            .entries
+            .iter()
+            .filter(|e| matches!(e, Entry::Frame(_)))
+            .count();
+    }
+
     /// Frames waiting (warnings excluded).
     pub fn len(&self) -> usize {
         self.frames

@@ -25,7 +25,7 @@ use glommio::net::TcpStream;
 use crate::metrics::bump;
 use crate::serve::ctx::ShardCtx;
 use crate::serve::filter::CompiledFilter;
-use crate::serve::session::registry::SessionShared;
+use crate::serve::session::registry::{wants, SessionShared};
 use crate::serve::session::CLOSE_LINGER;
 use crate::wire::protocol::messages::{self, write_message};
 use crate::wire::subscription::{parse_client_message, ClientMessage};
@@ -285,6 +285,11 @@ fn on_text(ctx: &ShardCtx, shared: &SessionShared, text: &str) {
         Ok(ClientMessage::Subscribe(sub)) => {
             st.filter = CompiledFilter::new(&sub);
             st.replay_hold = None;
+            // The ack goes out before anything still queued: what the old subscription
+            // queued but the new one does not select must not follow it.
+            let st = &mut *st;
+            let filter = &st.filter;
+            st.queue.retain_frames(|frame| wants(filter, frame));
             write_message(&messages::subscribed(cursor, &sub), &mut st.control);
         }
         Ok(ClientMessage::Hello(_)) => return,
