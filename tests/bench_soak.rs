@@ -103,6 +103,7 @@ fn duplicates_and_seqno_regressions_are_disorder() {
     c.on_frame(&frame(
         r#"{"server_seqno":10,"Warning":{"type":"backpressure","dropped":1}}"#,
     ));
+    c.on_frame(&frame(r#"{"server_seqno":10,"Heartbeat":{}}"#));
     assert!(c.disorder.is_empty(), "{:?}", c.disorder);
     let holes = c.on_frame(&events(12, &[3]));
     assert_eq!(holes[0].announced_by.as_deref(), Some("Warning"));

@@ -35,6 +35,9 @@ pub struct Frame {
     pub subscribed: Option<IgnoredAny>,
     #[serde(rename = "Error", default)]
     pub error: Option<IgnoredAny>,
+    /// Sent every 5 s to sessions without `extended=1` (the soak's steady clients).
+    #[serde(rename = "Heartbeat", default)]
+    pub heartbeat: Option<IgnoredAny>,
 }
 
 impl Frame {
@@ -45,6 +48,7 @@ impl Frame {
             || self.subscribed.is_some()
             || self.error.is_some()
             || self.warning.is_some()
+            || self.heartbeat.is_some()
     }
 }
 

@@ -108,7 +108,11 @@ async fn connect(addr: SocketAddr, path: &str, rcvbuf: Option<u32>) -> Result<Ws
     let tcp = socket.connect(addr).await?;
     tcp.set_nodelay(true)?;
     let url = format!("ws://{addr}{path}");
-    let (ws, _) = client_async(url, MaybeTlsStream::Plain(tcp)).await?;
+    // A gateway that never answers the upgrade must fail the run, not hang it.
+    let handshake = client_async(url, MaybeTlsStream::Plain(tcp));
+    let (ws, _) = tokio::time::timeout(Duration::from_secs(15), handshake)
+        .await
+        .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "no upgrade in 15 s"))??;
     Ok(ws)
 }
 
@@ -152,6 +156,11 @@ pub async fn steady(sh: Arc<Shared>, id: usize) -> SteadyReport {
         }
         let mut epoch_seen = false;
         loop {
+            // Checked on every frame too: a busy stream never lets the timer branch win.
+            if sh.stopping() {
+                let _ = ws.close(None).await;
+                return rep;
+            }
             let msg = tokio::select! {
                 m = ws.next() => m,
                 _ = tokio::time::sleep(Duration::from_millis(200)) => {
