@@ -41,7 +41,7 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
             ty.name()
         );
     }
-    let simple: [(&str, &str, &str, u64); 10] = [
+    let simple: [(&str, &str, &str, u64); 11] = [
         (
             "ringgate_events_bad_total",
             "counter",
@@ -71,6 +71,12 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
             "counter",
             "Ring writer restarts seen.",
             ld(&t.writer_restarts),
+        ),
+        (
+            "ringgate_history_wal_full_total",
+            "counter",
+            "Frames the write-ahead log refused (full).",
+            ld(&t.history_wal_full),
         ),
         (
             "ringgate_head_ring_seqno",
@@ -365,13 +371,6 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
     if let Some(h) = &hub.history {
         render_history(&mut out, h);
     }
-    let _ = writeln!(
-        out,
-        "# HELP ringgate_history_wal_full_total Frames the write-ahead log refused (full).\n\
-         # TYPE ringgate_history_wal_full_total counter\n\
-         ringgate_history_wal_full_total {}",
-        ld(&t.history_wal_full)
-    );
     if let Some(auth) = &hub.auth {
         render_auth(&mut out, auth);
     }
