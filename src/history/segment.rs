@@ -11,9 +11,9 @@
 //! Output: a [`ChunkLocation`] per chunk, chunks read back verified, and at [`Journal::open`]
 //! the index of every good chunk already on disk ([`Recovered`]).
 //!
-//! Parts: `format` (byte layouts, pure), `recovery` (the record scan at open), `files` (the
-//! directory's lock, identity and clean marker), `error` ([`JournalError`]); this file holds
-//! the journal's state and its operations.
+//! Parts: `format` (byte layouts, pure), `recovery` (opening and scanning segments at open),
+//! `files` (the directory's lock, identity and clean marker), `error` ([`JournalError`]); this
+//! file holds the journal's state and its operations.
 //!
 //! Invariants:
 //! - one process per directory (an exclusive `flock` on `DIR/lock` for the journal's life);
@@ -42,13 +42,13 @@ pub use self::error::JournalError;
 use self::error::io_err;
 use self::files::{
     list_segments, lock_dir, read_identity, take_clean_marker, write_atomically, CLEAN_FILE,
-    CORRUPT_SUFFIX, IDENTITY_FILE,
+    IDENTITY_FILE,
 };
 use self::format::{
-    encode_clean, encode_identity, encode_record, segment_file_name, HeaderFault, RecordHeader,
-    SegmentHeader, MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
+    encode_clean, encode_identity, encode_record, segment_file_name, RecordHeader, SegmentHeader,
+    MAX_PAYLOAD_LEN, RECORD_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
-use self::recovery::scan_records;
+use self::recovery::open_segment;
 use crate::history::meta::{ChunkMeta, JournalIdentity};
 use std::collections::VecDeque;
 use std::fs::{self, File, OpenOptions};
@@ -211,83 +211,6 @@ impl Journal {
             && recovered.torn_tail_bytes == 0
             && recovered.corrupt_records == 0;
         Ok((journal, recovered))
-    }
-
-    /// Adds what segment `opened` holds to the journal and to `recovered`: removes it if it
-    /// is the torn newest one, moves it aside if its header is damaged, else scans its
-    /// records and truncates a torn tail of the newest segment.
-    fn recover_segment(
-        &mut self,
-        opened: OpenedSegment,
-        recovered: &mut Recovered,
-    ) -> Result<(), JournalError> {
-        let OpenedSegment {
-            id,
-            path,
-            file,
-            file_len,
-            newest,
-            header,
-        } = opened;
-        let header = match header {
-            Ok(header) => header,
-            Err(HeaderFault::Short) if newest => {
-                // Created by a run that died before its header was written: nothing in it.
-                fs::remove_file(&path).map_err(io_err("remove torn segment", &path))?;
-                recovered.torn_tail_bytes += file_len;
-                return Ok(());
-            }
-            Err(_) => {
-                let aside = PathBuf::from(format!("{}{CORRUPT_SUFFIX}", path.display()));
-                fs::rename(&path, &aside).map_err(io_err("move aside damaged segment", &path))?;
-                recovered.corrupt_records += 1;
-                recovered.corrupt_bytes += file_len;
-                recovered.moved_aside.push(aside);
-                return Ok(());
-            }
-        };
-        let scan = scan_records(
-            &file,
-            file_len,
-            SEGMENT_HEADER_LEN as u64,
-            &header,
-            self.last_seqno,
-        )
-        .map_err(io_err("read segment", &path))?;
-        recovered.corrupt_records += scan.corrupt_records;
-        recovered.corrupt_bytes += scan.corrupt_bytes;
-        let mut len = file_len;
-        if newest {
-            if scan.trailing_bytes > 0 {
-                file.set_len(scan.valid_end)
-                    .map_err(io_err("truncate torn tail of", &path))?;
-                recovered.torn_tail_bytes += scan.trailing_bytes;
-                len = scan.valid_end;
-            }
-            self.active = Some(file);
-        } else if scan.trailing_bytes > 0 {
-            recovered.corrupt_records += scan.trailing_records + u64::from(scan.trailing_garbage);
-            recovered.corrupt_bytes += scan.trailing_bytes;
-        }
-        let mut segment = Segment {
-            id,
-            len,
-            newest_ns: header.created_ns,
-            has_chunks: !scan.chunks.is_empty(),
-        };
-        for found in scan.chunks {
-            segment.newest_ns = found.meta.last_time_ns;
-            self.last_seqno = Some(found.meta.last_seqno);
-            let loc = ChunkLocation {
-                segment: id,
-                offset: found.offset,
-                len: found.payload_len,
-            };
-            recovered.chunks.push((found.meta, loc));
-        }
-        self.total_bytes += segment.len;
-        self.segments.push_back(segment);
-        Ok(())
     }
 
     /// Appends one chunk record to the newest segment with one `pwrite(2)` (no fsync),
@@ -552,75 +475,6 @@ impl Journal {
     fn segment_path(&self, id: u64) -> PathBuf {
         self.dir.join(segment_file_name(id))
     }
-}
-
-/// A segment file opened at `open`, its header read but nothing changed yet.
-struct OpenedSegment {
-    id: u64,
-    path: PathBuf,
-    file: File,
-    file_len: u64,
-    /// The newest segment of the directory (where a crash tears, and appends continue).
-    newest: bool,
-    /// The header, or why it is unreadable (including a header that names another segment).
-    header: Result<SegmentHeader, HeaderFault>,
-}
-
-/// Opens segment `id` (for writing too if it is the newest) and reads its header. A readable
-/// header of another format version or epoch than `identity`'s refuses the directory.
-fn open_segment(
-    dir: &Path,
-    id: u64,
-    newest: bool,
-    identity: &JournalIdentity,
-) -> Result<OpenedSegment, JournalError> {
-    let path = dir.join(segment_file_name(id));
-    let file = OpenOptions::new()
-        .read(true)
-        .write(newest)
-        .open(&path)
-        .map_err(io_err("open segment", &path))?;
-    let file_len = file
-        .metadata()
-        .map_err(io_err("stat segment", &path))?
-        .len();
-    let mut head = [0u8; SEGMENT_HEADER_LEN];
-    let head_len =
-        usize::try_from(file_len).map_or(SEGMENT_HEADER_LEN, |len| len.min(SEGMENT_HEADER_LEN));
-    file.read_exact_at(&mut head[..head_len], 0)
-        .map_err(io_err("read segment", &path))?;
-    let header = SegmentHeader::decode(&head[..head_len]).and_then(|h| {
-        if h.first_seqno == id {
-            Ok(h)
-        } else {
-            Err(HeaderFault::Name)
-        }
-    });
-    if let Ok(header) = &header {
-        if header.format_version != identity.format_version {
-            return Err(JournalError::UnsupportedVersion {
-                dir: dir.to_path_buf(),
-                found: header.format_version,
-                supported: identity.format_version,
-            });
-        }
-        if header.epoch != identity.epoch {
-            return Err(JournalError::Foreign {
-                dir: dir.to_path_buf(),
-                field: "epoch (of a segment file)",
-                found: header.epoch.to_string(),
-                expected: identity.epoch.to_string(),
-            });
-        }
-    }
-    Ok(OpenedSegment {
-        id,
-        path,
-        file,
-        file_len,
-        newest,
-        header,
-    })
 }
 
 /// `pread` of exactly `buf.len()` bytes: `None` when the file ends first.
