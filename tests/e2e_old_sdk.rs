@@ -63,15 +63,38 @@ fn frames_until(c: &mut WsClient, last: u64) -> Vec<Value> {
     let mut out = Vec::new();
     loop {
         let v = c.next_json();
-        let done = v
-            .get("Events")
-            .and_then(|e| e.as_array())
-            .is_some_and(|evs| evs.iter().any(|e| e["seqno"].as_u64() == Some(last)));
+        let done = has_event(&v, |s| s == last);
         out.push(v);
         if done {
             return out;
         }
     }
+}
+
+/// Whether `frame` is an `Events` frame with an event whose ring seqno `pred` accepts.
+fn has_event(frame: &Value, pred: impl Fn(u64) -> bool) -> bool {
+    frame
+        .get("Events")
+        .and_then(|e| e.as_array())
+        .is_some_and(|evs| evs.iter().any(|e| e["seqno"].as_u64().is_some_and(&pred)))
+}
+
+/// Writes blocks 1..=`blocks` of `txns` transactions each and waits until the gateway has
+/// all of them; returns the head at the start (a cursor before them) and the ring seqno of
+/// the last block's `BlockStart`.
+fn stored_blocks(gw: &TestGateway, ring: &mut TestRing, blocks: u64, txns: u32) -> (u64, u64) {
+    let mut probe = WsClient::connect(gw.addr, "/v1/ws?events=BlockEnd");
+    let cursor = seqno_of(&probe.next_json());
+    gw.wait_for_clients(1);
+    let mut last_start = 0;
+    for n in 1..=blocks {
+        last_start = ring.next_seqno();
+        ring.write_block(n, txns);
+    }
+    wait_until("the gateway has every block", || {
+        has_event(&probe.next_json(), |s| s > last_start)
+    });
+    (cursor, last_start)
 }
 
 #[test]
@@ -265,24 +288,7 @@ fn a_quiet_stream_gets_heartbeats_that_repeat_the_cursor() {
 fn a_subscribe_sent_right_after_a_resuming_connect_governs_the_replay() {
     let mut ring = TestRing::create("old-replay");
     let gw = start_gateway(test_config(&ring));
-    let mut probe = WsClient::connect(gw.addr, "/v1/ws");
-    let hello = probe.next_json();
-    let cursor = seqno_of(&hello);
-    gw.wait_for_clients(1);
-    let mut last_start = 0;
-    for n in 1..=20 {
-        last_start = ring.next_seqno();
-        ring.write_block(n, 3);
-    }
-    wait_until("the store has every block", || {
-        let v = probe.next_json();
-        v.get("Events")
-            .and_then(|e| e.as_array())
-            .is_some_and(|evs| {
-                evs.iter()
-                    .any(|e| e["seqno"].as_u64() >= Some(last_start + 10))
-            })
-    });
+    let (cursor, last_start) = stored_blocks(&gw, &mut ring, 20, 3);
 
     // An old SDK: resume_from alone, then its subscribe once the socket is open.
     let mut old = WsClient::connect(gw.addr, &format!("/v1/ws?resume_from={cursor}"));
@@ -296,11 +302,7 @@ fn a_subscribe_sent_right_after_a_resuming_connect_governs_the_replay() {
             "replayed under the old subscription: {names:?}"
         );
         starts += names.len();
-        let done = v
-            .get("Events")
-            .and_then(|e| e.as_array())
-            .is_some_and(|evs| evs.iter().any(|e| e["seqno"].as_u64() == Some(last_start)));
-        if done {
+        if has_event(&v, |s| s == last_start) {
             break;
         }
     }
@@ -311,20 +313,7 @@ fn a_subscribe_sent_right_after_a_resuming_connect_governs_the_replay() {
 fn nothing_of_the_old_subscription_follows_the_subscribed_ack() {
     let mut ring = TestRing::create("old-resubscribe");
     let gw = start_gateway(test_config(&ring));
-    let mut probe = WsClient::connect(gw.addr, "/v1/ws?events=BlockEnd");
-    let cursor = seqno_of(&probe.next_json());
-    gw.wait_for_clients(1);
-    let mut last_start = 0;
-    for n in 1..=1_500 {
-        last_start = ring.next_seqno();
-        ring.write_block(n, 5);
-    }
-    wait_until("the store has every block", || {
-        let v = probe.next_json();
-        v.get("Events")
-            .and_then(|e| e.as_array())
-            .is_some_and(|evs| evs.iter().any(|e| e["seqno"].as_u64() > Some(last_start)))
-    });
+    let (cursor, _) = stored_blocks(&gw, &mut ring, 1_500, 5);
 
     // A firehose replay into a small receive buffer that is not read: the socket fills and
     // frames of the first subscription wait in the session's queue. Then a narrower one.
@@ -355,11 +344,7 @@ fn nothing_of_the_old_subscription_follows_the_subscribed_ack() {
             names.iter().all(|n| n == "BlockStart"),
             "after the ack, frames of the old subscription: {names:?}"
         );
-        let done = v
-            .get("Events")
-            .and_then(|e| e.as_array())
-            .is_some_and(|evs| evs.iter().any(|e| e["seqno"].as_u64() == Some(marker)));
-        if done {
+        if has_event(&v, |s| s == marker) {
             break;
         }
     }
