@@ -20,10 +20,9 @@ use std::net::IpAddr;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
 use std::sync::atomic::Ordering;
-use std::task::Poll;
 use std::time::Instant;
 
-use futures_lite::future::{self, poll_fn};
+use futures_lite::future;
 use glommio::net::TcpStream;
 
 use crate::metrics::bump;
@@ -36,7 +35,7 @@ const MAX_WAITING: usize = 64;
 use crate::serve::session::reader::{discard_until_eof, read_some};
 use crate::serve::session::registry::abort_socket;
 use crate::serve::session::writer::half_close;
-use crate::serve::session::{write_all, CLOSE_LINGER};
+use crate::serve::session::{park_until, write_all, CLOSE_LINGER};
 use crate::wire::json::write_str;
 use crate::wire::rpc::filter::LogFilter;
 use crate::wire::rpc::{
@@ -162,19 +161,12 @@ async fn reader_loop(
 }
 
 async fn closed_signal(ctx: &ShardCtx, session: &RpcSession) {
-    future::or(ctx.closed(), async {
-        poll_fn(|cx| {
-            let mut st = session.state.borrow_mut();
-            if st.closing.is_some() {
-                Poll::Ready(())
-            } else {
-                st.reader = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
-    })
-    .await;
+    let closing = park_until(
+        &session.state,
+        |st| st.closing.is_some(),
+        |st| &mut st.reader,
+    );
+    future::or(ctx.closed(), closing).await;
 }
 
 fn control(session: &RpcSession, f: impl FnOnce(&mut Vec<u8>)) {
@@ -379,15 +371,11 @@ fn write_note(note: &Note, out: &mut Vec<u8>) {
 async fn writer_loop(ctx: Rc<ShardCtx>, stream: Rc<RefCell<TcpStream>>, session: Rc<RpcSession>) {
     let mut out = Vec::with_capacity(64 * 1024);
     loop {
-        poll_fn(|cx| {
-            let mut st = session.state.borrow_mut();
-            if !st.control.is_empty() || !st.queue.is_empty() || st.closing.is_some() {
-                Poll::Ready(())
-            } else {
-                st.writer = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
+        park_until(
+            &session.state,
+            |st| !st.control.is_empty() || !st.queue.is_empty() || st.closing.is_some(),
+            |st| &mut st.writer,
+        )
         .await;
         out.clear();
         let (notes, last, closing) = {

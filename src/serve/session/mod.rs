@@ -317,6 +317,27 @@ async fn respond(ctx: &ShardCtx, stream: &Rc<RefCell<TcpStream>>, response: &Res
     discard_until_eof(stream).await;
 }
 
+/// Resolves once `ready` holds for the session state in `cell`; until then the polling task's
+/// waker waits in the slot `waker` picks (the session's reader or writer slot), woken by
+/// whoever changes the state. The state is borrowed only inside each poll. Shared by the
+/// native and the JSON-RPC sessions.
+pub(crate) async fn park_until<S>(
+    cell: &RefCell<S>,
+    ready: impl Fn(&S) -> bool,
+    waker: impl Fn(&mut S) -> &mut Option<std::task::Waker>,
+) {
+    futures_lite::future::poll_fn(|cx| {
+        let mut st = cell.borrow_mut();
+        if ready(&st) {
+            std::task::Poll::Ready(())
+        } else {
+            *waker(&mut st) = Some(cx.waker().clone());
+            std::task::Poll::Pending
+        }
+    })
+    .await
+}
+
 /// Writes all of `bytes` (the stream is borrowed only inside each poll).
 pub(crate) async fn write_all(
     stream: &Rc<RefCell<TcpStream>>,

@@ -15,7 +15,6 @@
 use std::cell::RefCell;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::task::Poll;
 use std::time::{Duration, Instant};
 
 use futures_lite::future::{self, poll_fn};
@@ -26,7 +25,7 @@ use crate::metrics::bump;
 use crate::serve::ctx::ShardCtx;
 use crate::serve::filter::CompiledFilter;
 use crate::serve::session::registry::{wants, SessionShared};
-use crate::serve::session::CLOSE_LINGER;
+use crate::serve::session::{park_until, CLOSE_LINGER};
 use crate::wire::protocol::messages::{self, write_message};
 use crate::wire::subscription::{parse_client_message, ClientMessage};
 use crate::wire::ws::{self, Beat, CloseCode, Decoded, FrameDecoder, Heartbeat, OpCode};
@@ -210,19 +209,12 @@ const LINGER_DISCARD_LIMIT: usize = 256 * 1024;
 
 /// Resolves when this session starts closing (for any reason) or the shard shuts down.
 async fn closed_signal(ctx: &ShardCtx, shared: &SessionShared) {
-    future::or(ctx.closed(), async {
-        poll_fn(|cx| {
-            let mut st = shared.state.borrow_mut();
-            if st.closing.is_some() {
-                Poll::Ready(())
-            } else {
-                st.reader = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
-        .await
-    })
-    .await;
+    let closing = park_until(
+        &shared.state,
+        |st| st.closing.is_some(),
+        |st| &mut st.reader,
+    );
+    future::or(ctx.closed(), closing).await;
 }
 
 fn push_control(shared: &SessionShared, f: impl FnOnce(&mut Vec<u8>)) {

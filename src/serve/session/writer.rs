@@ -15,9 +15,8 @@
 use std::cell::RefCell;
 use std::os::fd::AsRawFd;
 use std::rc::Rc;
-use std::task::Poll;
 
-use futures_lite::future::{self, poll_fn};
+use futures_lite::future;
 use glommio::net::TcpStream;
 
 use crate::metrics::bump;
@@ -25,7 +24,7 @@ use crate::serve::backpressure::Written;
 use crate::serve::ctx::ShardCtx;
 use crate::serve::session::registry::{abort_socket, SessionShared};
 use crate::serve::session::replay::{self, Refill};
-use crate::serve::session::write_all;
+use crate::serve::session::{park_until, write_all};
 use crate::sys;
 use crate::wire::protocol::{BatchWriter, FrameSink, Gather};
 use crate::wire::ws::{self, CloseCode};
@@ -46,15 +45,11 @@ pub(crate) async fn writer_loop(
             future::yield_now().await;
             continue;
         }
-        poll_fn(|cx| {
-            let mut st = shared.state.borrow_mut();
-            if !st.control.is_empty() || !st.queue.is_empty() || st.closing.is_some() {
-                Poll::Ready(())
-            } else {
-                st.writer = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        })
+        park_until(
+            &shared.state,
+            |st| !st.control.is_empty() || !st.queue.is_empty() || st.closing.is_some(),
+            |st| &mut st.writer,
+        )
         .await;
         gather.clear();
         let (written, last) = {
