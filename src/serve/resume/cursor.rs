@@ -47,7 +47,7 @@ impl PartialEq for ReplayCursor {
 
 impl ReplayCursor {
     /// A cursor that replays frames with seqno `> start_after`
-    /// ([`ResumeDecision::start_after`]).
+    /// ([`ResumeDecision::start_after`](super::ResumeDecision::start_after)).
     pub fn new(start_after: u64) -> ReplayCursor {
         ReplayCursor {
             after: start_after,
