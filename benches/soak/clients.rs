@@ -469,8 +469,9 @@ pub async fn churner(sh: Arc<Shared>, id: usize, seed: u64) -> ChurnStats {
                 }
             }
             // A close other than the one expected (a slow-client 1008 while waiting for a
-            // 1003) still came with its close frame: starvation can explain it.
-            ReadEnd::Broken(e) if e.starts_with("expected close") => {
+            // 1003) still came with its close frame, and an answer that did not come within
+            // its deadline (the connection still open): starvation can explain either.
+            ReadEnd::Broken(e) if e.starts_with("expected close") || e.starts_with("no ") => {
                 sh.suspect(format!("churner {id}: {path}: {e}"))
             }
             ReadEnd::Broken(e) => sh.fail(format!(
