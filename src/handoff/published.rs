@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::model::outbound::MetaFrame;
 use crate::wire::json::push_u64;
-use crate::wire::protocol::messages::write_message;
+use crate::wire::protocol::Framing;
 
 /// The envelope prefix of a frame encoded with seqno 0 (the connect snapshot's placeholder).
 const PLACEHOLDER: &[u8] = b"{\"server_seqno\":0,";
@@ -91,7 +91,7 @@ impl Default for ChainBodies {
 
 impl ChainBodies {
     /// Writes the connect-time snapshot frames `wants` selects (a session's
-    /// `CompiledFilter::matches_meta`) as WebSocket text frames stamped with `cursor` (they are
+    /// `CompiledFilter::matches_meta`) as frames of `framing` stamped with `cursor` (they are
     /// per-connection messages: they repeat the cursor, never advance it). Returns how many.
     /// The state is the tailer's latest publication, which may already include a change whose
     /// live frame the session also receives (a repeated stage is harmless; none is missed).
@@ -100,6 +100,7 @@ impl ChainBodies {
         cursor: u64,
         wants: impl Fn(&MetaFrame) -> bool,
         old_shapes: bool,
+        framing: Framing,
         out: &mut Vec<u8>,
     ) -> usize {
         let mut json = Vec::with_capacity(512);
@@ -117,7 +118,7 @@ impl ChainBodies {
             push_u64(&mut json, cursor);
             json.push(b',');
             json.extend_from_slice(rest);
-            write_message(&json, out);
+            framing.message(cursor, &json, out);
             n += 1;
         }
         n

@@ -296,7 +296,7 @@ impl SessionQueue {
                 }
                 Entry::Warning(info) => {
                     let warning = messages::warning(self.cursor, info);
-                    out.put_with(|head| messages::write_message(&warning, head));
+                    out.put_with(|head| batch.framing().message(self.cursor, &warning, head));
                     self.entries.pop_front();
                 }
             }

@@ -8,6 +8,8 @@
 //! - [`http`]: request heads, routing, responses, connection admission.
 //! - [`ws`]: the WebSocket handshake, the client-frame decoder, server frame headers, ping
 //!   rate limits.
+//! - [`sse`]: Server-Sent Events: the stream's head, message framing, heartbeat, close,
+//!   `Last-Event-ID`.
 //! - [`subscription`]: channels and client subscriptions, operator limits.
 //! - [`protocol`]: server messages, `Gap` and meta-frame envelopes, `Events` batches, the
 //!   gather list a writer sends.
@@ -18,5 +20,6 @@ pub mod http;
 pub mod json;
 pub mod protocol;
 pub mod rpc;
+pub mod sse;
 pub mod subscription;
 pub mod ws;

@@ -62,6 +62,7 @@ mod tests {
     use crate::ingest::chain::tracker::Transition;
     use crate::model::outbound::MetaKind;
     use crate::model::stage::CommitStage;
+    use crate::wire::protocol::Framing;
 
     #[test]
     fn an_empty_chain_has_zero_tps_no_contention_and_no_blocks() {
@@ -73,7 +74,10 @@ mod tests {
         assert_eq!(b.block(7).status, 404);
         assert_eq!(b.block_range, None);
         let mut out = Vec::new();
-        assert_eq!(b.write_connect_snapshot(5, |_| true, false, &mut out), 0);
+        assert_eq!(
+            b.write_connect_snapshot(5, |_| true, false, Framing::WebSocket, &mut out),
+            0
+        );
         assert!(out.is_empty());
     }
 
@@ -94,7 +98,13 @@ mod tests {
         b.connect.push(Arc::new(meta::tps_frame(0, 250)));
         b.connect.push(Arc::new(meta::lifecycle_frame(0, &t)));
         let mut out = Vec::new();
-        let n = b.write_connect_snapshot(42, |m| m.kind == MetaKind::Lifecycle, false, &mut out);
+        let n = b.write_connect_snapshot(
+            42,
+            |m| m.kind == MetaKind::Lifecycle,
+            false,
+            Framing::WebSocket,
+            &mut out,
+        );
         assert_eq!(n, 1);
         // One unmasked text frame: 0x81, a 7-bit or 16-bit length, then the JSON.
         let text = String::from_utf8_lossy(&out);

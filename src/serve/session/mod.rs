@@ -1,15 +1,18 @@
 //! Sessions: one accepted connection, from its first byte to its close.
 //!
 //! Runs on the shard core that accepted the connection; one glommio task per connection
-//! (plus one writer task once it is a WebSocket). Life of a connection:
+//! (plus one writer task once it streams). Life of a connection:
 //! 1. read the HTTP request head, bounded by `handshake_timeout` and the head-size limit;
 //! 2. admission (connection limits) and routing: REST is answered and closed, a bad request
-//!    gets its documented 4xx, a WebSocket upgrade is validated and answered `101`;
-//! 3. after the upgrade ([`run_session`]): [`register`](register::register) (one synchronous
+//!    gets its documented 4xx, a WebSocket upgrade is validated and answered `101`, a
+//!    Server-Sent Events request has its subscription checked (400) and is answered `200`
+//!    `text/event-stream`;
+//! 3. after the upgrade or the `200` ([`run_session`]): [`register`](register::register) (one synchronous
 //!    step: `Hello`, the connect-time subscription from the query `events=` / `min_stage=`
 //!    or the channel default, `Resume` and the replay when asked, the registry insert), then
-//!    the [`reader`] loop (client frames) and the [`writer`] task (everything pending in one
-//!    write per turn) until either side closes;
+//!    the [`reader`] loop (client frames; for SSE the [`sse`] watch loop) and the [`writer`]
+//!    task (everything pending in one write per turn, in the session's
+//!    [`Framing`]) until either side closes;
 //! 4. closing: the writer finishes the write in flight and sends the close frame (last),
 //!    then FIN, within `Config::close_grace` (a shutdown: the 1 s close linger), else the socket
 //!    is aborted (docs/decisions/close-grace.md); then the client's input is read and
@@ -20,6 +23,7 @@
 //! - [`registry`]: what the dispatch loop sees of each session: filter, bounded queue, waker.
 //! - [`register`](mod@register): the no-await step that opens a session and inserts it in the registry.
 //! - [`reader`] and [`writer`]: the two halves of an upgraded session.
+//! - [`sse`]: what replaces the reader for a Server-Sent Events session (heartbeat, EOF).
 //! - [`replay`]: resume: the opening decision (`Resume`, `Gap`) and the flow-controlled
 //!   replay from the shard's resume store into the live stream.
 //!
@@ -30,6 +34,7 @@ pub mod reader;
 pub mod register;
 pub mod registry;
 pub mod replay;
+pub mod sse;
 pub mod writer;
 
 use std::cell::RefCell;
@@ -47,6 +52,7 @@ use crate::serve::ctx::ShardCtx;
 use crate::wire::http::auth::{presented_token, AuthRefusal, KeyGuard};
 use crate::wire::http::WsQuery;
 use crate::wire::http::{self, parse_request, Parsed, Request, Response, RestRoute, Route, Status};
+use crate::wire::protocol::Framing;
 use crate::wire::subscription::channel::Channel;
 use crate::wire::ws;
 
@@ -60,8 +66,10 @@ use writer::writer_loop;
 /// How long a closing session waits for the client's close reply before dropping the socket.
 pub(crate) const CLOSE_LINGER: Duration = Duration::from_secs(1);
 
-/// Runs an upgraded session to its end. `pipelined` holds bytes the client sent right after
-/// its request head.
+/// Runs a streaming session to its end: an upgraded WebSocket, or a Server-Sent Events
+/// stream whose `200` head is out (`framing`). `pipelined` holds bytes the client sent right
+/// after its request head.
+#[allow(clippy::too_many_arguments)]
 pub async fn run_session(
     ctx: &Rc<ShardCtx>,
     stream: &Rc<RefCell<TcpStream>>,
@@ -70,14 +78,18 @@ pub async fn run_session(
     channel: Channel,
     query: WsQuery,
     pipelined: Vec<u8>,
+    framing: Framing,
 ) {
     let fd = stream.borrow().as_raw_fd();
-    let shared = register(ctx, fd, client, key, channel, &query);
+    let shared = register(ctx, fd, client, key, channel, &query, framing);
     let gauge = &ctx.stats.sessions_by_channel[channel.index()];
     bump(gauge, 1);
 
     let writer = glommio::spawn_local(writer_loop(ctx.clone(), stream.clone(), shared.clone()));
-    let end = reader_loop(ctx, stream, &shared, pipelined).await;
+    let end = match framing {
+        Framing::WebSocket => reader_loop(ctx, stream, &shared, pipelined).await,
+        Framing::Sse { .. } => sse::watch_loop(ctx, stream, &shared).await,
+    };
     // The session is closing. A writer stuck in a write to a client that does not read gets
     // the close grace to finish it and send the close frame (a client that stalled until it
     // was dropped learns why when it reads again), then is cancelled and the socket
@@ -215,6 +227,10 @@ async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>, port: Port) 
                 .unwrap_or_else(|| Response::error(Status::NotFound, "not served by this build"));
             respond(ctx, stream, &response).await;
         }
+        Route::Sse(channel, query) => {
+            let key_name = key.as_ref().map(|k| k.name().to_owned());
+            serve_sse(ctx, stream, client, key_name, channel, query).await;
+        }
         Route::Ws(..) | Route::Rpc => {
             let accept = match ws::accept(&request) {
                 Ok(a) => a,
@@ -231,7 +247,8 @@ async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>, port: Port) 
             let key_name = key.as_ref().map(|k| k.name().to_owned());
             match route {
                 Route::Ws(channel, query) => {
-                    run_session(ctx, stream, client, key_name, channel, query, rest).await
+                    let framing = Framing::WebSocket;
+                    run_session(ctx, stream, client, key_name, channel, query, rest, framing).await
                 }
                 _ => {
                     crate::serve::rpc::session::run_rpc_session(ctx, stream, client, key_name, rest)
@@ -242,6 +259,43 @@ async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>, port: Port) 
     }
     drop(key);
     drop(admission);
+}
+
+/// Starts a Server-Sent Events stream: a subscription the query names but the channel does
+/// not carry (or a gate the server does not run) is a 400 before the stream starts (a
+/// WebSocket gets an `Error` frame after `Hello` instead: an SSE client could not tell it
+/// from data), then the `200` head, then the session.
+async fn serve_sse(
+    ctx: &Rc<ShardCtx>,
+    stream: &Rc<RefCell<TcpStream>>,
+    client: IpAddr,
+    key: Option<String>,
+    channel: Channel,
+    query: WsQuery,
+) {
+    if let Err(e) = query.subscription(channel, &ctx.config.subscription_limits()) {
+        bump(&ctx.stats.connections_rejected, 1);
+        respond(ctx, stream, &e.response()).await;
+        return;
+    }
+    let head = crate::wire::sse::response_head(ctx.config.cors_origin.as_deref());
+    if write_all(stream, &head).await.is_err() {
+        return;
+    }
+    let framing = Framing::Sse {
+        epoch: ctx.hub.epoch,
+    };
+    run_session(
+        ctx,
+        stream,
+        client,
+        key,
+        channel,
+        query,
+        Vec::new(),
+        framing,
+    )
+    .await;
 }
 
 /// The access key a request needs: `None` when auth is off, for `/health`, and for
@@ -256,7 +310,7 @@ fn authorize(
         return Ok(None);
     };
     let channel = match route {
-        Route::Ws(channel, _) => Some(*channel),
+        Route::Ws(channel, _) | Route::Sse(channel, _) => Some(*channel),
         Route::Rest(RestRoute::Health) => return Ok(None),
         Route::Rest(RestRoute::Metrics) if ctx.config.metrics_open => return Ok(None),
         Route::Rest(_) => None,

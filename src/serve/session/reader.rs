@@ -208,7 +208,7 @@ pub(crate) async fn discard_until_eof(stream: &Rc<RefCell<TcpStream>>) {
 const LINGER_DISCARD_LIMIT: usize = 256 * 1024;
 
 /// Resolves when this session starts closing (for any reason) or the shard shuts down.
-async fn closed_signal(ctx: &ShardCtx, shared: &SessionShared) {
+pub(crate) async fn closed_signal(ctx: &ShardCtx, shared: &SessionShared) {
     let closing = park_until(
         &shared.state,
         |st| st.closing.is_some(),

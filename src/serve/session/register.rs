@@ -1,4 +1,5 @@
-//! The register step of an upgraded session: read the shard's cursor, decide a resume,
+//! The register step of a streaming session (an upgraded WebSocket or a Server-Sent Events
+//! stream, as its [`Framing`] says): read the shard's cursor, decide a resume,
 //! write `Hello` (and `Resume`, a query `Error`, the connect-time snapshot) and insert the
 //! session into the shard's registry, as one synchronous function.
 //!
@@ -21,7 +22,8 @@ use crate::serve::filter::CompiledFilter;
 use crate::serve::session::registry::{SessionShared, SessionState};
 use crate::serve::session::replay;
 use crate::wire::http::WsQuery;
-use crate::wire::protocol::messages::{self, write_message, Hello};
+use crate::wire::protocol::messages::{self, Hello};
+use crate::wire::protocol::Framing;
 use crate::wire::subscription::channel::Channel;
 use crate::wire::subscription::Subscription;
 
@@ -29,7 +31,7 @@ use crate::wire::subscription::Subscription;
 const REPLAY_HOLD: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Registers a new session on socket `fd` for `channel` with its connect-time `query`, and
-/// returns it with its first frames already queued for the writer.
+/// returns it with its first frames (in its `framing`) already queued for the writer.
 pub fn register(
     ctx: &ShardCtx,
     fd: RawFd,
@@ -37,6 +39,7 @@ pub fn register(
     key: Option<String>,
     channel: Channel,
     query: &WsQuery,
+    framing: Framing,
 ) -> Rc<SessionShared> {
     let limits = &ctx.config.subscription_limits();
     let (subscription, query_error) =
@@ -54,7 +57,7 @@ pub fn register(
         resume: ctx.config.resume_enabled(),
         limits: ctx.config.advertised_limits(),
     };
-    write_message(&messages::hello(head, &hello), &mut control);
+    framing.message(head, &messages::hello(head, &hello), &mut control);
     // Every connection gets a `Resume`, as from the old gateway, whose SDKs wait for one
     // (`waitForResume`): a fresh connect says `snapshot` / `fresh`, nothing it asked for lost.
     let fresh;
@@ -65,9 +68,9 @@ pub fn register(
             &fresh
         }
     };
-    write_message(resume, &mut control);
+    framing.message(head, resume, &mut control);
     if let Some(e) = &query_error {
-        write_message(&messages::error(head, e), &mut control);
+        framing.message(head, &messages::error(head, e), &mut control);
         bump(&ctx.stats.error_frames, 1);
     }
     let mut queue = SessionQueue::new(ctx.config.queue_limits(), head);
@@ -85,13 +88,16 @@ pub fn register(
             head,
             |m| filter.matches_meta(m),
             !query.extended,
+            framing,
             &mut control,
         );
     }
     // The old SDKs resume with `resume_from` alone (no `epoch`, `events` or `extended`, which
     // they do not know) and subscribe once the socket is open: give that subscribe a moment
-    // to arrive so it, not the channel default, selects the replay.
-    let hold = opening.replay.is_some()
+    // to arrive so it, not the channel default, selects the replay. (An SSE client sends
+    // nothing after its request: nothing to wait for.)
+    let hold = framing == Framing::WebSocket
+        && opening.replay.is_some()
         && query.epoch.is_none()
         && query.events.is_none()
         && !query.extended;
@@ -104,6 +110,7 @@ pub fn register(
         client,
         key,
         extended: query.extended,
+        framing,
         state: RefCell::new(SessionState {
             filter: CompiledFilter::new(&subscription),
             queue,

@@ -23,6 +23,7 @@ use crate::model::outbound::Outbound;
 use crate::serve::backpressure::{Offer, SessionQueue};
 use crate::serve::filter::CompiledFilter;
 use crate::serve::resume::ReplayCursor;
+use crate::wire::protocol::Framing;
 use crate::wire::subscription::channel::Channel;
 use crate::wire::ws::CloseCode;
 
@@ -47,6 +48,8 @@ pub struct SessionShared {
     /// The client asked for ringgate's shapes (`extended=1`); else old-gateway shapes where
     /// they differ, and the data heartbeat.
     pub extended: bool,
+    /// WebSocket frames, or Server-Sent Events messages (`/v1/sse`).
+    pub framing: Framing,
     pub state: RefCell<SessionState>,
 }
 

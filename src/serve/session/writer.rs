@@ -1,4 +1,5 @@
-//! The writer half of an upgraded session: its own glommio task.
+//! The writer half of a streaming session (WebSocket or Server-Sent Events, the session's
+//! [`crate::wire::protocol::Framing`]): its own glommio task.
 //!
 //! Drains everything pending (control frames, then queued frames) into one scatter-gather
 //! list ([`Gather`]) and sends it with one `sendmsg` per turn: consecutive events become one
@@ -27,7 +28,7 @@ use crate::serve::session::replay::{self, Refill};
 use crate::serve::session::{park_until, write_all};
 use crate::sys;
 use crate::wire::protocol::{BatchWriter, FrameSink, Gather};
-use crate::wire::ws::{self, CloseCode};
+use crate::wire::ws::CloseCode;
 
 pub(crate) async fn writer_loop(
     ctx: Rc<ShardCtx>,
@@ -37,7 +38,9 @@ pub(crate) async fn writer_loop(
     let mut gather = Gather::default();
     let mut rest: Vec<u8> = Vec::new();
     let mut replayed = Vec::new();
-    let batch = BatchWriter::new(ctx.config.batch).old_shapes(!shared.extended);
+    let batch = BatchWriter::new(ctx.config.batch)
+        .old_shapes(!shared.extended)
+        .with_framing(shared.framing);
     loop {
         // A replaying session tops its queue up from the store before each write, so the
         // replay goes exactly as fast as the socket drains.
@@ -76,7 +79,7 @@ pub(crate) async fn writer_loop(
             let last = match &st.closing {
                 Some(_) if flush && !st.queue.is_empty() => false,
                 Some(c) => {
-                    gather.put_with(|out| ws::write_close(c.code, &c.reason, out));
+                    gather.put_with(|out| shared.framing.close(c.code, &c.reason, out));
                     true
                 }
                 _ => false,

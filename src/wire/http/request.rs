@@ -64,6 +64,8 @@ pub struct Headers {
     pub x_real_ip: Option<String>,
     /// `Authorization` (an access key: `Bearer TOKEN`); never logged.
     pub authorization: Option<String>,
+    /// `Last-Event-ID`: where a reconnecting Server-Sent Events client resumes.
+    pub last_event_id: Option<String>,
 }
 
 impl Headers {
@@ -86,6 +88,8 @@ impl Headers {
             &mut self.x_real_ip
         } else if name.eq_ignore_ascii_case("authorization") {
             &mut self.authorization
+        } else if name.eq_ignore_ascii_case("last-event-id") {
+            &mut self.last_event_id
         } else {
             return None;
         };

@@ -1,5 +1,5 @@
-//! Routing: the request path and method to a typed [`Route`], and the WebSocket query
-//! parameters to a typed [`WsQuery`].
+//! Routing: the request path and method to a typed [`Route`], and the WebSocket (and
+//! Server-Sent Events) query parameters to a typed [`WsQuery`].
 //!
 //! Runs on shard cores, once per connection. Paths are the existing gateway's (so its
 //! clients work unchanged) plus nothing else; a wrong method is 405 with `Allow`, an
@@ -7,6 +7,7 @@
 
 use crate::model::stage::CommitStage;
 use crate::wire::http::{HttpError, Method, Request};
+use crate::wire::sse;
 use crate::wire::subscription::channel::{Channel, Item};
 use crate::wire::subscription::{Subscription, SubscriptionLimits};
 
@@ -15,6 +16,9 @@ use crate::wire::subscription::{Subscription, SubscriptionLimits};
 pub enum Route {
     /// A WebSocket upgrade on a channel path, with its parsed query.
     Ws(Channel, WsQuery),
+    /// A Server-Sent Events stream on a channel path (`/v1/sse…`), with its parsed query,
+    /// `Last-Event-ID` folded in ([`WsQuery::parse_sse`]).
+    Sse(Channel, WsQuery),
     Rest(RestRoute),
     /// A WebSocket upgrade for JSON-RPC 2.0 (`eth_subscribe`): `/rpc`, or any path on the
     /// `--rpc-listen` port. The query is ignored.
@@ -81,6 +85,14 @@ const WS_PATHS: [(&str, Channel); 6] = [
     ("/v1/ws/lifecycle", Channel::Lifecycle),
 ];
 
+const SSE_PATHS: [(&str, Channel); 5] = [
+    ("/v1/sse", Channel::All),
+    ("/v1/sse/blocks", Channel::Blocks),
+    ("/v1/sse/txs", Channel::Txs),
+    ("/v1/sse/contention", Channel::Contention),
+    ("/v1/sse/lifecycle", Channel::Lifecycle),
+];
+
 fn rest_path(path: &str) -> Option<Result<RestRoute, HttpError>> {
     let route = match path {
         "/health" => RestRoute::Health,
@@ -110,6 +122,12 @@ fn rest_path(path: &str) -> Option<Result<RestRoute, HttpError>> {
 pub fn route(req: &Request) -> Result<Route, HttpError> {
     let found = if let Some((_, channel)) = WS_PATHS.iter().find(|(p, _)| *p == req.path) {
         Ok(Route::Ws(*channel, WsQuery::parse(&req.query)?))
+    } else if let Some((_, channel)) = SSE_PATHS.iter().find(|(p, _)| *p == req.path) {
+        let last_event_id = req.headers.last_event_id.as_deref();
+        Ok(Route::Sse(
+            *channel,
+            WsQuery::parse_sse(&req.query, last_event_id)?,
+        ))
     } else if req.path == RPC_PATH {
         Ok(Route::Rpc)
     } else if let Some(rest) = rest_path(&req.path) {
@@ -246,6 +264,42 @@ impl WsQuery {
         }
         Ok(q)
     }
+
+    /// Parses the query of a Server-Sent Events request: the WebSocket parameters, then the
+    /// client's last event id, from the `Last-Event-ID` header (what an `EventSource` sends
+    /// when it reconnects) or else the `last_event_id` parameter (an `EventSource` cannot set
+    /// headers). The id resumes exactly like `resume_from`: it replaces `resume_from` and
+    /// `from_block` (an `EventSource`'s URL is fixed at construction, so its reconnects must
+    /// resume from where the stream got to, not from where it started) and, when it carries
+    /// one (`<epoch>:<seqno>`, as the server writes ids), `epoch`. A malformed id is a 400
+    /// naming `Last-Event-ID` or `last_event_id`.
+    pub fn parse_sse(query: &str, last_event_id: Option<&str>) -> Result<WsQuery, HttpError> {
+        let mut q = WsQuery::parse(query)?;
+        let mut in_query = None;
+        for pair in query.split('&').filter(|p| !p.is_empty()) {
+            let (key, raw) = pair.split_once('=').unwrap_or((pair, ""));
+            if key == "last_event_id" {
+                set_once(&mut in_query, percent_decode(key, raw)?, key)?;
+            }
+        }
+        let header = match last_event_id {
+            Some(v) => sse::parse_event_id(v).map_err(|m| bad("Last-Event-ID", m))?,
+            None => None,
+        };
+        let id = match (header, in_query) {
+            (Some(id), _) => Some(id),
+            (None, Some(v)) => sse::parse_event_id(&v).map_err(|m| bad("last_event_id", m))?,
+            (None, None) => None,
+        };
+        if let Some(id) = id {
+            q.resume_from = Some(id.seqno);
+            q.from_block = None;
+            if id.epoch.is_some() {
+                q.epoch = id.epoch;
+            }
+        }
+        Ok(q)
+    }
 }
 
 #[cfg(test)]
@@ -270,6 +324,49 @@ mod tests {
                 route(&req("GET", path)),
                 Ok(Route::Ws(ch, WsQuery::default()))
             );
+        }
+    }
+
+    #[test]
+    fn sse_paths_map_to_channels() {
+        for (path, ch) in SSE_PATHS {
+            assert_eq!(
+                route(&req("GET", path)),
+                Ok(Route::Sse(ch, WsQuery::default()))
+            );
+        }
+        let e = route(&req("POST", "/v1/sse")).unwrap_err();
+        assert_eq!(e.status().code(), 405);
+    }
+
+    #[test]
+    fn the_last_event_id_resumes_header_first_and_replaces_the_urls_starting_point() {
+        let q = WsQuery::parse_sse("events=TxnLog&last_event_id=7%3A40", None).unwrap();
+        assert_eq!((q.epoch, q.resume_from), (Some(7), Some(40)));
+        assert!(q.events.is_some());
+        // An EventSource built with from_block (or resume_from) and an epoch reconnects with
+        // the header: the header's position wins, and its epoch.
+        let q =
+            WsQuery::parse_sse("from_block=9&epoch=1&last_event_id=7:40", Some("8:55")).unwrap();
+        assert_eq!(
+            (q.epoch, q.resume_from, q.from_block),
+            (Some(8), Some(55), None)
+        );
+        // A bare seqno keeps the query's epoch; an empty header is no id.
+        let q = WsQuery::parse_sse("epoch=3", Some("12")).unwrap();
+        assert_eq!((q.epoch, q.resume_from), (Some(3), Some(12)));
+        let q = WsQuery::parse_sse("resume_from=5", Some("")).unwrap();
+        assert_eq!(q.resume_from, Some(5));
+        for (query, header, param) in [
+            ("", Some("abc"), "Last-Event-ID"),
+            ("last_event_id=1:x", None, "last_event_id"),
+            ("last_event_id=1&last_event_id=2", None, "last_event_id"),
+            ("min_stage=Nope", Some("1"), "min_stage"),
+        ] {
+            match WsQuery::parse_sse(query, header) {
+                Err(HttpError::BadQuery { param: p, .. }) => assert_eq!(p, param, "{query}"),
+                other => panic!("{query}: {other:?}"),
+            }
         }
     }
 

@@ -1,6 +1,6 @@
 //! `Events` batch assembly, the per-session hot path: a run of matching pre-encoded events
-//! becomes one WebSocket text frame `{"server_seqno":<max>,"Events":[e1,e2,…]}` appended to
-//! a [`FrameSink`]: the session writer's [`crate::wire::protocol::Gather`] (event bytes shared, not
+//! becomes one frame `{"server_seqno":<max>,"Events":[e1,e2,…]}` (a WebSocket text frame or
+//! an SSE message, the session's [`Framing`]) appended to a [`FrameSink`]: the session writer's [`crate::wire::protocol::Gather`] (event bytes shared, not
 //! copied) or a byte buffer.
 //!
 //! Runs on shard cores, once per session write. Two passes over the run: the first sizes the
@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use crate::model::outbound::{EncodedEvent, MetaFrame};
 use crate::wire::json::{push_u64, u64_len};
+use crate::wire::protocol::framing::Framing;
 use crate::wire::protocol::gather::FrameSink;
-use crate::wire::ws::{frame_header_len, write_frame_header, OpCode};
 
 const PREFIX: &[u8] = b"{\"server_seqno\":";
 const EVENTS: &[u8] = b",\"Events\":[";
@@ -59,6 +59,7 @@ pub struct BatchWriter {
     limits: BatchLimits,
     /// Write meta frames in the old gateway's shape where it differs ([`MetaFrame::old`]).
     old_shapes: bool,
+    framing: Framing,
 }
 
 impl BatchWriter {
@@ -70,7 +71,19 @@ impl BatchWriter {
                 max_bytes: limits.max_bytes.max(1),
             },
             old_shapes: false,
+            framing: Framing::WebSocket,
         }
+    }
+
+    /// Frames written as `framing` (default: WebSocket text frames).
+    pub fn with_framing(mut self, framing: Framing) -> BatchWriter {
+        self.framing = framing;
+        self
+    }
+
+    /// The framing in force.
+    pub fn framing(&self) -> Framing {
+        self.framing
     }
 
     /// Meta frames in the old gateway's shape where it differs (a session that did not ask
@@ -86,13 +99,10 @@ impl BatchWriter {
         match (&m.old, self.old_shapes) {
             (Some(old), true) => {
                 let before = out.byte_len();
-                out.put_with(|head| {
-                    write_frame_header(OpCode::Text, old.len(), head);
-                    head.extend_from_slice(old);
-                });
+                out.put_with(|head| self.framing.message(m.server_seqno, old, head));
                 out.byte_len() - before
             }
-            _ => write_meta(m, out),
+            _ => write_meta(self.framing, m, out),
         }
     }
 
@@ -138,10 +148,10 @@ impl BatchWriter {
             + json_bytes
             + (count - 1)
             + SUFFIX.len();
-        let frame_bytes = frame_header_len(payload) + payload;
+        let frame_bytes = self.framing.frame_len(payload, max_seqno);
         let start = out.byte_len();
         out.put_with(|head| {
-            write_frame_header(OpCode::Text, payload, head);
+            self.framing.open(payload, max_seqno, head);
             head.extend_from_slice(PREFIX);
             push_u64(head, max_seqno);
             head.extend_from_slice(EVENTS);
@@ -153,6 +163,7 @@ impl BatchWriter {
             out.put_event(e);
         }
         out.put(SUFFIX);
+        out.put(self.framing.end());
         debug_assert_eq!(out.byte_len() - start, frame_bytes);
         Batch {
             events: count,
@@ -162,12 +173,13 @@ impl BatchWriter {
     }
 }
 
-/// Appends a pre-encoded meta frame (`m.frame` is its complete JSON envelope) as one text
-/// frame; returns the bytes appended.
-pub fn write_meta(m: &Arc<MetaFrame>, out: &mut impl FrameSink) -> usize {
+/// Appends a pre-encoded meta frame (`m.frame` is its complete JSON envelope) as one frame
+/// of `framing`; returns the bytes appended.
+pub fn write_meta(framing: Framing, m: &Arc<MetaFrame>, out: &mut impl FrameSink) -> usize {
     let before = out.byte_len();
-    out.put_with(|head| write_frame_header(OpCode::Text, m.frame.len(), head));
+    out.put_with(|head| framing.open(m.frame.len(), m.server_seqno, head));
     out.put_meta(m);
+    out.put(framing.end());
     out.byte_len() - before
 }
 

@@ -4,7 +4,9 @@
 //! [`FrameSink`]: the session writer's [`Gather`] list or a byte buffer). Every server frame is a JSON object with `server_seqno`
 //! first and exactly one key naming the message type, the existing gateway's envelope.
 //!
-//! - [`batch`]: [`BatchWriter`], one WebSocket text frame per run of events; meta frames.
+//! - [`batch`]: [`BatchWriter`], one frame per run of events; meta frames.
+//! - [`framing`]: [`Framing`], a frame as a WebSocket text frame or an SSE message: the
+//!   only place the two transports differ on the way out.
 //! - [`gather`]: [`FrameSink`] and [`Gather`], the scatter-gather list a session writer sends
 //!   with one `sendmsg` (shared event bytes referenced, not copied).
 //! - [`messages`]: `Hello`, `Subscribed`, `Error`, `Warning`, `Resume` (`Gap` is in `chain::meta`).
@@ -14,9 +16,11 @@
 //! repeat the session's cursor, so a client's cursor never moves backwards or skips.
 
 pub mod batch;
+pub mod framing;
 pub mod gather;
 pub mod messages;
 
 pub use batch::{write_meta, Batch, BatchLimits, BatchWriter};
+pub use framing::Framing;
 pub use gather::{FrameSink, Gather};
 pub use messages::{AdvertisedLimits, Hello, ResumeInfo, WarningInfo};

@@ -127,7 +127,7 @@ fn meta_frames_are_framed_verbatim() {
         frame: Box::from(&br#"{"server_seqno":5,"TPS":12}"#[..]),
     });
     let mut out = Vec::new();
-    let n = write_meta(&m, &mut out);
+    let n = write_meta(Framing::WebSocket, &m, &mut out);
     assert_eq!(n, out.len());
     assert_eq!(frames(&out)[0]["TPS"].as_u64(), Some(12));
 }
@@ -154,10 +154,62 @@ fn a_gather_list_carries_exactly_the_bytes_a_buffer_gets() {
         assert_eq!(a, b);
         rest = &rest[a.events..];
     }
-    assert_eq!(write_meta(&m, &mut buffer), write_meta(&m, &mut gather));
+    assert_eq!(
+        write_meta(Framing::WebSocket, &m, &mut buffer),
+        write_meta(Framing::WebSocket, &m, &mut gather)
+    );
     assert_eq!(gather.byte_len(), buffer.len());
     let mut gathered = Vec::new();
     gather.copy_from(0, &mut gathered);
     assert!(gathered == buffer, "same bytes in the same order");
     assert_eq!(frames(&buffer[b"control".len()..]).len(), 3);
+}
+
+#[test]
+fn sse_framing_wraps_the_same_json_in_id_and_data_lines() {
+    let events: Vec<Arc<EncodedEvent>> = (0..5).map(|i| event(20 + i, 2)).collect();
+    let m = Arc::new(MetaFrame {
+        old: Some(Box::from(&br#"{"server_seqno":30,"TPS":1}"#[..])),
+        server_seqno: 30,
+        kind: MetaKind::Tps,
+        stage: None,
+        frame: Box::from(&br#"{"server_seqno":30,"TPS":2}"#[..]),
+    });
+    let limits = BatchLimits {
+        max_events: 3,
+        ..BatchLimits::default()
+    };
+    let sse = Framing::Sse { epoch: 99 };
+    let mut ws_out = Vec::new();
+    let mut sse_out = Vec::new();
+    for (framing, out) in [(Framing::WebSocket, &mut ws_out), (sse, &mut sse_out)] {
+        let writer = BatchWriter::new(limits)
+            .with_framing(framing)
+            .old_shapes(true);
+        let mut rest = &events[..];
+        while !rest.is_empty() {
+            let b = writer.write_events(rest, out);
+            rest = &rest[b.events..];
+        }
+        writer.write_meta(&m, out);
+    }
+    let text = String::from_utf8(sse_out).unwrap();
+    let messages: Vec<&str> = text.strip_suffix("\n\n").unwrap().split("\n\n").collect();
+    let ws_frames = frames(&ws_out);
+    assert_eq!(messages.len(), ws_frames.len());
+    assert_eq!(
+        messages.len(),
+        3,
+        "two batches of at most 3 events, one meta frame"
+    );
+    for (msg, ws) in messages.iter().zip(&ws_frames) {
+        let (id, data) = msg.split_once('\n').unwrap();
+        let data = data.strip_prefix("data: ").unwrap();
+        assert!(!data.contains('\n'), "one data line per frame");
+        let seqno = ws["server_seqno"].as_u64().unwrap();
+        assert_eq!(id, format!("id: 99:{seqno}"));
+        let v: Value = sonic_rs::from_str(data).unwrap();
+        assert_eq!(&v, ws, "the SSE data is the WebSocket frame's JSON");
+    }
+    assert!(text.ends_with("id: 99:30\ndata: {\"server_seqno\":30,\"TPS\":1}\n\n"));
 }
