@@ -16,7 +16,8 @@
 //!
 //! Connections enter on every shard's own `SO_REUSEPORT` listener: [`wire::http`] (request
 //! heads, routing, admission), [`wire::ws`] (upgrade, client frames), [`wire::subscription`]
-//! (client messages), [`serve::rest`] (REST and `/metrics`, from [`metrics`] and
+//! (client messages), [`wire::sse`] (Server-Sent Events streams, the same sessions in
+//! another [`wire::protocol::Framing`]), [`serve::rest`] (REST and `/metrics`, from [`metrics`] and
 //! [`handoff::published`]), [`serve::rpc`] (JSON-RPC `eth_subscribe` at `/rpc`, bodies from
 //! [`ingest::rpc`], protocol in [`wire::rpc`]).
 //!

@@ -1,6 +1,6 @@
-//! Server-Sent Events (WHATWG HTML §9.2, `text/event-stream`), sans-IO: the response head,
-//! the message framing around one JSON frame, the comment heartbeat, the final `close`
-//! event, and the `Last-Event-ID` value.
+//! Server-Sent Events (`text/event-stream`, the WHATWG HTML standard's "Server-sent
+//! events"), sans-IO: the response head, the message framing around one JSON frame, the
+//! comment heartbeat, the final `close` event, and the `Last-Event-ID` value.
 //!
 //! Runs on shard cores; takes seqnos and bytes, appends to the caller's buffer. What goes
 //! inside a message is decided elsewhere: [`crate::wire::protocol::Framing::Sse`] wraps

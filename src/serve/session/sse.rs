@@ -3,7 +3,7 @@
 //! the comment heartbeat, and ends when the session closes.
 //!
 //! Runs on the session's shard core; the queue, the writer, resume and backpressure are the
-//! WebSocket session's own ([`super::register`], [`super::writer`]), with
+//! WebSocket session's own ([`mod@super::register`], [`super::writer`]), with
 //! [`crate::wire::protocol::Framing::Sse`]. Whatever the client does send (an HTTP/1.1
 //! pipelined request, garbage) is read and thrown away, a step at a time, so it never
 //! accumulates. Never writes to the socket itself: the heartbeat goes through the control
