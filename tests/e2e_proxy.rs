@@ -5,7 +5,8 @@
 //!
 //! Clients come from different loopback addresses (127.0.0.2, .3, .4) so each has its own
 //! IP; `openssl s_client -bind` holds a WebSocket open through TLS, `curl --interface` makes
-//! one-shot upgrades whose HTTP status says whether the limit let them in.
+//! one-shot upgrades whose HTTP status says whether the limit let them in. Server-Sent Events
+//! pass through the proxy's `/v1/sse` location event by event (`curl -N` over TLS).
 
 mod common;
 
@@ -66,7 +67,10 @@ fn render_config(
 }
 
 fn start_nginx(upstream: SocketAddr) -> Nginx {
-    let dir = std::env::temp_dir().join(format!("ringgate-nginx-{}", std::process::id()));
+    // One directory per nginx: the tests of this file run in parallel in one process.
+    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("ringgate-nginx-{}-{n}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(dir.join("logs")).expect("nginx dir");
     let ok = Command::new("openssl")
@@ -242,4 +246,30 @@ fn per_ip_limits_see_the_client_through_the_trusted_proxy_and_ignore_anyone_else
         upgrade_status("127.0.0.2", &direct, Some("X-Forwarded-For: 127.0.0.8")),
         429
     );
+}
+
+#[test]
+fn server_sent_events_pass_through_the_proxy_as_they_happen() {
+    let mut ring = TestRing::create("proxy-sse");
+    let gw = start_gateway(test_config(&ring));
+    let nginx = start_nginx(gw.addr);
+    // A channel path: the proxy's /v1/sse location covers all of them.
+    let url = format!(
+        "https://127.0.0.1:{}/v1/sse/blocks?extended=1",
+        nginx.tls_port
+    );
+    // The block is written only after the stream is open through the proxy, and the read
+    // ends at its BlockEnd while the stream stays open: a buffering proxy would hold it.
+    let (head, lines) = curl_sse(
+        &["-k", "--http1.1"],
+        &url,
+        || {
+            gw.wait_for_clients(1);
+            ring.write_block(3, 2);
+        },
+        "BlockEnd",
+    );
+    assert!(head.starts_with("http/1.1 200"), "{head}");
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    assert!(lines.iter().any(|l| l.starts_with("id: ")), "{lines:?}");
 }

@@ -438,42 +438,15 @@ fn curl_streams_the_events_of_a_written_block() {
     let mut ring = TestRing::create("sse-curl");
     let gw = start_gateway(test_config(&ring));
     let url = format!("http://{}/v1/sse/blocks?extended=1", gw.addr);
-    // curl is installed by .ci/install.
-    let mut curl = std::process::Command::new("curl")
-        .args(["-sSN", "-i", "--max-time", "60", &url])
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("curl (installed by .ci/install) runs");
-    let mut out = BufReader::new(curl.stdout.take().expect("stdout"));
-    let mut head = String::new();
-    let mut lines = Vec::new();
-    let mut written = false;
-    // Everything curl prints, line by line, until the block's BlockEnd arrived.
-    loop {
-        let mut line = String::new();
-        assert!(
-            out.read_line(&mut line).expect("curl output") > 0,
-            "curl ended early"
-        );
-        if lines.is_empty() && !line.starts_with("id: ") && !line.starts_with("data: ") {
-            head.push_str(&line.to_ascii_lowercase());
-            continue;
-        }
-        let data = line.strip_prefix("data: ").map(str::to_owned);
-        lines.push(line);
-        let Some(data) = data else { continue };
-        let v: Value = sonic_rs::from_str(data.trim_end()).expect("data is JSON");
-        if kind_of(&v) == "Resume" && !written {
+    let (head, lines) = curl_sse(
+        &[],
+        &url,
+        || {
             gw.wait_for_clients(1);
             ring.write_block(7, 2);
-            written = true;
-        }
-        if kind_of(&v) == "Events" && event_names(&v).iter().any(|n| n == "BlockEnd") {
-            break;
-        }
-    }
-    let _ = curl.kill();
-    let _ = curl.wait();
+        },
+        "BlockEnd",
+    );
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert!(head.contains("content-type: text/event-stream"), "{head}");
     let ids = lines.iter().filter(|l| l.starts_with("id: ")).count();

@@ -702,3 +702,50 @@ impl Drop for ServeProcess {
         let _ = self.child.wait();
     }
 }
+
+/// Streams Server-Sent Events from `url` with real `curl -sSN -i` (installed by
+/// .ci/install; `extra` adds curl options): calls `on_open` once the stream's `Resume`
+/// arrived, then reads until an `Events` frame holding an event named `until`. Returns the
+/// response head (lower-cased) and every `id:` / `data:` line after it.
+pub fn curl_sse(
+    extra: &[&str],
+    url: &str,
+    on_open: impl FnOnce(),
+    until: &str,
+) -> (String, Vec<String>) {
+    use std::io::{BufRead, BufReader};
+    let mut curl = std::process::Command::new("curl")
+        .args(["-sSN", "-i", "--max-time", "60"])
+        .args(extra)
+        .arg(url)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("curl (installed by .ci/install) runs");
+    let mut out = BufReader::new(curl.stdout.take().expect("stdout"));
+    let (mut head, mut lines) = (String::new(), Vec::new());
+    let mut on_open = Some(on_open);
+    loop {
+        let mut line = String::new();
+        let n = out.read_line(&mut line).expect("curl output");
+        assert!(n > 0, "curl ended early: {head}{lines:?}");
+        if lines.is_empty() && !line.starts_with("id: ") && !line.starts_with("data: ") {
+            head.push_str(&line.to_ascii_lowercase());
+            continue;
+        }
+        let data = line.strip_prefix("data: ").map(str::to_owned);
+        lines.push(line);
+        let Some(data) = data else { continue };
+        let v: Value = sonic_rs::from_str(data.trim_end()).expect("data is JSON");
+        if kind_of(&v) == "Resume" {
+            if let Some(f) = on_open.take() {
+                f();
+            }
+        }
+        if kind_of(&v) == "Events" && event_names(&v).iter().any(|n| n == until) {
+            break;
+        }
+    }
+    let _ = curl.kill();
+    let _ = curl.wait();
+    (head, lines)
+}
