@@ -2,8 +2,10 @@
 //! over a real ring: every kind and meta frame decodes to its type and serializes back to the
 //! exact JSON the server sent (the synthetic chain plus hand-written rare kinds, and the real
 //! mainnet snapshot); field filters; exact resume through a proxy that cuts the connection
-//! mid-stream and after a restart from a persisted cursor; gaps as items; a refused token, a
-//! plain HTTP server and a refused connection as clear errors.
+//! mid-stream, after a restart of the client from a persisted cursor, and across a gateway
+//! killed (SIGKILL) or stopped (SIGTERM) mid-stream and restarted with its `--history-dir`;
+//! gaps as items; a refused token, a plain HTTP server and a refused connection as clear
+//! errors.
 
 mod common;
 mod real_data;
@@ -34,6 +36,26 @@ fn serve(ring_path: &std::path::Path, extra: &[&str]) -> ServeProcess {
 
 fn url(s: &ServeProcess) -> String {
     format!("ws://{}", s.addr)
+}
+
+fn status(s: &ServeProcess) -> Value {
+    let (_, body) = s.get("/v1/status", "");
+    serde_json::from_str(&body).expect("status JSON")
+}
+
+/// A number of the server's `/v1/status`.
+fn status_u64(s: &ServeProcess, field: &str) -> u64 {
+    let v = status(s);
+    v[field]
+        .as_u64()
+        .unwrap_or_else(|| panic!("status has no {field}: {v}"))
+}
+
+/// Waits until the server has read ring event `seqno` (so it has journaled it).
+fn wait_read(s: &ServeProcess, seqno: u64) {
+    wait_until("the gateway read the ring", || {
+        status_u64(s, "head_ring_seqno") >= seqno
+    });
 }
 
 /// The next item; fails the test on an error, the end of the stream or a stall.
@@ -193,9 +215,7 @@ async fn every_kind_and_meta_frame_of_a_real_server_decodes_and_round_trips() {
 async fn the_real_mainnet_snapshot_decodes_and_round_trips() {
     let server = serve(&real_data::snapshot(), &[]);
     // Resume from the run's first frame: the replay may have started before we connected.
-    let (_, status) = server.get("/v1/status", "");
-    let status: Value = serde_json::from_str(&status).expect("status JSON");
-    let epoch = status["epoch"].as_u64().expect("epoch");
+    let epoch = status_u64(&server, "epoch");
     let from_start = Options::default().from_cursor(Cursor::new(epoch, 0));
     let mut c = connect(&url(&server), from_start).await.expect("connect");
     let mut conf = Conformance::default();
@@ -459,6 +479,106 @@ async fn a_server_killed_mid_stream_is_reconnected_to_and_the_new_run_is_a_gap()
         }
     }
     drop(again);
+}
+
+/// The gateway with a durable history (`--history-dir`) stopped under a consuming client,
+/// the ring written while it is down, and started again on the same port: the client
+/// reconnects by itself, resumes in the same epoch (the restarted gateway adopts the
+/// journal's epoch and continues its seqnos) and hands out every ring event exactly once:
+/// no Gap, no duplicate, no hole, from the first event to the last marker.
+async fn a_restart_with_a_history_dir_is_resumed_exactly_once(tag: &str, kill: bool) {
+    let mut ring = TestRing::create(tag);
+    let dir = std::env::temp_dir().join(format!("ringgate-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let dir_arg = dir.to_str().expect("UTF-8 temp dir").to_owned();
+    let server = serve(&ring.path, &["--history-dir", &dir_arg]);
+    let addr = server.addr;
+    // A first start reads from the newest block: write only once the tailer reads the ring.
+    wait_until("the tailer attached", || status(&server)["ring"] == "live");
+    let epoch = status_u64(&server, "epoch");
+    let fast = Options::default().backoff(Duration::from_millis(20), Duration::from_millis(200));
+    let mut c = connect(&url(&server), fast).await.expect("connect");
+    let mut g = Generator::new(SynthOptions::default());
+    ring.write_synth(&mut g, 1_000);
+    let (mid, _) = marker(&mut ring);
+    let mut items = until_seqno(&mut c, mid).await;
+    // The gateway goes away at once, while it tails, journals and sends these and the
+    // client has not read them yet.
+    ring.write_synth(&mut g, 2_000);
+    server.stop(kill);
+    // The client consumes what reached it, then sees the connection go.
+    loop {
+        let i = item(&mut c).await;
+        let gone = matches!(i, Item::Reconnecting(_));
+        items.push(i);
+        if gone {
+            break;
+        }
+    }
+    // Written while the gateway is down.
+    ring.write_synth(&mut g, 2_000);
+    let (_, down) = marker(&mut ring);
+    let again = serve(
+        &ring.path,
+        &["--history-dir", &dir_arg, "--listen", &addr.to_string()],
+    );
+    assert_eq!(status_u64(&again, "epoch"), epoch, "the journal's epoch");
+    wait_read(&again, down);
+    ring.write_synth(&mut g, 500);
+    let (_, last) = marker(&mut ring);
+    items.extend(until_seqno(&mut c, last).await);
+
+    let gaps: Vec<&Item> = items.iter().filter(|i| matches!(i, Item::Gap(_))).collect();
+    assert!(gaps.is_empty(), "no Gap: {gaps:?}");
+    let back = items
+        .iter()
+        .find_map(|i| match i {
+            Item::Connected(h) if h.reconnect => Some(h),
+            _ => None,
+        })
+        .expect("the client reconnected");
+    assert_eq!(
+        back.hello.epoch, epoch,
+        "the same run, as far as clients can tell"
+    );
+    let resumed: Vec<_> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Resumed(r) if r.requested.is_some() => Some(r),
+            _ => None,
+        })
+        .collect();
+    assert!(
+        !resumed.is_empty()
+            && resumed
+                .iter()
+                .all(|r| r.resume.recovered && r.resume.mode == "resume"),
+        "every resume recovered: {resumed:?}"
+    );
+    let got = events_of(&items);
+    let want: Vec<u64> = (1..=last).collect();
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "every ring event once; first missing {:?}, first repeated {:?}\n{}",
+        want.iter().find(|s| !got.contains(s)),
+        got.windows(2).find(|w| w[1] <= w[0]),
+        again.log()
+    );
+    assert!(got == want, "ring seqnos 1..={last} in order");
+    assert_eq!(c.cursor().map(|k| k.epoch), Some(epoch));
+    drop(again);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_stream_and_restarted_with_its_history_loses_and_repeats_nothing() {
+    a_restart_with_a_history_dir_is_resumed_exactly_once("client-hist-kill", true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_stopped_mid_stream_and_restarted_with_its_history_loses_and_repeats_nothing() {
+    a_restart_with_a_history_dir_is_resumed_exactly_once("client-hist-term", false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

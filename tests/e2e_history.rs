@@ -72,27 +72,6 @@ fn history_u64(gw: &ServeProcess, field: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// Stops the gateway with SIGKILL or SIGTERM and waits for it; a SIGTERM must exit cleanly.
-fn stop(mut gw: ServeProcess, kill: bool) {
-    if kill {
-        gw.child.kill().expect("SIGKILL");
-        let _ = gw.child.wait();
-        return;
-    }
-    let pid = gw.child.id().to_string();
-    let ok = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .expect("kill -TERM");
-    assert!(ok.success());
-    let exit = gw.child.wait().expect("wait");
-    assert!(
-        exit.success(),
-        "SIGTERM exits cleanly: {exit:?}\n{}",
-        gw.log()
-    );
-}
-
 /// The journal's segment files, oldest first.
 fn segments(dir: &Path) -> Vec<PathBuf> {
     let mut segments: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -185,7 +164,7 @@ fn restart_keeps_every_event_once(tag: &str, kill: bool) {
     seen.read_until_ring(&mut c, first + 1_000);
     wait_read(&gw, more);
     let before = status_u64(&gw, "server_seqno");
-    stop(gw, kill);
+    gw.stop(kill);
     drop(c);
 
     // Written while the gateway is down; still in the ring when it comes back.
@@ -246,7 +225,7 @@ fn a_ring_lapped_while_the_gateway_was_down_is_one_gap_with_the_exact_range() {
     let mut seen = Seen::default();
     let mut c = connect(&gw, "&resume_from=0");
     seen.read_until_ring(&mut c, first);
-    stop(gw, true);
+    gw.stop(true);
     drop(c);
 
     // More than the ring's 65,536 descriptors: the journal's last event is overwritten.
@@ -307,7 +286,7 @@ fn a_torn_journal_tail_is_truncated_and_no_seqno_is_served_twice() {
     seen.read_until_ring(&mut c, first);
     // Let the history seal everything (chunks seal within 250 ms), then kill.
     std::thread::sleep(Duration::from_millis(600));
-    stop(gw, true);
+    gw.stop(true);
     drop(c);
 
     // Tear the newest segment: cut its last 10 bytes, as a crash mid-write would.
@@ -607,7 +586,7 @@ fn a_history_dir_of_another_chain_is_never_mixed_with_this_one() {
             .and_then(|b| Some(u64::from_le_bytes(b.get(24..32)?.try_into().ok()?)))
     };
     wait_until("the chain id is journaled", || chain_of(&dir) == Some(143));
-    stop(gw, true);
+    gw.stop(true);
 
     // The node comes back on another chain, in a new ring at the same path.
     ring.restart_writer();
@@ -638,7 +617,7 @@ fn after_a_restart_on_a_quiet_ring_the_journal_is_resumable_at_once() {
     let last = write_events(&mut ring, 1_000);
     wait_read(&gw, last);
     let epoch = status_u64(&gw, "epoch");
-    stop(gw, false);
+    gw.stop(false);
     // Nothing new in the ring: the restarted gateway's head is the journal's.
     let gw = serve(&ring.path, &dir);
     let mut c = connect(&gw, &format!("&resume_from=0&epoch={epoch}"));

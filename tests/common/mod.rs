@@ -672,6 +672,28 @@ impl ServeProcess {
         }
     }
 
+    /// Stops the server with SIGKILL (`kill`) or SIGTERM and waits for it; a SIGTERM must
+    /// exit cleanly.
+    pub fn stop(mut self, kill: bool) {
+        if kill {
+            self.child.kill().expect("SIGKILL");
+            let _ = self.child.wait();
+            return;
+        }
+        let pid = self.child.id().to_string();
+        let ok = std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill -TERM");
+        assert!(ok.success());
+        let exit = self.child.wait().expect("wait");
+        assert!(
+            exit.success(),
+            "SIGTERM exits cleanly: {exit:?}\n{}",
+            self.log()
+        );
+    }
+
     /// Everything the server printed on stderr so far.
     pub fn log(&self) -> String {
         self.stderr.lock().unwrap().clone()
