@@ -163,7 +163,7 @@ impl Tailer {
             links: setup
                 .shards
                 .into_iter()
-                .map(|tx| ShardLink { tx, lost: None })
+                .map(|tx| ShardLink::new(tx, Arc::clone(&setup.shutdown)))
                 .collect(),
             pipeline: {
                 let mut p = EventPipeline::new(setup.config.chain);

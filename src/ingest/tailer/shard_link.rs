@@ -3,10 +3,13 @@
 //! Runs on the tailer thread only. A live push never waits: a full queue loses the frame
 //! for that shard, counted (`spsc_full`) and remembered as a seqno range; the next push that
 //! finds room first sends one `Gap{reason:"shard_queue_full"}` for the whole range. History
-//! (backlog, snapshot) waits a bounded time for room instead. Never blocks on a shard
-//! beyond [`HISTORY_PUSH_PATIENCE`], never touches another shard's queue.
+//! (backlog, snapshot) waits a bounded time for room instead, and not at all once the
+//! gateway is stopping (a stopped shard no longer drains its queue: waiting out the patience
+//! for each frame of a burst held SIGTERM for minutes). Never blocks on a shard beyond
+//! [`HISTORY_PUSH_PATIENCE`], never touches another shard's queue.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +30,8 @@ pub(super) struct ShardLink {
     pub(super) tx: FanoutSender,
     /// server_seqnos this shard missed because its inbox was full, not yet announced.
     pub(super) lost: Option<Range<u64>>,
+    /// The gateway's shutdown flag: set, a history push no longer waits for room.
+    stop: Arc<AtomicBool>,
 }
 
 /// How a push treats a full shard queue.
@@ -39,6 +44,14 @@ pub(super) enum PushMode {
 }
 
 impl ShardLink {
+    pub(super) fn new(tx: FanoutSender, stop: Arc<AtomicBool>) -> ShardLink {
+        ShardLink {
+            tx,
+            lost: None,
+            stop,
+        }
+    }
+
     /// Pushes `frame`; first announces earlier losses when there is room again. The Gap frame
     /// carries the last lost seqno as its own `server_seqno`: it is below every later frame
     /// and above everything this shard delivered before, so per-connection order holds, and a
@@ -91,7 +104,7 @@ impl ShardLink {
             if self.tx.try_push(frame.clone()) == PushOutcome::Pushed {
                 return PushOutcome::Pushed;
             }
-            if Instant::now() >= deadline {
+            if Instant::now() >= deadline || self.stop.load(Ordering::Relaxed) {
                 return PushOutcome::Full;
             }
             std::thread::yield_now();
@@ -114,13 +127,12 @@ mod tests {
     use super::*;
     use crate::ingest::tailer::{EventPipeline, Loss};
     use crate::model::outbound::MetaKind;
-    use std::sync::atomic::Ordering;
 
     #[test]
     fn a_full_shard_gets_one_gap_for_everything_it_missed_once_it_has_room() {
         let hub = StatsHub::new(1, 0);
         let (tx, rx, _w) = crate::handoff::fanout::channel(1).unwrap();
-        let mut link = ShardLink { tx, lost: None };
+        let mut link = ShardLink::new(tx, Arc::default());
         let mut pipeline = EventPipeline::default();
         let mut frames = Vec::new();
         for _ in 0..4 {
@@ -152,5 +164,39 @@ mod tests {
             assert!(matches!(&got[0], Outbound::Meta(m) if m.kind == MetaKind::Gap));
             assert_eq!(link.lost, Some(5..6));
         });
+    }
+
+    #[test]
+    fn a_history_push_stops_waiting_for_a_full_shard_once_the_gateway_stops() {
+        let hub = StatsHub::new(1, 0);
+        let (tx, _rx, _w) = crate::handoff::fanout::channel(1).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut link = ShardLink::new(tx, Arc::clone(&stop));
+        let mut pipeline = EventPipeline::default();
+        let mut frames = Vec::new();
+        for _ in 0..40 {
+            pipeline.on_loss(&Loss::WriterRestart, &mut frames);
+        }
+        assert_eq!(frames.len(), 40);
+        link.push(&frames[0], &hub, 0, PushMode::History);
+        stop.store(true, Ordering::Relaxed);
+        // The queue is full and nothing drains it (a stopped shard). Patient pushes would
+        // take HISTORY_PUSH_PATIENCE each (80 s for these 40); once stopping, they are lost
+        // at once, as live pushes are. The bound below is reached only by a failing test.
+        let (done_tx, done_rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for f in &frames[1..] {
+                link.push(f, &hub, 0, PushMode::History);
+            }
+            let _ = done_tx.send((
+                link.lost.clone(),
+                hub.shards[0].spsc_full.load(Ordering::Relaxed),
+            ));
+        });
+        let (lost, full) = done_rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("history pushes to a stopped shard returned");
+        assert_eq!(full, 39);
+        assert_eq!(lost, Some(2..41));
     }
 }
