@@ -582,7 +582,7 @@ async fn a_server_stopped_mid_stream_and_restarted_with_its_history_loses_and_re
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_token_plain_http_and_no_server_are_clear_errors() {
+async fn refused_token_plain_http_a_closed_handshake_and_no_server_are_clear_errors() {
     let ring = TestRing::create("client-auth");
     let keys =
         std::env::temp_dir().join(format!("ringgate-client-keys-{}.toml", std::process::id()));
@@ -633,6 +633,20 @@ async fn refused_token_plain_http_and_no_server_are_clear_errors() {
         matches!(&e, Error::NotRinggate(m) if m.contains("HTTP 200")),
         "{e}"
     );
+
+    // Closed before any HTTP response (a gateway that is stopping): transient, not "not
+    // ringgate", so a reconnect retries it.
+    let closer = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let closer_addr = closer.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((s, _)) = closer.accept().await {
+            drop(s);
+        }
+    });
+    let e = connect(&format!("ws://{closer_addr}"), Options::default())
+        .await
+        .unwrap_err();
+    assert!(matches!(e, Error::Connect(_)) && e.is_transient(), "{e}");
 
     // Nothing listening: refused (a reconnect would retry; the first connect reports it).
     let e = connect(

@@ -16,6 +16,7 @@ from websockets.asyncio.server import serve
 
 from ringgate_client import (
     AuthenticationError,
+    ConnectError,
     Connected,
     ConnectionLost,
     Cursor,
@@ -415,6 +416,56 @@ def test_backoff_full_jitter_and_retries_while_down():
     assert [r.attempt for r in recon] == [1, 2, 3, 4, 5]
     assert all(0 <= r.delay <= 0.04 for r in recon)
     assert "cannot connect" in recon[-1].reason
+
+
+async def closing_server(port: int = 0):
+    """A TCP server that closes every connection without an HTTP response (a gateway that is
+    stopping: its listen backlog is closed unanswered)."""
+
+    async def shut(reader, writer):
+        writer.close()
+
+    return await asyncio.start_server(shut, "127.0.0.1", port)
+
+
+def test_connection_closed_before_the_http_response_is_retried_not_fatal():
+    async def c1(ws):
+        await ws.send(hello(1))
+        await ws.send(events(2, ev(1)))
+        await asyncio.sleep(0.05)
+        await abort(ws)
+
+    async def main():
+        srv = Scripted([c1])
+        await srv.__aenter__()
+        port = int(srv.url.rsplit(":", 1)[1])
+        closer = None
+        got = []
+        async with connect(srv.url, backoff_initial=0.01, backoff_max=0.04) as client:
+            async for item in client:
+                got.append(item)
+                if isinstance(item, Reconnecting) and item.attempt == 1:
+                    await srv.__aexit__()
+                    closer = await closing_server(port)  # same port, before the next try
+                if isinstance(item, Reconnecting) and item.attempt >= 4:
+                    break
+        closer.close()
+        # A first connect fails fast, with a connect error (not "not a ringgate gateway").
+        closer = await closing_server()
+        first_port = closer.sockets[0].getsockname()[1]
+        try:
+            async with connect(f"ws://127.0.0.1:{first_port}"):
+                pass
+        except ConnectError as e:
+            first = e
+        closer.close()
+        return got, first
+
+    got, first = run(main(), 10)
+    recon = [i for i in got if isinstance(i, Reconnecting)]
+    assert [r.attempt for r in recon] == [1, 2, 3, 4]
+    assert all("HTTP" in r.reason for r in recon[1:]), [r.reason for r in recon]
+    assert not isinstance(first, NotRinggateError) and "cannot connect" in str(first), first
 
 
 def test_close_from_another_task_ends_iteration():

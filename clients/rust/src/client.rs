@@ -814,6 +814,14 @@ fn handshake_error(url: &str, e: tungstenite::Error) -> Error {
             }
         }
         tungstenite::Error::Io(e) => Error::Connect(format!("{url}: {e}")),
+        // Closed before a whole HTTP response: a network error, e.g. a gateway that is
+        // stopping or restarting (its listen backlog is closed unanswered), not proof of a
+        // foreign server. Transient, so a reconnect retries it.
+        tungstenite::Error::Protocol(tungstenite::error::ProtocolError::HandshakeIncomplete) => {
+            Error::Connect(format!(
+                "{url}: the connection closed before the HTTP response"
+            ))
+        }
         tungstenite::Error::Url(e) => Error::InvalidArgument(format!("{url}: {e}")),
         e @ (tungstenite::Error::Protocol(_)
         | tungstenite::Error::HttpFormat(_)

@@ -284,6 +284,12 @@ class Client:
         except InvalidStatus as e:
             raise _status_error(url, e) from None
         except (InvalidHandshake, ValueError) as e:
+            if isinstance(e.__cause__, EOFError):
+                # Closed before a whole HTTP response: a network error (websockets' own retry
+                # rule says so), e.g. a gateway that is stopping or restarting, whose listen
+                # backlog is closed unanswered. Not proof of a foreign server: a reconnect
+                # retries it.
+                raise _TransientConnect(f"{_redact(url)}: cannot connect: {e.__cause__}") from None
             detail = f"{e}: {e.__cause__}" if e.__cause__ is not None else str(e)
             raise NotRinggateError(f"{_redact(url)}: WebSocket handshake failed ({detail}); is this a ringgate gateway?",
                                    url=url) from None
