@@ -129,10 +129,10 @@ async function stopChild(child) {
 }
 
 /**
- * Start `ringgate write` (synthetic chain) and `ringgate serve` on a free port.
- * Returns {url, port, http, epoch, status(), stop()}.
+ * Start `ringgate write` (synthetic chain) and `ringgate serve` on a free port (or `port`).
+ * Returns {url, port, http, epoch, status(), halt(signal), stop()}.
  */
-export async function startServer({ rate = 5000, serveArgs = [], waitHead = 1, ring: sharedRing, token } = {}) {
+export async function startServer({ rate = 5000, serveArgs = [], waitHead = 1, ring: sharedRing, token, port: fixedPort } = {}) {
   requireBinary();
   // With `ring`, serve an existing ring (another server's writer keeps writing it).
   const dir = sharedRing ? null : mkdtempSync(join(tmpdir(), "ringgate-ts-test-"));
@@ -151,7 +151,7 @@ export async function startServer({ rate = 5000, serveArgs = [], waitHead = 1, r
       if (Date.now() > deadline) throw new Error(`ring file not created: ${writer?.log()}`);
       await sleep(20);
     }
-    const port = await freePort();
+    const port = fixedPort ?? (await freePort());
     server = spawnChild(
       ["serve", "--ring", ring, "--listen", `127.0.0.1:${port}`, "--shards", "1", "--no-pin", ...serveArgs],
       "server",
@@ -180,6 +180,13 @@ export async function startServer({ rate = 5000, serveArgs = [], waitHead = 1, r
       epoch: status.epoch,
       async status() {
         return (await httpGetJson(`${httpUrl}/v1/status`, 2000, token)).body;
+      },
+      /** Signal the server (SIGKILL: with its `timeout` wrapper) and wait: {code, signal}. */
+      async halt(signal) {
+        const exited = new Promise((r) => server.once("exit", (code, sig) => r({ code, signal: sig })));
+        if (signal === "SIGKILL") hardKill(server);
+        else server.kill(signal); // GNU timeout hands the signal on to ringgate
+        return exited;
       },
       stop,
       log: () => (server ? server.log() : "") + (writer ? "\n" + writer.log() : ""),
