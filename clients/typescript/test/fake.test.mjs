@@ -332,6 +332,18 @@ describe("clear errors, never a hang", () => {
       return true;
     });
   });
+
+  test("a connection closed before the HTTP response (a stopping gateway) -> transient ConnectError", { timeout: 10000 }, async () => {
+    const server = net.createServer((s) => s.destroy());
+    await new Promise((r) => server.listen(0, "127.0.0.1", r));
+    servers.push(server);
+    const url = `ws://127.0.0.1:${server.address().port}`;
+    await assert.rejects(within(5000, "closed handshake", connect(url).next()), (e) => {
+      assert.ok(e instanceof ConnectError && !(e instanceof NotRinggateError), `${e}`);
+      assert.equal(e.transient, true, "a reconnect retries it");
+      return true;
+    });
+  });
 });
 
 describe("browser transport (simulated: global WebSocket, a `window`)", () => {
