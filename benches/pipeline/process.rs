@@ -1,6 +1,8 @@
 //! Child processes of a benchmark run (the gateway under test, the ring writer) and what the
 //! kernel says they cost: CPU time from `/proc/<pid>/stat`, peak and anonymous RSS from
-//! `/proc/<pid>/status` (`VmHWM`, `RssAnon`), and the cores they may run on.
+//! `/proc/<pid>/status` (`VmHWM`, `RssAnon`), and the cores they may run on; plus what every
+//! run's report and setup share: the ring file of a run (removed on drop), the host's load
+//! average, the commit measured.
 //!
 //! Runs on the harness's main thread. Invariants: every child is owned by a [`ChildGuard`]
 //! that kills it on drop (also while unwinding from a panic), and every child also gets
@@ -10,8 +12,9 @@
 use std::io;
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::os::unix::process::CommandExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 /// A running child that is killed (SIGTERM, then SIGKILL after a grace period) when dropped.
@@ -269,6 +272,57 @@ pub fn machine_description() -> String {
         .unwrap_or_else(|| "unknown CPU".into());
     let cpus = std::thread::available_parallelism().map_or(0, usize::from);
     format!("{model}, {cpus} CPUs")
+}
+
+/// A ring file that is deleted when the run ends.
+pub struct RingFile(pub PathBuf);
+
+impl RingFile {
+    pub fn new() -> RingFile {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let dir = if Path::new("/dev/shm").is_dir() {
+            PathBuf::from("/dev/shm")
+        } else {
+            std::env::temp_dir()
+        };
+        let n = N.fetch_add(1, Ordering::Relaxed);
+        RingFile(dir.join(format!("ringgate-bench-{}-{n}", std::process::id())))
+    }
+}
+
+impl Drop for RingFile {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+/// The 1-minute load average: other work on the host shows up here.
+pub fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// `git rev-parse --short HEAD` of the source tree, marked `-dirty` when it has changes.
+pub fn commit() -> String {
+    let dir = env!("CARGO_MANIFEST_DIR");
+    let out = |args: &[&str]| {
+        Command::new("git")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .ok()
+            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+    };
+    let head = out(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
+    let dirty =
+        out(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
+    if dirty {
+        format!("{head}-dirty")
+    } else {
+        head
+    }
 }
 
 fn status_field(status: &str, key: &str) -> Option<u64> {

@@ -11,12 +11,12 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use super::load_client::{ClientSpec, LoadClient, LoadConfig};
 use super::probe::{gateway_counters, ring_last_seqno, GatewayCounters, DETAIL_COUNTERS};
 use super::process::{allowed_cpus, free_loopback_addr, ChildGuard, ProcSample, ProcessError};
+pub(super) use super::process::{commit, loadavg, RingFile};
 use super::report::{GatewayCost, RunOutcome, Table};
 use super::{Args, Scenario};
 
@@ -94,28 +94,6 @@ pub(super) fn rate_label(rate: Option<u64>) -> String {
 /// The harness for one invocation: its arguments.
 pub(super) struct Bench<'a> {
     pub(super) args: &'a Args,
-}
-
-/// A ring file that is deleted when the run ends.
-pub(super) struct RingFile(pub(super) PathBuf);
-
-impl RingFile {
-    pub(super) fn new() -> RingFile {
-        static N: AtomicU32 = AtomicU32::new(0);
-        let dir = if Path::new("/dev/shm").is_dir() {
-            PathBuf::from("/dev/shm")
-        } else {
-            std::env::temp_dir()
-        };
-        let n = N.fetch_add(1, Ordering::Relaxed);
-        RingFile(dir.join(format!("ringgate-bench-{}-{n}", std::process::id())))
-    }
-}
-
-impl Drop for RingFile {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
-    }
 }
 
 /// What the sampler saw at the window edges.
@@ -356,33 +334,4 @@ pub(super) fn client_cpus(a: &Args) -> String {
 
 fn cpus(list: &[usize]) -> Option<&[usize]> {
     (!list.is_empty()).then_some(list)
-}
-
-/// The 1-minute load average: other work on the host shows up here.
-pub(super) fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|s| s.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
-}
-
-/// `git rev-parse --short HEAD` of the source tree, marked `-dirty` when it has changes.
-pub(super) fn commit() -> String {
-    let dir = env!("CARGO_MANIFEST_DIR");
-    let out = |args: &[&str]| {
-        Command::new("git")
-            .args(args)
-            .current_dir(dir)
-            .output()
-            .ok()
-            .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
-    };
-    let head = out(&["rev-parse", "--short", "HEAD"]).unwrap_or_else(|| "unknown".into());
-    let dirty =
-        out(&["status", "--porcelain", "--untracked-files=no"]).is_some_and(|s| !s.is_empty());
-    if dirty {
-        format!("{head}-dirty")
-    } else {
-        head
-    }
 }
