@@ -108,6 +108,9 @@ pub struct Args {
     /// `logs` subscriptions (one connection each) of the CPU row; 0 skips the CPU rows.
     #[arg(long, default_value_t = 1000)]
     pub cpu_subscriptions: usize,
+    /// How many times the CPU pair (no subscriber, then `--cpu-subscriptions`) runs.
+    #[arg(long, default_value_t = 2)]
+    pub cpu_repeat: usize,
     /// The library of the latency rows.
     #[arg(long, value_enum, default_value = "alloy")]
     pub client: ClientArg,
@@ -283,6 +286,9 @@ pub struct LatencyRow {
     /// Blocks whose `BlockEnd` the native client received inside the window.
     pub blocks: usize,
     pub heads: Percentiles,
+    /// Per block, the first subscriber's `newHeads`: the fan-out's start, without the time the
+    /// subscribers' library spends on the others.
+    pub heads_first: Percentiles,
     pub logs: Percentiles,
     pub native: Percentiles,
     /// `newHeads` expected (subscribers × blocks) but not received.
@@ -380,6 +386,7 @@ pub fn latency_row(s: &Setup, n: usize, client: ClientArg) -> Result<LatencyRow,
             logs_per_block,
             blocks: 0,
             heads: Percentiles::default(),
+            heads_first: Percentiles::default(),
             logs: Percentiles::default(),
             native: Percentiles::default(),
             heads_missing: 0,
@@ -420,6 +427,17 @@ pub fn latency_figures(
     };
     row.blocks = in_window.len();
     row.heads = Percentiles::of(lat(Kind::Head));
+    let mut first: HashMap<u64, u64> = HashMap::new();
+    for r in received.iter().filter(|r| r.kind == Kind::Head) {
+        if let Some(b) = in_window.get(&r.block_number) {
+            let l = r.received_ns.saturating_sub(b.ring_ns);
+            first
+                .entry(r.block_number)
+                .and_modify(|m| *m = (*m).min(l))
+                .or_insert(l);
+        }
+    }
+    row.heads_first = Percentiles::of(first.into_values().collect());
     row.logs = Percentiles::of(lat(Kind::Log));
     row.native = Percentiles::of(
         in_window
@@ -549,7 +567,11 @@ fn run(a: &Args) -> Result<Report, BenchError> {
     for &n in &a.subscribers {
         report.latency.push(latency_row(&s, n, a.client)?);
     }
-    if a.cpu_subscriptions > 0 {
+    for _ in 0..if a.cpu_subscriptions > 0 {
+        a.cpu_repeat
+    } else {
+        0
+    } {
         report.cpu.push(cpu_row(&s, 0)?);
         report.cpu.push(cpu_row(&s, a.cpu_subscriptions)?);
     }
@@ -603,6 +625,7 @@ fn print_report(r: &Report) {
         let logs = format!("`logs` ({} per block)", l.logs_per_block);
         for (stream, p) in [
             ("`newHeads`", &l.heads),
+            ("`newHeads`, first subscriber of each block", &l.heads_first),
             (logs.as_str(), &l.logs),
             ("native `BlockEnd`", &l.native),
         ] {
@@ -635,7 +658,14 @@ fn print_report(r: &Report) {
          | subscriptions | matching | window s | gateway CPU % | ring events | notifications | CPU µs / event | CPU µs / notification | extra CPU µs / notification | load avg |\n\
          |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
-    let idle = r.cpu.iter().find(|c| c.subscriptions == 0);
+    // The idle rows' mean CPU share: the baseline the extra CPU is measured against.
+    let idle: Vec<f64> = r
+        .cpu
+        .iter()
+        .filter(|c| c.subscriptions == 0)
+        .map(|c| c.cpu_s / c.window_s)
+        .collect();
+    let idle = (!idle.is_empty()).then(|| idle.iter().sum::<f64>() / idle.len() as f64);
     for c in &r.cpu {
         let per = |n: f64| {
             if n > 0.0 {
@@ -646,8 +676,7 @@ fn print_report(r: &Report) {
         };
         let extra = match idle {
             Some(i) if c.notifications > 0 && c.subscriptions > 0 => {
-                // Per second of window, so rows of different lengths compare.
-                let d = c.cpu_s / c.window_s - i.cpu_s / i.window_s;
+                let d = c.cpu_s / c.window_s - i;
                 format!("{:.2}", d * c.window_s * 1e6 / c.notifications as f64)
             }
             _ => "–".into(),

@@ -72,12 +72,13 @@ fn latency_is_measured_from_the_block_end_of_the_same_block_inside_the_window() 
         received_ns,
     };
     let row = LatencyRow {
-        subscribers: 2,
+        subscribers: 3,
         client: ClientArg::Jsonrpc,
         filter_address: "0x".into(),
         logs_per_block: 1,
         blocks: 0,
         heads: Percentiles::default(),
+        heads_first: Percentiles::default(),
         logs: Percentiles::default(),
         native: Percentiles::default(),
         heads_missing: 0,
@@ -92,16 +93,18 @@ fn latency_is_measured_from_the_block_end_of_the_same_block_inside_the_window() 
     let received = [
         got(Kind::Head, 7, 990),
         got(Kind::Head, 8, 1_130),
+        got(Kind::Head, 8, 1_120),
         got(Kind::Log, 8, 1_160),
         got(Kind::Log, 9, 2_100),
     ];
     let r = bench::latency_figures(row, &received, &ends, window);
     assert_eq!(r.blocks, 1);
-    assert_eq!((r.heads.count, r.heads.p50), (1, 30));
+    assert_eq!((r.heads.count, r.heads.max), (2, 30));
+    assert_eq!((r.heads_first.count, r.heads_first.p50), (1, 20));
     assert_eq!((r.logs.count, r.logs.p50), (1, 60));
     assert_eq!((r.native.count, r.native.p50), (1, 50));
     assert_eq!(
         r.heads_missing, 1,
-        "2 subscribers × 1 block, 1 newHeads received"
+        "3 subscribers × 1 block, 2 newHeads received"
     );
 }
