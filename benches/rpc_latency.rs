@@ -303,7 +303,12 @@ pub struct CpuRow {
     /// Of which filter an address that emits logs in the block.
     pub matching: usize,
     pub window_s: f64,
+    /// The whole gateway's CPU over the window, seconds.
     pub cpu_s: f64,
+    /// Of which its shard threads (`rg-shard-*`: sessions, filters, writes).
+    pub shard_cpu_s: f64,
+    /// Of which its tailer thread (ring reading, encoding, notification bodies).
+    pub tailer_cpu_s: f64,
     pub ring_events: u64,
     pub notifications: usize,
     pub loadavg: String,
@@ -506,13 +511,15 @@ pub fn cpu_row(s: &Setup, m: usize) -> Result<CpuRow, BenchError> {
         Ok::<_, BenchError>((received, edges, window))
     })?;
     gw.check()?;
-    let [(p0, r0), (p1, r1)] = edges;
+    let [e0, e1] = edges;
     Ok(CpuRow {
         subscriptions: m,
         matching,
         window_s: s.window.as_secs_f64(),
-        cpu_s: p1.cpu_s - p0.cpu_s,
-        ring_events: r1.saturating_sub(r0),
+        cpu_s: e1.cpu_s - e0.cpu_s,
+        shard_cpu_s: e1.shard_cpu_s - e0.shard_cpu_s,
+        tailer_cpu_s: e1.tailer_cpu_s - e0.tailer_cpu_s,
+        ring_events: e1.ring_seqno.saturating_sub(e0.ring_seqno),
         notifications: received
             .iter()
             .filter(|r| window.holds(r.received_ns))
@@ -521,14 +528,34 @@ pub fn cpu_row(s: &Setup, m: usize) -> Result<CpuRow, BenchError> {
     })
 }
 
+/// The gateway's CPU (whole, shard threads, tailer thread) and the ring's `last_seqno`.
+#[derive(Debug, Clone, Copy, Default)]
+struct Edge {
+    cpu_s: f64,
+    shard_cpu_s: f64,
+    tailer_cpu_s: f64,
+    ring_seqno: u64,
+}
+
 /// The gateway's CPU and the ring's `last_seqno` at the start (after `warmup`) and the end of
 /// the window.
-async fn sample_edges(gw: &Gateway, warmup: Duration, window: Duration) -> [(ProcSample, u64); 2] {
+async fn sample_edges(gw: &Gateway, warmup: Duration, window: Duration) -> [Edge; 2] {
+    let pid = gw.gateway.pid();
     let sample = || {
-        (
-            ProcSample::read(gw.gateway.pid()).unwrap_or_default(),
-            probe::ring_last_seqno(&gw.ring.0).unwrap_or(0),
-        )
+        let threads = process::thread_cpu_s(pid);
+        let sum = |prefix: &str| {
+            threads
+                .iter()
+                .filter(|(name, _)| name.starts_with(prefix))
+                .map(|(_, cpu)| cpu)
+                .sum()
+        };
+        Edge {
+            cpu_s: ProcSample::read(pid).unwrap_or_default().cpu_s,
+            shard_cpu_s: sum("rg-shard"),
+            tailer_cpu_s: sum("ringgate-tailer"),
+            ring_seqno: probe::ring_last_seqno(&gw.ring.0).unwrap_or(0),
+        }
     };
     tokio::time::sleep(warmup).await;
     let start = sample();
@@ -579,12 +606,14 @@ fn run(a: &Args) -> Result<Report, BenchError> {
     Ok(report)
 }
 
-/// A few seconds, 3 subscribers of the plain client (and of alloy when `client` is alloy),
+/// Seconds, 3 subscribers of the plain client (and of alloy when `client` is alloy),
 /// 20 `logs` subscriptions: fails unless notifications arrived and latencies were recorded.
 pub fn smoke(a: &Args) -> Result<Report, BenchError> {
+    // A block a second, so a debug gateway on a loaded CI host keeps up.
     let s = Setup {
-        warmup: Duration::from_millis(500),
-        window: Duration::from_secs(3),
+        rate: 6_600,
+        warmup: Duration::from_secs(1),
+        window: Duration::from_secs(5),
         ..Setup::from_args(a)?
     };
     let mut report = Report::default();
@@ -654,43 +683,47 @@ fn print_report(r: &Report) {
         return;
     }
     println!(
-        "\nGateway CPU, `logs` subscriptions each on its own address\n\n\
-         | subscriptions | matching | window s | gateway CPU % | ring events | notifications | CPU µs / event | CPU µs / notification | extra CPU µs / notification | load avg |\n\
-         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        "\nGateway CPU, `logs` subscriptions each on its own address (one connection each)\n\n\
+         | subscriptions | matching | ring events/s | notifications/s | gateway CPU % | tailer % | shards % | gateway µs / event | tailer µs / event | gateway µs / notification | shards µs / notification | shards' extra µs / notification | load avg |\n\
+         |---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
     );
-    // The idle rows' mean CPU share: the baseline the extra CPU is measured against.
+    // The shards' mean CPU share with no subscriber: what the extra is measured against.
     let idle: Vec<f64> = r
         .cpu
         .iter()
         .filter(|c| c.subscriptions == 0)
-        .map(|c| c.cpu_s / c.window_s)
+        .map(|c| c.shard_cpu_s / c.window_s)
         .collect();
     let idle = (!idle.is_empty()).then(|| idle.iter().sum::<f64>() / idle.len() as f64);
     for c in &r.cpu {
-        let per = |n: f64| {
+        let us_per = |cpu_s: f64, n: f64| {
             if n > 0.0 {
-                format!("{:.2}", c.cpu_s * 1e6 / n)
+                format!("{:.1}", cpu_s * 1e6 / n)
             } else {
                 "–".into()
             }
         };
+        let notes = c.notifications as f64;
         let extra = match idle {
-            Some(i) if c.notifications > 0 && c.subscriptions > 0 => {
-                let d = c.cpu_s / c.window_s - i;
-                format!("{:.2}", d * c.window_s * 1e6 / c.notifications as f64)
+            Some(i) if c.subscriptions > 0 => {
+                us_per((c.shard_cpu_s / c.window_s - i) * c.window_s, notes)
             }
             _ => "–".into(),
         };
+        let pct = |cpu_s: f64| format!("{:.1}", 100.0 * cpu_s / c.window_s);
         println!(
-            "| {} | {} | {:.1} | {:.1} | {} | {} | {} | {} | {extra} | {} |",
+            "| {} | {} | {:.0} | {:.0} | {} | {} | {} | {} | {} | {} | {} | {extra} | {} |",
             c.subscriptions,
             c.matching,
-            c.window_s,
-            100.0 * c.cpu_s / c.window_s,
-            c.ring_events,
-            c.notifications,
-            per(c.ring_events as f64),
-            per(c.notifications as f64),
+            c.ring_events as f64 / c.window_s,
+            notes / c.window_s,
+            pct(c.cpu_s),
+            pct(c.tailer_cpu_s),
+            pct(c.shard_cpu_s),
+            us_per(c.cpu_s, c.ring_events as f64),
+            us_per(c.tailer_cpu_s, c.ring_events as f64),
+            us_per(c.cpu_s, notes),
+            us_per(c.shard_cpu_s, notes),
             c.loadavg
         );
     }

@@ -202,27 +202,48 @@ impl ProcSample {
         };
         let stat = std::fs::read_to_string(format!("{dir}/stat"))?;
         let status = std::fs::read_to_string(format!("{dir}/status"))?;
-        // Fields after the parenthesised command name (which may itself contain spaces).
-        let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        // utime and stime are fields 14 and 15 of stat; `after` starts at field 3.
-        let ticks = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        // SAFETY: sysconf has no preconditions.
-        let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
         let kib = |key: &str| status_field(&status, key).unwrap_or(0);
         Ok(ProcSample {
-            cpu_s: (ticks(11) + ticks(12)) as f64 / hz,
+            cpu_s: stat_cpu_s(&stat),
             peak_rss_kib: kib("VmHWM:"),
             rss_kib: kib("VmRSS:"),
             rss_anon_kib: kib("RssAnon:"),
             threads: kib("Threads:"),
         })
     }
+}
+
+/// User + system CPU seconds in a `/proc/.../stat` line (a process's or one thread's).
+fn stat_cpu_s(stat: &str) -> f64 {
+    // Fields after the parenthesised command name (which may itself contain spaces).
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat; `after` starts at field 3.
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (ticks(11) + ticks(12)) as f64 / hz
+}
+
+/// CPU seconds (user + system) of each live thread of `pid`, with the thread's name
+/// (`/proc/<pid>/task/*/comm`); empty if the process is gone.
+pub fn thread_cpu_s(pid: u32) -> Vec<(String, f64)> {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let name = std::fs::read_to_string(t.path().join("comm")).ok()?;
+            let stat = std::fs::read_to_string(t.path().join("stat")).ok()?;
+            Some((name.trim().to_string(), stat_cpu_s(&stat)))
+        })
+        .collect()
 }
 
 /// The cores `pid` may run on (`Cpus_allowed_list`, e.g. `0-1`); `pid` 0 is the harness.
@@ -347,6 +368,15 @@ mod tests {
             "{s:?}"
         );
         assert!(s.peak_rss_kib >= s.rss_anon_kib);
+    }
+
+    #[test]
+    fn threads_of_this_process_are_listed_with_their_cpu() {
+        let threads = thread_cpu_s(std::process::id());
+        assert!(!threads.is_empty());
+        assert!(threads
+            .iter()
+            .all(|(name, cpu)| !name.is_empty() && *cpu >= 0.0));
     }
 
     #[test]
