@@ -32,6 +32,7 @@
 //! `smoke` is a few seconds with a handful of subscribers (tests/bench_rpc_latency.rs runs it
 //! so this code cannot rot); it fails if no notification or latency was recorded, never on a
 //! timing. The alloy subscriber is built (release) by this bench with the cargo running it.
+//! Design choices: docs/decisions/rpc-benchmark.md.
 
 // Bench targets are built with cfg(test) but without the test harness; the unit tests of the
 // modules below run from tests/bench_rpc_latency.rs.
