@@ -297,6 +297,30 @@ pub struct LatencyRow {
     pub loadavg: String,
 }
 
+impl LatencyRow {
+    /// A row with nothing measured yet and the host's load average now.
+    pub fn new(
+        subscribers: usize,
+        client: ClientArg,
+        filter_address: String,
+        logs_per_block: usize,
+    ) -> LatencyRow {
+        LatencyRow {
+            subscribers,
+            client,
+            filter_address,
+            logs_per_block,
+            blocks: 0,
+            heads: Percentiles::default(),
+            heads_first: Percentiles::default(),
+            logs: Percentiles::default(),
+            native: Percentiles::default(),
+            heads_missing: 0,
+            loadavg: process::loadavg(),
+        }
+    }
+}
+
 /// One CPU row.
 #[derive(Debug, Clone)]
 pub struct CpuRow {
@@ -385,19 +409,7 @@ pub fn latency_row(s: &Setup, n: usize, client: ClientArg) -> Result<LatencyRow,
     };
     gw.check()?;
     Ok(latency_figures(
-        LatencyRow {
-            subscribers: n,
-            client,
-            filter_address: address,
-            logs_per_block,
-            blocks: 0,
-            heads: Percentiles::default(),
-            heads_first: Percentiles::default(),
-            logs: Percentiles::default(),
-            native: Percentiles::default(),
-            heads_missing: 0,
-            loadavg: process::loadavg(),
-        },
+        LatencyRow::new(n, client, address, logs_per_block),
         &received,
         &block_ends,
         window,

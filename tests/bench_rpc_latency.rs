@@ -61,7 +61,7 @@ fn smoke_with_alloy() {
 #[test]
 fn latency_is_measured_from_the_block_end_of_the_same_block_inside_the_window() {
     use bench::clients::{BlockEnd, Kind, Received};
-    use bench::{LatencyRow, Percentiles, Window};
+    use bench::{LatencyRow, Window};
     let end = |n, ring_ns, received_ns| BlockEnd {
         block_number: n,
         ring_ns,
@@ -72,19 +72,7 @@ fn latency_is_measured_from_the_block_end_of_the_same_block_inside_the_window() 
         block_number: n,
         received_ns,
     };
-    let row = LatencyRow {
-        subscribers: 3,
-        client: ClientArg::Jsonrpc,
-        filter_address: "0x".into(),
-        logs_per_block: 1,
-        blocks: 0,
-        heads: Percentiles::default(),
-        heads_first: Percentiles::default(),
-        logs: Percentiles::default(),
-        native: Percentiles::default(),
-        heads_missing: 0,
-        loadavg: String::new(),
-    };
+    let row = LatencyRow::new(3, ClientArg::Jsonrpc, "0x".into(), 1);
     let window = Window {
         start_ns: 1_000,
         end_ns: 2_000,
