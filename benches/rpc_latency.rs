@@ -335,7 +335,10 @@ pub struct CpuRow {
     /// Of which its tailer thread (ring reading, encoding, notification bodies).
     pub tailer_cpu_s: f64,
     pub ring_events: u64,
+    /// Received inside the window.
     pub notifications: usize,
+    /// Received from subscribing to the end of the reading (a little past the window).
+    pub notifications_read: usize,
     pub loadavg: String,
 }
 
@@ -537,6 +540,7 @@ pub fn cpu_row(s: &Setup, m: usize) -> Result<CpuRow, BenchError> {
             .iter()
             .filter(|r| window.holds(r.received_ns))
             .count(),
+        notifications_read: received.len(),
         loadavg: process::loadavg(),
     })
 }
@@ -644,10 +648,11 @@ pub fn smoke(a: &Args) -> Result<Report, BenchError> {
             )));
         }
     }
+    // Read, not in the window: a debug gateway on a loaded host may lag the window's seconds.
     if report
         .cpu
         .iter()
-        .any(|c| c.notifications == 0 || c.ring_events == 0)
+        .any(|c| c.notifications_read == 0 || c.ring_events == 0)
     {
         return Err(BenchError::Setup(format!(
             "CPU row measured nothing: {:?}",

@@ -40,7 +40,7 @@ fn assert_measured(r: &bench::Report, clients: &[ClientArg]) {
         panic!("one CPU row expected: {:?}", r.cpu)
     };
     assert_eq!(cpu.subscriptions, 20);
-    assert!(cpu.matching > 0 && cpu.notifications > 0 && cpu.ring_events > 0);
+    assert!(cpu.matching > 0 && cpu.notifications_read > 0 && cpu.ring_events > 0);
     assert!(cpu.cpu_s > 0.0 && cpu.tailer_cpu_s > 0.0, "{cpu:?}");
 }
 
