@@ -366,6 +366,11 @@ impl Window {
 
 /// The latency row for `n` subscribers.
 pub fn latency_row(s: &Setup, n: usize, client: ClientArg) -> Result<LatencyRow, BenchError> {
+    // Before the writer starts: a first build of alloy takes minutes.
+    let alloy_bin = match client {
+        ClientArg::Alloy => Some(AlloySubscribers::build()?),
+        ClientArg::Jsonrpc => None,
+    };
     let gw = Gateway::start(s, s.warmup + s.window + Duration::from_secs(300))?;
     let rt = runtime()?;
     let block_logs = rt.block_on(clients::one_block_of_log_addresses(gw.addr))?;
@@ -379,9 +384,8 @@ pub fn latency_row(s: &Setup, n: usize, client: ClientArg) -> Result<LatencyRow,
     // Subscribers record a little past the window's end, so the last blocks' notifications
     // are not cut off.
     let record = s.warmup + s.window + Duration::from_secs(5);
-    let (received, block_ends, window) = match client {
-        ClientArg::Alloy => {
-            let bin = AlloySubscribers::build()?;
+    let (received, block_ends, window) = match alloy_bin {
+        Some(bin) => {
             let alloy = AlloySubscribers::start(&bin, gw.addr, n, &address, record.as_secs_f64())?;
             let window = Window::after(s.warmup, s.window);
             let stop = tokio::time::Instant::now() + record;
@@ -390,7 +394,7 @@ pub fn latency_row(s: &Setup, n: usize, client: ClientArg) -> Result<LatencyRow,
             let block_ends = rt.block_on(native).map_err(task_failed)??;
             (received, block_ends, window)
         }
-        ClientArg::Jsonrpc => {
+        None => {
             let conns: Vec<Subscriptions> = (0..n)
                 .map(|_| {
                     vec![
