@@ -2,7 +2,7 @@
 //! no key or an unknown key is 401 before the upgrade; a key in the header or the query is
 //! admitted; a key over its quota gets 429 until one of its connections closes; a key limited
 //! to some channels gets 403 on others; `/health` stays open, other REST and `/metrics` need a
-//! key (unless `--metrics-open`); per-key counters are in `/metrics`; SIGHUP reloads the file
+//! key (unless `--metrics-open`), and so does the dashboard page (`?token=`); per-key counters are in `/metrics`; SIGHUP reloads the file
 //! without dropping the sessions of keys that remain, and closes those of removed keys with
 //! 1008 "key revoked".
 
@@ -166,6 +166,26 @@ fn the_auth_matrix_no_key_bad_key_header_query_quota_channel_and_rest() {
         "{metrics}"
     );
     assert!(!metrics.contains("desk-secret") && !metrics.contains("dash-secret"));
+}
+
+#[test]
+fn the_dashboard_needs_a_key_like_rest_and_takes_it_in_the_query() {
+    let gw = Gateway::start(&key("a", "alpha", ""), &["--metrics-open"]);
+    let browser = "Accept: text/html\r\n";
+    assert_eq!(gw.get("/dashboard", None).0, 401);
+    assert_eq!(gw.server.get("/", browser).0, 401, "the root's page too");
+    assert_eq!(gw.get("/dashboard?token=wrong", None).0, 401);
+    let (status, page) = gw.get("/dashboard?token=alpha", None);
+    assert_eq!(status, 200);
+    assert_eq!(page, ringgate::serve::dashboard::PAGE);
+    assert_eq!(gw.get("/dashboard", Some("alpha")).0, 200);
+    assert_eq!(gw.server.get("/?token=alpha", browser).0, 200);
+    // What the page then asks for with the same key: the stream and the REST endpoints.
+    let mut c = gw
+        .connect("/v1/ws?extended=1&token=alpha", None)
+        .expect("key");
+    hello(&mut c);
+    assert_eq!(gw.get("/v1/status", Some("alpha")).0, 200);
 }
 
 #[test]

@@ -10,12 +10,14 @@
 //! - [`resume`]: the store of recent frames, resume decisions, the flow-controlled replay.
 //! - [`rpc`]: JSON-RPC `eth_subscribe` sessions (`/rpc`, `--rpc-listen`).
 //! - [`rest`]: REST answers and `/metrics` on the WebSocket port.
+//! - [`dashboard`]: the live dashboard page (`/dashboard`), compiled into the binary.
 //!
 //! Imports the vocabulary, the wire layer and the hand-off; never ingest
 //! (`tests/layering.rs`).
 
 pub mod backpressure;
 pub mod ctx;
+pub mod dashboard;
 pub mod filter;
 pub mod rest;
 pub mod resume;

@@ -1,5 +1,6 @@
 //! REST answers on the WebSocket port: `/health`, `/v1/status`, `/metrics`, `/v1/tps`,
-//! `/v1/contention`, `/v1/blocks/lifecycle`, `/v1/blocks/{n}/lifecycle`.
+//! `/v1/contention`, `/v1/blocks/lifecycle`, `/v1/blocks/{n}/lifecycle`, and the
+//! dashboard page ([`crate::serve::dashboard`]).
 //!
 //! Runs on whichever shard accepted the request; reads the atomics in [`StatsHub`]
 //! (single-writer counters of the tailer and every shard) and, for the chain endpoints, the
@@ -100,6 +101,7 @@ pub fn answer(route: RestRoute, hub: &StatsHub, config: &Config, now_ns: u64) ->
         RestRoute::Contention => Some(chain_response(&hub.chain.get().contention)),
         RestRoute::BlocksLifecycle => Some(chain_response(&hub.chain.get().lifecycle)),
         RestRoute::BlockLifecycle(n) => Some(chain_response(&hub.chain.get().block(n))),
+        RestRoute::Dashboard => Some(crate::serve::dashboard::page()),
     }
 }
 

@@ -66,6 +66,9 @@ pub struct Headers {
     pub authorization: Option<String>,
     /// `Last-Event-ID`: where a reconnecting Server-Sent Events client resumes.
     pub last_event_id: Option<String>,
+    /// `Accept`: only to tell a browser opening `/` (which wants the dashboard) from a
+    /// client of the old gateway's WebSocket path.
+    pub accept: Option<String>,
 }
 
 impl Headers {
@@ -90,6 +93,8 @@ impl Headers {
             &mut self.authorization
         } else if name.eq_ignore_ascii_case("last-event-id") {
             &mut self.last_event_id
+        } else if name.eq_ignore_ascii_case("accept") {
+            &mut self.accept
         } else {
             return None;
         };

@@ -2,8 +2,10 @@
 //! Server-Sent Events) query parameters to a typed [`WsQuery`].
 //!
 //! Runs on shard cores, once per connection. Paths are the existing gateway's (so its
-//! clients work unchanged) plus nothing else; a wrong method is 405 with `Allow`, an
-//! unknown path 404, and a bad query value 400 naming the parameter.
+//! clients work unchanged) plus ringgate's own (`/v1/sse…`, `/rpc`, `/dashboard`); `/`
+//! stays the old gateway's WebSocket path except for a browser asking for HTML without an
+//! upgrade, which gets the dashboard. A wrong method is 405 with `Allow`, an unknown path
+//! 404, and a bad query value 400 naming the parameter.
 
 use crate::model::stage::CommitStage;
 use crate::wire::http::{HttpError, Method, Request};
@@ -53,6 +55,29 @@ pub enum RestRoute {
     BlocksLifecycle,
     /// `/v1/blocks/{n}/lifecycle`.
     BlockLifecycle(u64),
+    /// `/dashboard`, and `/` asked for by a browser ([`wants_dashboard`]): the live
+    /// dashboard page.
+    Dashboard,
+}
+
+/// The path of the live dashboard page.
+pub const DASHBOARD_PATH: &str = "/dashboard";
+
+/// Whether a request for `/` is a browser opening the gateway (it accepts `text/html` and
+/// asks for no WebSocket upgrade) rather than a client of the old gateway's WebSocket path,
+/// which keeps its upgrade (and a plain request without one its 426).
+fn wants_dashboard(req: &Request) -> bool {
+    let upgrade = req
+        .headers
+        .upgrade
+        .as_deref()
+        .is_some_and(|u| u.to_ascii_lowercase().contains("websocket"));
+    let html = req
+        .headers
+        .accept
+        .as_deref()
+        .is_some_and(|a| a.to_ascii_lowercase().contains("text/html"));
+    req.path == "/" && html && !upgrade
 }
 
 /// Connect-time parameters of a WebSocket request. Every field is optional.
@@ -101,6 +126,7 @@ fn rest_path(path: &str) -> Option<Result<RestRoute, HttpError>> {
         "/v1/tps" => RestRoute::Tps,
         "/v1/contention" => RestRoute::Contention,
         "/v1/blocks/lifecycle" => RestRoute::BlocksLifecycle,
+        DASHBOARD_PATH => RestRoute::Dashboard,
         other => {
             let n = other
                 .strip_prefix("/v1/blocks/")?
@@ -120,7 +146,9 @@ fn rest_path(path: &str) -> Option<Result<RestRoute, HttpError>> {
 /// Routes a parsed request. Only `GET` is served (and `HEAD`/`OPTIONS` are refused with 405
 /// and `Allow: GET`): no endpoint has a body or side effects.
 pub fn route(req: &Request) -> Result<Route, HttpError> {
-    let found = if let Some((_, channel)) = WS_PATHS.iter().find(|(p, _)| *p == req.path) {
+    let found = if wants_dashboard(req) {
+        Ok(Route::Rest(RestRoute::Dashboard))
+    } else if let Some((_, channel)) = WS_PATHS.iter().find(|(p, _)| *p == req.path) {
         Ok(Route::Ws(*channel, WsQuery::parse(&req.query)?))
     } else if let Some((_, channel)) = SSE_PATHS.iter().find(|(p, _)| *p == req.path) {
         let last_event_id = req.headers.last_event_id.as_deref();
@@ -310,7 +338,11 @@ mod tests {
     use crate::wire::http::{parse_request, Parsed, RequestLimits};
 
     fn req(method: &str, target: &str) -> Request {
-        let raw = format!("{method} {target} HTTP/1.1\r\nHost: x\r\n\r\n");
+        req_with(method, target, "")
+    }
+
+    fn req_with(method: &str, target: &str, headers: &str) -> Request {
+        let raw = format!("{method} {target} HTTP/1.1\r\nHost: x\r\n{headers}\r\n");
         match parse_request(raw.as_bytes(), &RequestLimits::default()) {
             Ok(Parsed::Complete(r)) => *r,
             other => panic!("{other:?}"),
@@ -379,6 +411,7 @@ mod tests {
             ("/v1/tps", RestRoute::Tps),
             ("/v1/contention", RestRoute::Contention),
             ("/v1/blocks/lifecycle", RestRoute::BlocksLifecycle),
+            ("/dashboard", RestRoute::Dashboard),
             (
                 "/v1/blocks/15000001/lifecycle",
                 RestRoute::BlockLifecycle(15_000_001),
@@ -387,6 +420,29 @@ mod tests {
         for (path, r) in cases {
             assert_eq!(route(&req("GET", path)), Ok(Route::Rest(r)), "{path}");
         }
+    }
+
+    #[test]
+    fn a_browser_opening_the_root_gets_the_dashboard_and_everyone_else_the_websocket_path() {
+        let html = "Accept: text/html,application/xhtml+xml,*/*;q=0.8\r\n";
+        let upgrade = "Upgrade: websocket\r\nConnection: Upgrade\r\n";
+        let dashboard = Ok(Route::Rest(RestRoute::Dashboard));
+        assert_eq!(route(&req_with("GET", "/", html)), dashboard);
+        assert_eq!(
+            route(&req_with("GET", "/?utm=x", "ACCEPT: Text/HTML\r\n")),
+            dashboard
+        );
+        assert_eq!(route(&req("GET", "/dashboard")), dashboard);
+        let ws = Ok(Route::Ws(Channel::All, WsQuery::default()));
+        assert_eq!(route(&req("GET", "/")), ws);
+        assert_eq!(route(&req_with("GET", "/", "Accept: */*\r\n")), ws);
+        let both = format!("{html}{upgrade}");
+        assert_eq!(route(&req_with("GET", "/", &both)), ws);
+        // Only the root doubles as the page: the other WebSocket paths stay WebSocket paths.
+        let r = route(&req_with("GET", "/v1/ws", html)).unwrap();
+        assert!(matches!(r, Route::Ws(Channel::All, _)), "{r:?}");
+        let e = route(&req_with("POST", "/", html)).unwrap_err();
+        assert_eq!(e.status().code(), 405);
     }
 
     #[test]
