@@ -9,6 +9,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { once } from "node:events";
+import crypto from "node:crypto";
 import fs from "node:fs";
 import net from "node:net";
 import os from "node:os";
@@ -34,16 +35,16 @@ async function freePort() {
   return port;
 }
 
-async function startDemo(port) {
+async function startDemo(port, extra = []) {
   const child = spawn(BIN, ["demo", "--listen", `127.0.0.1:${port}`, "--shards", "1", "--no-pin",
-                            "--rate", "3000"], { stdio: ["ignore", "ignore", "pipe"] });
+                            "--rate", "3000", ...extra], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";
   child.stderr.on("data", (d) => { stderr += d; });
   const deadline = Date.now() + 30000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`ringgate demo exited ${child.exitCode}: ${stderr}`);
     try {
-      const r = await fetch(`http://127.0.0.1:${port}/health`);
+      const r = await fetch(`http://127.0.0.1:${port}/health`); // open even with keys on
       if (r.ok) return child;
     } catch { /* not listening yet */ }
     await new Promise((r) => setTimeout(r, 200));
@@ -61,14 +62,8 @@ async function stop(child) {
 }
 
 const text = (page, sel) => page.locator(sel).textContent();
-const number = (s) => Number(String(s).replace(/[^0-9.]/g, ""));
 
-test("the dashboard shows the chain moving, filters its tail and survives a gateway restart", async (t) => {
-  assert.ok(fs.existsSync(BIN), `no ringgate binary at ${BIN} (cargo build first)`);
-  assert.ok(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (.ci/install installs it)`);
-  fs.mkdirSync(ARTEFACTS, { recursive: true });
-  const port = await freePort();
-  let gateway = await startDemo(port);
+async function openBrowser(t) {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "ringgate-chromium-"));
   const browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
@@ -79,12 +74,23 @@ test("the dashboard shows the chain moving, filters its tail and survives a gate
   });
   t.after(async () => {
     await browser.close();
-    await stop(gateway);
     fs.rmSync(profile, { recursive: true, force: true });
   });
   const page = browser.pages()[0] || await browser.newPage();
-  const pageErrors = [];
-  page.on("pageerror", (e) => pageErrors.push(String(e)));
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  return { page, errors };
+}
+const number = (s) => Number(String(s).replace(/[^0-9.]/g, ""));
+
+test("the dashboard shows the chain moving, filters its tail and survives a gateway restart", async (t) => {
+  assert.ok(fs.existsSync(BIN), `no ringgate binary at ${BIN} (cargo build first)`);
+  assert.ok(fs.existsSync(CHROMIUM), `no Chromium at ${CHROMIUM} (.ci/install installs it)`);
+  fs.mkdirSync(ARTEFACTS, { recursive: true });
+  const port = await freePort();
+  let gateway = await startDemo(port);
+  t.after(() => stop(gateway));
+  const { page, errors: pageErrors } = await openBrowser(t);
 
   const res = await page.goto(`http://127.0.0.1:${port}/dashboard`);
   assert.equal(res.status(), 200);
@@ -120,6 +126,17 @@ test("the dashboard shows the chain moving, filters its tail and survives a gate
   await page.waitForFunction(() => document.querySelectorAll("#tail tbody tr").length === 0, null, WAIT);
   await page.fill("#filter", "");
   await page.waitForFunction(() => document.querySelectorAll("#tail tbody tr").length > 0, null, WAIT);
+  // The subscription selector resubscribes (a resumed connection): soon the newest rows
+  // are block events only.
+  await page.selectOption("#tail-set", "blocks");
+  await page.waitForFunction(() => {
+    const kinds = [...document.querySelectorAll("#tail tbody tr td:nth-child(2)")].slice(0, 5).map((td) => td.textContent);
+    return kinds.length === 5 && kinds.every((k) => k.startsWith("Block"));
+  }, null, WAIT);
+  await page.selectOption("#tail-set", "txs");
+  await page.waitForFunction(() => document.querySelector("#tail tbody tr td:nth-child(2)")?.textContent.startsWith("Txn"),
+    null, WAIT);
+  assert.equal(await page.getAttribute("#conn", "data-state"), "live");
   await page.screenshot({ path: path.join(ARTEFACTS, "dashboard-screenshot.png"), fullPage: true });
 
   // The gateway goes away: the page says so, and that it is reconnecting.
@@ -147,4 +164,30 @@ test("the dashboard shows the chain moving, filters its tail and survives a gate
   assert.equal(await page.title(), "ringgate · live");
 
   assert.deepEqual(pageErrors, [], "the page's script threw");
+});
+
+test("with access keys on, the page needs a key and passes it to its stream and REST reads", async (t) => {
+  const token = "dashboard-secret";
+  const keys = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "ringgate-keys-")), "keys.toml");
+  const sha = crypto.createHash("sha256").update(token).digest("hex");
+  fs.writeFileSync(keys, `[[key]]\nname = "wall"\ntoken_sha256 = "${sha}"\n`);
+  const port = await freePort();
+  const gateway = await startDemo(port, ["--auth-keys", keys]);
+  t.after(async () => {
+    await stop(gateway);
+    fs.rmSync(path.dirname(keys), { recursive: true, force: true });
+  });
+  const { page, errors } = await openBrowser(t);
+
+  const refused = await page.goto(`http://127.0.0.1:${port}/dashboard`);
+  assert.equal(refused.status(), 401);
+  const res = await page.goto(`http://127.0.0.1:${port}/dashboard?token=${token}`);
+  assert.equal(res.status(), 200);
+  await page.waitForFunction(() => document.getElementById("conn").dataset.state === "live", null, WAIT);
+  await page.waitForFunction(() => Number(document.getElementById("tps").textContent.replace(/[^0-9.]/g, "")) > 0,
+    null, WAIT);
+  // /v1/status and /metrics answered the page's Bearer token.
+  await page.waitForFunction(() => document.querySelectorAll("#kinds tr").length > 3, null, WAIT);
+  assert.ok(number(await text(page, "#clients")) >= 1);
+  assert.deepEqual(errors, [], "the page's script threw");
 });
