@@ -63,12 +63,13 @@ async function stop(child) {
 
 const text = (page, sel) => page.locator(sel).textContent();
 
-async function openBrowser(t) {
+async function openBrowser(t, colorScheme = "light") {
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), "ringgate-chromium-"));
   const browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     headless: true,
     viewport: { width: 1360, height: 1000 },
+    colorScheme,
     args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
            "--disable-background-networking", "--disable-component-update", "--disable-sync"],
   });
@@ -90,7 +91,7 @@ test("the dashboard shows the chain moving, filters its tail and survives a gate
   const port = await freePort();
   let gateway = await startDemo(port);
   t.after(() => stop(gateway));
-  const { page, errors: pageErrors } = await openBrowser(t);
+  const { page, errors: pageErrors } = await openBrowser(t, "dark");
 
   const res = await page.goto(`http://127.0.0.1:${port}/dashboard`);
   assert.equal(res.status(), 200);
@@ -105,6 +106,7 @@ test("the dashboard shows the chain moving, filters its tail and survives a gate
   // A block reaches Finalized or beyond, in the blocks table.
   await page.waitForFunction(() => [...document.querySelectorAll("#blocks .stage")]
     .some((s) => s.textContent === "Finalized" || s.textContent === "Verified"), null, WAIT);
+  assert.match(await text(page, "#head-final"), /finalized #[\d,]+/);
   // TPS above zero, events/s by kind, clients (this page at least), the tail.
   await page.waitForFunction(() => Number(document.getElementById("tps").textContent.replace(/[^0-9.]/g, "")) > 0,
     null, WAIT);
