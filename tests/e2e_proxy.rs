@@ -6,7 +6,9 @@
 //! Clients come from different loopback addresses (127.0.0.2, .3, .4) so each has its own
 //! IP; `openssl s_client -bind` holds a WebSocket open through TLS, `curl --interface` makes
 //! one-shot upgrades whose HTTP status says whether the limit let them in. Server-Sent Events
-//! pass through the proxy's `/v1/sse` location event by event (`curl -N` over TLS).
+//! pass through the proxy's `/v1/sse` location event by event (`curl -N` over TLS). The
+//! dashboard page passes through its `/` location, and `/` still reaches the WebSocket path
+//! for a request that is not a browser's page load.
 
 mod common;
 
@@ -272,4 +274,34 @@ fn server_sent_events_pass_through_the_proxy_as_they_happen() {
     assert!(head.starts_with("http/1.1 200"), "{head}");
     assert!(head.contains("content-type: text/event-stream"), "{head}");
     assert!(lines.iter().any(|l| l.starts_with("id: ")), "{lines:?}");
+}
+
+#[test]
+fn the_dashboard_passes_through_the_proxy_and_the_root_still_upgrades_for_clients() {
+    let ring = TestRing::create("proxy-dashboard");
+    let gw = start_gateway(test_config(&ring));
+    let nginx = start_nginx(gw.addr);
+    let get = |path: &str, accept: &str| {
+        let url = format!("https://127.0.0.1:{}{path}", nginx.tls_port);
+        let out = Command::new("curl")
+            .args(["-sk", "-i", "--http1.1", "-H", accept, &url])
+            .output()
+            .expect("curl runs");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let page = ringgate::serve::dashboard::PAGE;
+    for (path, accept) in [("/dashboard", "Accept: */*"), ("/", "Accept: text/html")] {
+        let response = get(path, accept);
+        let (head, body) = response.split_once("\r\n\r\n").expect("a response");
+        assert!(head.starts_with("HTTP/1.1 200"), "{path}: {head}");
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: text/html"),
+            "{head}"
+        );
+        assert_eq!(body, page, "{path}");
+    }
+    // Without a browser's Accept, the root is still the WebSocket path (426 without upgrade).
+    let response = get("/", "Accept: */*");
+    assert!(response.starts_with("HTTP/1.1 426"), "{response}");
 }

@@ -55,7 +55,7 @@ pub enum RestRoute {
     BlocksLifecycle,
     /// `/v1/blocks/{n}/lifecycle`.
     BlockLifecycle(u64),
-    /// `/dashboard`, and `/` asked for by a browser ([`wants_dashboard`]): the live
+    /// `/dashboard`, and `/` asked for by a browser (see the module header): the live
     /// dashboard page.
     Dashboard,
 }
