@@ -154,6 +154,18 @@ test("the dashboard shows the chain moving, filters its tail and survives a gate
   await page.waitForFunction(() => document.getElementById("conn").dataset.state === "live", null, WAIT);
   await page.waitForFunction(() => /Reconnected/.test(document.getElementById("banner").textContent), null, WAIT);
   assert.match(await text(page, "#banner"), /new epoch/);
+  // The new run's chain replaces the old one's blocks, and moves.
+  await page.waitForFunction(() => /#\d/.test(document.getElementById("head-block").textContent), null, WAIT);
+  const again = number(await text(page, "#head-block"));
+  await page.waitForFunction((n) => Number(document.getElementById("head-block").textContent.replace(/\D/g, "")) > n,
+    again, WAIT);
+  // The tail marks where the old run ended (found through the filter box).
+  await page.fill("#filter", "new server epoch");
+  await page.waitForFunction(() => {
+    const kinds = [...document.querySelectorAll("#tail tbody tr.sys td:nth-child(2)")].map((td) => td.textContent);
+    return kinds.length === 1 && kinds[0] === "Epoch";
+  }, null, WAIT);
+  await page.fill("#filter", "");
   const before = number(await text(page, "#meta").then((m) => m.match(/seqno ([\d,]+)/)?.[1] ?? "0"));
   await page.waitForFunction((n) => {
     const m = document.getElementById("meta").textContent.match(/seqno ([\d,]+)/);
