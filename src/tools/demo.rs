@@ -159,6 +159,7 @@ fn serve_demo(config: Config, ring: &Path, rate: u64) -> Result<(), DemoError> {
     eprintln!(
         "ringgate demo: a synthetic chain writes {rate} events/s into {ring}\n\
          \n\
+         Dashboard:  http://{addr}/dashboard  (open it in a browser)\n\
          WebSocket:  ws://{addr}/v1/ws        (everything)\n\
          \x20           ws://{addr}/v1/ws/blocks (block events, lifecycle)\n\
          REST:       http://{addr}/v1/status  http://{addr}/metrics  http://{addr}/health\n\
