@@ -32,7 +32,7 @@ use crate::serve::rpc::hub::{write_chain_id, Item, Note, RpcSession, RpcState, S
 
 /// Chain-id requests one session may have waiting for the first block (more are dropped).
 const MAX_WAITING: usize = 64;
-use crate::serve::session::reader::{discard_until_eof, read_some};
+use crate::serve::session::reader::{discard_until_eof, settle, wait_reader, ReaderEnd};
 use crate::serve::session::registry::abort_socket;
 use crate::serve::session::writer::half_close;
 use crate::serve::session::{park_until, write_all, CLOSE_LINGER};
@@ -82,12 +82,6 @@ pub async fn run_rpc_session(
     ctx.stats.rpc_sessions.fetch_sub(1, Ordering::Relaxed);
 }
 
-enum Wake {
-    Read(std::io::Result<usize>),
-    Closing,
-    Tick,
-}
-
 /// Reads and answers client frames until the session closes; `true` when the client may
 /// still be sending (its input must be drained after the close frame).
 async fn reader_loop(
@@ -130,32 +124,10 @@ async fn reader_loop(
         let tick = heartbeat
             .next_deadline()
             .saturating_duration_since(Instant::now());
-        let wake = future::or(
-            async { Wake::Read(read_some(stream, &mut buf, usize::MAX).await) },
-            future::or(
-                async {
-                    closed_signal(ctx, session).await;
-                    Wake::Closing
-                },
-                async {
-                    glommio::timer::sleep(tick).await;
-                    Wake::Tick
-                },
-            ),
-        )
-        .await;
-        match wake {
-            Wake::Read(Ok(0)) | Wake::Read(Err(_)) => {
-                session.close(CloseCode::Normal, "");
-                return false;
-            }
-            Wake::Read(Ok(_)) | Wake::Tick => {}
-            Wake::Closing => {
-                if ctx.is_closing() {
-                    session.close(CloseCode::GoingAway, "server shutting down");
-                }
-                return true;
-            }
+        let closed = closed_signal(ctx, session);
+        let wake = wait_reader(stream, &mut buf, usize::MAX, closed, tick).await;
+        if let Some(end) = settle(ctx, wake, |code, reason| session.close(code, reason)) {
+            return end == ReaderEnd::Closing;
         }
     }
 }

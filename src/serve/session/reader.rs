@@ -72,11 +72,59 @@ pub(crate) async fn read_some(
     Ok(n)
 }
 
-/// What woke the reader.
-enum ReaderWake {
+/// What woke a session's reader (native, JSON-RPC or SSE).
+pub(crate) enum ReaderWake {
     Read(std::io::Result<usize>),
     Closing,
     Tick,
+}
+
+/// Waits for client bytes (appended to `buf`, never past `limit` bytes), for `closed` (the
+/// session closing or the shard shutting down), or for `tick` to pass, whichever is first.
+pub(crate) async fn wait_reader(
+    stream: &Rc<RefCell<TcpStream>>,
+    buf: &mut Vec<u8>,
+    limit: usize,
+    closed: impl std::future::Future<Output = ()>,
+    tick: Duration,
+) -> ReaderWake {
+    future::or(
+        async { ReaderWake::Read(read_some(stream, buf, limit).await) },
+        future::or(
+            async {
+                closed.await;
+                ReaderWake::Closing
+            },
+            async {
+                glommio::timer::sleep(tick).await;
+                ReaderWake::Tick
+            },
+        ),
+    )
+    .await
+}
+
+/// What a reader does after `wake`: go on (`None`), or end (`Some`). The client's EOF or a
+/// read error closes the session normally (`close(code, reason)`); a closing shard closes it
+/// as going away.
+pub(crate) fn settle(
+    ctx: &ShardCtx,
+    wake: ReaderWake,
+    close: impl FnOnce(CloseCode, &str),
+) -> Option<ReaderEnd> {
+    match wake {
+        ReaderWake::Read(Ok(0)) | ReaderWake::Read(Err(_)) => {
+            close(CloseCode::Normal, "");
+            Some(ReaderEnd::PeerGone)
+        }
+        ReaderWake::Read(Ok(_)) | ReaderWake::Tick => None,
+        ReaderWake::Closing => {
+            if ctx.is_closing() {
+                close(CloseCode::GoingAway, "server shutting down");
+            }
+            Some(ReaderEnd::Closing)
+        }
+    }
 }
 
 /// Why [`reader_loop`] returned.
@@ -146,32 +194,10 @@ pub(crate) async fn reader_loop(
             d.min(heartbeat.next_deadline())
         });
         let tick = deadline.saturating_duration_since(Instant::now());
-        let wake = future::or(
-            async { ReaderWake::Read(read_some(stream, &mut buf, usize::MAX).await) },
-            future::or(
-                async {
-                    closed_signal(ctx, shared).await;
-                    ReaderWake::Closing
-                },
-                async {
-                    glommio::timer::sleep(tick).await;
-                    ReaderWake::Tick
-                },
-            ),
-        )
-        .await;
-        match wake {
-            ReaderWake::Read(Ok(0)) | ReaderWake::Read(Err(_)) => {
-                shared.close(CloseCode::Normal, "");
-                return ReaderEnd::PeerGone;
-            }
-            ReaderWake::Read(Ok(_)) | ReaderWake::Tick => {}
-            ReaderWake::Closing => {
-                if ctx.is_closing() {
-                    shared.close(CloseCode::GoingAway, "server shutting down");
-                }
-                return ReaderEnd::Closing;
-            }
+        let closed = closed_signal(ctx, shared);
+        let wake = wait_reader(stream, &mut buf, usize::MAX, closed, tick).await;
+        if let Some(end) = settle(ctx, wake, |code, reason| shared.close(code, reason)) {
+            return end;
         }
     }
 }

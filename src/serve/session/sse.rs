@@ -13,14 +13,12 @@ use std::cell::RefCell;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-use futures_lite::future;
 use glommio::net::TcpStream;
 
 use crate::serve::ctx::ShardCtx;
-use crate::serve::session::reader::{closed_signal, read_some, ReaderEnd};
+use crate::serve::session::reader::{closed_signal, settle, wait_reader, ReaderEnd};
 use crate::serve::session::registry::SessionShared;
 use crate::wire::sse;
-use crate::wire::ws::CloseCode;
 
 /// How often the `: ping` comment goes out. A few seconds: well inside the idle timeouts of
 /// common proxies (nginx's `proxy_read_timeout` is 60 s), and cheap (8 bytes).
@@ -28,12 +26,6 @@ pub const PING_EVERY: Duration = Duration::from_secs(5);
 
 /// Bytes one read takes from a client that sends anyway (then discarded).
 const DISCARD_STEP: usize = 2048;
-
-enum Wake {
-    Read(std::io::Result<usize>),
-    Closing,
-    Tick,
-}
 
 /// Runs until the client goes away or the session closes; see [`ReaderEnd`].
 pub(crate) async fn watch_loop(
@@ -59,32 +51,10 @@ pub(crate) async fn watch_loop(
         }
         let tick = next_ping.saturating_duration_since(now);
         scratch.clear();
-        let wake = future::or(
-            async { Wake::Read(read_some(stream, &mut scratch, DISCARD_STEP).await) },
-            future::or(
-                async {
-                    closed_signal(ctx, shared).await;
-                    Wake::Closing
-                },
-                async {
-                    glommio::timer::sleep(tick).await;
-                    Wake::Tick
-                },
-            ),
-        )
-        .await;
-        match wake {
-            Wake::Read(Ok(0)) | Wake::Read(Err(_)) => {
-                shared.close(CloseCode::Normal, "");
-                return ReaderEnd::PeerGone;
-            }
-            Wake::Read(Ok(_)) | Wake::Tick => {}
-            Wake::Closing => {
-                if ctx.is_closing() {
-                    shared.close(CloseCode::GoingAway, "server shutting down");
-                }
-                return ReaderEnd::Closing;
-            }
+        let closed = closed_signal(ctx, shared);
+        let wake = wait_reader(stream, &mut scratch, DISCARD_STEP, closed, tick).await;
+        if let Some(end) = settle(ctx, wake, |code, reason| shared.close(code, reason)) {
+            return end;
         }
     }
 }
