@@ -58,7 +58,7 @@ fn forky_chain(ring: &mut TestRing) -> u64 {
     start + 4 // its BlockEnd
 }
 
-/// Meta frames of kind `kind` a client on `path` gets until the event with ring `seqno`.
+/// Every frame a client gets until (and with) the event of ring seqno `last`.
 fn frames_until(c: &mut WsClient, last: u64) -> Vec<Value> {
     let mut out = Vec::new();
     loop {
@@ -69,6 +69,16 @@ fn frames_until(c: &mut WsClient, last: u64) -> Vec<Value> {
             return out;
         }
     }
+}
+
+/// The events (but the `BlockEnd` markers) a client gets until the event with ring `last`.
+fn events_until(c: &mut WsClient, last: u64) -> Vec<Value> {
+    frames_until(c, last)
+        .iter()
+        .filter_map(|v| v.get("Events").and_then(|e| e.as_array()))
+        .flat_map(|a| a.iter().cloned())
+        .filter(|e| e["event_name"].as_str() != Some("BlockEnd"))
+        .collect()
 }
 
 /// Whether `frame` is an `Events` frame with an event whose ring seqno `pred` accepts.
@@ -182,24 +192,14 @@ fn block_level_access_events_carry_a_null_txn_index_and_native_transfer_is_a_cal
     let last = forky_chain(&mut ring);
 
     let (mut null, mut numbered) = (0, 0);
-    for v in frames_until(&mut access, last) {
-        for e in v
-            .get("Events")
-            .and_then(|e| e.as_array())
-            .into_iter()
-            .flat_map(|a| a.iter())
-        {
-            if e["event_name"].as_str() == Some("BlockEnd") {
-                continue;
-            }
-            let p = &e["payload"];
-            assert!(p.get("txn_index").is_some(), "txn_index key present: {e:?}");
-            if p["txn_index"].is_null() {
-                assert!(e.get("txn_idx").is_none(), "{e:?}");
-                null += 1;
-            } else {
-                numbered += 1;
-            }
+    for e in events_until(&mut access, last) {
+        let p = &e["payload"];
+        assert!(p.get("txn_index").is_some(), "txn_index key present: {e:?}");
+        if p["txn_index"].is_null() {
+            assert!(e.get("txn_idx").is_none(), "{e:?}");
+            null += 1;
+        } else {
+            numbered += 1;
         }
     }
     assert!(
@@ -208,20 +208,10 @@ fn block_level_access_events_carry_a_null_txn_index_and_native_transfer_is_a_cal
     );
 
     let mut transfers = 0;
-    for v in frames_until(&mut native, last) {
-        for e in v
-            .get("Events")
-            .and_then(|e| e.as_array())
-            .into_iter()
-            .flat_map(|a| a.iter())
-        {
-            if e["event_name"].as_str() == Some("BlockEnd") {
-                continue;
-            }
-            assert_eq!(e["event_name"].as_str(), Some("TxnCallFrame"), "{e:?}");
-            assert_ne!(e["payload"]["value"].as_str(), Some("0x0"), "{e:?}");
-            transfers += 1;
-        }
+    for e in events_until(&mut native, last) {
+        assert_eq!(e["event_name"].as_str(), Some("TxnCallFrame"), "{e:?}");
+        assert_ne!(e["payload"]["value"].as_str(), Some("0x0"), "{e:?}");
+        transfers += 1;
     }
     assert!(transfers > 0, "the chain has native transfers");
 }
