@@ -241,6 +241,17 @@ fn events_of(items: &[Item]) -> Vec<u64> {
         .collect()
 }
 
+/// The events among `items`, each as the JSON object the server sent.
+fn event_json(items: Vec<Item>) -> Vec<Value> {
+    items
+        .into_iter()
+        .filter_map(|i| match i {
+            Item::Event(e) => Some(serde_json::from_str(&e.raw_json).unwrap()),
+            _ => None,
+        })
+        .collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn field_filters_apply_from_the_first_frame_and_match_a_local_selection() {
     let mut ring = TestRing::create("client-filter");
@@ -253,14 +264,7 @@ async fn field_filters_apply_from_the_first_frame_and_match_a_local_selection() 
     });
     ring.write_synth(&mut g, 2_000);
     let (last, _) = marker(&mut ring);
-    let logs: Vec<Value> = until_seqno(&mut all, last)
-        .await
-        .into_iter()
-        .filter_map(|i| match i {
-            Item::Event(e) => Some(serde_json::from_str(&e.raw_json).unwrap()),
-            _ => None,
-        })
-        .collect();
+    let logs = event_json(until_seqno(&mut all, last).await);
     let emitter = logs[logs.len() / 3]["payload"]["address"]
         .as_str()
         .unwrap()
@@ -286,14 +290,8 @@ async fn field_filters_apply_from_the_first_frame_and_match_a_local_selection() 
     let mut f = connect(&url(&server), opts)
         .await
         .expect("connect filtered");
-    let got: Vec<Value> = until_seqno(&mut f, expected.last().unwrap()["seqno"].as_u64().unwrap())
-        .await
-        .into_iter()
-        .filter_map(|i| match i {
-            Item::Event(e) => Some(serde_json::from_str(&e.raw_json).unwrap()),
-            _ => None,
-        })
-        .collect();
+    let last_expected = expected.last().unwrap()["seqno"].as_u64().unwrap();
+    let got = event_json(until_seqno(&mut f, last_expected).await);
     assert_eq!(got.iter().collect::<Vec<_>>(), expected);
 }
 
