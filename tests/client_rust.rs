@@ -584,15 +584,7 @@ async fn refused_token_plain_http_a_closed_handshake_and_no_server_are_clear_err
     let ring = TestRing::create("client-auth");
     let keys =
         std::env::temp_dir().join(format!("ringgate-client-keys-{}.toml", std::process::id()));
-    let hash: String = ringgate::wire::http::auth::hash_token("right")
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    std::fs::write(
-        &keys,
-        format!("[[key]]\nname = \"k\"\ntoken_sha256 = \"{hash}\"\n"),
-    )
-    .unwrap();
+    std::fs::write(&keys, access_key("k", "right", "")).unwrap();
     let server = serve(&ring.path, &["--auth-keys", keys.to_str().unwrap()]);
     let e = connect(&url(&server), Options::default().token("wrong"))
         .await

@@ -13,20 +13,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 
 use common::*;
-use ringgate::wire::http::auth::hash_token;
 use tungstenite::client::IntoClientRequest;
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A keys file entry for `token`.
-fn key(name: &str, token: &str, extra: &str) -> String {
-    format!(
-        "[[key]]\nname = \"{name}\"\ntoken_sha256 = \"{}\"\n{extra}\n",
-        hex(&hash_token(token))
-    )
-}
 
 struct Gateway {
     server: ServeProcess,
@@ -108,8 +95,8 @@ fn hello(c: &mut WsClient) {
 
 #[test]
 fn the_auth_matrix_no_key_bad_key_header_query_quota_channel_and_rest() {
-    let keys = key("desk", "desk-secret", "max_connections = 1")
-        + &key("dash", "dash-secret", "channels = [\"blocks\"]");
+    let keys = access_key("desk", "desk-secret", "max_connections = 1")
+        + &access_key("dash", "dash-secret", "channels = [\"blocks\"]");
     let gw = Gateway::start(&keys, &[]);
 
     assert_eq!(gw.connect("/v1/ws", None).err(), Some(401), "no key");
@@ -170,7 +157,7 @@ fn the_auth_matrix_no_key_bad_key_header_query_quota_channel_and_rest() {
 
 #[test]
 fn the_dashboard_needs_a_key_like_rest_and_takes_it_in_the_query() {
-    let gw = Gateway::start(&key("a", "alpha", ""), &["--metrics-open"]);
+    let gw = Gateway::start(&access_key("a", "alpha", ""), &["--metrics-open"]);
     let browser = "Accept: text/html\r\n";
     assert_eq!(gw.get("/dashboard", None).0, 401);
     assert_eq!(gw.server.get("/", browser).0, 401, "the root's page too");
@@ -190,7 +177,7 @@ fn the_dashboard_needs_a_key_like_rest_and_takes_it_in_the_query() {
 
 #[test]
 fn metrics_open_leaves_only_metrics_open() {
-    let gw = Gateway::start(&key("a", "alpha", ""), &["--metrics-open"]);
+    let gw = Gateway::start(&access_key("a", "alpha", ""), &["--metrics-open"]);
     assert_eq!(gw.get("/metrics", None).0, 200);
     assert_eq!(gw.get("/v1/status", None).0, 401);
     assert_eq!(gw.connect("/v1/ws", None).err(), Some(401));
@@ -199,7 +186,7 @@ fn metrics_open_leaves_only_metrics_open() {
 #[test]
 fn sighup_reloads_keys_revoking_removed_ones_and_keeping_the_rest() {
     let gw = Gateway::start(
-        &(key("stay", "stay-secret", "") + &key("go", "go-secret", "")),
+        &(access_key("stay", "stay-secret", "") + &access_key("go", "go-secret", "")),
         &[],
     );
     let mut stay = gw.connect("/v1/ws", Some("stay-secret")).expect("stay");
@@ -210,7 +197,7 @@ fn sighup_reloads_keys_revoking_removed_ones_and_keeping_the_rest() {
 
     std::fs::write(
         &gw.keys,
-        key("stay", "stay-secret", "") + &key("new", "new-secret", ""),
+        access_key("stay", "stay-secret", "") + &access_key("new", "new-secret", ""),
     )
     .expect("rewrite keys");
     gw.sighup();

@@ -350,22 +350,9 @@ fn a_bad_query_or_id_is_400_with_a_json_error_before_any_stream() {
 fn with_access_keys_no_or_a_wrong_token_is_401_and_a_key_in_header_or_query_streams() {
     let ring = TestRing::create("sse-auth");
     let keys = std::env::temp_dir().join(format!("ringgate-sse-keys-{}.toml", std::process::id()));
-    let hash: String = ringgate::wire::http::auth::hash_token("s3cret")
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    let blocks_only = ringgate::wire::http::auth::hash_token("blocks")
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>();
-    std::fs::write(
-        &keys,
-        format!(
-            "[[key]]\nname = \"k\"\ntoken_sha256 = \"{hash}\"\n\
-             [[key]]\nname = \"b\"\ntoken_sha256 = \"{blocks_only}\"\nchannels = [\"blocks\"]\n"
-        ),
-    )
-    .expect("keys file");
+    let entries =
+        access_key("k", "s3cret", "") + &access_key("b", "blocks", r#"channels = ["blocks"]"#);
+    std::fs::write(&keys, entries).expect("keys file");
     let mut config = test_config(&ring);
     config.auth_keys = Some(keys.clone());
     let gw = start_gateway(config);

@@ -235,15 +235,7 @@ fn latency_json_reports_every_printed_event() {
 fn a_refused_token_and_a_plain_http_server_are_clear_errors() {
     let ring = TestRing::create("tail-errors");
     let keys = scratch("keys.toml");
-    let hash: String = ringgate::wire::http::auth::hash_token("right")
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect();
-    std::fs::write(
-        &keys,
-        format!("[[key]]\nname = \"k\"\ntoken_sha256 = \"{hash}\"\n"),
-    )
-    .unwrap();
+    std::fs::write(&keys, access_key("k", "right", "")).unwrap();
     let server = serve(&ring, &["--auth-keys", keys.to_str().unwrap()]);
     let out = run(&[&format!("ws://{}", server.addr), "--token", "wrong"]);
     let err = String::from_utf8_lossy(&out.stderr);

@@ -205,6 +205,16 @@ impl Drop for TestRing {
     }
 }
 
+/// One `[[key]]` entry of an access-keys file for `token` (`extra`: more TOML lines, e.g.
+/// `channels = ["blocks"]`).
+pub fn access_key(name: &str, token: &str, extra: &str) -> String {
+    let hash: String = ringgate::wire::http::auth::hash_token(token)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    format!("[[key]]\nname = \"{name}\"\ntoken_sha256 = \"{hash}\"\n{extra}\n")
+}
+
 /// A block tag (`monad_exec_block_tag`): id `[id; 32]` and `number`.
 pub fn block_tag(id: u8, number: u64) -> Vec<u8> {
     let mut t = vec![id; 32];
