@@ -18,8 +18,8 @@
 //! announced loss on a steady client outside a fault that forces one (the busy shard core,
 //! or the machine itself: CPU starvation of the gateway or of the harness, measured and
 //! reported), duplicated or reordered seqnos, lag not back under 1 s within 30 s of a fault
-//! ending, anonymous RSS above `--rss-budget-mib` or, beyond the history (which fills to its
-//! own budget), still growing in the last third, fds not back to their baseline once churn
+//! ending, anonymous RSS above `--rss-budget-mib` or, beyond the history and the JSON-RPC
+//! blocks (which fill to their own budgets), still growing in the last third, fds not back to their baseline once churn
 //! stops, a connection closed without a close frame
 //! while its client reads (steady, churning and stuck clients alike), a bad request not
 //! answered with a status, a slowloris head not cut at the handshake timeout, a crash.

@@ -103,6 +103,8 @@ pub mod defaults {
     pub const RPC_MAX_SUBSCRIPTIONS: usize = 100;
     /// `Config::rpc_queue_bytes`, MiB.
     pub const RPC_QUEUE_MIB: usize = 16;
+    /// `Config::rpc_history_bytes`, MiB.
+    pub const RPC_HISTORY_MIB: u64 = 64;
 }
 
 /// The whole gateway configuration.
@@ -279,6 +281,11 @@ pub struct Config {
     /// closed with 1008 and the reason. Default 16 MiB (about 30 mainnet blocks of every
     /// log for an unfiltered `logs`). Monad's server closes a client 32 block updates behind.
     pub rpc_queue_bytes: usize,
+    /// Bytes of encoded blocks (headers and logs) kept for `fromBlock` replays and block
+    /// look-ups on each shard (the shards share the blocks, so this is the total), and again
+    /// at most for the tailer's blocks awaiting later commit states. Default 64 MiB: about a
+    /// hundred blocks of busy mainnet (0.3–0.7 MiB of logs each), half a minute of chain.
+    pub rpc_history_bytes: u64,
     /// Server pings on JSON-RPC sessions. Default 20 s (Monad's server).
     pub rpc_ping_interval: Duration,
 }
@@ -332,6 +339,7 @@ impl Default for Config {
             rpc_heads_stage: crate::model::stage::CommitStage::Proposed,
             rpc_max_subscriptions: defaults::RPC_MAX_SUBSCRIPTIONS,
             rpc_queue_bytes: defaults::RPC_QUEUE_MIB << 20,
+            rpc_history_bytes: defaults::RPC_HISTORY_MIB << 20,
             rpc_ping_interval: Duration::from_secs(defaults::RPC_PING_INTERVAL_SECS),
         }
     }
@@ -375,6 +383,7 @@ impl Config {
             resume_window_frames: self.resume_store_frames,
             restart: None,
             rpc: self.rpc,
+            rpc_kept_bytes: self.rpc_history_bytes,
         }
     }
 

@@ -247,6 +247,9 @@ struct ServerArgs {
     /// Notifications a JSON-RPC client may have queued before it is closed, MiB.
     #[arg(long, default_value_t = defaults::RPC_QUEUE_MIB)]
     rpc_queue_mib: usize,
+    /// Encoded blocks kept for eth_subscribe `fromBlock` replays and block look-ups, MiB.
+    #[arg(long, default_value_t = defaults::RPC_HISTORY_MIB)]
+    rpc_history_mib: u64,
 }
 
 /// `--rpc-heads-stage`: one of the four commit states.
@@ -350,6 +353,7 @@ impl ServerArgs {
         c.rpc_heads_stage = self.rpc_heads_stage;
         c.rpc_max_subscriptions = self.rpc_max_subscriptions;
         c.rpc_queue_bytes = self.rpc_queue_mib << 20;
+        c.rpc_history_bytes = self.rpc_history_mib << 20;
         ringgate::log::init(self.log_format, self.log_level);
         c.cors_origin = self
             .cors_origin

@@ -33,6 +33,9 @@ pub struct Sample {
     /// Compressed history held in memory (`ringgate_history_memory_bytes`), MiB: it fills
     /// up to its own budget (`--history-mib`) by design.
     pub history_mib: f64,
+    /// Encoded JSON-RPC blocks alive (`ringgate_rpc_block_bytes`), MiB: they fill up to
+    /// their own budget (`--rpc-history-mib`, once for the tailer and once for the shards).
+    pub rpc_block_mib: f64,
     /// Time the gateway's threads spent runnable but waiting for a CPU, cumulative, s
     /// (`/proc/<pid>/task/*/schedstat`): how much the machine starved it.
     pub run_delay_s: f64,
@@ -127,6 +130,7 @@ pub fn sample(pid: u32, addr: SocketAddr, t0: Instant) -> Option<Sample> {
         s.shard_queue_full = metric(&body, "ringgate_shard_queue_full_total");
         s.resume_store_mib = metric(&body, "ringgate_resume_store_bytes") / 1048576.0;
         s.history_mib = metric(&body, "ringgate_history_memory_bytes") / 1048576.0;
+        s.rpc_block_mib = metric(&body, "ringgate_rpc_block_bytes") / 1048576.0;
     }
     s.healthy = matches!(http_get(addr, "/health"), Ok((200, _)));
     Some(s)
@@ -135,11 +139,11 @@ pub fn sample(pid: u32, addr: SocketAddr, t0: Instant) -> Option<Sample> {
 /// The samples as CSV, one line a second.
 pub fn csv(samples: &[Sample]) -> String {
     let mut out = String::from(
-        "t,rss_mib,rss_anon_mib,threads,fds,cpu_s,tailer_lag_s,held_blocks,held_mib,connections_open,slow_disconnects,handshake_timeouts,shard_queue_full,resume_store_mib,history_mib,run_delay_s,healthy\n",
+        "t,rss_mib,rss_anon_mib,threads,fds,cpu_s,tailer_lag_s,held_blocks,held_mib,connections_open,slow_disconnects,handshake_timeouts,shard_queue_full,resume_store_mib,history_mib,rpc_block_mib,run_delay_s,healthy\n",
     );
     for s in samples {
         out.push_str(&format!(
-            "{:.1},{:.1},{:.1},{},{},{:.2},{:.3},{},{:.1},{},{},{},{},{:.1},{:.1},{:.3},{}\n",
+            "{:.1},{:.1},{:.1},{},{},{:.2},{:.3},{},{:.1},{},{},{},{},{:.1},{:.1},{:.1},{:.3},{}\n",
             s.t,
             s.rss_mib,
             s.rss_anon_mib,
@@ -155,6 +159,7 @@ pub fn csv(samples: &[Sample]) -> String {
             s.shard_queue_full,
             s.resume_store_mib,
             s.history_mib,
+            s.rpc_block_mib,
             s.run_delay_s,
             u8::from(s.healthy)
         ));

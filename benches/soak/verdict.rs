@@ -147,13 +147,14 @@ impl Verdict<'_> {
         }
 
         // Memory: the budget, and no growth in the last third of what the gateway holds
-        // beyond its history (which fills up to its own budget, `--history-mib`, by design:
-        // hours at a low rate; a run that must see the history full too passes a small one).
+        // beyond its history and its JSON-RPC blocks (which fill up to their own budgets,
+        // `--history-mib` and `--rpc-history-mib`, by design: hours at a low rate for the
+        // history; a run that must see them full too passes small ones).
         let third: Vec<(f64, f64)> = self
             .samples
             .iter()
             .filter(|s| s.t >= duration * 2.0 / 3.0 && s.t <= duration)
-            .map(|s| (s.t, s.rss_anon_mib - s.history_mib))
+            .map(|s| (s.t, s.rss_anon_mib - s.history_mib - s.rpc_block_mib))
             .collect();
         let max_anon = self
             .samples
@@ -169,7 +170,7 @@ impl Verdict<'_> {
         }
         if growth > (0.10 * mean_last).max(32.0) {
             sh.fail(format!(
-                "anonymous RSS beyond the history still growing in the last third: +{growth:.0} MiB over it (mean {mean_last:.0} MiB)"
+                "anonymous RSS beyond the history and JSON-RPC blocks still growing in the last third: +{growth:.0} MiB over it (mean {mean_last:.0} MiB)"
             ));
         }
         let held: Vec<(f64, f64)> = self
@@ -207,6 +208,7 @@ impl Verdict<'_> {
         };
         let (a_min, a_max, a_last) = col(|s| s.rss_anon_mib);
         let (_, hist_max, hist_last) = col(|s| s.history_mib);
+        let (_, rpc_max, rpc_last) = col(|s| s.rpc_block_mib);
         let (r_min, r_max, r_last) = col(|s| s.rss_mib);
         let (_, h_max, h_last) = col(|s| s.held_blocks);
         let (_, c_max, _) = col(|s| s.connections_open);
@@ -246,7 +248,7 @@ impl Verdict<'_> {
             sh.closes.lock().expect("closes")
         );
         println!(
-            "| gateway memory | RssAnon {a_min:.0} → max {a_max:.0} → end {a_last:.0} MiB, of which history max {hist_max:.0} → end {hist_last:.0} MiB (beyond the history, last third {growth:+.1} MiB); RSS {r_min:.0} → max {r_max:.0} → end {r_last:.0} MiB |"
+            "| gateway memory | RssAnon {a_min:.0} → max {a_max:.0} → end {a_last:.0} MiB, of which history max {hist_max:.0} → end {hist_last:.0} MiB and JSON-RPC blocks max {rpc_max:.0} → end {rpc_last:.0} MiB (beyond both, last third {growth:+.1} MiB); RSS {r_min:.0} → max {r_max:.0} → end {r_last:.0} MiB |"
         );
         println!(
             "| held blocks | max {h_max:.0}, end {h_last:.0} (last third {held_growth:+.1}) |"

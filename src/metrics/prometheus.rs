@@ -13,6 +13,7 @@ use crate::history::store::History;
 use crate::model::gap::GapReason;
 use crate::model::kind::DecodeErrorKind;
 use crate::model::kind::EventType;
+use crate::model::rpc::live_block_bytes;
 use crate::wire::http::auth::{AuthKeys, KeyCounters};
 use crate::wire::subscription::channel::Channel;
 
@@ -368,6 +369,13 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
             let _ = writeln!(out, "{name}{{shard=\"{i}\"}} {}", ld(pick(s)));
         }
     }
+    family(
+        &mut out,
+        "ringgate_rpc_block_bytes",
+        "gauge",
+        "Heap bytes of the encoded JSON-RPC blocks alive, wherever held (bounded by --rpc-history-mib for the tailer and again for the shards, plus queued notifications).",
+    );
+    let _ = writeln!(out, "ringgate_rpc_block_bytes {}", live_block_bytes());
     if let Some(h) = &hub.history {
         render_history(&mut out, h);
     }

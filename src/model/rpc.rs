@@ -12,6 +12,7 @@
 //! [`RpcLog::json`] is a `logs` result object ending in [`LOG_TAIL_LIVE`], so a retraction
 //! is the same bytes with [`LOG_TAIL_REMOVED`] spliced over that tail.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::model::outbound::MAX_LOG_TOPICS;
@@ -47,6 +48,61 @@ impl RpcLog {
     }
 }
 
+/// Heap bytes of every [`RpcBlock`] alive in the process, wherever it is held (the tailer's
+/// blocks awaiting later states, the shards' `fromBlock` history, session queues, a replay).
+static LIVE_BYTES: AtomicU64 = AtomicU64::new(0);
+
+/// Heap bytes of all JSON-RPC blocks alive now (`ringgate_rpc_block_bytes`).
+pub fn live_block_bytes() -> u64 {
+    LIVE_BYTES.load(Ordering::Relaxed)
+}
+
+/// A block's share of [`live_block_bytes`]: added when the block is made or cloned,
+/// subtracted when it is dropped, so the gauge is exact whoever holds the last `Arc`.
+/// Bookkeeping, not part of the block's value: two blocks compare equal whatever it says.
+#[derive(Debug)]
+pub struct LiveBytes(u64);
+
+impl LiveBytes {
+    /// Counts the heap bytes of a block made of these parts.
+    pub fn of(header: &[u8], logs: &[RpcLog], block_tail: &[u8]) -> LiveBytes {
+        let logs_bytes: usize = logs
+            .iter()
+            .map(|l| std::mem::size_of::<RpcLog>() + l.json.len())
+            .sum();
+        LiveBytes::counting((header.len() + block_tail.len() + logs_bytes) as u64)
+    }
+
+    fn counting(bytes: u64) -> LiveBytes {
+        LIVE_BYTES.fetch_add(bytes, Ordering::Relaxed);
+        LiveBytes(bytes)
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.0
+    }
+}
+
+impl Clone for LiveBytes {
+    fn clone(&self) -> LiveBytes {
+        LiveBytes::counting(self.0)
+    }
+}
+
+impl Drop for LiveBytes {
+    fn drop(&mut self) {
+        LIVE_BYTES.fetch_sub(self.0, Ordering::Relaxed);
+    }
+}
+
+impl PartialEq for LiveBytes {
+    fn eq(&self, _: &LiveBytes) -> bool {
+        true
+    }
+}
+
+impl Eq for LiveBytes {}
+
 /// One executed block, as JSON-RPC subscribers see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RpcBlock {
@@ -63,6 +119,8 @@ pub struct RpcBlock {
     /// What turns [`RpcBlock::header`] into an `eth_getBlockByNumber(n, false)` block: it
     /// replaces the header's closing `}` (`,"uncles":[],"transactions":["0x…",…]}`).
     pub block_tail: Box<[u8]>,
+    /// This block's heap bytes, counted in [`live_block_bytes`] while it lives.
+    pub live: LiveBytes,
 }
 
 impl RpcBlock {

@@ -38,6 +38,7 @@ use crate::metrics::{bump, ShardStats, StatsHub};
 use crate::model::outbound::Outbound;
 use crate::serve::ctx::ShardCtx;
 use crate::serve::resume::ResumeStore;
+use crate::serve::rpc::hub::RpcLimits;
 use crate::serve::session;
 use crate::wire::http::{GlobalConnections, ShardAdmission};
 
@@ -231,6 +232,11 @@ fn revoke_removed_keys(ctx: &ShardCtx) {
 /// (figures, run by run: docs/benchmarks.md, "Second session").
 fn dispatch_slice(ctx: &ShardCtx, inbox: &mut ShardInbox, batch: &mut Vec<Outbound>) -> usize {
     let keep = ctx.config.resume_enabled();
+    let rpc_limits = RpcLimits {
+        heads_stage: ctx.config.rpc_heads_stage,
+        queue_bytes: ctx.config.rpc_queue_bytes,
+        history_bytes: ctx.config.rpc_history_bytes,
+    };
     let started = Instant::now();
     let mut total = 0;
     let mut sessions = ctx.sessions.borrow_mut();
@@ -252,11 +258,7 @@ fn dispatch_slice(ctx: &ShardCtx, inbox: &mut ShardInbox, batch: &mut Vec<Outbou
                 let _ = store.push(frame.clone());
             }
             if let Outbound::Rpc(f) = &frame {
-                let closed = ctx.rpc.borrow_mut().dispatch(
-                    f,
-                    ctx.config.rpc_heads_stage,
-                    ctx.config.rpc_queue_bytes,
-                );
+                let closed = ctx.rpc.borrow_mut().dispatch(f, &rpc_limits);
                 bump(&ctx.stats.slow_disconnects, closed);
             } else {
                 sessions.dispatch(&frame, &ctx.stats);

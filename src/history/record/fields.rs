@@ -5,7 +5,7 @@
 use super::RecordError;
 use crate::model::kind::EventType;
 use crate::model::outbound::{FilterKeys, MAX_EVENT_ADDRESSES, MAX_LOG_TOPICS};
-use crate::model::rpc::{RpcBlock, RpcLog, LOG_TAIL_LIVE};
+use crate::model::rpc::{LiveBytes, RpcBlock, RpcLog, LOG_TAIL_LIVE};
 
 pub(super) fn push_bytes(b: &[u8], out: &mut Vec<u8>) {
     out.extend_from_slice(&(b.len() as u32).to_le_bytes());
@@ -36,8 +36,8 @@ pub(super) fn decode_block(c: &mut Cursor<'_>) -> Result<RpcBlock, RecordError> 
     let hash = c.array()?;
     let id = c.array()?;
     let chain_id = c.u64()?;
-    let header = c.bytes()?.into();
-    let block_tail = c.bytes()?.into();
+    let header: Box<[u8]> = c.bytes()?.into();
+    let block_tail: Box<[u8]> = c.bytes()?.into();
     let n = c.u32()? as usize;
     // Each log takes at least 25 bytes: a count beyond what is left is corrupt.
     if n > c.buf.len().saturating_sub(c.at) / 25 {
@@ -66,6 +66,7 @@ pub(super) fn decode_block(c: &mut Cursor<'_>) -> Result<RpcBlock, RecordError> 
         });
     }
     Ok(RpcBlock {
+        live: LiveBytes::of(&header, &logs, &block_tail),
         number,
         hash,
         id,

@@ -3,7 +3,7 @@
 use super::*;
 use crate::model::kind::EventType;
 use crate::model::outbound::{FilterKeys, MAX_LOG_TOPICS};
-use crate::model::rpc::{RpcBlock, RpcLog};
+use crate::model::rpc::{LiveBytes, RpcBlock, RpcLog};
 
 /// Decodes `raw` whole: an unresolved copy is an error here.
 fn decode_all(raw: &[u8], originals: &mut Originals) -> Result<Vec<Outbound>, Vec<u64>> {
@@ -96,19 +96,23 @@ fn events_copies_and_meta_frames_round_trip_and_copies_cost_18_bytes() {
 fn json_rpc_block_frames_round_trip() {
     let mut topics = [[0u8; 32]; MAX_LOG_TOPICS];
     topics[0] = [7; 32];
+    let header: Box<[u8]> = br#"{"number":"0xe4e1c1"}"#.as_slice().into();
+    let logs = vec![RpcLog {
+        address: [9; 20],
+        topics,
+        topic_count: 1,
+        json: br#"{"logIndex":"0x0","removed":false}"#.as_slice().into(),
+    }];
+    let block_tail: Box<[u8]> = br#","transactions":[]}"#.as_slice().into();
     let block = Arc::new(RpcBlock {
+        live: LiveBytes::of(&header, &logs, &block_tail),
         number: 15_000_001,
         hash: [1; 32],
         id: [2; 32],
         chain_id: 143,
-        header: br#"{"number":"0xe4e1c1"}"#.as_slice().into(),
-        logs: vec![RpcLog {
-            address: [9; 20],
-            topics,
-            topic_count: 1,
-            json: br#"{"logIndex":"0x0","removed":false}"#.as_slice().into(),
-        }],
-        block_tail: br#","transactions":[]}"#.as_slice().into(),
+        header,
+        logs,
+        block_tail,
     });
     let frame = Outbound::Rpc(Arc::new(RpcFrame {
         server_seqno: 33,

@@ -12,8 +12,8 @@
 //! Invariants: a block is encoded once whatever the number of states and subscribers; a
 //! block cut short by data loss (lap, expired payload, writer restart) is never emitted (no
 //! partial block); a state is emitted at most once per block, in the canonical order;
-//! memory is bounded (`MAX_LOGS_PER_BLOCK` pending logs, `KEPT_BLOCKS` completed blocks
-//! awaiting later states).
+//! memory is bounded (`MAX_LOGS_PER_BLOCK` pending logs; completed blocks awaiting later
+//! states: `KEPT_BLOCKS`, and `Config::rpc_history_bytes` of them).
 //! Never: block, panic on ring data.
 
 pub mod encode;
@@ -25,7 +25,7 @@ use crate::ingest::chain::tracker::Transition;
 use crate::ingest::event::flow::EventContext;
 use crate::ingest::event::payload::{BlockStart, ExecEvent};
 use crate::model::outbound::{Outbound, MAX_LOG_TOPICS};
-use crate::model::rpc::{RpcBlock, RpcFrame, RpcLog};
+use crate::model::rpc::{LiveBytes, RpcBlock, RpcFrame, RpcLog};
 use crate::model::seqno::ServerSeqno;
 use crate::model::stage::CommitStage;
 use crate::model::types::{Address, Bytes32};
@@ -77,6 +77,9 @@ pub struct RpcStats {
     pub frames: u64,
     /// Blocks not emitted: cut short by data loss, or over `MAX_LOGS_PER_BLOCK` logs.
     pub dropped_blocks: u64,
+    /// Completed blocks let go before their last state (`KEPT_BLOCKS` or the byte bound):
+    /// their later states are not announced.
+    pub evicted_blocks: u64,
 }
 
 /// See the module docs.
@@ -88,6 +91,8 @@ pub struct RpcAssembler {
     kept: VecDeque<Kept>,
     /// Made by `observe`, stamped by `emit`.
     ready: Vec<(CommitStage, CommitStage, Arc<RpcBlock>)>,
+    /// Bytes of completed blocks kept for their later states (`Config::rpc_history_bytes`).
+    max_kept_bytes: u64,
     stats: RpcStats,
 }
 
@@ -98,6 +103,7 @@ impl Default for RpcAssembler {
             building: None,
             kept: VecDeque::new(),
             ready: Vec::new(),
+            max_kept_bytes: crate::config::defaults::RPC_HISTORY_MIB << 20,
             stats: RpcStats::default(),
         }
     }
@@ -110,6 +116,11 @@ impl RpcAssembler {
         if !on {
             self.forget_ring();
         }
+    }
+
+    /// Bounds the bytes of completed blocks kept for their later states.
+    pub fn set_max_kept_bytes(&mut self, bytes: u64) {
+        self.max_kept_bytes = bytes;
     }
 
     pub fn stats(&self) -> RpcStats {
@@ -180,8 +191,17 @@ impl RpcAssembler {
                 self.stats.blocks += 1;
                 self.ready
                     .push((CommitStage::Proposed, CommitStage::Proposed, block.clone()));
-                if self.kept.len() >= KEPT_BLOCKS {
+                // The oldest blocks give way (their later states are not announced) past
+                // the count or the bytes: a chain that stops finalizing holds no more.
+                let kept_bytes = |kept: &VecDeque<Kept>| -> u64 {
+                    kept.iter().map(|k| k.block.live.bytes()).sum()
+                };
+                while !self.kept.is_empty()
+                    && (self.kept.len() >= KEPT_BLOCKS
+                        || kept_bytes(&self.kept) + block.live.bytes() > self.max_kept_bytes)
+                {
                     self.kept.pop_front();
+                    self.stats.evicted_blocks += 1;
                 }
                 self.kept.push_back(Kept {
                     block,
@@ -274,7 +294,7 @@ fn finish(mut b: Building, end: &crate::ingest::event::payload::BlockEnd) -> Rpc
     write_header(&mut header, &b.start, end);
     b.logs.sort_by_key(|l| (l.txn_idx, l.index));
     let mut scratch = Vec::with_capacity(512);
-    let logs = b
+    let logs: Vec<RpcLog> = b
         .logs
         .iter()
         .enumerate()
@@ -311,13 +331,16 @@ fn finish(mut b: Building, end: &crate::ingest::event::payload::BlockEnd) -> Rpc
     b.txns.sort_by_key(|(idx, _)| *idx);
     let mut block_tail = Vec::with_capacity(40 + 69 * b.txns.len());
     write_block_tail(&mut block_tail, b.txns.iter().map(|(_, h)| h));
+    let header: Box<[u8]> = header.into();
+    let block_tail: Box<[u8]> = block_tail.into();
     RpcBlock {
-        block_tail: block_tail.into(),
+        live: LiveBytes::of(&header, &logs, &block_tail),
+        block_tail,
         number: input.number,
         hash: end.eth_block_hash,
         id: b.start.block_tag.id,
         chain_id,
-        header: header.into(),
+        header,
         logs,
     }
 }

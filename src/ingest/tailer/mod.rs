@@ -87,6 +87,8 @@ pub struct TailerConfig {
     pub restart: Option<RestartPoint>,
     /// Make the JSON-RPC frames (`crate::ingest::rpc`).
     pub rpc: bool,
+    /// Bytes of JSON-RPC blocks kept for their later commit states.
+    pub rpc_kept_bytes: u64,
 }
 
 /// What the tailer thread needs.
@@ -167,7 +169,7 @@ impl Tailer {
                 .collect(),
             pipeline: {
                 let mut p = EventPipeline::new(setup.config.chain);
-                p.set_rpc(setup.config.rpc);
+                p.set_rpc(setup.config.rpc, setup.config.rpc_kept_bytes);
                 p
             },
             config: setup.config,

@@ -120,9 +120,11 @@ impl EventPipeline {
         &self.rpc
     }
 
-    /// Whether JSON-RPC frames are made (on by default; `Config::rpc`).
-    pub fn set_rpc(&mut self, on: bool) {
+    /// Whether JSON-RPC frames are made (on by default; `Config::rpc`), and the bytes of
+    /// blocks kept for their later states (`Config::rpc_history_bytes`).
+    pub fn set_rpc(&mut self, on: bool, max_kept_bytes: u64) {
         self.rpc.set_enabled(on);
+        self.rpc.set_max_kept_bytes(max_kept_bytes);
     }
 
     /// The REST bodies of the current chain state.

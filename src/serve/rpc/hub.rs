@@ -24,7 +24,7 @@
 //! writer is stuck on a client that does not read.
 
 use std::cell::RefCell;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::os::fd::RawFd;
 use std::rc::Rc;
@@ -49,7 +49,8 @@ pub fn write_chain_id(out: &mut Vec<u8>, chain_id: u64, net_version: bool) {
     }
 }
 
-/// Frames kept for `fromBlock` replays (about a minute of blocks at five states each).
+/// Frames kept for `fromBlock` replays at most (about a minute of blocks at five states
+/// each), whatever their bytes; `Config::rpc_history_bytes` bounds their blocks' bytes.
 pub const HISTORY_FRAMES: usize = 1_024;
 
 /// One subscription of a session.
@@ -328,6 +329,17 @@ impl RpcSession {
     }
 }
 
+/// What [`RpcHub::dispatch`] needs of the configuration.
+#[derive(Debug, Clone, Copy)]
+pub struct RpcLimits {
+    /// `Config::rpc_heads_stage`.
+    pub heads_stage: CommitStage,
+    /// `Config::rpc_queue_bytes`: a session's notification queue.
+    pub queue_bytes: usize,
+    /// `Config::rpc_history_bytes`: the blocks kept for `fromBlock` and block look-ups.
+    pub history_bytes: u64,
+}
+
 /// The shard's JSON-RPC side.
 #[derive(Debug, Default)]
 pub struct RpcHub {
@@ -337,7 +349,49 @@ pub struct RpcHub {
     pub chain_id: Option<u64>,
     /// Highest block number that reached the heads stage.
     pub block_number: u64,
-    history: VecDeque<Arc<RpcFrame>>,
+    history: RpcHistory,
+}
+
+/// The frames kept for `fromBlock` replays and block look-ups, oldest first, bounded by
+/// count and by the bytes of the distinct blocks they hold (a block's frames share it, so
+/// it is counted once, while any of its frames is kept).
+#[derive(Debug, Default)]
+struct RpcHistory {
+    frames: VecDeque<Arc<RpcFrame>>,
+    /// Frames kept per block, by the block's address (unique while the block is held).
+    refs: HashMap<*const RpcBlock, u32>,
+    /// Heap bytes of the distinct blocks held.
+    bytes: u64,
+}
+
+impl RpcHistory {
+    fn push(&mut self, frame: &Arc<RpcFrame>, max_bytes: u64) {
+        let refs = self.refs.entry(Arc::as_ptr(&frame.block)).or_insert(0);
+        if *refs == 0 {
+            self.bytes += frame.block.live.bytes();
+        }
+        *refs += 1;
+        self.frames.push_back(Arc::clone(frame));
+        while self.frames.len() > HISTORY_FRAMES
+            || (self.bytes > max_bytes && self.frames.len() > 1)
+        {
+            let Some(old) = self.frames.pop_front() else {
+                break;
+            };
+            let key = Arc::as_ptr(&old.block);
+            if let Some(refs) = self.refs.get_mut(&key) {
+                *refs -= 1;
+                if *refs == 0 {
+                    self.refs.remove(&key);
+                    self.bytes -= old.block.live.bytes();
+                }
+            }
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &Arc<RpcFrame>> {
+        self.frames.iter()
+    }
 }
 
 impl RpcHub {
@@ -371,24 +425,16 @@ impl RpcHub {
 
     /// Records `frame` (chain view, history) and offers it to every session; returns how
     /// many sessions were closed for being too slow.
-    pub fn dispatch(
-        &mut self,
-        frame: &Arc<RpcFrame>,
-        heads_stage: CommitStage,
-        max_bytes: usize,
-    ) -> u64 {
+    pub fn dispatch(&mut self, frame: &Arc<RpcFrame>, limits: &RpcLimits) -> u64 {
         self.chain_id = Some(frame.block.chain_id);
-        if frame.stage == heads_stage {
+        if frame.stage == limits.heads_stage {
             self.block_number = self.block_number.max(frame.block.number);
         }
-        if self.history.len() >= HISTORY_FRAMES {
-            self.history.pop_front();
-        }
-        self.history.push_back(Arc::clone(frame));
+        self.history.push(frame, limits.history_bytes);
         let mut closed = 0;
         for s in &self.sessions {
             s.answer_waiting(frame.block.chain_id);
-            if s.offer(frame, heads_stage, max_bytes) == Offered::Closed {
+            if s.offer(frame, limits.heads_stage, limits.queue_bytes) == Offered::Closed {
                 closed += 1;
             }
         }
