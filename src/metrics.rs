@@ -213,6 +213,9 @@ pub struct ShardStats {
     pub inbox_frames: AtomicU64,
     /// Entries the tailer could not push because this shard's queue was full.
     pub spsc_full: AtomicU64,
+    /// Of those, frames read back from the history and delivered after all
+    /// (`crate::serve::repair`).
+    pub repaired_frames: AtomicU64,
     /// WebSocket frames and payload bytes written to clients, and the writes carrying them.
     pub frames_out: AtomicU64,
     pub bytes_out: AtomicU64,
@@ -264,6 +267,7 @@ impl Default for ShardStats {
             handshake_timeouts: z(),
             inbox_frames: z(),
             spsc_full: z(),
+            repaired_frames: z(),
             frames_out: z(),
             bytes_out: z(),
             writes: z(),

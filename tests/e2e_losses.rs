@@ -1,9 +1,10 @@
 //! Every loss the gateway cannot prevent reaches the affected clients with its range, each
 //! forced here through the real gateway:
-//! - a shard whose inbox overflows (a one-slot SPSC queue under a burst): every frame the
-//!   shard lost is covered by exactly one `Gap{reason:"shard_queue_full"}` range, including a
-//!   loss at the very end of a burst (announced while the ring is idle, not only at the next
-//!   event);
+//! - a shard whose inbox overflows (a one-slot SPSC queue under a burst): with the shared
+//!   history (the default) every frame the shard lost is read back from it and delivered in
+//!   place, nothing announced; without one, every lost frame is covered by exactly one
+//!   `Gap{reason:"shard_queue_full"}` range, including a loss at the very end of a burst
+//!   (announced while the ring is idle, not only at the next event);
 //! - a session whose queue overflows (a client that stops reading, then reads again): every
 //!   drop is in a `Warning{type:"backpressure"}` range that sits exactly where the frames
 //!   went missing;
@@ -22,10 +23,59 @@ use common::*;
 use sonic_rs::{JsonValueTrait, Value};
 
 #[test]
-fn every_frame_a_full_shard_queue_lost_is_announced_to_its_sessions_with_the_range() {
+fn frames_a_full_shard_queue_lost_are_read_back_from_the_history_and_delivered_in_place() {
+    let mut ring = TestRing::create("shard-full-repair");
+    let gw = start_gateway(ringgate::config::Config {
+        spsc_capacity: 1,
+        session_queue_frames: 1 << 20,
+        ..test_config(&ring)
+    });
+    let mut client = WsClient::connect(gw.addr, "/v1/ws");
+    assert_eq!(kind_of(&client.next_json()), "Hello");
+    gw.wait_for_clients(1);
+
+    let mut written = 0u64;
+    for n in 0..30 {
+        written += ring.write_block(1_000 + n, 150).len() as u64;
+    }
+    let mut last_seqno = 0u64;
+    let mut next_ring_seqno = 1u64;
+    while next_ring_seqno <= written {
+        let v = client.next_json();
+        let seqno = seqno_of(&v);
+        assert!(
+            seqno > last_seqno,
+            "server_seqno {seqno} after {last_seqno}"
+        );
+        last_seqno = seqno;
+        assert!(
+            v.get("Gap").is_none() && v.get("Warning").is_none(),
+            "nothing is announced lost: {v:?}"
+        );
+        for s in ring_seqnos(&v) {
+            assert_eq!(s, next_ring_seqno, "every ring event once, in order");
+            next_ring_seqno += 1;
+        }
+    }
+    let stats = &gw.stats().shards[0];
+    let lost = stats.spsc_full.load(Ordering::Relaxed);
+    assert!(
+        lost > 0,
+        "the burst must overflow a one-slot queue (it did not: test is void)"
+    );
+    assert_eq!(
+        stats.repaired_frames.load(Ordering::Relaxed),
+        lost,
+        "every frame the queue did not take came back from the history"
+    );
+}
+
+#[test]
+fn without_a_history_every_frame_a_full_shard_queue_lost_is_announced_with_the_range() {
     let mut ring = TestRing::create("shard-full");
     let gw = start_gateway(ringgate::config::Config {
         spsc_capacity: 1,
+        history_memory: 0,
         ..test_config(&ring)
     });
     let mut client = WsClient::connect(gw.addr, "/v1/ws");

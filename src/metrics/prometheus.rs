@@ -331,7 +331,7 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
         family(&mut out, name, "counter", help);
         let _ = writeln!(out, "{name} {}", hub.sum(pick));
     }
-    let per_shard: [(&str, &str, Pick); 5] = [
+    let per_shard: [(&str, &str, Pick); 6] = [
         (
             "ringgate_resume_store_frames",
             "Frames in a shard's resume store (gauge).",
@@ -349,8 +349,13 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
         ),
         (
             "ringgate_shard_queue_full_total",
-            "Frames lost because a shard's SPSC queue was full.",
+            "Frames a shard's full SPSC queue did not take (read back from the history when it has them).",
             |s| &s.spsc_full,
+        ),
+        (
+            "ringgate_shard_queue_repaired_total",
+            "Frames a full shard queue did not take, read back from the history and delivered.",
+            |s| &s.repaired_frames,
         ),
         (
             "ringgate_session_drops_total",

@@ -12,6 +12,7 @@ use glommio::sync::Semaphore;
 
 use crate::config::Config;
 use crate::metrics::{ShardStats, StatsHub};
+use crate::serve::repair::Repair;
 use crate::serve::resume::ResumeStore;
 use crate::serve::rpc::RpcHub;
 use crate::serve::session::Registry;
@@ -33,6 +34,9 @@ pub struct ShardCtx {
     pub dispatched: Cell<u64>,
     /// Recent frames for resuming sessions (empty and unused when resume is disabled).
     pub resume: RefCell<ResumeStore>,
+    /// A `shard_queue_full` loss being read back from the history (`crate::serve::repair`):
+    /// while set, the dispatch loop holds every later frame.
+    pub repair: RefCell<Option<Repair>>,
     /// Connection admission (per-IP counts of this shard, the global count shared).
     pub admission: ShardAdmission,
     /// Closed when the shard shuts down: every waiter wakes with an error (a broadcast).
@@ -66,6 +70,7 @@ impl ShardCtx {
             rpc: RefCell::new(RpcHub::default()),
             dispatched: Cell::new(restart_head),
             resume: RefCell::new(resume),
+            repair: RefCell::new(None),
             admission,
             closing: Semaphore::new(0),
             auth_generation: Cell::new(0),

@@ -19,6 +19,7 @@ pub mod backpressure;
 pub mod ctx;
 pub mod dashboard;
 pub mod filter;
+pub mod repair;
 pub mod rest;
 pub mod resume;
 pub mod rpc;

@@ -182,6 +182,7 @@ fn status_json(hub: &StatsHub, config: &Config, now_ns: u64) -> Vec<u8> {
             s.u64("shard", i as u64)
                 .u64("connections", ld(&sh.connections_open))
                 .u64("queue_full", ld(&sh.spsc_full))
+                .u64("queue_full_repaired", ld(&sh.repaired_frames))
                 .u64("drops", ld(&sh.drops))
                 .u64("slow_disconnects", ld(&sh.slow_disconnects));
             s.close();

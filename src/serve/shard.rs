@@ -20,6 +20,7 @@
 //! or a duplicate (docs/decisions/resume-rules.md).
 //! Must never: block the thread, touch another shard's sessions or counters.
 
+use std::cell::RefMut;
 use std::io;
 use std::net::SocketAddr;
 use std::rc::Rc;
@@ -37,9 +38,10 @@ use crate::handoff::fanout::{FanoutReceiver, ShardInbox};
 use crate::metrics::{bump, ShardStats, StatsHub};
 use crate::model::outbound::Outbound;
 use crate::serve::ctx::ShardCtx;
+use crate::serve::repair::Repair;
 use crate::serve::resume::ResumeStore;
 use crate::serve::rpc::hub::RpcLimits;
-use crate::serve::session;
+use crate::serve::session::{self, Registry};
 use crate::wire::http::{GlobalConnections, ShardAdmission};
 
 /// Entries taken from the inbox per drain call.
@@ -47,6 +49,9 @@ const DISPATCH_BATCH: usize = 256;
 
 /// Longest the dispatch loop drains the inbox before letting session writers run.
 const DISPATCH_SLICE: Duration = Duration::from_micros(200);
+
+/// How often an idle shard checks whether the history has sealed a range it repairs.
+const REPAIR_POLL: Duration = Duration::from_millis(2);
 
 /// Everything a shard thread needs, moved into it at spawn.
 #[derive(Debug)]
@@ -187,7 +192,10 @@ async fn dispatch_loop(ctx: &Rc<ShardCtx>, mut inbox: ShardInbox, shutdown: &Ato
         }
         revoke_removed_keys(ctx);
         if dispatch_slice(ctx, &mut inbox, &mut batch) == 0 {
-            if inbox.park(ctx.config.inbox_spin).await.is_err() {
+            if ctx.repair.borrow().is_some() {
+                // The history seals the range on its own clock, not the inbox's doorbell.
+                glommio::timer::sleep(REPAIR_POLL).await;
+            } else if inbox.park(ctx.config.inbox_spin).await.is_err() {
                 return;
             }
             continue;
@@ -231,16 +239,20 @@ fn revoke_removed_keys(ctx: &ShardCtx) {
 /// copies) cost one writer round per batch while the live frames behind it waited
 /// (figures, run by run: docs/benchmarks.md, "Second session").
 fn dispatch_slice(ctx: &ShardCtx, inbox: &mut ShardInbox, batch: &mut Vec<Outbound>) -> usize {
-    let keep = ctx.config.resume_enabled();
-    let rpc_limits = RpcLimits {
-        heads_stage: ctx.config.rpc_heads_stage,
-        queue_bytes: ctx.config.rpc_queue_bytes,
-        history_bytes: ctx.config.rpc_history_bytes,
+    let mut out = Dispatcher {
+        ctx,
+        keep: ctx.config.resume_enabled(),
+        rpc_limits: RpcLimits {
+            heads_stage: ctx.config.rpc_heads_stage,
+            queue_bytes: ctx.config.rpc_queue_bytes,
+            history_bytes: ctx.config.rpc_history_bytes,
+        },
+        sessions: ctx.sessions.borrow_mut(),
+        store: ctx.resume.borrow_mut(),
+        repair: ctx.repair.borrow_mut(),
     };
     let started = Instant::now();
-    let mut total = 0;
-    let mut sessions = ctx.sessions.borrow_mut();
-    let mut store = ctx.resume.borrow_mut();
+    let mut total = out.finish_repair();
     loop {
         let n = inbox.drain_into(batch, DISPATCH_BATCH);
         if n == 0 {
@@ -249,30 +261,88 @@ fn dispatch_slice(ctx: &ShardCtx, inbox: &mut ShardInbox, batch: &mut Vec<Outbou
         total += n;
         bump(&ctx.stats.inbox_frames, n as u64);
         for frame in batch.drain(..) {
-            // Stored first: a replaying session reads it from the store, a live one gets
-            // it below (docs/decisions/resume-rules.md, replay handoff). Seqnos come from
-            // one allocator in push order, so a push is never refused (`OutOfOrder`,
-            // counted by the store) unless the tailer breaks that invariant; such a frame
-            // is still delivered live.
-            if keep {
-                let _ = store.push(frame.clone());
-            }
-            if let Outbound::Rpc(f) = &frame {
-                let closed = ctx.rpc.borrow_mut().dispatch(f, &rpc_limits);
-                bump(&ctx.stats.slow_disconnects, closed);
-            } else {
-                sessions.dispatch(&frame, &ctx.stats);
-            }
-            ctx.dispatched.set(frame.server_seqno());
+            out.accept(frame);
         }
         if started.elapsed() >= DISPATCH_SLICE {
             break;
         }
     }
-    if keep && total > 0 {
-        publish_store(&ctx.stats, &store);
+    if out.keep && total > 0 {
+        publish_store(&ctx.stats, &out.store);
     }
     total
+}
+
+/// One dispatch slice's hold on the shard's state.
+struct Dispatcher<'a> {
+    ctx: &'a ShardCtx,
+    keep: bool,
+    rpc_limits: RpcLimits,
+    sessions: RefMut<'a, Registry>,
+    store: RefMut<'a, ResumeStore>,
+    repair: RefMut<'a, Option<Repair>>,
+}
+
+impl Dispatcher<'_> {
+    /// Takes one frame from the inbox: held while a repair is pending, starts a repair when
+    /// it announces a `shard_queue_full` loss the history can fill, else dispatched.
+    fn accept(&mut self, frame: Outbound) {
+        if let Some(r) = self.repair.as_mut() {
+            r.hold(frame);
+            return;
+        }
+        if let Some(r) = Repair::start(&frame, self.ctx.hub.history.as_ref()) {
+            *self.repair = Some(r);
+            self.finish_repair();
+            return;
+        }
+        self.dispatch(frame);
+    }
+
+    /// Ends the pending repair if the history has sealed its range (or it gave up):
+    /// dispatches the range, then accepts what it held. Returns the frames dispatched.
+    fn finish_repair(&mut self) -> usize {
+        let mut total = 0;
+        loop {
+            let (Some(r), Some(history)) = (self.repair.as_mut(), self.ctx.hub.history.as_ref())
+            else {
+                return total;
+            };
+            let Some(done) = r.try_finish(history, Instant::now()) else {
+                return total;
+            };
+            *self.repair = None;
+            bump(&self.ctx.stats.repaired_frames, done.recovered);
+            total += done.frames.len();
+            for frame in done.frames {
+                self.dispatch(frame);
+            }
+            for frame in done.held {
+                // A later announcement in what was held starts the next repair, which
+                // holds the rest again.
+                self.accept(frame);
+            }
+        }
+    }
+
+    /// Stores `frame`, then offers it to the shard's sessions.
+    fn dispatch(&mut self, frame: Outbound) {
+        // Stored first: a replaying session reads it from the store, a live one gets it
+        // below (docs/decisions/resume-rules.md, replay handoff). Seqnos come from one
+        // allocator in push order, so a push is never refused (`OutOfOrder`, counted by the
+        // store) unless the tailer breaks that invariant; such a frame is still delivered
+        // live.
+        if self.keep {
+            let _ = self.store.push(frame.clone());
+        }
+        if let Outbound::Rpc(f) = &frame {
+            let closed = self.ctx.rpc.borrow_mut().dispatch(f, &self.rpc_limits);
+            bump(&self.ctx.stats.slow_disconnects, closed);
+        } else {
+            self.sessions.dispatch(&frame, &self.ctx.stats);
+        }
+        self.ctx.dispatched.set(frame.server_seqno());
+    }
 }
 
 /// Publishes the store's bounds for `/v1/status` and `/metrics` (gauges, this shard only).
