@@ -9,7 +9,8 @@
 //!   appends each frame to the shard's [`ResumeStore`] (an `Arc` clone, no bytes copied),
 //!   *then* offers it to every live session whose filter matches (test a precomputed key,
 //!   push an `Arc`, wake the writer), then yields so session writers run; parks on the
-//!   inbox doorbell when idle;
+//!   inbox doorbell when idle. A `shard_queue_full` loss is read back from the history and
+//!   dispatched in its place, later frames held meanwhile ([`crate::serve::repair`]);
 //! - the **session tasks** ([`crate::serve::session`]).
 //!
 //! Invariants: the dispatch loop never awaits a socket, so a slow client cannot stall it;
