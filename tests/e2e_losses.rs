@@ -22,22 +22,35 @@ use std::sync::atomic::Ordering;
 use common::*;
 use sonic_rs::{JsonValueTrait, Value};
 
-#[test]
-fn frames_a_full_shard_queue_lost_are_read_back_from_the_history_and_delivered_in_place() {
-    let mut ring = TestRing::create("shard-full-repair");
+/// A gateway whose shard queue has one slot, with these session queue and history sizes, a
+/// firehose client, and a burst of 30 blocks; returns the number of ring events written.
+fn burst_through_a_one_slot_queue(
+    tag: &str,
+    session_queue_frames: usize,
+    history_memory: u64,
+) -> (TestRing, TestGateway, WsClient, u64) {
+    let mut ring = TestRing::create(tag);
     let gw = start_gateway(ringgate::config::Config {
         spsc_capacity: 1,
-        session_queue_frames: 1 << 20,
+        session_queue_frames,
+        history_memory,
         ..test_config(&ring)
     });
     let mut client = WsClient::connect(gw.addr, "/v1/ws");
     assert_eq!(kind_of(&client.next_json()), "Hello");
     gw.wait_for_clients(1);
-
     let mut written = 0u64;
     for n in 0..30 {
         written += ring.write_block(1_000 + n, 150).len() as u64;
     }
+    (ring, gw, client, written)
+}
+
+#[test]
+fn frames_a_full_shard_queue_lost_are_read_back_from_the_history_and_delivered_in_place() {
+    let defaults = ringgate::config::Config::default();
+    let (_ring, gw, mut client, written) =
+        burst_through_a_one_slot_queue("shard-full-repair", 1 << 20, defaults.history_memory);
     let mut last_seqno = 0u64;
     let mut next_ring_seqno = 1u64;
     while next_ring_seqno <= written {
@@ -72,20 +85,9 @@ fn frames_a_full_shard_queue_lost_are_read_back_from_the_history_and_delivered_i
 
 #[test]
 fn without_a_history_every_frame_a_full_shard_queue_lost_is_announced_with_the_range() {
-    let mut ring = TestRing::create("shard-full");
-    let gw = start_gateway(ringgate::config::Config {
-        spsc_capacity: 1,
-        history_memory: 0,
-        ..test_config(&ring)
-    });
-    let mut client = WsClient::connect(gw.addr, "/v1/ws");
-    assert_eq!(kind_of(&client.next_json()), "Hello");
-    gw.wait_for_clients(1);
-
-    let mut written = 0u64;
-    for n in 0..30 {
-        written += ring.write_block(1_000 + n, 150).len() as u64;
-    }
+    let defaults = ringgate::config::Config::default();
+    let (_ring, gw, mut client, written) =
+        burst_through_a_one_slot_queue("shard-full", defaults.session_queue_frames, 0);
     let stats = gw.stats();
     wait_until("the tailer read every event", || {
         stats.tailer.head_ring_seqno.load(Ordering::Relaxed) >= written
