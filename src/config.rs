@@ -43,6 +43,8 @@ pub mod defaults {
     pub const DROP_WARNING_EVERY: u64 = 1_000;
     /// `Config::drop_disconnect_after`.
     pub const DROP_DISCONNECT_AFTER: u64 = 10_000;
+    /// `Config::compression` (`--compression on|off`).
+    pub const COMPRESSION: bool = false;
     /// `Config::write_max_bytes`.
     pub const WRITE_MAX_BYTES: usize = 1 << 20;
     /// `Config::handshake_timeout`, seconds.
@@ -261,6 +263,11 @@ pub struct Config {
     /// With `auth_keys`, leave `/metrics` open (a Prometheus on a private network). Default
     /// off.
     pub metrics_open: bool,
+    /// permessage-deflate (RFC 7692) for native WebSocket clients that offer it. Default off:
+    /// browsers and the common client libraries offer it unasked, so on would compress for
+    /// nearly every client and trade the shard's CPU (the encode-once fan-out) for bandwidth
+    /// most deployments next to their clients do not need (docs/decisions/compression.md).
+    pub compression: bool,
     /// JSON-RPC `eth_subscribe` (`/rpc`, `rpc_listen`). Default on. Its frames take
     /// `server_seqno`s that native clients never receive (like the `min_stage` copies of a
     /// gate they did not ask for), and the tailer keeps each block's logs until it ends; off
@@ -334,6 +341,7 @@ impl Default for Config {
             shutdown_grace: Duration::from_secs(defaults::SHUTDOWN_GRACE_SECS),
             auth_keys: None,
             metrics_open: false,
+            compression: defaults::COMPRESSION,
             rpc: true,
             rpc_listen: None,
             rpc_heads_stage: crate::model::stage::CommitStage::Proposed,

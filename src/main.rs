@@ -230,6 +230,9 @@ struct ServerArgs {
     /// https://dash.example, or *). Default: no CORS header.
     #[arg(long, value_parser = parse_cors_origin)]
     cors_origin: Option<String>,
+    /// permessage-deflate for WebSocket clients that offer it: on or off.
+    #[arg(long, default_value = if defaults::COMPRESSION { "on" } else { "off" }, value_parser = parse_on_off)]
+    compression: bool,
     /// No JSON-RPC (eth_subscribe): /rpc answers 404, and the tailer skips its per-block work.
     #[arg(long)]
     no_rpc: bool,
@@ -250,6 +253,15 @@ struct ServerArgs {
     /// Encoded blocks kept for eth_subscribe `fromBlock` replays and block look-ups, MiB.
     #[arg(long, default_value_t = defaults::RPC_HISTORY_MIB)]
     rpc_history_mib: u64,
+}
+
+/// `on` or `off`.
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{s:?}: expected on or off")),
+    }
 }
 
 /// `--rpc-heads-stage`: one of the four commit states.
@@ -348,6 +360,7 @@ impl ServerArgs {
         c.connection_limits.trusted_proxies =
             parse_ip_list(&self.trusted_proxies).unwrap_or_default();
         c.metrics_open = self.metrics_open;
+        c.compression = self.compression;
         c.rpc = !self.no_rpc;
         c.rpc_listen = self.rpc_listen;
         c.rpc_heads_stage = self.rpc_heads_stage;

@@ -1,5 +1,5 @@
 //! What a shard's tasks share: the shard's configuration, counters, session registry, resume
-//! store, admission and shutdown signal.
+//! store, admission, permessage-deflate compressor and shutdown signal.
 //!
 //! Single-threaded (`Rc`, `RefCell`, `Cell`): one per shard executor, never crosses cores.
 //! Session code depends on this context and the dispatch loop ([`crate::serve::shard`])
@@ -17,6 +17,7 @@ use crate::serve::resume::ResumeStore;
 use crate::serve::rpc::RpcHub;
 use crate::serve::session::Registry;
 use crate::wire::http::ShardAdmission;
+use crate::wire::ws::deflate::Deflater;
 
 /// What a shard's tasks share (single-threaded: `Rc`, `RefCell`).
 #[derive(Debug)]
@@ -43,6 +44,8 @@ pub struct ShardCtx {
     pub closing: Semaphore,
     /// The access-key generation this shard last checked its sessions against.
     pub auth_generation: Cell<u64>,
+    /// The compressor all of this shard's permessage-deflate sessions share.
+    pub deflate: RefCell<Deflater>,
     closing_flag: Cell<bool>,
 }
 
@@ -74,6 +77,7 @@ impl ShardCtx {
             admission,
             closing: Semaphore::new(0),
             auth_generation: Cell::new(0),
+            deflate: RefCell::new(Deflater::default()),
             closing_flag: Cell::new(false),
         }
     }

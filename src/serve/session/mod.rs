@@ -87,7 +87,9 @@ pub async fn run_session(
 
     let writer = glommio::spawn_local(writer_loop(ctx.clone(), stream.clone(), shared.clone()));
     let end = match framing {
-        Framing::WebSocket => reader_loop(ctx, stream, &shared, pipelined).await,
+        Framing::WebSocket | Framing::WebSocketDeflate => {
+            reader_loop(ctx, stream, &shared, pipelined).await
+        }
         Framing::Sse { .. } => sse::watch_loop(ctx, stream, &shared).await,
     };
     // The session is closing. A writer stuck in a write to a client that does not read gets
@@ -232,7 +234,7 @@ async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>, port: Port) 
             serve_sse(ctx, stream, client, key_name, channel, query).await;
         }
         Route::Ws(..) | Route::Rpc => {
-            let accept = match ws::accept(&request) {
+            let mut accept = match ws::accept(&request) {
                 Ok(a) => a,
                 Err(e) => {
                     bump(&ctx.stats.connections_rejected, 1);
@@ -240,6 +242,11 @@ async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>, port: Port) 
                     return;
                 }
             };
+            // permessage-deflate on the native protocol only (the JSON-RPC writer is separate).
+            if ctx.config.compression && matches!(route, Route::Ws(..)) {
+                accept.deflate =
+                    ws::deflate::negotiate(request.headers.sec_websocket_extensions.as_deref());
+            }
             let upgrade = ws::switching_protocols(&accept);
             if write_all(stream, &upgrade).await.is_err() {
                 return;
@@ -247,7 +254,10 @@ async fn serve(ctx: &Rc<ShardCtx>, stream: &Rc<RefCell<TcpStream>>, port: Port) 
             let key_name = key.as_ref().map(|k| k.name().to_owned());
             match route {
                 Route::Ws(channel, query) => {
-                    let framing = Framing::WebSocket;
+                    let framing = match accept.deflate {
+                        Some(_) => Framing::WebSocketDeflate,
+                        None => Framing::WebSocket,
+                    };
                     run_session(ctx, stream, client, key_name, channel, query, rest, framing).await
                 }
                 _ => {

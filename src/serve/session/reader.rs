@@ -27,6 +27,7 @@ use crate::serve::filter::CompiledFilter;
 use crate::serve::session::registry::{wants, SessionShared};
 use crate::serve::session::{park_until, CLOSE_LINGER};
 use crate::wire::protocol::messages::{self, write_message};
+use crate::wire::protocol::Framing;
 use crate::wire::subscription::{parse_client_message, ClientMessage};
 use crate::wire::ws::{self, Beat, CloseCode, Decoded, FrameDecoder, Heartbeat, OpCode};
 use crate::wire::ws::{PingLimiter, PingVerdict};
@@ -152,7 +153,8 @@ pub(crate) async fn reader_loop(
     pipelined: Vec<u8>,
 ) -> ReaderEnd {
     let cfg = &ctx.config;
-    let mut decoder = FrameDecoder::new(cfg.decoder_limits);
+    let mut decoder = FrameDecoder::new(cfg.decoder_limits)
+        .with_deflate(shared.framing == Framing::WebSocketDeflate);
     let mut pings = PingLimiter::new(cfg.ping_per_sec, cfg.ping_burst, Instant::now());
     let mut heartbeat = Heartbeat::new(cfg.ping_interval, cfg.pong_timeout, Instant::now());
     let mut buf = pipelined;

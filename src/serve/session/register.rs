@@ -96,7 +96,7 @@ pub fn register(
     // they do not know) and subscribe once the socket is open: give that subscribe a moment
     // to arrive so it, not the channel default, selects the replay. (An SSE client sends
     // nothing after its request: nothing to wait for.)
-    let hold = framing == Framing::WebSocket
+    let hold = framing.is_websocket()
         && opening.replay.is_some()
         && query.epoch.is_none()
         && query.events.is_none()

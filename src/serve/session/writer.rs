@@ -9,6 +9,9 @@
 //! out at once. A replaying session refills its queue from the resume store before each
 //! write, so a replay is paced by the socket.
 //!
+//! A permessage-deflate session's turn is compressed after assembly, by the shard's shared
+//! compressor ([`compress_turn`]); its messages are the same frames, compressed.
+//!
 //! Invariants: a client that never reads blocks only its own writer; `server_seqno` on this
 //! connection never decreases (per-connection frames carry the cursor = the last seqno
 //! written); the close frame is the last thing written, then FIN.
@@ -27,7 +30,7 @@ use crate::serve::session::registry::{abort_socket, SessionShared};
 use crate::serve::session::replay::{self, Refill};
 use crate::serve::session::{park_until, write_all};
 use crate::sys;
-use crate::wire::protocol::{BatchWriter, FrameSink, Gather};
+use crate::wire::protocol::{BatchWriter, FrameSink, Framing, Gather};
 use crate::wire::ws::CloseCode;
 
 pub(crate) async fn writer_loop(
@@ -38,6 +41,7 @@ pub(crate) async fn writer_loop(
     let mut gather = Gather::default();
     let mut rest: Vec<u8> = Vec::new();
     let mut replayed = Vec::new();
+    let mut plain: Vec<u8> = Vec::new();
     let batch = BatchWriter::new(ctx.config.batch)
         .old_shapes(!shared.extended)
         .with_framing(shared.framing);
@@ -86,6 +90,9 @@ pub(crate) async fn writer_loop(
             };
             (written, last)
         };
+        if shared.framing == Framing::WebSocketDeflate {
+            compress_turn(&ctx, &mut gather, &mut plain);
+        }
         let bytes = gather.byte_len();
         let result = send_gathered(&stream, &mut gather, &mut rest).await;
         if result.is_ok() {
@@ -112,6 +119,25 @@ pub(crate) async fn writer_loop(
         }
     }
 }
+
+/// Replaces a turn's frames with their permessage-deflate form, compressed by the shard's
+/// shared [`crate::wire::ws::deflate::Deflater`] (once per distinct payload among its
+/// recent messages). The turn is copied out of the gather list first: compression reads
+/// every byte anyway. `plain` keeps its capacity across turns up to [`PLAIN_KEEP`].
+fn compress_turn(ctx: &ShardCtx, gather: &mut Gather, plain: &mut Vec<u8>) {
+    plain.clear();
+    gather.copy_from(0, plain);
+    gather.clear();
+    let mut deflater = ctx.deflate.borrow_mut();
+    gather.put_with(|out| deflater.compress_frames(plain, out));
+    if plain.capacity() > PLAIN_KEEP {
+        *plain = Vec::new();
+    }
+}
+
+/// Capacity a deflate session's copy buffer keeps between turns (larger turns, up to
+/// `write_max_bytes` plus one frame, allocate for that turn only).
+const PLAIN_KEEP: usize = 64 * 1024;
 
 /// Sends one turn's output: at once, as far as the socket buffer takes it (one `sendmsg`
 /// per 1,024 pieces, the event bytes shared, not copied); whatever is left (a client that

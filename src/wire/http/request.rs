@@ -59,6 +59,8 @@ pub struct Headers {
     pub connection: Option<String>,
     pub sec_websocket_key: Option<String>,
     pub sec_websocket_version: Option<String>,
+    /// `Sec-WebSocket-Extensions`: the client's permessage-deflate offers.
+    pub sec_websocket_extensions: Option<String>,
     pub origin: Option<String>,
     pub x_forwarded_for: Option<String>,
     pub x_real_ip: Option<String>,
@@ -83,6 +85,8 @@ impl Headers {
             &mut self.sec_websocket_key
         } else if name.eq_ignore_ascii_case("sec-websocket-version") {
             &mut self.sec_websocket_version
+        } else if name.eq_ignore_ascii_case("sec-websocket-extensions") {
+            &mut self.sec_websocket_extensions
         } else if name.eq_ignore_ascii_case("origin") {
             &mut self.origin
         } else if name.eq_ignore_ascii_case("x-forwarded-for") {

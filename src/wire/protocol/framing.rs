@@ -18,6 +18,10 @@ pub enum Framing {
     /// RFC 6455 text frames (unmasked, final), the close frame at the end.
     #[default]
     WebSocket,
+    /// The same text frames, which the session writer then compresses with
+    /// permessage-deflate ([`crate::wire::ws::deflate::Deflater::compress_frames`]): every
+    /// length here is before compression.
+    WebSocketDeflate,
     /// `text/event-stream` messages `id: <epoch>:<seqno>` + `data: <json>`, an
     /// `event: close` message at the end ([`crate::wire::sse`]).
     Sse {
@@ -30,17 +34,26 @@ impl Framing {
     /// Bytes a frame of `payload` bytes stamped `seqno` takes on the wire.
     pub fn frame_len(self, payload: usize, seqno: u64) -> usize {
         match self {
-            Framing::WebSocket => ws::frame_header_len(payload) + payload,
+            Framing::WebSocket | Framing::WebSocketDeflate => {
+                ws::frame_header_len(payload) + payload
+            }
             Framing::Sse { epoch } => {
                 sse::message_head_len(epoch, seqno) + payload + sse::MESSAGE_END.len()
             }
         }
     }
 
+    /// A WebSocket framing, compressed or not (the reader reads client frames).
+    pub fn is_websocket(self) -> bool {
+        matches!(self, Framing::WebSocket | Framing::WebSocketDeflate)
+    }
+
     /// Appends what precedes a frame's JSON.
     pub fn open(self, payload: usize, seqno: u64, out: &mut Vec<u8>) {
         match self {
-            Framing::WebSocket => ws::write_frame_header(OpCode::Text, payload, out),
+            Framing::WebSocket | Framing::WebSocketDeflate => {
+                ws::write_frame_header(OpCode::Text, payload, out)
+            }
             Framing::Sse { epoch } => sse::write_message_head(epoch, seqno, out),
         }
     }
@@ -48,7 +61,7 @@ impl Framing {
     /// What follows a frame's JSON (nothing for WebSocket).
     pub fn end(self) -> &'static [u8] {
         match self {
-            Framing::WebSocket => b"",
+            Framing::WebSocket | Framing::WebSocketDeflate => b"",
             Framing::Sse { .. } => sse::MESSAGE_END,
         }
     }
@@ -64,7 +77,7 @@ impl Framing {
     /// `event: close` message, with `code` and `reason`.
     pub fn close(self, code: CloseCode, reason: &str, out: &mut Vec<u8>) {
         match self {
-            Framing::WebSocket => ws::write_close(code, reason, out),
+            Framing::WebSocket | Framing::WebSocketDeflate => ws::write_close(code, reason, out),
             Framing::Sse { .. } => sse::write_close(code, reason, out),
         }
     }

@@ -127,6 +127,11 @@ pub struct FrameDecoder {
     delivered: bool,
     /// The last control frame's unmasked payload (≤ 125 bytes).
     control: Vec<u8>,
+    /// permessage-deflate was negotiated: RSV1 on a message's first frame marks it
+    /// compressed ([`crate::wire::ws::deflate`]).
+    deflate: bool,
+    /// The message being reassembled is compressed.
+    compressed: bool,
 }
 
 fn close_code_allowed(code: u16) -> bool {
@@ -152,6 +157,13 @@ impl FrameDecoder {
         }
     }
 
+    /// Accepts compressed messages (RSV1) as negotiated by permessage-deflate, inflated
+    /// within [`DecoderLimits::max_message_bytes`].
+    pub fn with_deflate(mut self, on: bool) -> FrameDecoder {
+        self.deflate = on;
+        self
+    }
+
     /// Examines the front of `buf` (the session's unread bytes).
     pub fn decode(&mut self, buf: &[u8]) -> Result<Decoded<'_>, WsError> {
         if self.delivered {
@@ -161,11 +173,16 @@ impl FrameDecoder {
         let [b0, b1, ..] = *buf else {
             return Ok(Decoded::NeedMore);
         };
-        if b0 & 0x70 != 0 {
-            return Err(WsError::ReservedBits);
-        }
         let fin = b0 & 0x80 != 0;
         let opcode = OpCode::from_bits(b0 & 0x0f)?;
+        // RSV1 is permessage-deflate's "compressed" bit, valid only when negotiated and only
+        // on a message's first frame (RFC 7692 §6); RSV2 and RSV3 are never valid.
+        let rsv1 = b0 & 0x40 != 0;
+        if b0 & 0x30 != 0
+            || (rsv1 && !(self.deflate && matches!(opcode, OpCode::Text | OpCode::Binary)))
+        {
+            return Err(WsError::ReservedBits);
+        }
         if b1 & 0x80 == 0 {
             return Err(WsError::Unmasked);
         }
@@ -226,6 +243,9 @@ impl FrameDecoder {
                 _ => self.close(consumed),
             };
         }
+        if opcode != OpCode::Continuation {
+            self.compressed = rsv1;
+        }
         unmask_into(&mut self.message, payload, key);
         if !fin {
             self.in_message = true;
@@ -233,6 +253,10 @@ impl FrameDecoder {
         }
         self.in_message = false;
         self.delivered = true;
+        if self.compressed {
+            self.message =
+                crate::wire::ws::deflate::inflate(&self.message, self.limits.max_message_bytes)?;
+        }
         let text = std::str::from_utf8(&self.message).map_err(|_| WsError::InvalidUtf8)?;
         Ok(Decoded::Text { text, consumed })
     }

@@ -4,15 +4,19 @@
 //! request head. Output: the `101 Switching Protocols` bytes, or a refusal response: 405 for
 //! a method other than GET, 400 for a malformed handshake, 426 (with
 //! `Sec-WebSocket-Version: 13`) for another protocol version or a plain HTTP request on a
-//! WebSocket path. No subprotocol or extension is negotiated (no permessage-deflate).
+//! WebSocket path. No subprotocol is negotiated; the one extension, permessage-deflate, is
+//! negotiated by [`crate::wire::ws::deflate::negotiate`] and answered here.
 
 use crate::wire::http::{Method, Request, Response, Status};
+use crate::wire::ws::deflate::Agreed;
 
 /// A valid upgrade request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Accept {
     /// `Sec-WebSocket-Accept` value derived from the client's key.
     pub accept_key: String,
+    /// permessage-deflate as agreed (set by the caller when the operator allows it).
+    pub deflate: Option<Agreed>,
 }
 
 /// Why an upgrade request was refused.
@@ -107,14 +111,19 @@ pub fn accept(req: &Request) -> Result<Accept, HandshakeError> {
         .ok_or(HandshakeError::BadKey)?;
     Ok(Accept {
         accept_key: tungstenite::handshake::derive_accept_key(key.as_bytes()),
+        deflate: None,
     })
 }
 
 /// The `101 Switching Protocols` response bytes for an accepted upgrade.
 pub fn switching_protocols(accept: &Accept) -> Vec<u8> {
+    let extensions = match &accept.deflate {
+        Some(agreed) => format!("Sec-WebSocket-Extensions: {}\r\n", agreed.header_value()),
+        None => String::new(),
+    };
     format!(
         "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Accept: {}\r\n\r\n",
+         Sec-WebSocket-Accept: {}\r\n{extensions}\r\n",
         accept.accept_key
     )
     .into_bytes()
@@ -144,6 +153,19 @@ mod tests {
         assert!(text.starts_with("HTTP/1.1 101 Switching Protocols\r\n"));
         assert!(text.contains("Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n"));
         assert!(text.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn an_agreed_deflate_is_answered_and_none_leaves_the_response_as_it_was() {
+        let mut a = accept(&req(GOOD)).unwrap();
+        let plain = switching_protocols(&a);
+        assert!(!String::from_utf8_lossy(&plain).contains("Extensions"));
+        a.deflate = crate::wire::ws::deflate::negotiate(Some("permessage-deflate"));
+        let text = String::from_utf8(switching_protocols(&a)).unwrap();
+        assert!(text.contains(
+            "\r\nSec-WebSocket-Extensions: permessage-deflate; server_no_context_takeover; \
+             client_no_context_takeover\r\n\r\n"
+        ));
     }
 
     #[test]

@@ -9,12 +9,15 @@
 //!
 //! - [`handshake`]: request validation (400 / 405 / 426) and the `101` response.
 //! - [`frame`]: [`FrameDecoder`] for client frames and [`write_frame_header`] for ours.
+//! - [`deflate`]: permessage-deflate (RFC 7692): negotiation, the shard's compressor,
+//!   bounded inflation of client messages.
 //! - [`keepalive`]: [`Heartbeat`] (server pings, silent clients closed) and [`PingLimiter`]
 //!   (the token bucket that closes ping floods with 1008).
 //!
 //! Every protocol violation is a [`WsError`] that maps to the close code the session sends
 //! ([`WsError::close_code`]); nothing a client sends can panic.
 
+pub mod deflate;
 pub mod frame;
 pub mod handshake;
 pub mod keepalive;
@@ -94,6 +97,10 @@ pub enum WsError {
     InvalidUtf8,
     #[error("binary messages are not supported: the protocol is JSON text")]
     Binary,
+    #[error("compressed message inflates past the {limit}-byte limit")]
+    InflatedTooLarge { limit: usize },
+    #[error("compressed message is not valid deflate data")]
+    BadDeflate,
     #[error("ping flood: more than {per_sec} pings per second")]
     PingFlood { per_sec: u32 },
 }
@@ -111,8 +118,9 @@ impl WsError {
             | WsError::Interleaved
             | WsError::BadLength
             | WsError::BadClosePayload
-            | WsError::BadCloseCode(_) => CloseCode::Protocol,
-            WsError::MessageTooLarge { .. } => CloseCode::TooBig,
+            | WsError::BadCloseCode(_)
+            | WsError::BadDeflate => CloseCode::Protocol,
+            WsError::MessageTooLarge { .. } | WsError::InflatedTooLarge { .. } => CloseCode::TooBig,
             WsError::InvalidUtf8 => CloseCode::InvalidPayload,
             WsError::Binary => CloseCode::Unsupported,
             WsError::PingFlood { .. } => CloseCode::Policy,
