@@ -231,7 +231,8 @@ struct ServerArgs {
     #[arg(long, value_parser = parse_cors_origin)]
     cors_origin: Option<String>,
     /// permessage-deflate for WebSocket clients that offer it: on or off.
-    #[arg(long, default_value = if defaults::COMPRESSION { "on" } else { "off" }, value_parser = parse_on_off)]
+    #[arg(long, action = clap::ArgAction::Set, value_parser = parse_on_off,
+          default_value = if defaults::COMPRESSION { "on" } else { "off" })]
     compression: bool,
     /// No JSON-RPC (eth_subscribe): /rpc answers 404, and the tailer skips its per-block work.
     #[arg(long)]
