@@ -535,10 +535,17 @@ impl RawClient {
     /// [`RawClient::upgraded`] over a socket already connected (e.g. one with a small
     /// receive buffer).
     pub fn upgraded_over(stream: TcpStream, path: &str) -> RawClient {
+        RawClient::upgraded_with(stream, path, "").0
+    }
+
+    /// A valid upgrade on `path` with `headers` (complete `Name: value\r\n` lines) added;
+    /// returns the socket, positioned after the 101, and the 101 head.
+    pub fn upgraded_with(stream: TcpStream, path: &str, headers: &str) -> (RawClient, String) {
         let mut c = RawClient { stream };
         let req = format!(
             "GET {path} HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+             Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\
+             {headers}\r\n"
         );
         c.stream.write_all(req.as_bytes()).expect("write");
         let mut head = Vec::new();
@@ -547,12 +554,9 @@ impl RawClient {
             c.stream.read_exact(&mut byte).expect("read 101");
             head.push(byte[0]);
         }
-        assert!(
-            head.starts_with(b"HTTP/1.1 101"),
-            "{}",
-            String::from_utf8_lossy(&head)
-        );
-        c
+        let head = String::from_utf8_lossy(&head).into_owned();
+        assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+        (c, head)
     }
 
     /// Client frame with FIN, `opcode`, masked (or not) with a fixed key.
@@ -588,6 +592,13 @@ impl RawClient {
     /// Reads one server frame without answering anything (no automatic pong): returns its
     /// opcode and payload, or `None` at EOF. Server frames are unmasked and unfragmented.
     pub fn read_raw_frame(&mut self) -> Option<(u8, Vec<u8>)> {
+        self.read_raw_frame_bits()
+            .map(|(b0, payload)| (b0 & 0x0f, payload))
+    }
+
+    /// As [`RawClient::read_raw_frame`], with the frame's whole first byte (FIN, RSV bits,
+    /// opcode) instead of the opcode alone.
+    pub fn read_raw_frame_bits(&mut self) -> Option<(u8, Vec<u8>)> {
         let mut head = [0u8; 2];
         self.stream.read_exact(&mut head).ok()?;
         let len = match head[1] & 0x7f {
@@ -605,7 +616,7 @@ impl RawClient {
         };
         let mut payload = vec![0u8; len];
         self.stream.read_exact(&mut payload).ok()?;
-        Some((head[0] & 0x0f, payload))
+        Some((head[0], payload))
     }
 
     /// Turns this socket into a tungstenite client to read server frames.
