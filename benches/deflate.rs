@@ -11,6 +11,8 @@
 //!   frames: compressed once, then nine cache hits (elements = events × 10).
 //! - `context_takeover/*`: the alternative not taken: one streaming compressor per session,
 //!   its window kept across messages (sync flush per message).
+//! - `no_context_level6/*`: the same without cache at miniz level 6 (the gateway uses
+//!   [`ringgate::wire::ws::deflate::LEVEL`]).
 //! - `copy/batch256`: the copy-out of the turn a deflate writer makes before compressing.
 //!
 //! Ratios (text-frame bytes / compressed-frame bytes) for both schemes at miniz levels 1 and
@@ -150,6 +152,9 @@ fn bench(c: &mut Criterion) {
         });
         g.bench_function(format!("context_takeover/{name}"), |b| {
             b.iter(|| with_context(p, ringgate::wire::ws::deflate::LEVEL))
+        });
+        g.bench_function(format!("no_context_level6/{name}"), |b| {
+            b.iter(|| without_context(p, 6))
         });
     }
     let plain = frames(&shapes[0].1);

@@ -158,6 +158,10 @@ pub struct Args {
     /// Upgrade path for `custom` clients.
     #[arg(long, default_value = "/v1/ws")]
     pub path: String,
+    /// `custom` clients offer permessage-deflate (ringgate accepts it with
+    /// `--ringgate-arg=--compression=on`); bytes/s are then bytes on the wire.
+    #[arg(long)]
+    pub deflate: bool,
     /// Replay this recorded ring snapshot (.zst) instead of the synthetic chain.
     #[arg(long)]
     pub snapshot: Option<PathBuf>,

@@ -35,6 +35,8 @@ pub struct ClientSpec {
     /// Record when a frame with at least this `server_seqno` arrives (see
     /// [`ConnStats::caught_up_after`]).
     pub catch_up_to: Option<u64>,
+    /// Offer permessage-deflate (and inflate what comes compressed).
+    pub deflate: bool,
 }
 
 /// What to open.
@@ -62,6 +64,7 @@ impl ClientSpec {
             path: path.into(),
             subscribe,
             catch_up_to: None,
+            deflate: false,
         }
     }
 }
@@ -361,7 +364,9 @@ impl Conn {
         stream.set_nodelay(true).map_err(io_err)?;
         stream.set_read_timeout(Some(timeout)).map_err(io_err)?;
         stream
-            .write_all(ws::handshake_request(&addr.to_string(), &spec.path).as_bytes())
+            .write_all(
+                ws::handshake_request(&addr.to_string(), &spec.path, spec.deflate).as_bytes(),
+            )
             .map_err(io_err)?;
         let mut buf = Vec::with_capacity(1024);
         let mut chunk = [0u8; 1024];
@@ -438,6 +443,11 @@ impl Conn {
                 self.stats.bytes += frame.payload.end as u64;
             }
             match frame.opcode {
+                // The gateway never fragments, so a compressed message is one frame.
+                OpCode::Text | OpCode::Binary if frame.rsv1 => match ws::inflate(payload) {
+                    Some(msg) => self.message_done(&msg, now, scanner, hist),
+                    None => self.end("compressed message does not inflate".into()),
+                },
                 OpCode::Text | OpCode::Binary if frame.fin && self.message.is_empty() => {
                     self.message_done(payload, now, scanner, hist);
                 }

@@ -155,7 +155,10 @@ pub fn run(scenario: Scenario, args: &Args) -> Result<(), HarnessError> {
         }
         Scenario::Custom => {
             let n = args.clients.unwrap_or(1);
-            let spec_of = |_| ClientSpec::new(args.path.clone(), args.subscribe.clone());
+            let spec_of = |_| ClientSpec {
+                deflate: args.deflate,
+                ..ClientSpec::new(args.path.clone(), args.subscribe.clone())
+            };
             let mut spec = RunSpec::new(rate(Some(10_000)), (0..n).map(spec_of).collect(), window);
             spec.stuck = (0..args.stuck).map(spec_of).collect();
             b.compare(

@@ -43,11 +43,26 @@ pub enum WsError {
 }
 
 /// The HTTP upgrade request for `path` on `host` (e.g. `127.0.0.1:8443`).
-pub fn handshake_request(host: &str, path: &str) -> String {
+pub fn handshake_request(host: &str, path: &str, deflate: bool) -> String {
+    let offer = if deflate { DEFLATE_OFFER } else { "" };
     format!(
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
-         Sec-WebSocket-Key: {CLIENT_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+         Sec-WebSocket-Key: {CLIENT_KEY}\r\nSec-WebSocket-Version: 13\r\n{offer}\r\n"
     )
+}
+
+/// The permessage-deflate offer of a `--deflate` client (Python `websockets`' default).
+const DEFLATE_OFFER: &str =
+    "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
+
+/// A compressed message's text (RFC 7692 §7.2.2; the server takes no context over, so each
+/// message inflates alone), or `None` if it does not inflate.
+pub fn inflate(payload: &[u8]) -> Option<Vec<u8>> {
+    let mut input = Vec::with_capacity(payload.len() + 9);
+    input.extend_from_slice(payload);
+    // The sync tail the sender stripped, then an empty final block to end the stream.
+    input.extend_from_slice(&[0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff]);
+    miniz_oxide::inflate::decompress_to_vec(&input).ok()
 }
 
 /// Result of feeding the bytes read so far to [`parse_handshake_response`].
@@ -91,6 +106,8 @@ pub fn parse_handshake_response(buf: &[u8]) -> Result<Handshake, WsError> {
 #[derive(Debug, PartialEq, Eq)]
 pub struct Frame {
     pub fin: bool,
+    /// RSV1: a permessage-deflate compressed message.
+    pub rsv1: bool,
     pub opcode: OpCode,
     /// Payload position in the buffer given to [`parse_frame`].
     pub payload: Range<usize>,
@@ -135,6 +152,7 @@ pub fn parse_frame(buf: &[u8]) -> Result<Parsed, WsError> {
     }
     Ok(Parsed::Frame(Frame {
         fin: b0 & 0x80 != 0,
+        rsv1: b0 & 0x40 != 0,
         opcode,
         payload: header..end,
     }))
@@ -253,5 +271,25 @@ mod tests {
             parse_handshake_response(bad.as_bytes()),
             Err(WsError::Handshake(_))
         ));
+    }
+
+    #[test]
+    fn a_compressed_frame_is_marked_and_inflates_to_its_text() {
+        let text = br#"{"server_seqno":7,"Events":[{"event_name":"TxnLog"}]}"#;
+        let mut plain = Vec::new();
+        ringgate::wire::ws::write_frame(OpCode::Text, text, &mut plain);
+        let mut wire = Vec::new();
+        ringgate::wire::ws::deflate::Deflater::default().compress_frames(&plain, &mut wire);
+        let Ok(Parsed::Frame(frame)) = parse_frame(&wire) else {
+            panic!("compressed frame not parsed");
+        };
+        assert!(frame.rsv1 && frame.fin);
+        assert_eq!(inflate(&wire[frame.payload]).as_deref(), Some(&text[..]));
+        let Ok(Parsed::Frame(frame)) = parse_frame(&plain) else {
+            panic!("plain frame not parsed");
+        };
+        assert!(!frame.rsv1);
+        assert!(handshake_request("h", "/", true).contains("permessage-deflate"));
+        assert!(!handshake_request("h", "/", false).contains("Extensions"));
     }
 }

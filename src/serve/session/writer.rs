@@ -123,20 +123,20 @@ pub(crate) async fn writer_loop(
 /// Replaces a turn's frames with their permessage-deflate form, compressed by the shard's
 /// shared [`crate::wire::ws::deflate::Deflater`] (once per distinct payload among its
 /// recent messages). The turn is copied out of the gather list first: compression reads
-/// every byte anyway. `plain` keeps its capacity across turns up to [`PLAIN_KEEP`].
+/// every byte anyway. Both buffers keep at most [`PLAIN_KEEP`] bytes between turns.
 fn compress_turn(ctx: &ShardCtx, gather: &mut Gather, plain: &mut Vec<u8>) {
     plain.clear();
     gather.copy_from(0, plain);
     gather.clear();
+    gather.shrink_to(PLAIN_KEEP);
     let mut deflater = ctx.deflate.borrow_mut();
     gather.put_with(|out| deflater.compress_frames(plain, out));
-    if plain.capacity() > PLAIN_KEEP {
-        *plain = Vec::new();
-    }
+    plain.clear();
+    plain.shrink_to(PLAIN_KEEP);
 }
 
-/// Capacity a deflate session's copy buffer keeps between turns (larger turns, up to
-/// `write_max_bytes` plus one frame, allocate for that turn only).
+/// Capacity a deflate session's copy buffer and compressed output keep between turns (a
+/// larger turn, up to `write_max_bytes` plus one frame, allocates for that turn only).
 const PLAIN_KEEP: usize = 64 * 1024;
 
 /// Sends one turn's output: at once, as far as the socket buffer takes it (one `sendmsg`

@@ -47,8 +47,9 @@ const FINAL_BLOCK: [u8; 5] = [0x01, 0x00, 0x00, 0xff, 0xff];
 /// Compressed payloads remembered per shard for reuse.
 pub const CACHE_ENTRIES: usize = 8;
 
-/// Largest payload the cache keeps (bigger ones are compressed every time).
-pub const CACHE_MAX_PAYLOAD: usize = 64 * 1024;
+/// Largest payload the cache keeps (bigger ones are compressed every time): a full `Events`
+/// batch (`BatchLimits::max_bytes`, 256 KiB), the frame busy sessions share.
+pub const CACHE_MAX_PAYLOAD: usize = 256 * 1024;
 
 /// Compression level (miniz 0–10). Level 1 costs about a third of the default's CPU for a
 /// few percent of ratio on event JSON (docs/benchmarks.md).

@@ -120,7 +120,7 @@ fn identical_payloads_are_compressed_once_and_large_ones_are_not_cached() {
     assert_eq!((d.stats.compressed, d.stats.reused), (1, 5));
     // Past the cache's payload cap: compressed each time, and never answered for another
     // payload (an empty one after it must not match the large one's entry).
-    let big = sample_json(2000);
+    let big = sample_json(8000);
     assert!(big.len() > CACHE_MAX_PAYLOAD);
     let big_c = d.compress(&big).to_vec();
     assert_eq!(inflate(&big_c, 1 << 22).unwrap(), big);
