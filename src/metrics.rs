@@ -231,6 +231,12 @@ pub struct ShardStats {
     pub error_frames: AtomicU64,
     /// REST requests answered.
     pub rest_requests: AtomicU64,
+    /// permessage-deflate: messages compressed, messages whose compressed bytes were reused
+    /// from the shard's cache, and payload bytes in / compressed bytes out over both.
+    pub deflate_compressed: AtomicU64,
+    pub deflate_reused: AtomicU64,
+    pub deflate_bytes_in: AtomicU64,
+    pub deflate_bytes_out: AtomicU64,
     /// Gauge: open JSON-RPC sessions (`/rpc`, `--rpc-listen`).
     pub rpc_sessions: AtomicU64,
     /// JSON-RPC requests answered, and `eth_subscription` notifications written.
@@ -277,6 +283,10 @@ impl Default for ShardStats {
             protocol_closes: z(),
             error_frames: z(),
             rest_requests: z(),
+            deflate_compressed: z(),
+            deflate_reused: z(),
+            deflate_bytes_in: z(),
+            deflate_bytes_out: z(),
             rpc_sessions: z(),
             rpc_requests: z(),
             rpc_notifications: z(),

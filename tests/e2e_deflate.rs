@@ -202,6 +202,24 @@ fn the_mainnet_block_compressed_decodes_to_the_uncompressed_stream() {
         live_events as f64 / live_event_frames.max(1) as f64
     );
     assert!(replay_ratio > 3.0, "{replay_ratio}");
+    // The shard's counters saw the same compression.
+    let (code, metrics) = gw.get("/metrics", "");
+    assert_eq!(code, 200);
+    let total = |name: &str| -> u64 {
+        metrics
+            .lines()
+            .filter(|l| l.starts_with(name))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+            .sum()
+    };
+    let (into, out) = (
+        total("ringgate_deflate_bytes_in_total"),
+        total("ringgate_deflate_bytes_out_total"),
+    );
+    assert!(
+        total("ringgate_deflate_messages_total") > 0 && into > 3 * out,
+        "{into} {out}"
+    );
     assert!(lr.all_compressed && live_ratio > 1.0, "{live_ratio}");
     drop(gw);
     let _ = std::fs::remove_dir_all(&dir);

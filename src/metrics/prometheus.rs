@@ -245,7 +245,7 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
         hub.sum(|s| &s.latency.stale)
     );
     type Pick = fn(&ShardStats) -> &AtomicU64;
-    let summed: [(&str, &str, Pick); 16] = [
+    let summed: [(&str, &str, Pick); 20] = [
         (
             "ringgate_resume_requests_total",
             "Connections that asked to resume (resume_from / from_block).",
@@ -315,6 +315,26 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
             "ringgate_rest_requests_total",
             "REST requests answered.",
             |s| &s.rest_requests,
+        ),
+        (
+            "ringgate_deflate_messages_total",
+            "permessage-deflate messages compressed by the shard.",
+            |s| &s.deflate_compressed,
+        ),
+        (
+            "ringgate_deflate_reused_total",
+            "permessage-deflate messages sent with bytes another session's identical message was compressed to.",
+            |s| &s.deflate_reused,
+        ),
+        (
+            "ringgate_deflate_bytes_in_total",
+            "Payload bytes of permessage-deflate messages, before compression.",
+            |s| &s.deflate_bytes_in,
+        ),
+        (
+            "ringgate_deflate_bytes_out_total",
+            "Payload bytes of permessage-deflate messages, compressed.",
+            |s| &s.deflate_bytes_out,
         ),
         (
             "ringgate_rpc_requests_total",

@@ -10,7 +10,7 @@
 //! write, so a replay is paced by the socket.
 //!
 //! A permessage-deflate session's turn is compressed after assembly, by the shard's shared
-//! compressor ([`compress_turn`]); its messages are the same frames, compressed.
+//! compressor (`compress_turn`); its messages are the same frames, compressed.
 //!
 //! Invariants: a client that never reads blocks only its own writer; `server_seqno` on this
 //! connection never decreases (per-connection frames carry the cursor = the last seqno
@@ -130,7 +130,22 @@ fn compress_turn(ctx: &ShardCtx, gather: &mut Gather, plain: &mut Vec<u8>) {
     gather.clear();
     gather.shrink_to(PLAIN_KEEP);
     let mut deflater = ctx.deflate.borrow_mut();
+    let before = deflater.stats;
     gather.put_with(|out| deflater.compress_frames(plain, out));
+    let after = deflater.stats;
+    bump(
+        &ctx.stats.deflate_compressed,
+        after.compressed - before.compressed,
+    );
+    bump(&ctx.stats.deflate_reused, after.reused - before.reused);
+    bump(
+        &ctx.stats.deflate_bytes_in,
+        after.bytes_in - before.bytes_in,
+    );
+    bump(
+        &ctx.stats.deflate_bytes_out,
+        after.bytes_out - before.bytes_out,
+    );
     plain.clear();
     plain.shrink_to(PLAIN_KEEP);
 }
