@@ -193,6 +193,16 @@ def test_compression_off_declines_the_offer(deflate_server):
         c.close()
 
 
+def test_json_rpc_declines_the_offer_even_with_compression_on(deflate_server):
+    on, _ = deflate_server
+    c = RawClient(on.port, "/rpc", OFFER)
+    try:
+        assert c.head.startswith(b"HTTP/1.1 101"), c.head
+        assert b"Sec-WebSocket-Extensions" not in c.head
+    finally:
+        c.close()
+
+
 def test_websockets_library_negotiates_and_reads_the_stream(deflate_server):
     on, _ = deflate_server
 
