@@ -76,13 +76,17 @@ fn frames(payloads: &[Vec<u8>]) -> Vec<u8> {
     out
 }
 
-/// One session's compressor with context takeover: compressed frame bytes for `payloads`.
-fn with_context(payloads: &[Vec<u8>], level: u8) -> usize {
+/// Compressed frame bytes for `payloads` through one compressor at `level`, its window kept
+/// across messages (`context`: context takeover) or reset before each (no context takeover).
+fn compressed(payloads: &[Vec<u8>], level: u8, context: bool) -> usize {
     let flags = create_comp_flags_from_zip_params(i32::from(level), -15, 0);
     let mut c = Box::new(CompressorOxide::new(flags));
     let mut total = 0;
     let mut out = Vec::new();
     for p in payloads {
+        if !context {
+            c.reset();
+        }
         out.clear();
         compress_to_output(&mut c, p, TDEFLFlush::Sync, |chunk| {
             out.extend_from_slice(chunk);
@@ -92,25 +96,6 @@ fn with_context(payloads: &[Vec<u8>], level: u8) -> usize {
         total += ringgate::wire::ws::frame_header_len(n) + n;
     }
     black_box(&out);
-    total
-}
-
-/// Without context takeover, at `level`: compressed frame bytes for `payloads`.
-fn without_context(payloads: &[Vec<u8>], level: u8) -> usize {
-    let flags = create_comp_flags_from_zip_params(i32::from(level), -15, 0);
-    let mut c = Box::new(CompressorOxide::new(flags));
-    let mut total = 0;
-    let mut out = Vec::new();
-    for p in payloads {
-        c.reset();
-        out.clear();
-        compress_to_output(&mut c, p, TDEFLFlush::Sync, |chunk| {
-            out.extend_from_slice(chunk);
-            true
-        });
-        let n = out.len() - 4;
-        total += ringgate::wire::ws::frame_header_len(n) + n;
-    }
     total
 }
 
@@ -130,8 +115,8 @@ fn bench(c: &mut Criterion) {
             eprintln!(
                 "ratio {name} level {level}: no_context {:.2}, context_takeover {:.2} \
                  ({} text-frame bytes, {} events)",
-                plain / without_context(p, level) as f64,
-                plain / with_context(p, level) as f64,
+                plain / compressed(p, level, false) as f64,
+                plain / compressed(p, level, true) as f64,
                 plain,
                 n
             );
@@ -151,10 +136,10 @@ fn bench(c: &mut Criterion) {
             })
         });
         g.bench_function(format!("context_takeover/{name}"), |b| {
-            b.iter(|| with_context(p, ringgate::wire::ws::deflate::LEVEL))
+            b.iter(|| compressed(p, ringgate::wire::ws::deflate::LEVEL, true))
         });
         g.bench_function(format!("no_context_level6/{name}"), |b| {
-            b.iter(|| without_context(p, 6))
+            b.iter(|| compressed(p, 6, false))
         });
     }
     let plain = frames(&shapes[0].1);

@@ -15,7 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::{RawClient, ServeProcess};
-use miniz_oxide::inflate::decompress_to_vec;
+use ringgate::wire::ws::deflate::inflate;
+use ringgate::wire::ws::frame_header_len;
 use serde_json::Value;
 
 const OFFER: &str = "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n";
@@ -40,14 +41,6 @@ struct Read {
     plain: usize,
 }
 
-fn header_len(n: usize) -> usize {
-    match n {
-        0..=125 => 2,
-        126..=0xffff => 4,
-        _ => 10,
-    }
-}
-
 /// Reads text frames until a data frame at or past `seqno` or `deadline`.
 fn read_until(c: &mut RawClient, seqno: u64, deadline: Instant) -> Read {
     let mut r = Read {
@@ -57,18 +50,15 @@ fn read_until(c: &mut RawClient, seqno: u64, deadline: Instant) -> Read {
     while Instant::now() < deadline {
         let (b0, payload) = c.read_raw_frame_bits().expect("a frame");
         assert_eq!(b0 & 0x30, 0, "RSV2/RSV3 never set");
-        r.wire += header_len(payload.len()) + payload.len();
+        r.wire += frame_header_len(payload.len()) + payload.len();
         let text = if b0 & 0x40 != 0 {
-            let mut input = payload;
-            // RFC 7692 §7.2.2: put back the sync tail, then end the stream for a one-shot
-            // inflate (an empty final stored block).
-            input.extend_from_slice(&[0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff]);
-            decompress_to_vec(&input).expect("each message inflates on its own")
+            // From an empty window: no context is taken over between messages.
+            inflate(&payload, 1 << 24).expect("each message inflates on its own")
         } else {
             r.all_compressed = false;
             payload
         };
-        r.plain += header_len(text.len()) + text.len();
+        r.plain += frame_header_len(text.len()) + text.len();
         if b0 & 0x0f != 1 {
             continue;
         }

@@ -58,11 +58,7 @@ const DEFLATE_OFFER: &str =
 /// A compressed message's text (RFC 7692 §7.2.2; the server takes no context over, so each
 /// message inflates alone), or `None` if it does not inflate.
 pub fn inflate(payload: &[u8]) -> Option<Vec<u8>> {
-    let mut input = Vec::with_capacity(payload.len() + 9);
-    input.extend_from_slice(payload);
-    // The sync tail the sender stripped, then an empty final block to end the stream.
-    input.extend_from_slice(&[0, 0, 0xff, 0xff, 1, 0, 0, 0xff, 0xff]);
-    miniz_oxide::inflate::decompress_to_vec(&input).ok()
+    ringgate::wire::ws::deflate::inflate(payload, MAX_FRAME_LEN as usize).ok()
 }
 
 /// Result of feeding the bytes read so far to [`parse_handshake_response`].

@@ -160,7 +160,7 @@ pub struct DeflateStats {
 }
 
 /// A shard's compressor for server messages, with no context takeover: each message starts
-/// from an empty window. Allocated on first use (about 300 KiB of miniz state) plus the
+/// from an empty window. Allocated on first use (about 310 KiB of miniz state) plus the
 /// cache, at most [`CACHE_ENTRIES`] × ([`CACHE_MAX_PAYLOAD`] + its compressed size), plus
 /// the last larger message's compressed bytes.
 #[derive(Default)]
