@@ -33,7 +33,7 @@ pub enum Kind {
     /// A data frame without events (TPS, ContentionData, TopAccesses, Lifecycle): its
     /// `server_seqno` is a new one, like an `Events` frame's.
     Data,
-    /// A per-connection frame (Hello, Subscribed, Resume): it repeats the connection's cursor
+    /// A per-connection frame (Hello, Subscribed, Resume, Heartbeat): it repeats the connection's cursor
     /// (the last data seqno sent) rather than taking a new seqno.
     Control,
     /// An `Error` frame: the server refused a client message (a per-connection frame too).
@@ -116,7 +116,7 @@ impl Scanner {
             n if memchr::memmem::find(n, b"Gap").is_some() => Kind::Gap {
                 dropped: self.number_after(&self.dropped, body),
             },
-            b"Hello" | b"Subscribed" | b"Resume" => Kind::Control,
+            b"Hello" | b"Subscribed" | b"Resume" | b"Heartbeat" => Kind::Control,
             b"Error" => Kind::Error,
             _ => Kind::Data,
         };
@@ -194,6 +194,8 @@ mod tests {
         assert_eq!((m.server_seqno, m.kind), (Some(2), Kind::Data));
         let h = br#"{"server_seqno":2,"Hello":{"wire_version":1}}"#;
         assert_eq!(s.scan(h, 0, &mut hist()).kind, Kind::Control);
+        let beat = br#"{"server_seqno":2,"Heartbeat":{}}"#;
+        assert_eq!(s.scan(beat, 0, &mut hist()).kind, Kind::Control);
         let e = br#"{"server_seqno":2,"Error":{"code":4001}}"#;
         assert_eq!(s.scan(e, 0, &mut hist()).kind, Kind::Error);
         assert!(!Kind::Warning { dropped: None }.is_data());
