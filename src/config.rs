@@ -22,7 +22,9 @@ use crate::wire::subscription::SubscriptionLimits;
 use crate::wire::ws::{DecoderLimits, PingLimiter};
 
 mod idle;
+mod nats;
 pub use idle::{IdleOverrides, IdleProfile};
+pub use nats::NatsConfig;
 
 /// The one source of every default: `Config::default`, the sub-structs' `Default`s and the
 /// CLI's `default_value_t` all read these, so a default changes in one place. Each constant
@@ -295,6 +297,8 @@ pub struct Config {
     pub rpc_history_bytes: u64,
     /// Server pings on JSON-RPC sessions. Default 20 s (Monad's server).
     pub rpc_ping_interval: Duration,
+    /// Scale-out over NATS JetStream: publish (origin) or consume (edge).
+    pub nats: NatsConfig,
 }
 
 impl Default for Config {
@@ -349,6 +353,7 @@ impl Default for Config {
             rpc_queue_bytes: defaults::RPC_QUEUE_MIB << 20,
             rpc_history_bytes: defaults::RPC_HISTORY_MIB << 20,
             rpc_ping_interval: Duration::from_secs(defaults::RPC_PING_INTERVAL_SECS),
+            nats: NatsConfig::default(),
         }
     }
 }

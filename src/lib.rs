@@ -29,6 +29,8 @@
 //!   JSON-RPC notification bodies, the tailer thread.
 //! - [`handoff`]: the only data both sides touch: the per-shard SPSC queues and the chain
 //!   state the tailer publishes.
+//! - [`bus`]: scale-out over NATS JetStream: the origin's publisher and the NATS client an
+//!   edge consumes with ([`ingest::tailer::edge`]).
 //! - [`history`]: every frame kept once for all shards, in memory or on disk
 //!   (`--history-dir`), for resume over minutes and across restarts: the tailer writes it,
 //!   the shards replay from it.
@@ -48,13 +50,15 @@
 //! # Layering
 //!
 //! `model` imports nothing; `wire` imports only `model` and never glommio or libc; `handoff`
-//! imports only `model` and `wire`; `history` only `model`, `log` and `sys`; `ingest` and `serve` never import each other. `config`,
+//! imports only `model` and `wire`; `history` only `model`, `log` and `sys`; `bus` only `model`, `history`, `wire` and
+//! `log`; `ingest` and `serve` never import each other. `config`,
 //! `metrics`, `log`, `server` and `tools` sit above and may see everything. `tests/layering.rs`
 //! fails the build's tests when an import crosses these lines.
 //!
 //! Every module is `pub` so integration tests and benches can drive each stage alone; the
 //! interface a module means to offer is what its `//!` header describes.
 
+pub mod bus;
 pub mod config;
 pub mod config_file;
 pub mod handoff;

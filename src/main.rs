@@ -108,8 +108,13 @@ impl Setup {
         self.server.apply(&mut config);
         config.ring_path = match &self.ring {
             Some(p) => p.clone(),
+            // An edge reads the NATS stream, not a ring.
+            None if config.nats.is_edge() => PathBuf::from(defaults::RING_PATH),
             None => ringgate::ingest::ring::default_ring_path().map_err(|e| e.to_string())?,
         };
+        if config.nats.is_edge() && (self.ring.is_some() || !config.nats.publish.is_empty()) {
+            return Err("--source (an edge) reads the NATS stream: no --ring or --publish".into());
+        }
         Ok(config)
     }
 }
@@ -173,6 +178,26 @@ struct ServerArgs {
     /// Locked memory per shard executor for io_uring buffers, KiB.
     #[arg(long, default_value_t = defaults::IO_MEMORY_KIB)]
     io_memory_kib: usize,
+    /// Origin: publish every frame to this NATS JetStream server (nats://HOST:PORT; repeat
+    /// for a cluster's seeds).
+    #[arg(long)]
+    publish: Vec<String>,
+    /// Edge: serve the NATS stream of an origin instead of a ring (nats://HOST:PORT; repeat
+    /// for a cluster's seeds).
+    #[arg(long)]
+    source: Vec<String>,
+    /// JetStream stream name.
+    #[arg(long, default_value = "RINGGATE")]
+    nats_stream: String,
+    /// The stream keeps frames this long (e.g. 6h, 2d).
+    #[arg(long, value_parser = parse_age, default_value = "24h")]
+    nats_max_age: Duration,
+    /// The stream keeps at most this much, GiB (oldest dropped first).
+    #[arg(long, default_value_t = 8)]
+    nats_max_gib: u64,
+    /// Copies of the stream a NATS cluster keeps.
+    #[arg(long, default_value_t = 1)]
+    nats_replicas: u32,
     /// How the tailer and the shards wait when idle: latency (spin; isolated cores only),
     /// balanced, or frugal (least idle CPU). The four flags below override one part each.
     #[arg(long, value_enum, default_value_t = IdleProfile::default())]
@@ -352,6 +377,12 @@ impl ServerArgs {
         c.pong_timeout = Duration::from_secs(self.pong_timeout_secs);
         c.close_grace = Duration::from_secs(self.close_grace_secs);
         c.io_memory = self.io_memory_kib * 1024;
+        c.nats.publish = self.publish.clone();
+        c.nats.source = self.source.clone();
+        c.nats.stream = self.nats_stream.clone();
+        c.nats.max_age = self.nats_max_age;
+        c.nats.max_bytes = self.nats_max_gib << 30;
+        c.nats.replicas = self.nats_replicas;
         c.startup_backlog_events = self.backlog_events;
         c.chain.gate.enabled = self.gates;
         c.auth_keys = self.auth_keys.clone();

@@ -14,9 +14,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
+use crate::bus::publisher::{self, BusStats};
 use crate::config::Config;
 use crate::handoff::fanout::{self, FanoutWaker};
 use crate::ingest::chain::pipeline::ChainPipeline;
+use crate::ingest::tailer::edge::{self, EdgeSetup};
 use crate::ingest::tailer::{self, TailerSetup};
 use crate::log::{self, Level};
 use crate::metrics::{now_ns, StatsHub};
@@ -71,6 +73,12 @@ pub enum ServerError {
     /// SIGINT/SIGTERM handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(io::Error),
+    /// An edge (`--source`) cannot read the origin's NATS stream, or is misconfigured.
+    #[error("edge: {0}")]
+    Edge(String),
+    /// The NATS publisher thread could not start.
+    #[error("publisher: cannot start: {0}")]
+    Publisher(io::Error),
     /// A shard or the tailer panicked or failed while running.
     #[error("{0} stopped abnormally")]
     Crashed(String),
@@ -109,6 +117,9 @@ pub struct Server {
     tailer: Option<JoinHandle<()>>,
     /// Exits after the tailer (whose queue it drains and seals).
     history: Option<JoinHandle<()>>,
+    /// The NATS publisher (`--publish`): exits after the tailer, once its frames are acked.
+    publisher: Option<JoinHandle<()>>,
+    bus: Option<Arc<BusStats>>,
     shards: Vec<glommio::ExecutorJoinHandle<()>>,
 }
 
@@ -127,6 +138,11 @@ impl Server {
     /// Counters, for tests and embedding.
     pub fn stats(&self) -> &StatsHub {
         &self.hub
+    }
+
+    /// The NATS publisher's counters, when publishing.
+    pub fn bus_stats(&self) -> Option<&Arc<BusStats>> {
+        self.bus.as_ref()
     }
 
     /// A handle that stops the server from another thread (signal watcher).
@@ -159,6 +175,11 @@ impl Server {
                 result = Err(ServerError::Crashed("tailer".into()));
             }
         }
+        if let Some(p) = self.publisher.take() {
+            if p.join().is_err() {
+                result = Err(ServerError::Crashed("publisher".into()));
+            }
+        }
         if let Some(h) = self.history.take() {
             if h.join().is_err() {
                 result = Err(ServerError::Crashed("history".into()));
@@ -179,6 +200,9 @@ impl Drop for Server {
     }
 }
 
+/// How long an edge waits at start for the origin's stream to hold a frame.
+const EDGE_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
 /// Starts the tailer and the shards for `config` and returns once every shard listens.
 pub fn start(config: Config) -> Result<Server, ServerError> {
     let config = Arc::new(config);
@@ -187,6 +211,16 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
     if let Some(path) = &config.auth_keys {
         let keys = read_keys(path).map_err(ServerError::AuthKeys)?;
         hub.auth = Some(Arc::new(AuthKeys::new(keys)));
+    }
+    if config.nats.is_edge() {
+        if config.history_dir.is_some() {
+            return Err(ServerError::Edge(
+                "an edge keeps its history in memory (the stream is its journal): no --history-dir"
+                    .into(),
+            ));
+        }
+        hub.epoch = edge::discover_epoch(&config.nats.source, &config.nats.stream, EDGE_WAIT)
+            .map_err(|e| ServerError::Edge(e.to_string()))?;
     }
     let history = if config.history_enabled() {
         let opened = crate::history::startup::open(&config.history_setup(), hub.epoch)?;
@@ -223,6 +257,8 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
         shutdown,
         tailer: None,
         history: None,
+        publisher: None,
+        bus: None,
         shards: Vec::with_capacity(shard_count),
     };
 
@@ -278,11 +314,37 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
         }
         None => (None, None),
     };
+    if config.nats.is_edge() {
+        let edge = edge::spawn(EdgeSetup {
+            urls: config.nats.source.clone(),
+            stream: config.nats.stream.clone(),
+            epoch: hub.epoch,
+            shards: senders,
+            history: history_tx,
+            resume_window_frames: tailer_config.resume_window_frames,
+            stats: hub.clone(),
+            shutdown: flag,
+        })
+        .map_err(ServerError::Tailer)?;
+        server.tailer = Some(edge);
+        return Ok(server);
+    }
+    let bus = match config.nats.publish_settings() {
+        Some(settings) => {
+            let (sender, stats, thread) =
+                publisher::spawn(settings, hub.epoch).map_err(ServerError::Publisher)?;
+            server.publisher = Some(thread);
+            server.bus = Some(stats);
+            Some(sender)
+        }
+        None => None,
+    };
     let tailer = tailer::spawn(TailerSetup {
         config: tailer_config,
         shards: senders,
         history: history_tx,
         wal,
+        bus,
         stats: hub.clone(),
         shutdown: flag,
     })

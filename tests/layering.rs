@@ -6,6 +6,7 @@
 //! - `wire/` (sans-IO protocol) imports only `model/`, and never glommio or libc;
 //! - `handoff/` imports only `model/`, `wire/` and `sys`;
 //! - `history/` imports only `model/`, `log` and `sys`;
+//! - `bus/` imports only `model/`, `history/`, `wire/` and `log`;
 //! - `ingest/` and `serve/` never import each other, nor the tools or the server; ingest
 //!   reads only `config::defaults` of the configuration (it gets its own settings struct);
 //! - `metrics` imports only `model/`, `wire/`, `handoff/` and `history/`; `log` only `model/` and `wire/`;
@@ -57,6 +58,18 @@ const RULES: &[Rule] = &[
     Rule {
         part: "history/",
         allow: Some(&["crate::model", "crate::history", "crate::log", "crate::sys"]),
+        deny: &[],
+        no_crates: &["glommio", "libc"],
+    },
+    Rule {
+        part: "bus/",
+        allow: Some(&[
+            "crate::model",
+            "crate::bus",
+            "crate::history",
+            "crate::wire",
+            "crate::log",
+        ]),
         deny: &[],
         no_crates: &["glommio", "libc"],
     },

@@ -30,11 +30,15 @@ pub enum GapReason {
     ResumeWindow,
     /// A session's own send queue overflowed.
     SlowClient,
+    /// Frames the origin made that the NATS stream does not hold: the publisher's queue
+    /// overflowed (the bus fell behind), or an edge found a hole in the stream (messages
+    /// aged out, or lost with an unreachable bus).
+    BusLost,
 }
 
 impl GapReason {
     /// Every reason, in the order of [`GapReason::index`] (metrics label order).
-    pub const ALL: [GapReason; 8] = [
+    pub const ALL: [GapReason; 9] = [
         GapReason::RingLapped,
         GapReason::PayloadExpired,
         GapReason::WriterRestart,
@@ -43,6 +47,7 @@ impl GapReason {
         GapReason::UnresolvedBlock,
         GapReason::ResumeWindow,
         GapReason::SlowClient,
+        GapReason::BusLost,
     ];
 
     /// Position in [`GapReason::ALL`] (for per-reason counters).
@@ -63,6 +68,7 @@ impl GapReason {
             GapReason::UnresolvedBlock => "unresolved_block",
             GapReason::ResumeWindow => "resume_window",
             GapReason::SlowClient => "slow_client",
+            GapReason::BusLost => "bus_lost",
         }
     }
 }

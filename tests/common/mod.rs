@@ -9,6 +9,8 @@
 
 #![allow(dead_code)]
 
+pub mod nats;
+
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::os::fd::FromRawFd;
@@ -40,7 +42,7 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
     }
 }
 
-fn unique_name(tag: &str) -> String {
+pub fn unique_name(tag: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
     format!(
         "ringgate-test-{}-{}-{}",

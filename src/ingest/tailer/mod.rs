@@ -44,6 +44,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::bus::publisher::BusSender;
 use crate::handoff::fanout::FanoutSender;
 use crate::history::startup::RestartPoint;
 use crate::history::wal::Wal;
@@ -100,6 +101,8 @@ pub struct TailerSetup {
     pub history: Option<HistorySender>,
     /// The write-ahead log (with a history dir): every frame copied into it first.
     pub wal: Option<Wal>,
+    /// The NATS publisher's queue (`--publish`): every frame, after the history.
+    pub bus: Option<BusSender>,
     pub stats: StatsHub,
     pub shutdown: Arc<AtomicBool>,
 }
@@ -123,6 +126,7 @@ pub fn spawn(setup: TailerSetup) -> std::io::Result<JoinHandle<()>> {
         })
 }
 
+pub mod edge;
 mod idle;
 mod pipeline;
 mod restart;
@@ -153,6 +157,7 @@ struct Tailer {
     snapshot: bool,
     history: Option<HistorySender>,
     wal: Option<Wal>,
+    bus: Option<BusSender>,
     /// While restarting from a history dir: frames made from ring events up to this seqno
     /// are already journaled (the tailer re-reads them only to rebuild the chain state) and
     /// are thrown away; see [`Tailer::end_warmup`].
@@ -180,6 +185,7 @@ impl Tailer {
             snapshot: false,
             history: setup.history,
             wal: setup.wal,
+            bus: setup.bus,
             warmup: None,
         }
     }
@@ -380,6 +386,9 @@ impl Tailer {
                     // A shard that lost frames is told as soon as it has room, not only at
                     // the next frame: the ring may stay quiet for a long time.
                     self.announce_shard_losses();
+                    if let Some(b) = &mut self.bus {
+                        b.announce_lost();
+                    }
                     match idler.idle() {
                         IdleAction::Spin => std::hint::spin_loop(),
                         IdleAction::Yield => std::thread::yield_now(),
@@ -576,6 +585,9 @@ impl Tailer {
             }
             if let Some(h) = &mut self.history {
                 h.push(&frame);
+            }
+            if let Some(b) = &mut self.bus {
+                b.push(&frame);
             }
             for (i, link) in self.links.iter_mut().enumerate() {
                 link.push(&frame, &self.stats, i, mode);

@@ -1,0 +1,20 @@
+//! Scale-out over NATS JetStream: the origin publishes every frame the tailer makes to a
+//! stream; edge gateways consume it and serve it as if they tailed the ring, with the
+//! origin's epoch and `server_seqno`s (docs/scale-out.md).
+//!
+//! Parts:
+//! - `client`: a minimal blocking NATS client (text protocol, one `std` socket), for plain
+//!   threads; no async runtime (docs/decisions/nats-client.md).
+//! - `stream`: the stream's settings and subjects, a frame's envelope (subject, headers,
+//!   body = its history record), the `$JS.API` requests.
+//! - `publisher`: the origin's publisher thread and the tailer's never-blocking end of it.
+//!
+//! The edge's consumer, which feeds shards, is `crate::ingest::tailer::edge` (it shares the tailer's
+//! shard links).
+//!
+//! Layering: imports only `model`, `history` (the record format), `wire` (the `Gap` frame
+//! encoder) and `log`; never glommio.
+
+pub mod client;
+pub mod publisher;
+pub mod stream;

@@ -1,0 +1,395 @@
+//! The edge's source: one ordered JetStream consumer of the origin's stream, feeding the
+//! history and the shards exactly as the tailer does, with the origin's epoch and
+//! `server_seqno`s (docs/scale-out.md). `ringgate serve --source nats://…`.
+//!
+//! Runs on its own plain thread (the tailer's place; there is no ring). Data flow: NATS
+//! message → its history record decoded back into the origin's [`Outbound`] → history queue
+//! → every shard's inbox through the tailer's own [`ShardLink`]s (a full shard is counted and
+//! told by a `shard_queue_full` Gap, as on the origin).
+//!
+//! The consumer is what NATS clients call an ordered consumer: ephemeral, push, no acks,
+//! flow control and idle heartbeats, filtered to the epoch's subjects. A hole in its
+//! consumer sequence, a heartbeat that reports messages we did not get, a lost connection or
+//! silence past three heartbeats: it is recreated from the stream sequence after the last
+//! one received. Catching up (the consumer reports messages pending) is pushed to the shards
+//! patiently, like the origin's startup backlog; live frames never wait.
+//!
+//! Invariants:
+//! - a frame is delivered at most once: anything at or below the last `server_seqno`
+//!   delivered is dropped (a re-delivery after a reconnect, an origin that published again);
+//! - every hole is announced: a frame whose seqno jumps past the next one (and is not itself
+//!   the origin's `bus_lost` Gap for it) is preceded by `Gap{reason:"bus_lost"}` for the
+//!   missing range, carrying the last missing seqno as its own;
+//! - a copy whose original the edge never saw (it started mid-block, the original aged out)
+//!   is a hole like any other.
+//!
+//! Only this epoch's subjects are consumed: an origin restarted without its history dir
+//! starts a new epoch, and an edge follows it only when restarted (docs/scale-out.md §4).
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use super::shard_link::{PushMode, ShardLink};
+use crate::bus::client::{Connection, Message};
+use crate::bus::stream::{create_consumer, header, AckInfo, Start};
+use crate::handoff::fanout::FanoutSender;
+use crate::history::record::{self, Originals};
+use crate::history::writer::HistorySender;
+use crate::log::{self, Level};
+use crate::metrics::{RingState, StatsHub};
+use crate::model::gap::{Gap, GapReason};
+use crate::model::outbound::{MetaKind, Outbound};
+use crate::wire::protocol::messages::gap_frame;
+
+/// Idle heartbeat asked of the consumer; three missed ones mean the server is gone.
+const HEARTBEAT: Duration = Duration::from_secs(1);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+const RETRY: Duration = Duration::from_millis(200);
+/// Originals kept to rebuild `min_stage` copies (which refer to them by seqno): a block is
+/// released within a few thousand frames of its events, far below this.
+const ORIGINALS_KEPT: usize = 1 << 18;
+const SID_DELIVER: u64 = 1;
+const SID_API: u64 = 2;
+
+/// What the edge thread needs.
+#[derive(Debug)]
+pub struct EdgeSetup {
+    pub urls: Vec<String>,
+    pub stream: String,
+    /// The origin's epoch (from [`discover_epoch`]).
+    pub epoch: u64,
+    pub shards: Vec<FanoutSender>,
+    pub history: Option<HistorySender>,
+    /// As the tailer's `resume_window_frames`: the oldest resumable seqno reported.
+    pub resume_window_frames: usize,
+    pub stats: StatsHub,
+    pub shutdown: Arc<AtomicBool>,
+}
+
+/// The epoch of the newest frame on `stream`: an edge serves that epoch. Waits up to
+/// `timeout` for the stream to exist and hold a frame.
+pub fn discover_epoch(urls: &[String], stream: &str, timeout: Duration) -> io::Result<u64> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let err = match newest_epoch(urls, stream) {
+            Ok(Some(epoch)) => return Ok(epoch),
+            Ok(None) => io::Error::new(io::ErrorKind::NotFound, "the stream holds no frame"),
+            Err(e) => e,
+        };
+        if Instant::now() >= deadline {
+            return Err(io::Error::new(
+                err.kind(),
+                format!("NATS stream {stream}: {err} (is the origin publishing?)"),
+            ));
+        }
+        std::thread::sleep(RETRY);
+    }
+}
+
+fn newest_epoch(urls: &[String], stream: &str) -> io::Result<Option<u64>> {
+    let mut c = Connection::connect(urls, "ringgate-edge", CONNECT_TIMEOUT)?;
+    let deliver = format!("_RG_EDGE.{}.epoch", std::process::id());
+    c.subscribe(&deliver, SID_DELIVER);
+    let filter = format!("{stream}.>");
+    create_consumer(
+        &mut c,
+        stream,
+        &filter,
+        &deliver,
+        Start::Last,
+        HEARTBEAT,
+        SID_API,
+    )?;
+    let deadline = Instant::now() + HEARTBEAT * 2;
+    while let Some(m) = c.next(deadline.saturating_duration_since(Instant::now()))? {
+        if m.sid == SID_DELIVER && m.status().is_none() {
+            return Ok(m.header(header::EPOCH).and_then(|e| e.parse().ok()));
+        }
+    }
+    Ok(None)
+}
+
+/// Starts the edge thread.
+pub fn spawn(setup: EdgeSetup) -> io::Result<JoinHandle<()>> {
+    std::thread::Builder::new()
+        .name("ringgate-edge".into())
+        .spawn(move || {
+            let mut edge = Edge::new(setup);
+            edge.run();
+            if let Some(h) = &mut edge.history {
+                h.flush();
+            }
+        })
+}
+
+struct Edge {
+    urls: Vec<String>,
+    stream: String,
+    epoch: u64,
+    links: Vec<ShardLink>,
+    history: Option<HistorySender>,
+    window: u64,
+    stats: StatsHub,
+    shutdown: Arc<AtomicBool>,
+    /// Last `server_seqno` delivered (0: none yet).
+    last_seqno: u64,
+    /// The stream sequence to ask for after a reconnect.
+    next_stream_seq: u64,
+    originals: Originals,
+    original_order: VecDeque<u64>,
+    /// Consumers made (for the deliver subject, so a dead consumer's stragglers are ignored).
+    generation: u64,
+}
+
+/// Why a consumer is given up.
+enum Restart {
+    /// Recreate it (hole, bad heartbeat, lost connection).
+    Again(String),
+    Shutdown,
+}
+
+impl Edge {
+    fn new(setup: EdgeSetup) -> Edge {
+        Edge {
+            links: setup
+                .shards
+                .into_iter()
+                .map(|tx| ShardLink::new(tx, Arc::clone(&setup.shutdown)))
+                .collect(),
+            urls: setup.urls,
+            stream: setup.stream,
+            epoch: setup.epoch,
+            history: setup.history,
+            window: setup.resume_window_frames.max(1) as u64,
+            stats: setup.stats,
+            shutdown: setup.shutdown,
+            last_seqno: 0,
+            next_stream_seq: 1,
+            originals: Originals::new(),
+            original_order: VecDeque::new(),
+            generation: 0,
+        }
+    }
+
+    fn stopping(&self) -> bool {
+        self.shutdown.load(Ordering::Relaxed)
+    }
+
+    fn run(&mut self) {
+        self.stats.tailer.set_ring_state(RingState::Waiting);
+        while !self.stopping() {
+            match self.consume() {
+                Restart::Shutdown => return,
+                Restart::Again(why) => {
+                    log::event(
+                        Level::Warn,
+                        "edge_consumer_restart",
+                        &[
+                            ("why", why.as_str().into()),
+                            ("from_stream_seq", self.next_stream_seq.into()),
+                            ("last_server_seqno", self.last_seqno.into()),
+                        ],
+                    );
+                    std::thread::sleep(RETRY);
+                }
+            }
+        }
+    }
+
+    /// One consumer's life: connect, create it, deliver until it must be recreated.
+    fn consume(&mut self) -> Restart {
+        self.generation += 1;
+        let deliver = format!("_RG_EDGE.{}.{}", std::process::id(), self.generation);
+        let filter = format!("{}.{}.>", self.stream, self.epoch);
+        let start = Start::Sequence(self.next_stream_seq);
+        let mut c = match Connection::connect(&self.urls, "ringgate-edge", CONNECT_TIMEOUT)
+            .and_then(|mut c| {
+                c.subscribe(&deliver, SID_DELIVER);
+                create_consumer(
+                    &mut c,
+                    &self.stream,
+                    &filter,
+                    &deliver,
+                    start,
+                    HEARTBEAT,
+                    SID_API,
+                )?;
+                Ok(c)
+            }) {
+            Ok(c) => c,
+            Err(e) => return Restart::Again(e.to_string()),
+        };
+        log::event(
+            Level::Info,
+            "edge_consumer",
+            &[
+                ("stream", self.stream.as_str().into()),
+                ("epoch", self.epoch.into()),
+                ("from_stream_seq", self.next_stream_seq.into()),
+            ],
+        );
+        let mut next_consumer_seq = 1u64;
+        let mut heard = Instant::now();
+        loop {
+            if self.stopping() {
+                return Restart::Shutdown;
+            }
+            let m = match c.next(Duration::from_millis(50)) {
+                Ok(Some(m)) => m,
+                Ok(None) => {
+                    self.idle();
+                    if heard.elapsed() > HEARTBEAT * 3 {
+                        return Restart::Again("no heartbeat".into());
+                    }
+                    continue;
+                }
+                Err(e) => return Restart::Again(e.to_string()),
+            };
+            if m.sid != SID_DELIVER {
+                continue;
+            }
+            heard = Instant::now();
+            match m.status() {
+                Some(100) => {
+                    if let Some(reply) = &m.reply {
+                        // Flow control: answer, or the server stops delivering.
+                        c.publish(reply, None, &[], &[]);
+                        if let Err(e) = c.flush() {
+                            return Restart::Again(e.to_string());
+                        }
+                    } else if let Some(last) = m.header("Nats-Last-Consumer") {
+                        // A heartbeat names the last consumer sequence sent.
+                        if last.parse::<u64>().ok() != Some(next_consumer_seq - 1) {
+                            return Restart::Again(format!("heartbeat says {last} sent"));
+                        }
+                    }
+                    continue;
+                }
+                Some(code) => return Restart::Again(format!("status {code}")),
+                None => {}
+            }
+            let Some(ack) = AckInfo::of(&m) else {
+                continue;
+            };
+            if ack.consumer_seq != next_consumer_seq {
+                return Restart::Again(format!(
+                    "consumer sequence {} after {}",
+                    ack.consumer_seq,
+                    next_consumer_seq - 1
+                ));
+            }
+            next_consumer_seq += 1;
+            self.next_stream_seq = ack.stream_seq + 1;
+            let mode = if ack.pending > 0 {
+                PushMode::History
+            } else {
+                PushMode::Live
+            };
+            self.on_message(&m, mode);
+            if ack.pending == 0 {
+                self.stats.tailer.set_ring_state(RingState::Live);
+            } else {
+                self.stats.tailer.set_ring_state(RingState::Replay);
+            }
+        }
+    }
+
+    /// While nothing arrives: the history gets its partial batch, the shards their losses.
+    fn idle(&mut self) {
+        if let Some(h) = &mut self.history {
+            h.flush();
+        }
+        for link in &mut self.links {
+            link.announce_lost(&self.stats);
+        }
+    }
+
+    fn on_message(&mut self, m: &Message, mode: PushMode) {
+        let mut unresolved = Vec::new();
+        let frames = match record::decode_lenient(&m.payload, &mut self.originals, &mut unresolved)
+        {
+            Ok(f) => f,
+            Err(e) => {
+                // Not a frame of ours: skipped, and its seqno (if any) becomes a hole.
+                log::event(
+                    Level::Warn,
+                    "edge_bad_message",
+                    &[
+                        ("subject", m.subject.as_str().into()),
+                        ("error", e.to_string().as_str().into()),
+                    ],
+                );
+                return;
+            }
+        };
+        for f in frames {
+            if let Outbound::Event(e) = &f {
+                if !e.is_copy() {
+                    self.keep_original(e.server_seqno);
+                }
+            }
+            self.deliver(f, mode);
+        }
+    }
+
+    fn keep_original(&mut self, seqno: u64) {
+        self.original_order.push_back(seqno);
+        while self.original_order.len() > ORIGINALS_KEPT {
+            if let Some(old) = self.original_order.pop_front() {
+                self.originals.remove(&old);
+            }
+        }
+    }
+
+    fn deliver(&mut self, frame: Outbound, mode: PushMode) {
+        let seqno = frame.server_seqno();
+        if seqno <= self.last_seqno {
+            return;
+        }
+        let origin_gap = matches!(&frame, Outbound::Meta(m) if m.kind == MetaKind::Gap);
+        if self.last_seqno != 0 && seqno > self.last_seqno + 1 && !origin_gap {
+            let g = Gap::seqnos(GapReason::BusLost, self.last_seqno + 1, seqno - 1);
+            bump_gap(&self.stats);
+            log::event(
+                Level::Warn,
+                "gap",
+                &[
+                    ("reason", "bus_lost".into()),
+                    ("from_seqno", (self.last_seqno + 1).into()),
+                    ("to_seqno", (seqno - 1).into()),
+                ],
+            );
+            self.push(Outbound::Meta(Arc::new(gap_frame(seqno - 1, &g))), mode);
+        }
+        self.push(frame, mode);
+    }
+
+    fn push(&mut self, frame: Outbound, mode: PushMode) {
+        if let Some(h) = &mut self.history {
+            h.push(&frame);
+        }
+        for (i, link) in self.links.iter_mut().enumerate() {
+            link.push(&frame, &self.stats, i, mode);
+        }
+        let t = &self.stats.tailer;
+        let head = frame.server_seqno();
+        self.last_seqno = head;
+        if let Outbound::Event(e) = &frame {
+            t.last_event_ts_ns.store(e.timestamp_ns, Ordering::Relaxed);
+            t.head_ring_seqno.store(e.ring_seqno, Ordering::Relaxed);
+        }
+        t.head_server_seqno.store(head, Ordering::Relaxed);
+        t.oldest_server_seqno.store(
+            head.saturating_sub(self.window - 1).max(1),
+            Ordering::Relaxed,
+        );
+    }
+}
+
+fn bump_gap(stats: &StatsHub) {
+    crate::metrics::bump(&stats.tailer.gaps[GapReason::BusLost.index()], 1);
+}
