@@ -459,6 +459,15 @@ fn reload_keys(keys: &AuthKeys, path: &std::path::Path, handle: &ShutdownHandle)
 /// `ringgate serve`: start, print where it listens, run until SIGINT/SIGTERM, stop cleanly.
 pub fn serve_until_signal(config: Config) -> Result<(), ServerError> {
     let ring = config.ring_path.clone();
+    let source = if config.nats.is_edge() {
+        format!(
+            "NATS stream {} of {}",
+            config.nats.stream,
+            config.nats.source.join(",")
+        )
+    } else {
+        ring.display().to_string()
+    };
     let auth_path = config.auth_keys.clone();
     // A snapshot is a file the operator named: if it cannot be read, say why and exit (a live
     // ring may appear later, when the node starts: that case is reported and retried).
@@ -473,8 +482,7 @@ pub fn serve_until_signal(config: Config) -> Result<(), ServerError> {
     crate::sys::install_signal_handlers_with_reload(move || handle.trigger(), reload)
         .map_err(ServerError::Signals)?;
     eprintln!(
-        "ringgate: serving {} on ws://{}/v1/ws ({} shard(s)); /health /v1/status /metrics",
-        ring.display(),
+        "ringgate: serving {source} on ws://{}/v1/ws ({} shard(s)); /health /v1/status /metrics",
         server.local_addr(),
         server.stats().shards.len()
     );

@@ -4,6 +4,7 @@
 //! the bus, an edge or the origin lose nothing silently and serve nothing twice.
 
 mod common;
+mod resume_support;
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -13,9 +14,12 @@ use std::time::Duration;
 
 use common::nats::{read_stream, NatsServer};
 use common::*;
+use resume_support::{body, is_event, opening, read_until, str_of, Item};
 use ringgate::history::record;
 use ringgate::ingest::ring::scratch_dir;
+use ringgate::model::kind::EventType;
 use ringgate::model::outbound::Outbound;
+use ringgate::server::Server;
 
 /// `ringgate write --ring PATH --rate R --duration S`: the real writer, as an operator runs it.
 fn ringgate_write(path: &Path, rate: u64, secs: u64) -> Child {
@@ -63,6 +67,137 @@ fn assert_every_frame_once_in_order(frames: &[common::nats::StreamFrame], epoch:
             );
         }
     }
+}
+
+/// A gateway config of the scale-out tests: one event per `Events` frame, so what two
+/// gateways send can be compared frame by frame; a stream small enough for any test disk.
+fn scale_config(ring: &Path) -> ringgate::config::Config {
+    let mut config = test_config_for(ring);
+    config.batch.max_events = 1;
+    config.nats.max_bytes = 256 << 20;
+    config
+}
+
+/// An origin on `ring` publishing to `nats`.
+fn origin(ring: &Path, nats: &NatsServer) -> TestGateway {
+    let mut config = scale_config(ring);
+    config.nats.publish = vec![nats.url()];
+    start_gateway(config)
+}
+
+/// An edge serving `nats`'s stream (started in process, as `ringgate serve --source`).
+fn edge(nats: &NatsServer) -> TestGateway {
+    let mut config = scale_config(Path::new("/nonexistent-ring"));
+    config.nats.source = vec![nats.url()];
+    start_gateway(config)
+}
+
+fn server(gw: &TestGateway) -> &Server {
+    gw.server.as_ref().expect("running")
+}
+
+/// Waits until the origin's head stops moving and every frame up to it is acked by
+/// JetStream; returns the head.
+fn settle_origin(gw: &TestGateway) -> u64 {
+    let hub = server(gw).stats().clone();
+    let bus = server(gw).bus_stats().expect("publishing").clone();
+    let mut last = u64::MAX;
+    wait_until("every frame is acked", || {
+        let head = hub.tailer.head_server_seqno.load(Ordering::Relaxed);
+        let settled = head == last && bus.acked.load(Ordering::Relaxed) >= head;
+        last = head;
+        std::thread::sleep(Duration::from_millis(50));
+        settled
+    });
+    last
+}
+
+/// Waits until `edge` delivered the stream up to `head`.
+fn settle_edge(edge: &TestGateway, head: u64) {
+    wait_until("the edge reached the origin's head", || {
+        edge.stats()
+            .tailer
+            .head_server_seqno
+            .load(Ordering::Relaxed)
+            == head
+    });
+}
+
+/// The block number of the last `BlockEnd` the stream holds.
+fn last_block_end(frames: &[common::nats::StreamFrame]) -> u64 {
+    let mut originals = record::Originals::new();
+    let mut last = 0;
+    for f in frames {
+        let mut unresolved = Vec::new();
+        for d in record::decode_lenient(&f.body, &mut originals, &mut unresolved).expect("record") {
+            if let Outbound::Event(e) = d {
+                if e.keys.event_type == EventType::BlockEnd && !e.is_copy() {
+                    last = e.keys.block_number.unwrap_or(last);
+                }
+            }
+        }
+    }
+    assert!(last > 0, "the stream holds a whole block");
+    last
+}
+
+/// A client of `gw` resuming after `cursor` of `epoch`, reading up to (including) the
+/// `BlockEnd` of block `last_block`, or only `limit` frames.
+fn resume_read(
+    gw: &TestGateway,
+    epoch: u64,
+    cursor: u64,
+    last_block: u64,
+    limit: usize,
+) -> Vec<Item> {
+    let mut c = WsClient::connect(
+        gw.addr,
+        &format!("/v1/ws?resume_from={cursor}&epoch={epoch}"),
+    );
+    let (_, r) = opening(&mut c, true);
+    let r = r.expect("Resume");
+    assert_eq!(str_of(body(&r, "Resume"), "mode"), Some("resume"), "{r:?}");
+    let mut n = 0;
+    read_until(&mut c, cursor, |i| {
+        n += 1;
+        n >= limit || is_event(i, "BlockEnd", last_block)
+    })
+}
+
+#[test]
+fn a_client_moves_from_the_origin_to_an_edge_with_its_cursor_and_misses_nothing() {
+    let nats = NatsServer::start();
+    let path = ring_path("nats-edge");
+    let mut writer = ringgate_write(&path, 4_000, 2);
+    let origin = origin(&path, &nats);
+    let epoch = origin.stats().epoch;
+    // The edge starts while the origin publishes: it catches up, then follows live.
+    let edge = edge(&nats);
+    assert_eq!(
+        edge.stats().epoch,
+        epoch,
+        "the edge serves the origin's epoch"
+    );
+    assert!(writer.wait().expect("writer").success());
+    let head = settle_origin(&origin);
+    settle_edge(&edge, head);
+    let last_block = last_block_end(&read_stream(&nats.url(), "RINGGATE"));
+    // The reference: everything the origin serves after seqno 1.
+    let reference = resume_read(&origin, epoch, 1, last_block, usize::MAX);
+    assert!(reference.len() > 1_000, "{}", reference.len());
+    // A client reads part of it on the origin, then resumes on the edge.
+    let first = resume_read(&origin, epoch, 1, last_block, 700);
+    let cursor = first.last().expect("frames").0;
+    let rest = resume_read(&edge, epoch, cursor, last_block, usize::MAX);
+    let moved: Vec<Item> = first.into_iter().chain(rest).collect();
+    assert_eq!(moved.len(), reference.len());
+    assert!(
+        moved == reference,
+        "the same frames, byte for byte, once each"
+    );
+    // A client of the edge alone gets what a client of the origin gets.
+    assert!(resume_read(&edge, epoch, 1, last_block, usize::MAX) == reference);
+    let _ = std::fs::remove_file(&path);
 }
 
 #[test]

@@ -55,6 +55,10 @@ pub struct Connection {
     stream: TcpStream,
     rbuf: Vec<u8>,
     wbuf: Vec<u8>,
+    /// Messages that arrived while [`Connection::request`] waited for its reply (a push
+    /// consumer delivers before its creation is answered): [`Connection::next`] returns them
+    /// first, in order.
+    stash: std::collections::VecDeque<Message>,
 }
 
 /// `nats://[user:password@ | token@]host:port` (or without the scheme) → the `host:port`,
@@ -107,6 +111,7 @@ impl Connection {
             stream,
             rbuf: Vec::with_capacity(READ_CHUNK),
             wbuf: Vec::with_capacity(READ_CHUNK),
+            stash: Default::default(),
         };
         let deadline = Instant::now() + timeout;
         let info = c.read_line(deadline)?;
@@ -182,6 +187,9 @@ impl Connection {
     /// The next message, waiting at most `timeout`; `Ok(None)` when none came. Answers
     /// server `PING`s and skips `+OK`, `PONG` and `INFO` on the way.
     pub fn next(&mut self, timeout: Duration) -> io::Result<Option<Message>> {
+        if let Some(m) = self.stash.pop_front() {
+            return Ok(Some(m));
+        }
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(m) = self.parse_one()? {
@@ -323,28 +331,32 @@ impl Connection {
 
     /// Sends `body` to `subject` and waits up to `timeout` for the one reply, on a reply
     /// subject of its own (`sid` must be unused); other messages that arrive meanwhile are
-    /// handed to `other`.
+    /// kept for [`Connection::next`].
     pub fn request(
         &mut self,
         subject: &str,
         body: &[u8],
         sid: u64,
         timeout: Duration,
-        mut other: impl FnMut(Message),
     ) -> io::Result<Message> {
         let inbox = format!("_INBOX.rg{}.{sid}", std::process::id());
         self.subscribe(&inbox, sid);
         self.publish(subject, Some(&inbox), &[], body);
         self.flush()?;
         let deadline = Instant::now() + timeout;
+        let mut arrived = std::mem::take(&mut self.stash);
         let result = loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.next(left)? {
-                Some(m) if m.sid == sid => break Ok(m),
-                Some(m) => other(m),
+            let m = match self.parse_one()? {
+                Some(m) => m,
+                None if self.fill(deadline)? => continue,
                 None => break Err(io::Error::new(io::ErrorKind::TimedOut, "no reply")),
+            };
+            if m.sid == sid {
+                break Ok(m);
             }
+            arrived.push_back(m);
         };
+        self.stash = arrived;
         self.unsubscribe(sid);
         self.flush()?;
         result

@@ -107,7 +107,7 @@ pub fn api(c: &mut Connection, subject: &str, body: &Value, sid: u64) -> io::Res
     } else {
         body.to_string().into_bytes()
     };
-    let reply = c.request(subject, &body, sid, API_TIMEOUT, |_| {})?;
+    let reply = c.request(subject, &body, sid, API_TIMEOUT)?;
     if reply.status() == Some(503) {
         return Err(io::Error::other("JetStream is not enabled on this server"));
     }
