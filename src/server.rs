@@ -331,8 +331,8 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
     }
     let bus = match config.nats.publish_settings() {
         Some(settings) => {
-            let (sender, stats, thread) =
-                publisher::spawn(settings, hub.epoch).map_err(ServerError::Publisher)?;
+            let (sender, stats, thread) = publisher::spawn(settings, hub.epoch, flag.clone())
+                .map_err(ServerError::Publisher)?;
             server.publisher = Some(thread);
             server.bus = Some(stats);
             Some(sender)

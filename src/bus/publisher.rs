@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::ops::Range;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -62,6 +62,8 @@ pub struct PublishSettings {
 pub struct BusStats {
     /// Frames JetStream acked (stored, or recognized as already stored).
     pub acked: AtomicU64,
+    /// The highest `server_seqno` acked (frames are acked in order on one connection).
+    pub acked_seqno: AtomicU64,
     /// Frames lost because the queue to the publisher was full.
     pub queue_lost: AtomicU64,
     /// `bus_lost` Gap frames queued for the stream.
@@ -118,17 +120,20 @@ impl BusSender {
     }
 }
 
-/// Starts the publisher thread for `epoch`'s frames.
+/// Starts the publisher thread for `epoch`'s frames. `stopping` is the gateway's shutdown
+/// flag: once set, a publisher that cannot take more frames (its in-flight window is full)
+/// stops waiting for the tailer and gives its last acks [`DRAIN_ON_EXIT`].
 pub fn spawn(
     settings: PublishSettings,
     epoch: u64,
+    stopping: Arc<AtomicBool>,
 ) -> io::Result<(BusSender, Arc<BusStats>, JoinHandle<()>)> {
     let (tx, rx) = sync_channel(settings.queue_frames.max(1));
     let stats = Arc::new(BusStats::default());
     let thread_stats = Arc::clone(&stats);
     let handle = std::thread::Builder::new()
         .name("ringgate-publish".into())
-        .spawn(move || Publisher::new(settings, epoch, thread_stats).run(rx))?;
+        .spawn(move || Publisher::new(settings, epoch, thread_stats).run(rx, &stopping))?;
     let sender = BusSender {
         tx,
         lost: None,
@@ -172,9 +177,13 @@ impl Publisher {
         }
     }
 
-    fn run(mut self, rx: Receiver<Outbound>) {
+    fn run(mut self, rx: Receiver<Outbound>, stopping: &AtomicBool) {
         let mut tailer_gone: Option<Instant> = None;
         loop {
+            let full = self.in_flight.len() >= self.settings.max_in_flight;
+            if full && tailer_gone.is_none() && stopping.load(Ordering::Relaxed) {
+                tailer_gone = Some(Instant::now());
+            }
             if self.conn.is_none() && Instant::now() >= self.retry_at {
                 self.connect();
             }
@@ -252,6 +261,7 @@ impl Publisher {
             if ack.get("seq").is_some() {
                 if self.in_flight.remove(&seqno).is_some() {
                     self.stats.acked.fetch_add(1, Ordering::Relaxed);
+                    self.stats.acked_seqno.fetch_max(seqno, Ordering::Relaxed);
                 }
             } else {
                 let why = ack["error"]["description"].as_str().unwrap_or("no ack");

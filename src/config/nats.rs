@@ -29,6 +29,9 @@ pub struct NatsConfig {
     /// Frames the tailer may queue for the publisher: at 20,000 frames/s, 2^18 is 13 s of a
     /// bus outage held before frames are lost (announced as `bus_lost`).
     pub queue_frames: usize,
+    /// Frames published and not yet acked by JetStream, at most; past it the publisher
+    /// takes no more from the queue until acks come.
+    pub max_in_flight: usize,
 }
 
 impl Default for NatsConfig {
@@ -41,6 +44,7 @@ impl Default for NatsConfig {
             max_bytes: 8 << 30,
             replicas: 1,
             queue_frames: 1 << 18,
+            max_in_flight: 1 << 14,
         }
     }
 }
@@ -67,7 +71,7 @@ impl NatsConfig {
             urls: self.publish.clone(),
             stream: self.stream_settings(),
             queue_frames: self.queue_frames,
-            max_in_flight: 1 << 14,
+            max_in_flight: self.max_in_flight,
         })
     }
 }
