@@ -4,7 +4,7 @@
 //!
 //! Runs on its own plain thread (the tailer's place; there is no ring). Data flow: NATS
 //! message → its history record decoded back into the origin's [`Outbound`] → history queue
-//! → every shard's inbox through the tailer's own [`ShardLink`]s (a full shard is counted and
+//! → every shard's inbox through the tailer's own shard links (`ShardLink`) (a full shard is counted and
 //! told by a `shard_queue_full` Gap, as on the origin).
 //!
 //! The consumer is what NATS clients call an ordered consumer: ephemeral, push, no acks,
