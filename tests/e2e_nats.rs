@@ -429,3 +429,61 @@ fn a_bus_outage_longer_than_the_queue_is_one_announced_gap_and_never_stalls_the_
     );
     let _ = std::fs::remove_file(&path);
 }
+
+/// `"key":<number>` of a JSON body.
+fn json_u64(body: &str, key: &str) -> u64 {
+    let v: sonic_rs::Value = sonic_rs::from_str(body).expect("JSON");
+    sonic_rs::JsonValueTrait::as_u64(&v[key]).unwrap_or(0)
+}
+
+#[test]
+fn the_cli_runs_an_origin_and_an_edge_of_the_same_epoch() {
+    let _serial = one_at_a_time();
+    let nats = NatsServer::start();
+    let path = ring_path("nats-cli");
+    let mut writer = ringgate_write(&path, 2_000, 3);
+    let url = nats.url();
+    let common = [
+        "--listen",
+        "127.0.0.1:0",
+        "--shards",
+        "1",
+        "--no-pin",
+        "--nats-max-gib",
+        "1",
+    ];
+    let mut args: Vec<&std::ffi::OsStr> = common.iter().map(|a| a.as_ref()).collect();
+    let ring = path.as_os_str();
+    let origin_args: Vec<&std::ffi::OsStr> = args
+        .iter()
+        .copied()
+        .chain(["--ring".as_ref(), ring, "--publish".as_ref(), url.as_ref()])
+        .collect();
+    let origin = ServeProcess::start(&origin_args);
+    args.extend(["--source".as_ref(), url.as_ref() as &std::ffi::OsStr]);
+    let edge = ServeProcess::start(&args);
+    assert!(
+        edge.log().contains("serving NATS stream RINGGATE"),
+        "{}",
+        edge.log()
+    );
+    let (_, o) = origin.get("/v1/status", "");
+    wait_until("the edge serves frames", || {
+        json_u64(&edge.get("/v1/status", "").1, "server_seqno") > 100
+    });
+    let (_, e) = edge.get("/v1/status", "");
+    assert_eq!(json_u64(&e, "epoch"), json_u64(&o, "epoch"), "{e}\n{o}");
+    assert!(writer.wait().expect("writer").success());
+    edge.stop(false);
+    origin.stop(false);
+    // An edge reads no ring.
+    let refused = Command::new(env!("CARGO_BIN_EXE_ringgate"))
+        .args(["serve", "--source", &url, "--ring"])
+        .arg(&path)
+        .output()
+        .expect("run");
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("no --ring"), "{err}");
+    let _ = std::fs::remove_file(&path);
+}
