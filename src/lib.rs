@@ -50,8 +50,8 @@
 //! # Layering
 //!
 //! `model` imports nothing; `wire` imports only `model` and never glommio or libc; `handoff`
-//! imports only `model` and `wire`; `history` only `model`, `log` and `sys`; `bus` only `model`, `history`, `wire` and
-//! `log`; `ingest` and `serve` never import each other. `config`,
+//! imports only `model` and `wire`; `history` only `model`, `log` and `sys`; `bus` only `model`, `history`, `wire`,
+//! `log` and `metrics`; `ingest` and `serve` never import each other. `config`,
 //! `metrics`, `log`, `server` and `tools` sit above and may see everything. `tests/layering.rs`
 //! fails the build's tests when an import crosses these lines.
 //!

@@ -327,6 +327,25 @@ pub struct StatsHub {
     /// The shared history, when it runs (its window and counters in `/v1/status` and
     /// `/metrics`; every shard's resume store reads from it).
     pub history: Option<Arc<History>>,
+    /// The NATS publisher's counters, when the gateway publishes (`--publish`).
+    pub bus: Option<Arc<BusStats>>,
+}
+
+/// The publisher's counters (read by tests, logs and `/metrics`).
+#[derive(Debug, Default)]
+pub struct BusStats {
+    /// Frames JetStream acked (stored, or recognized as already stored).
+    pub acked: AtomicU64,
+    /// The highest `server_seqno` acked (frames are acked in order on one connection).
+    pub acked_seqno: AtomicU64,
+    /// Frames lost because the queue to the publisher was full.
+    pub queue_lost: AtomicU64,
+    /// `bus_lost` Gap frames queued for the stream.
+    pub gaps: AtomicU64,
+    /// Frames published again after a reconnect.
+    pub republished: AtomicU64,
+    /// Connections made (the first one included).
+    pub connects: AtomicU64,
 }
 
 impl StatsHub {
@@ -342,6 +361,7 @@ impl StatsHub {
             chain: Arc::new(ChainSlot::default()),
             auth: None,
             history: None,
+            bus: None,
         }
     }
 

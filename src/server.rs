@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{mpsc, Arc};
 use std::thread::JoinHandle;
 
-use crate::bus::publisher::{self, BusStats};
+use crate::bus::publisher;
 use crate::config::Config;
 use crate::handoff::fanout::{self, FanoutWaker};
 use crate::ingest::chain::pipeline::ChainPipeline;
@@ -119,7 +119,6 @@ pub struct Server {
     history: Option<JoinHandle<()>>,
     /// The NATS publisher (`--publish`): exits after the tailer, once its frames are acked.
     publisher: Option<JoinHandle<()>>,
-    bus: Option<Arc<BusStats>>,
     shards: Vec<glommio::ExecutorJoinHandle<()>>,
 }
 
@@ -141,8 +140,8 @@ impl Server {
     }
 
     /// The NATS publisher's counters, when publishing.
-    pub fn bus_stats(&self) -> Option<&Arc<BusStats>> {
-        self.bus.as_ref()
+    pub fn bus_stats(&self) -> Option<&Arc<crate::metrics::BusStats>> {
+        self.hub.bus.as_ref()
     }
 
     /// A handle that stops the server from another thread (signal watcher).
@@ -231,6 +230,9 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
     } else {
         None
     };
+    if config.nats.publish_settings().is_some() {
+        hub.bus = Some(Arc::default());
+    }
     // REST answers the empty chain's bodies until the tailer's first publication.
     hub.chain
         .publish(ChainPipeline::new(config.chain).rest_bodies());
@@ -258,7 +260,6 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
         tailer: None,
         history: None,
         publisher: None,
-        bus: None,
         shards: Vec::with_capacity(shard_count),
     };
 
@@ -331,10 +332,10 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
     }
     let bus = match config.nats.publish_settings() {
         Some(settings) => {
-            let (sender, stats, thread) = publisher::spawn(settings, hub.epoch, flag.clone())
+            let stats = hub.bus.clone().unwrap_or_default();
+            let (sender, thread) = publisher::spawn(settings, hub.epoch, flag.clone(), stats)
                 .map_err(ServerError::Publisher)?;
             server.publisher = Some(thread);
-            server.bus = Some(stats);
             Some(sender)
         }
         None => None,

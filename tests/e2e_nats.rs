@@ -420,6 +420,12 @@ fn a_bus_outage_longer_than_the_queue_is_one_announced_gap_and_never_stalls_the_
         "every lost frame announced"
     );
     assert!(bus.gaps.load(Ordering::Relaxed) >= 1);
+    let (_, metrics) = RawClient::request(origin.addr, "GET /metrics HTTP/1.1\r\n\r\n")
+        .split_once("\r\n\r\n")
+        .map(|(h, b)| (h.to_owned(), b.to_owned()))
+        .expect("a response");
+    let line = format!("ringgate_bus_queue_lost_total {lost}\n");
+    assert!(metrics.contains(&line), "/metrics says {line}");
     // The edge reached the same head (settled above); a `min_stage` copy whose original
     // was lost cannot be rebuilt, and the edge announces it as a `bus_lost` Gap of its own.
     let edge_gaps = edge.stats().tailer.gaps[GapReason::BusLost.index()].load(Ordering::Relaxed);

@@ -6,7 +6,7 @@
 //! - `wire/` (sans-IO protocol) imports only `model/`, and never glommio or libc;
 //! - `handoff/` imports only `model/`, `wire/` and `sys`;
 //! - `history/` imports only `model/`, `log` and `sys`;
-//! - `bus/` imports only `model/`, `history/`, `wire/` and `log`;
+//! - `bus/` imports only `model/`, `history/`, `wire/`, `log` and `metrics`;
 //! - `ingest/` and `serve/` never import each other, nor the tools or the server; ingest
 //!   reads only `config::defaults` of the configuration (it gets its own settings struct);
 //! - `metrics` imports only `model/`, `wire/`, `handoff/` and `history/`; `log` only `model/` and `wire/`;
@@ -69,6 +69,7 @@ const RULES: &[Rule] = &[
             "crate::history",
             "crate::wire",
             "crate::log",
+            "crate::metrics",
         ]),
         deny: &[],
         no_crates: &["glommio", "libc"],

@@ -13,7 +13,7 @@
 //! shard links).
 //!
 //! Layering: imports only `model`, `history` (the record format), `wire` (the `Gap` frame
-//! encoder) and `log`; never glommio.
+//! encoder), `log` and `metrics` (its counters); never glommio.
 
 pub mod client;
 pub mod publisher;

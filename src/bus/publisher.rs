@@ -22,7 +22,7 @@
 use std::collections::BTreeMap;
 use std::io;
 use std::ops::Range;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, RecvTimeoutError, SyncSender, TryRecvError};
 use std::sync::Arc;
 use std::thread::JoinHandle;
@@ -32,6 +32,7 @@ use crate::bus::client::Connection;
 use crate::bus::stream::{ensure_stream, headers, subject, StreamSettings};
 use crate::history::record;
 use crate::log::{self, Level};
+use crate::metrics::BusStats;
 use crate::model::gap::{Gap, GapReason};
 use crate::model::outbound::Outbound;
 use crate::wire::protocol::messages::gap_frame;
@@ -55,23 +56,6 @@ pub struct PublishSettings {
     pub queue_frames: usize,
     /// Frames published and not yet acked, at most.
     pub max_in_flight: usize,
-}
-
-/// The publisher's counters (read by tests, logs and `/metrics`).
-#[derive(Debug, Default)]
-pub struct BusStats {
-    /// Frames JetStream acked (stored, or recognized as already stored).
-    pub acked: AtomicU64,
-    /// The highest `server_seqno` acked (frames are acked in order on one connection).
-    pub acked_seqno: AtomicU64,
-    /// Frames lost because the queue to the publisher was full.
-    pub queue_lost: AtomicU64,
-    /// `bus_lost` Gap frames queued for the stream.
-    pub gaps: AtomicU64,
-    /// Frames published again after a reconnect.
-    pub republished: AtomicU64,
-    /// Connections made (the first one included).
-    pub connects: AtomicU64,
 }
 
 /// The tailer's end of the queue to the publisher.
@@ -127,9 +111,9 @@ pub fn spawn(
     settings: PublishSettings,
     epoch: u64,
     stopping: Arc<AtomicBool>,
-) -> io::Result<(BusSender, Arc<BusStats>, JoinHandle<()>)> {
+    stats: Arc<BusStats>,
+) -> io::Result<(BusSender, JoinHandle<()>)> {
     let (tx, rx) = sync_channel(settings.queue_frames.max(1));
-    let stats = Arc::new(BusStats::default());
     let thread_stats = Arc::clone(&stats);
     let handle = std::thread::Builder::new()
         .name("ringgate-publish".into())
@@ -139,7 +123,7 @@ pub fn spawn(
         lost: None,
         stats: Arc::clone(&stats),
     };
-    Ok((sender, stats, handle))
+    Ok((sender, handle))
 }
 
 /// One frame as published, kept until acked.

@@ -407,7 +407,40 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
     if let Some(auth) = &hub.auth {
         render_auth(&mut out, auth);
     }
+    if let Some(bus) = &hub.bus {
+        render_bus(&mut out, bus);
+    }
     out
+}
+
+/// The NATS publisher's counters (docs/scale-out.md).
+fn render_bus(out: &mut String, b: &crate::metrics::BusStats) {
+    let ld = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    for (name, help, v) in [
+        (
+            "ringgate_bus_acked_total",
+            "Frames JetStream acked.",
+            ld(&b.acked),
+        ),
+        (
+            "ringgate_bus_queue_lost_total",
+            "Frames lost to a full publish queue (announced as bus_lost Gaps).",
+            ld(&b.queue_lost),
+        ),
+        (
+            "ringgate_bus_republished_total",
+            "Frames published again after a reconnect.",
+            ld(&b.republished),
+        ),
+        (
+            "ringgate_bus_connects_total",
+            "Connections to NATS made.",
+            ld(&b.connects),
+        ),
+    ] {
+        family(out, name, "counter", help);
+        let _ = writeln!(out, "{name} {v}");
+    }
 }
 
 /// The shared history's window and counters.
