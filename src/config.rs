@@ -14,6 +14,7 @@ use crate::history::startup::HistorySetup;
 use crate::history::store::HistoryConfig;
 use crate::ingest::chain::pipeline::ChainConfig;
 use crate::ingest::tailer::{IdleStrategy, TailerConfig};
+use crate::model::lane::LaneMap;
 use crate::serve::backpressure::QueueLimits;
 use crate::serve::resume::ResumeConfig;
 use crate::wire::http::{ConnectionLimits, RequestLimits};
@@ -144,7 +145,14 @@ pub struct Config {
     /// Drops between two `Warning` frames to a slow client. Default 1,000.
     pub drop_warning_every: u64,
     /// Cumulative drops after which a slow client is closed with 1008. Default 10,000.
+    /// Only top-lane frames are drops; lower lanes are shed and never close a session.
     pub drop_disconnect_after: u64,
+    /// Priority lane of each event type (`--lanes`; default [`LaneMap::DEFAULT`]: block-level
+    /// events and meta frames on top, the transaction skeleton next, accesses, call frames
+    /// and perf events last; docs/decisions/priority-lanes.md). A full session queue sheds
+    /// the lowest lane first. [`LaneMap::SINGLE`] (`--lanes off`) is one lane: every overflow
+    /// is a drop, as before lanes.
+    pub lanes: LaneMap,
     /// Caps on one `Events` frame (default 256 events / 256 KiB; see [`BatchLimits`]).
     pub batch: BatchLimits,
     /// Bytes after which a session stops filling one write (soft cap; a frame is never
@@ -315,6 +323,7 @@ impl Default for Config {
             session_queue_frames: defaults::SESSION_QUEUE_FRAMES,
             drop_warning_every: defaults::DROP_WARNING_EVERY,
             drop_disconnect_after: defaults::DROP_DISCONNECT_AFTER,
+            lanes: LaneMap::DEFAULT,
             batch: BatchLimits::default(),
             write_max_bytes: defaults::WRITE_MAX_BYTES,
             handshake_timeout: Duration::from_secs(defaults::HANDSHAKE_TIMEOUT_SECS),
@@ -406,6 +415,7 @@ impl Config {
             capacity: self.session_queue_frames,
             warn_every: self.drop_warning_every,
             disconnect_after: self.drop_disconnect_after,
+            lanes: self.lanes,
         }
     }
 

@@ -10,6 +10,7 @@ use std::time::Duration;
 use clap::{Args, CommandFactory, Parser, Subcommand};
 use ringgate::config::{defaults, Config, IdleOverrides, IdleProfile};
 use ringgate::log::{Level, LogFormat};
+use ringgate::model::lane::LaneMap;
 use ringgate::model::stage::CommitStage;
 use ringgate::wire::http::limits::parse_ip_list;
 use ringgate::wire::http::ConnectionLimits;
@@ -144,6 +145,10 @@ struct ServerArgs {
     /// Drops after which a slow client is disconnected (1008).
     #[arg(long, default_value_t = defaults::DROP_DISCONNECT_AFTER)]
     drop_limit: u64,
+    /// Priority lanes of a full session queue: `on`, `off`, and `EventName=block|txn|detail`
+    /// overrides, comma-separated (docs/protocol.md §7).
+    #[arg(long, default_value = "on", value_parser = LaneMap::parse)]
+    lanes: LaneMap,
     /// Frames each shard keeps for resuming clients (0 disables resume).
     #[arg(long, default_value_t = defaults::RESUME_STORE_FRAMES)]
     resume_frames: usize,
@@ -366,6 +371,7 @@ impl ServerArgs {
         c.spsc_capacity = self.spsc_capacity;
         c.session_queue_frames = self.session_queue;
         c.drop_disconnect_after = self.drop_limit;
+        c.lanes = self.lanes;
         c.resume_store_frames = self.resume_frames;
         c.resume_store_bytes = self.resume_mib << 20;
         c.history_memory = self.history_mib << 20;

@@ -225,6 +225,8 @@ pub struct ShardStats {
     /// Frames dropped for slow clients, and the clients closed for it.
     pub drops: AtomicU64,
     pub slow_disconnects: AtomicU64,
+    /// Frames of lower priority lanes shed for slow clients (reported in `Shed` frames).
+    pub shed: AtomicU64,
     /// Client protocol errors that closed a session (by close code family).
     pub protocol_closes: AtomicU64,
     /// Error frames sent for bad subscriptions (session kept).
@@ -280,6 +282,7 @@ impl Default for ShardStats {
             events_out: z(),
             drops: z(),
             slow_disconnects: z(),
+            shed: z(),
             protocol_closes: z(),
             error_frames: z(),
             rest_requests: z(),

@@ -155,6 +155,9 @@ fn field(v: &Value, kind: &str, key: &str) -> Option<u64> {
 fn every_frame_a_full_session_queue_dropped_is_announced_where_it_went_missing() {
     let mut ring = TestRing::create("session-full");
     let gw = start_gateway(ringgate::config::Config {
+        // One lane: every overflow is a drop with a Warning (the lanes' Shed reports:
+        // tests/e2e_lanes.rs).
+        lanes: ringgate::model::lane::LaneMap::SINGLE,
         session_queue_frames: 32,
         drop_warning_every: 50,
         drop_disconnect_after: 1_000_000,

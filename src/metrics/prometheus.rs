@@ -382,6 +382,11 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
             "Frames dropped for slow clients, by shard.",
             |s| &s.drops,
         ),
+        (
+            "ringgate_session_shed_total",
+            "Frames of lower priority lanes shed for slow clients, by shard.",
+            |s| &s.shed,
+        ),
     ];
     for (name, help, pick) in per_shard {
         let kind = if name.ends_with("_total") {

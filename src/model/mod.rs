@@ -13,9 +13,11 @@
 //! - [`rpc`]: a block's JSON-RPC notification bodies (header, logs), encoded once, and the
 //!   frame announcing each commit state it reaches.
 //! - [`gap`]: why data is missing ([`gap::Gap`], [`gap::GapReason`]).
+//! - [`lane`]: priority lanes: which frames a slow session keeps first.
 
 pub mod gap;
 pub mod kind;
+pub mod lane;
 pub mod outbound;
 pub mod rpc;
 pub mod seqno;

@@ -2,18 +2,24 @@
 
 use super::*;
 use crate::model::kind::EventType;
+use crate::model::lane::{Lane, LaneMap};
 use crate::model::outbound::{FilterKeys, MetaFrame, MetaKind};
 use crate::model::stage::CommitStage;
 use std::sync::Arc;
 
+/// A top-lane event (a block-level one, which the default lanes never shed).
 fn ev(seqno: u64) -> Outbound {
+    event(seqno, EventType::BlockEnd)
+}
+
+fn event(seqno: u64, t: EventType) -> Outbound {
     Outbound::Event(Arc::new(EncodedEvent {
         server_seqno: seqno,
         origin_seqno: seqno,
-        ring_seqno: seqno,
+        ring_seqno: seqno + 1000,
         timestamp_ns: 0,
         gate: CommitStage::Proposed,
-        keys: FilterKeys::new(EventType::TxnLog),
+        keys: FilterKeys::new(t),
         json: format!(r#"{{"seqno":{seqno}}}"#).into_bytes().into(),
         stage_span: None,
     }))
@@ -56,6 +62,7 @@ fn small() -> QueueLimits {
         capacity: 4,
         warn_every: 3,
         disconnect_after: 10,
+        lanes: LaneMap::DEFAULT,
     }
 }
 
@@ -187,7 +194,7 @@ fn default_limits_match_the_documented_policy() {
             }
             Offer::Dropped { warning: None } => {}
             Offer::Disconnect => break,
-            Offer::Queued => panic!("queue never drains here"),
+            Offer::Queued | Offer::Shed => panic!("queue never drains here; top lane only"),
         }
         s += 1;
     }
@@ -220,4 +227,345 @@ fn write_pending_batches_runs_keeps_order_and_respects_the_budget() {
     assert_eq!(frames[2]["Events"].as_array().unwrap().len(), 3);
     assert_eq!(q.cursor(), 6);
     assert!(q.is_empty());
+}
+
+// ---- priority lanes ----
+
+fn lanes(capacity: usize) -> QueueLimits {
+    QueueLimits {
+        capacity,
+        warn_every: 1_000,
+        disconnect_after: 10_000,
+        lanes: LaneMap::DEFAULT,
+    }
+}
+
+fn drain(q: &mut SessionQueue) -> Vec<sonic_rs::Value> {
+    let mut out = Vec::new();
+    q.write_pending(&BatchWriter::default(), &mut out, usize::MAX);
+    payloads(&out)
+}
+
+/// The frame's type key (`Events`, `Shed`, …).
+fn kind(frame: &sonic_rs::Value) -> String {
+    frame
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, _)| k.to_string())
+        .find(|k| k != "server_seqno")
+        .unwrap()
+}
+
+fn event_seqnos(frame: &sonic_rs::Value) -> Vec<u64> {
+    frame["Events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seqno"].as_u64().unwrap())
+        .collect()
+}
+
+#[test]
+fn a_full_queue_sheds_the_lowest_lane_first_and_reports_it_before_newer_frames() {
+    use EventType::{BlockEnd, StorageAccess, TxnLog};
+    let mut q = SessionQueue::new(lanes(4), 0);
+    for (s, t) in [
+        (1, StorageAccess),
+        (2, TxnLog),
+        (3, StorageAccess),
+        (4, TxnLog),
+    ] {
+        assert_eq!(q.offer(event(s, t)), Offer::Queued);
+    }
+    // Block frames evict the newest detail frame, then the older one, then the newest txn.
+    assert_eq!(q.offer(event(5, BlockEnd)), Offer::Queued);
+    assert_eq!(q.offer(event(6, BlockEnd)), Offer::Queued);
+    assert_eq!(q.offer(meta(7)), Offer::Queued);
+    // Nothing below detail or txn is queued any more: they are shed themselves.
+    assert_eq!(q.offer(event(8, StorageAccess)), Offer::Shed);
+    assert_eq!(q.offer(event(9, TxnLog)), Offer::Shed);
+    assert_eq!(q.total_shed(), 5);
+    assert_eq!(q.total_dropped(), 0, "shedding is not dropping");
+    assert_eq!(q.len(), 4);
+
+    let frames = drain(&mut q);
+    let kinds: Vec<String> = frames.iter().map(kind).collect();
+    // The detail run (1..=8) is announced before frame 2; the txn run (4..=9) before 5.
+    assert_eq!(kinds, ["Shed", "Events", "Shed", "Events", "TPS"]);
+    let detail = &frames[0]["Shed"];
+    assert_eq!(detail["lane"].as_str(), Some("detail"));
+    assert_eq!(detail["dropped"].as_u64(), Some(3));
+    assert_eq!(detail["from_seqno"].as_u64(), Some(1));
+    assert_eq!(detail["to_seqno"].as_u64(), Some(8));
+    assert_eq!(detail["ring_from_seqno"].as_u64(), Some(1001));
+    assert_eq!(detail["ring_to_seqno"].as_u64(), Some(1008));
+    assert_eq!(detail["kinds"]["StorageAccess"].as_u64(), Some(3));
+    assert_eq!(detail["total_shed"].as_u64(), Some(5));
+    assert_eq!(
+        frames[0]["server_seqno"].as_u64(),
+        Some(0),
+        "carries the cursor"
+    );
+    assert_eq!(event_seqnos(&frames[1]), [2]);
+    let txn = &frames[2]["Shed"];
+    assert_eq!(txn["lane"].as_str(), Some("txn"));
+    assert_eq!(
+        (
+            txn["dropped"].as_u64(),
+            txn["from_seqno"].as_u64(),
+            txn["to_seqno"].as_u64()
+        ),
+        (Some(2), Some(4), Some(9))
+    );
+    assert_eq!(txn["kinds"]["TxnLog"].as_u64(), Some(2));
+    assert_eq!(frames[2]["server_seqno"].as_u64(), Some(2));
+    assert_eq!(event_seqnos(&frames[3]), [5, 6]);
+    assert_eq!(frames[4]["server_seqno"].as_u64(), Some(7));
+    assert!(q.is_empty());
+}
+
+#[test]
+fn a_kept_frame_ends_its_lanes_run_and_the_next_loss_is_a_new_report() {
+    use EventType::{BlockEnd, TxnCallFrame};
+    let mut q = SessionQueue::new(lanes(2), 0);
+    q.offer(event(1, BlockEnd));
+    q.offer(event(2, BlockEnd));
+    assert_eq!(q.offer(event(3, TxnCallFrame)), Offer::Shed);
+    assert_eq!(q.offer(event(4, TxnCallFrame)), Offer::Shed);
+    // The client reads everything; the run has not been reported (no newer frame written).
+    let frames = drain(&mut q);
+    assert_eq!(frames.iter().map(kind).collect::<Vec<_>>(), ["Events"]);
+    assert!(q.is_empty(), "a growing run alone is nothing to write");
+    // A call frame is kept again: the run 3..=4 is complete and written at once, before it.
+    assert_eq!(q.offer(event(5, TxnCallFrame)), Offer::Queued);
+    q.offer(event(6, BlockEnd));
+    assert_eq!(
+        q.offer(event(7, TxnCallFrame)),
+        Offer::Shed,
+        "nothing lower to evict"
+    );
+    assert_eq!(q.offer(event(8, BlockEnd)), Offer::Queued, "evicts 5");
+    let frames = drain(&mut q);
+    assert_eq!(
+        frames.iter().map(kind).collect::<Vec<_>>(),
+        ["Shed", "Shed", "Events"]
+    );
+    let first = &frames[0]["Shed"];
+    assert_eq!(
+        (first["from_seqno"].as_u64(), first["to_seqno"].as_u64()),
+        (Some(3), Some(4))
+    );
+    let second = &frames[1]["Shed"];
+    assert_eq!(
+        (
+            second["dropped"].as_u64(),
+            second["from_seqno"].as_u64(),
+            second["to_seqno"].as_u64()
+        ),
+        (Some(2), Some(5), Some(7))
+    );
+    assert_eq!(event_seqnos(&frames[2]), [6, 8]);
+}
+
+#[test]
+fn only_a_top_lane_overflow_counts_toward_the_disconnect() {
+    use EventType::{BlockStart, StorageAccess};
+    let mut q = SessionQueue::new(
+        QueueLimits {
+            disconnect_after: 2,
+            ..lanes(2)
+        },
+        0,
+    );
+    for s in 1..=2 {
+        q.offer(event(s, BlockStart));
+    }
+    for s in 3..=1_000 {
+        assert_eq!(q.offer(event(s, StorageAccess)), Offer::Shed);
+    }
+    assert!(!q.is_disconnected());
+    assert_eq!(
+        q.offer(event(1_001, BlockStart)),
+        Offer::Dropped { warning: None }
+    );
+    assert_eq!(q.offer(meta(1_002)), Offer::Disconnect);
+    // The close-out reports the shed run, then the warning naming everything else lost.
+    q.close_out();
+    let frames = drain(&mut q);
+    assert_eq!(
+        frames.iter().map(kind).collect::<Vec<_>>(),
+        ["Shed", "Warning"]
+    );
+    assert_eq!(frames[0]["Shed"]["dropped"].as_u64(), Some(998));
+    let w = &frames[1]["Warning"];
+    assert_eq!(
+        (
+            w["dropped_from_seqno"].as_u64(),
+            w["dropped_to_seqno"].as_u64()
+        ),
+        (Some(1), Some(1_002))
+    );
+}
+
+#[test]
+fn lanes_off_is_the_single_queue_of_before() {
+    let mut q = SessionQueue::new(
+        QueueLimits {
+            lanes: LaneMap::SINGLE,
+            ..lanes(2)
+        },
+        0,
+    );
+    q.offer(event(1, EventType::StorageAccess));
+    q.offer(event(2, EventType::StorageAccess));
+    assert_eq!(
+        q.offer(event(3, EventType::BlockEnd)),
+        Offer::Dropped { warning: None }
+    );
+    assert_eq!(q.total_shed(), 0);
+}
+
+/// A small deterministic generator (xorshift64*), so the mix is reproducible.
+struct Rng(u64);
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+}
+
+/// Whatever mix of lanes arrives and however the client reads, every offered frame is
+/// either delivered or announced (a `Shed` of its lane, or a top-lane `Warning`), exactly
+/// once by count; no announced range of a lane contains a delivered frame of that lane; and
+/// a loss is announced before any frame with a higher seqno (the cursor never passes an
+/// unannounced loss).
+#[test]
+fn every_offered_frame_is_delivered_or_announced_before_the_cursor_passes_it() {
+    use std::collections::{BTreeMap, BTreeSet};
+    for seed in 1..=20u64 {
+        let mut rng = Rng(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15));
+        let mut q = SessionQueue::new(lanes(16), 0);
+        let mut lane_of = BTreeMap::new();
+        let mut stream = Vec::new();
+        for s in 1..=3_000u64 {
+            let r = rng.next() % 100;
+            let (frame, lane) = match r {
+                0..=4 => (meta(s), Lane::Block),
+                5..=9 => (event(s, EventType::BlockEnd), Lane::Block),
+                10..=39 => (event(s, EventType::TxnLog), Lane::Txn),
+                _ => (event(s, EventType::StorageAccess), Lane::Detail),
+            };
+            lane_of.insert(s, lane);
+            q.offer(frame);
+            if rng.next().is_multiple_of(4) {
+                // A slow reader: a few hundred bytes per turn.
+                let budget = (rng.next() % 400) as usize;
+                let mut out = Vec::new();
+                q.write_pending(&BatchWriter::default(), &mut out, budget);
+                stream.extend(payloads(&out));
+            }
+        }
+        stream.extend(drain(&mut q));
+
+        let mut delivered = BTreeSet::new();
+        let mut announced: Vec<(Lane, u64, u64)> = Vec::new();
+        let mut announced_count = [0u64; 3];
+        let mut checks: Vec<(u64, usize)> = Vec::new(); // (data seqno, announcements before it)
+        let mut last = 0;
+        for f in &stream {
+            let seq = f["server_seqno"].as_u64().unwrap();
+            assert!(seq >= last, "seed {seed}: seqnos never go backwards");
+            last = seq;
+            match kind(f).as_str() {
+                "Events" => {
+                    for s in event_seqnos(f) {
+                        delivered.insert(s);
+                        checks.push((s, announced.len()));
+                    }
+                }
+                "TPS" => {
+                    delivered.insert(seq);
+                    checks.push((seq, announced.len()));
+                }
+                "Shed" => {
+                    let sh = &f["Shed"];
+                    let lane = Lane::from_name(sh["lane"].as_str().unwrap()).unwrap();
+                    announced_count[lane.index()] += sh["dropped"].as_u64().unwrap();
+                    announced.push((
+                        lane,
+                        sh["from_seqno"].as_u64().unwrap(),
+                        sh["to_seqno"].as_u64().unwrap(),
+                    ));
+                }
+                "Warning" => {
+                    let w = &f["Warning"];
+                    announced_count[0] += w["dropped"].as_u64().unwrap();
+                    announced.push((
+                        Lane::Block,
+                        w["dropped_from_seqno"].as_u64().unwrap(),
+                        w["dropped_to_seqno"].as_u64().unwrap(),
+                    ));
+                }
+                other => panic!("unexpected frame {other}"),
+            }
+        }
+        // Losses after the last frame written need no report yet: the cursor has not passed
+        // them, so a resume from it replays them.
+        let lost: Vec<u64> = lane_of
+            .keys()
+            .copied()
+            .filter(|&s| !delivered.contains(&s) && s < q.cursor())
+            .collect();
+        assert!(
+            !lost.is_empty(),
+            "seed {seed}: the reader was slow enough to lose"
+        );
+        let covered = |s: u64, upto: usize| {
+            announced[..upto]
+                .iter()
+                .any(|&(l, from, to)| l == lane_of[&s] && (from..=to).contains(&s))
+        };
+        for &s in &lost {
+            assert!(
+                covered(s, announced.len()),
+                "seed {seed}: {s} lost unannounced"
+            );
+        }
+        for &(s, before) in &checks {
+            for &l in lost.iter().take_while(|&&l| l < s) {
+                assert!(
+                    covered(l, before),
+                    "seed {seed}: {s} written before {l}'s report"
+                );
+            }
+        }
+        for &(lane, from, to) in &announced {
+            {
+                assert!(
+                    !delivered
+                        .iter()
+                        .any(|&s| lane_of[&s] == lane && (from..=to).contains(&s)),
+                    "seed {seed}: {lane:?} {from}..={to} contains a delivered frame"
+                );
+            }
+        }
+        for lane in Lane::ALL {
+            let n = lane_of
+                .iter()
+                .filter(|&(s, l)| *l == lane && !delivered.contains(s))
+                .count() as u64;
+            let tail = lane_of
+                .iter()
+                .filter(|&(s, l)| *l == lane && !delivered.contains(s) && *s > q.cursor())
+                .count() as u64;
+            let reported = announced_count[lane.index()];
+            assert!(
+                reported + tail >= n && reported <= n,
+                "seed {seed}: {lane:?}: {reported} announced of {n} lost ({tail} after the cursor)"
+            );
+        }
+    }
 }

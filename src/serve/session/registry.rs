@@ -8,8 +8,9 @@
 //! for being too slow is only marked closing; its own tasks deliver the close frame.
 //!
 //! Invariants: a slow session costs only its own queue (bounded by
-//! `Config::session_queue_frames`); drops are counted, announced every
-//! `drop_warning_every`, and past `drop_disconnect_after` the session is closed with 1008.
+//! `Config::session_queue_frames`); lower-lane frames are shed first and announced in
+//! `Shed` frames; top-lane drops are counted, announced every `drop_warning_every`, and past
+//! `drop_disconnect_after` the session is closed with 1008.
 
 use std::cell::RefCell;
 use std::net::IpAddr;
@@ -144,12 +145,16 @@ impl SessionShared {
             {
                 return;
             }
+            let shed_before = st.queue.total_shed();
             let offer = st.queue.offer(frame.clone());
+            bump(&stats.shed, st.queue.total_shed() - shed_before);
             let reason = matches!(offer, Offer::Disconnect).then(|| st.queue.disconnect_reason());
             (offer, reason)
         };
         match outcome {
             (Offer::Queued, _) => self.wake(),
+            // Reported when a frame after it is written: nothing to write yet.
+            (Offer::Shed, _) => {}
             (Offer::Dropped { warning }, _) => {
                 bump(&stats.drops, 1);
                 if warning.is_some() {

@@ -1,4 +1,4 @@
-//! Server messages: the per-connection `Hello`, `Subscribed`, `Error`, `Warning`, `Resume`,
+//! Server messages: the per-connection `Hello`, `Subscribed`, `Error`, `Warning`, `Shed`, `Resume`,
 //! the `Gap` frame ([`gap_frame`], the one gap encoder, for the tailer and sessions alike),
 //! and [`meta_frame`], the envelope every pre-encoded meta frame is written in.
 //!
@@ -13,6 +13,8 @@
 //! messages with 0 or the head, which reset or advanced SDK cursors wrongly.
 
 use crate::model::gap::Gap;
+use crate::model::kind::{EventType, EVENT_TYPE_COUNT};
+use crate::model::lane::Lane;
 use crate::model::outbound::{MetaFrame, MetaKind};
 use crate::model::stage::CommitStage;
 use crate::wire::json::{push_array, write_str, Obj};
@@ -132,7 +134,7 @@ pub fn gap_frame(seqno: u64, g: &Gap) -> MetaFrame {
 pub const WIRE_VERSION: u64 = 1;
 
 /// Features announced in `Hello`: the existing gateway's list plus ringgate's additions.
-pub const FEATURES: [&str; 14] = [
+pub const FEATURES: [&str; 15] = [
     "lifecycle",
     "contention",
     "resume",
@@ -147,6 +149,7 @@ pub const FEATURES: [&str; 14] = [
     "server_ping",
     "bounded_batches",
     "field_filters",
+    "priority_lanes",
 ];
 
 /// Limits announced in `Hello` so clients can size buffers and timeouts.
@@ -277,6 +280,67 @@ pub fn warning(cursor: u64, w: &WarningInfo) -> Vec<u8> {
             .u64("drop_limit", w.drop_limit)
             .u64("dropped_from_seqno", w.dropped_from_seqno)
             .u64("dropped_to_seqno", w.dropped_to_seqno);
+        o.close();
+    })
+}
+
+/// One priority-lane shed report: frames of one lane were dropped so that frames of higher
+/// lanes could be kept (docs/protocol.md §7).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShedInfo {
+    pub lane: Lane,
+    /// Frames shed in this report.
+    pub dropped: u64,
+    /// Frames shed on this connection so far, all lanes, including these.
+    pub total_shed: u64,
+    /// `server_seqno` of the first and last shed frame (inclusive): every frame of `lane`
+    /// this session selected in the range was shed; frames of other lanes in it were not.
+    pub from_seqno: u64,
+    pub to_seqno: u64,
+    /// Ring `seqno` of the first and last shed event.
+    pub ring_from_seqno: u64,
+    pub ring_to_seqno: u64,
+    /// Shed events per type, indexed by type code.
+    pub kinds: [u32; EVENT_TYPE_COUNT],
+}
+
+impl ShedInfo {
+    /// An empty report of `lane` (ranges inverted until the first frame is counted).
+    pub fn new(lane: Lane) -> ShedInfo {
+        ShedInfo {
+            lane,
+            dropped: 0,
+            total_shed: 0,
+            from_seqno: u64::MAX,
+            to_seqno: 0,
+            ring_from_seqno: u64::MAX,
+            ring_to_seqno: 0,
+            kinds: [0; EVENT_TYPE_COUNT],
+        }
+    }
+}
+
+/// `{"server_seqno":cursor,"Shed":{"lane":…,"dropped":…,"total_shed":…,"from_seqno":…,
+/// "to_seqno":…,"ring_from_seqno":…,"ring_to_seqno":…,"kinds":{"TxnCallFrame":n,…}}}`.
+pub fn shed(cursor: u64, s: &ShedInfo) -> Vec<u8> {
+    message(cursor, "Shed", |out| {
+        let mut o = Obj::open(out);
+        o.str("lane", s.lane.name())
+            .u64("dropped", s.dropped)
+            .u64("total_shed", s.total_shed)
+            .u64("from_seqno", s.from_seqno)
+            .u64("to_seqno", s.to_seqno);
+        if s.ring_to_seqno >= s.ring_from_seqno {
+            o.u64("ring_from_seqno", s.ring_from_seqno)
+                .u64("ring_to_seqno", s.ring_to_seqno);
+        }
+        let mut kinds = Obj::open(o.key("kinds"));
+        for (t, n) in EventType::ALL.iter().zip(s.kinds) {
+            if n > 0 {
+                kinds.u64(t.name(), u64::from(n));
+            }
+        }
+        kinds.close();
         o.close();
     })
 }
