@@ -389,6 +389,7 @@ impl Config {
     pub fn subscription_limits(&self) -> SubscriptionLimits {
         SubscriptionLimits {
             enabled_gates: self.chain.gate.enabled,
+            lanes: self.lanes,
             ..self.subscription_limits
         }
     }

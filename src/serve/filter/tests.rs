@@ -139,6 +139,7 @@ fn random_subscription(r: &mut Rng) -> Subscription {
         meta: MetaMask::EMPTY,
         specs,
         min_stage: CommitStage::GATES[r.below(4) as usize],
+        priority: None,
         rejected: Vec::new(),
     }
 }

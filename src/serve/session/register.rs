@@ -44,7 +44,7 @@ pub fn register(
     let limits = &ctx.config.subscription_limits();
     let (subscription, query_error) =
         match Subscription::from_query(channel, query.events.as_deref(), query.min_stage, limits) {
-            Ok(s) => (s, None),
+            Ok(s) => (s.with_priority(query.priority, limits), None),
             Err(e) => (Subscription::default_for(channel), Some(e)),
         };
     let opening = replay::open(ctx, query);

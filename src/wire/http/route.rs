@@ -7,6 +7,7 @@
 //! upgrade, which gets the dashboard. A wrong method is 405 with `Allow`, an unknown path
 //! 404, and a bad query value 400 naming the parameter.
 
+use crate::model::lane::Lane;
 use crate::model::stage::CommitStage;
 use crate::wire::http::{HttpError, Method, Request};
 use crate::wire::sse;
@@ -96,6 +97,8 @@ pub struct WsQuery {
     pub events: Option<Vec<Item>>,
     /// `min_stage=Finalized`.
     pub min_stage: Option<CommitStage>,
+    /// `priority=txn`: the lowest priority lane wanted (docs/protocol.md §7).
+    pub priority: Option<Lane>,
     /// `extended=1` (or `true`): ringgate's meta shapes and no data heartbeat; without it a
     /// session gets the old gateway's shapes where they differ (docs/protocol.md §9).
     pub extended: bool,
@@ -233,6 +236,7 @@ impl WsQuery {
         limits: &SubscriptionLimits,
     ) -> Result<Subscription, HttpError> {
         Subscription::from_query(channel, self.events.as_deref(), self.min_stage, limits)
+            .map(|s| s.with_priority(self.priority, limits))
             .map_err(|e| bad("events", format!("{}: {}", e.code.as_str(), e.message)))
     }
 
@@ -273,6 +277,12 @@ impl WsQuery {
                             )
                         })?;
                     set_once(&mut q.min_stage, stage, key)?;
+                }
+                "priority" => {
+                    let lane = Lane::from_name(value).ok_or_else(|| {
+                        bad(key, format!("{value:?} is not one of block, txn, detail"))
+                    })?;
+                    set_once(&mut q.priority, lane, key)?;
                 }
                 "extended" => {
                     q.extended = match value {
@@ -482,6 +492,7 @@ mod tests {
             ])
         );
         assert_eq!(q.min_stage, Some(CommitStage::Finalized));
+        assert_eq!(q.priority, None);
         let limits = SubscriptionLimits::default();
         let sub = q.subscription(Channel::Txs, &limits);
         assert_eq!(
@@ -495,6 +506,14 @@ mod tests {
         assert_eq!(sub.min_stage, CommitStage::Voted);
         let q = WsQuery::parse("from_block=15000001").unwrap();
         assert_eq!(q.from_block, Some(15_000_001));
+        let q = WsQuery::parse("events=TxnLog,StorageAccess&priority=txn").unwrap();
+        let sub = q.subscription(Channel::All, &limits).unwrap();
+        assert_eq!(
+            sub.events,
+            EventType::TxnLog.bit(),
+            "StorageAccess is below txn"
+        );
+        assert_eq!(sub.priority, Some(Lane::Txn));
     }
 
     #[test]
@@ -509,6 +528,8 @@ mod tests {
             ("min_stage=finalized", "min_stage"),
             ("resume_from=1&from_block=2", "from_block"),
             ("events=%zz", "events"),
+            ("priority=Block", "priority"),
+            ("priority=block&priority=txn", "priority"),
         ] {
             let e = WsQuery::parse(query).unwrap_err();
             assert_eq!(e.status().code(), 400);

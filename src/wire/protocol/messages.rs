@@ -231,6 +231,9 @@ pub fn subscribed(cursor: u64, sub: &Subscription) -> Vec<u8> {
         push_array(o.key("events"), sub.names(), write_str);
         o.u64("filters", sub.specs.len() as u64)
             .str("min_stage", sub.min_stage.name());
+        if let Some(lane) = sub.priority {
+            o.str("priority", lane.name());
+        }
         if !sub.rejected.is_empty() {
             push_array(o.key("rejected"), &sub.rejected, |s, (item, e)| {
                 let mut r = Obj::open(s);

@@ -22,6 +22,7 @@ pub mod channel;
 pub mod parse;
 
 use crate::model::kind::EventType;
+use crate::model::lane::{Lane, LaneMap};
 use crate::model::stage::CommitStage;
 use crate::model::types::{Address, Bytes32};
 use channel::{Channel, Item, MetaMask};
@@ -46,6 +47,8 @@ pub struct SubscriptionLimits {
     /// `chain.gate.enabled`). A subscription asking for a gate that is off gets a
     /// `stage_not_enabled` error instead of a silent stream with no events. Default: all.
     pub enabled_gates: [bool; 3],
+    /// The server's priority lanes (`--lanes`), which a `priority` cap selects by.
+    pub lanes: LaneMap,
 }
 
 impl Default for SubscriptionLimits {
@@ -57,6 +60,7 @@ impl Default for SubscriptionLimits {
             max_values_per_filter: 1024,
             max_message_bytes: 64 * 1024,
             enabled_gates: [true; 3],
+            lanes: LaneMap::DEFAULT,
         }
     }
 }
@@ -247,6 +251,9 @@ pub struct Subscription {
     pub specs: Vec<FilterSpec>,
     /// The gate events are released at; `Proposed` (live) unless asked otherwise.
     pub min_stage: CommitStage,
+    /// `priority`: the lowest lane the client wants; events of lower lanes are not selected
+    /// (`None`: every lane).
+    pub priority: Option<Lane>,
     /// Names of a subscribe message that were skipped (unknown, or not on this channel)
     /// while the rest applies, as the old gateway did; listed in the `Subscribed` ack.
     pub rejected: Vec<(String, ClientError)>,
@@ -262,8 +269,31 @@ impl Subscription {
             meta: channel.allowed_meta(),
             specs: Vec::new(),
             min_stage: CommitStage::Proposed,
+            priority: None,
             rejected: Vec::new(),
         }
+    }
+
+    /// This subscription without the events of lanes below `cap` (by the server's
+    /// `limits.lanes`): a client that asks for `priority=block` is never sent what it would
+    /// be the first to lose. `None` leaves it as it is.
+    pub fn with_priority(mut self, cap: Option<Lane>, limits: &SubscriptionLimits) -> Subscription {
+        let Some(cap) = cap else {
+            return self;
+        };
+        let kept = |t: EventType| limits.lanes.lane(t) <= cap;
+        for t in EventType::ALL {
+            if !kept(t) {
+                self.events &= !t.bit();
+            }
+        }
+        self.native_transfer &= kept(EventType::TxnCallFrame);
+        self.specs.retain(|s| match s.target {
+            SpecTarget::Event(t) => kept(t),
+            SpecTarget::NativeTransfer => kept(EventType::TxnCallFrame),
+        });
+        self.priority = Some(cap);
+        self
     }
 
     /// The connect-time form: `events` (the channel default when absent) and `min_stage`.
@@ -313,6 +343,7 @@ impl Subscription {
             meta: MetaMask::EMPTY,
             specs: Vec::new(),
             min_stage: CommitStage::Proposed,
+            priority: None,
             rejected: Vec::new(),
         };
         let spec_items = specs.iter().map(|s| match s.target {

@@ -1,5 +1,5 @@
 //! Client text → [`ClientMessage`]: the simple subscribe (a list of names), the advanced
-//! subscribe (events + filter specs + min_stage), and `hello`.
+//! subscribe (events + filter specs + min_stage + priority), and `hello`.
 //!
 //! Runs on shard cores per client message. The JSON is parsed once into a DOM (sonic-rs)
 //! and walked by hand so every problem gets a precise [`ErrorCode`] and a message naming
@@ -8,6 +8,7 @@
 
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
+use crate::model::lane::Lane;
 use crate::model::stage::CommitStage;
 use crate::wire::subscription::channel::{Channel, Item, MetaMask};
 use crate::wire::subscription::{
@@ -204,7 +205,7 @@ fn parse_subscribe(
             "subscribe must be an array of names or an object {events, filters, min_stage}",
         )
     })?;
-    let (mut items, mut specs, mut min_stage) = (Vec::new(), Vec::new(), None);
+    let (mut items, mut specs, mut min_stage, mut priority) = (Vec::new(), Vec::new(), None, None);
     let mut rejected = Vec::new();
     for (key, v) in obj.iter() {
         match key {
@@ -226,22 +227,29 @@ fn parse_subscribe(
             }
             "min_stage" if v.is_null() => {}
             "min_stage" => min_stage = Some(parse_stage(v)?),
-            other => {
-                return Err(err(
-                    ErrorCode::UnknownField,
-                    format!(
-                        "unknown subscribe key {:?} (expected events, filters, min_stage)",
-                        short(other)
-                    ),
-                ))
+            "priority" if v.is_null() => {}
+            "priority" => {
+                priority = Some(v.as_str().and_then(Lane::from_name).ok_or_else(|| {
+                    err(
+                        ErrorCode::BadValue,
+                        "priority must be one of \"block\", \"txn\", \"detail\"",
+                    )
+                })?)
             }
+            other => return Err(err(
+                ErrorCode::UnknownField,
+                format!(
+                    "unknown subscribe key {:?} (expected events, filters, min_stage, priority)",
+                    short(other)
+                ),
+            )),
         }
     }
     let mut sub = Subscription::from_items(channel, &items, specs, limits)?;
     if let Some(stage) = min_stage {
         sub.min_stage = super::check_gate(stage, limits)?;
     }
-    with_rejected(sub, rejected)
+    with_rejected(sub.with_priority(priority, limits), rejected)
 }
 
 /// A subscription whose valid names apply while the `rejected` ones are reported in the

@@ -360,3 +360,51 @@ fn min_stage_on_a_disabled_gate_is_refused_with_the_gates_that_are_on() {
         Subscription::from_query(Channel::All, None, Some(CommitStage::Proposed), &limits);
     assert!(proposed.is_ok());
 }
+
+#[test]
+fn a_priority_cap_unsubscribes_the_lanes_below_it() {
+    use crate::model::lane::Lane;
+    let s = sub(
+        r#"{"subscribe":{"events":["BlockStart","TxnLog","StorageAccess","NativeTransfer","TPS"],
+            "filters":[{"event_name":"TxnCallFrame","field_filters":[]}],"priority":"txn"}}"#,
+        Channel::All,
+    );
+    assert_eq!(s.priority, Some(Lane::Txn));
+    assert_eq!(
+        s.events,
+        EventType::BlockStart.bit() | EventType::TxnLog.bit(),
+        "the detail lane (StorageAccess, TxnCallFrame) is not selected"
+    );
+    assert!(!s.native_transfer);
+    assert!(s.specs.is_empty());
+    assert_eq!(s.meta, sub(r#"{"subscribe":["TPS"]}"#, Channel::All).meta);
+    let block = Subscription::default_for(Channel::All)
+        .with_priority(Some(Lane::Block), &SubscriptionLimits::default());
+    assert_eq!(block.events & EventType::TxnLog.bit(), 0);
+    assert_ne!(block.events & EventType::BlockEnd.bit(), 0);
+    // The server's own lanes decide: with TxnLog moved to the top lane it stays selected.
+    let limits = SubscriptionLimits {
+        lanes: crate::model::lane::LaneMap::DEFAULT.with(EventType::TxnLog, Lane::Block),
+        ..SubscriptionLimits::default()
+    };
+    let moved = Subscription::default_for(Channel::All).with_priority(Some(Lane::Block), &limits);
+    assert_ne!(moved.events & EventType::TxnLog.bit(), 0);
+    assert_eq!(
+        Subscription::default_for(Channel::All).with_priority(None, &limits),
+        Subscription::default_for(Channel::All)
+    );
+    assert_eq!(
+        code(
+            r#"{"subscribe":{"events":["TxnLog"],"priority":"high"}}"#,
+            Channel::All
+        ),
+        ErrorCode::BadValue
+    );
+    assert_eq!(
+        code(
+            r#"{"subscribe":{"events":["TxnLog"],"priority":2}}"#,
+            Channel::All
+        ),
+        ErrorCode::BadValue
+    );
+}
