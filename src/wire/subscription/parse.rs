@@ -236,13 +236,15 @@ fn parse_subscribe(
                     )
                 })?)
             }
-            other => return Err(err(
-                ErrorCode::UnknownField,
-                format!(
+            other => {
+                return Err(err(
+                    ErrorCode::UnknownField,
+                    format!(
                     "unknown subscribe key {:?} (expected events, filters, min_stage, priority)",
                     short(other)
                 ),
-            )),
+                ))
+            }
         }
     }
     let mut sub = Subscription::from_items(channel, &items, specs, limits)?;
