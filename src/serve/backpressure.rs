@@ -126,6 +126,11 @@ pub struct SessionQueue {
     frames: usize,
     /// Frames of each lane in `entries`.
     lane_frames: [usize; LANE_COUNT],
+    /// Per lane, how many entries at the back of `entries` are known to hold no frame of
+    /// the lane, so evicting the lane's newest frame does not rescan them (a queue that
+    /// keeps evicting would otherwise scan past every frame kept since, again and again).
+    /// Never more than `entries.len()`.
+    clear_tail: [usize; LANE_COUNT],
     /// Per lane, the run of shed frames still growing.
     shedding: [Option<Box<ShedInfo>>; LANE_COUNT],
     /// Finished runs not yet written.
@@ -154,6 +159,7 @@ impl SessionQueue {
             entries: VecDeque::new(),
             frames: 0,
             lane_frames: [0; LANE_COUNT],
+            clear_tail: [0; LANE_COUNT],
             shedding: [None, None, None],
             shed_reports: Vec::new(),
             report_before: u64::MAX,
@@ -200,10 +206,21 @@ impl SessionQueue {
             // A frame of the lane is kept again: its run is complete.
             self.shed_reports.push(*run);
         }
-        self.entries.push_back(Entry::Frame(frame, lane));
+        self.push(Entry::Frame(frame, lane));
         self.frames += 1;
         self.lane_frames[lane.index()] += 1;
         Offer::Queued
+    }
+
+    /// Appends `entry`, keeping `clear_tail`.
+    fn push(&mut self, entry: Entry) {
+        for (l, tail) in self.clear_tail.iter_mut().enumerate() {
+            *tail = match &entry {
+                Entry::Frame(_, lane) if lane.index() == l => 0,
+                _ => *tail + 1,
+            };
+        }
+        self.entries.push_back(entry);
     }
 
     /// Drops a top-lane frame (the queue holds only top-lane frames).
@@ -229,10 +246,14 @@ impl SessionQueue {
 
     /// Removes the newest queued frame of `lane` (which has one) and sheds it.
     fn evict_newest(&mut self, lane: Lane) {
+        let len = self.entries.len();
+        let skip = self.clear_tail[lane.index()].min(len);
         let at = self
             .entries
-            .iter()
+            .range(..len - skip)
             .rposition(|e| matches!(e, Entry::Frame(_, l) if *l == lane));
+        // Everything behind the evicted frame holds no frame of its lane.
+        self.clear_tail[lane.index()] = at.map_or(0, |i| len - 1 - i);
         if let Some(Entry::Frame(frame, _)) = at.and_then(|i| self.entries.remove(i)) {
             self.frames -= 1;
             self.lane_frames[lane.index()] -= 1;
@@ -266,7 +287,7 @@ impl SessionQueue {
             dropped_from_seqno: u.from,
             dropped_to_seqno: u.to,
         };
-        self.entries.push_back(Entry::Warning(w));
+        self.push(Entry::Warning(w));
         self.warnings += 1;
         Some(w)
     }
@@ -280,6 +301,7 @@ impl SessionQueue {
             Entry::Frame(f, _) => keep(f),
             Entry::Warning(_) => true,
         });
+        self.clear_tail = [0; LANE_COUNT];
         self.lane_frames = [0; LANE_COUNT];
         for entry in &self.entries {
             if let Entry::Frame(_, lane) = entry {
