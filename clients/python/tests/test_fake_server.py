@@ -496,6 +496,9 @@ def test_unknown_message_types_are_ignored():
     async def c1(ws):
         await ws.send(hello(1))
         await ws.send(frame(1, "SomethingNew", {"a": 1}))
+        # A priority-lane shed report (docs/protocol.md §3): per-connection, skipped.
+        await ws.send(frame(1, "Shed", {"lane": "detail", "dropped": 2, "total_shed": 2,
+                                        "from_seqno": 2, "to_seqno": 3, "kinds": {"StorageAccess": 2}}))
         await ws.send(events(2, ev(1, "FutureKind", foo=1)))
         await asyncio.sleep(5)
 

@@ -149,6 +149,8 @@ describe("cursor, de-duplication and resume (scripted server)", () => {
       if (n === 0) {
         ws.send(hello(1));
         ws.send(events(3, 1, 2));
+        // A priority-lane shed report (docs/protocol.md §3): per-connection, skipped.
+        ws.send(JSON.stringify({ server_seqno: 3, Shed: { lane: "detail", dropped: 1, total_shed: 1, from_seqno: 2, to_seqno: 2, kinds: { StorageAccess: 1 } } }));
         ws.send(JSON.stringify({ server_seqno: 3, Warning: { type: "backpressure", dropped: 2, total_dropped: 2, drop_limit: 10000, dropped_from_seqno: 4, dropped_to_seqno: 5 } }));
         ws.send(events(7, 5)); // after the loss: must not be yielded before the resume
       } else {
