@@ -126,11 +126,13 @@ pub struct SessionQueue {
     frames: usize,
     /// Frames of each lane in `entries`.
     lane_frames: [usize; LANE_COUNT],
-    /// Per lane, how many entries at the back of `entries` are known to hold no frame of
-    /// the lane, so evicting the lane's newest frame does not rescan them (a queue that
-    /// keeps evicting would otherwise scan past every frame kept since, again and again).
-    /// Never more than `entries.len()`.
-    clear_tail: [usize; LANE_COUNT],
+    /// Entries appended so far.
+    pushed: u64,
+    /// Per lane, a value of `pushed` after which no entry appended holds a frame of the
+    /// lane: the `pushed - clean_after[l]` entries at the back are skipped when evicting the
+    /// lane's newest frame (a queue that keeps evicting would otherwise scan past every
+    /// frame kept since, again and again). May exceed what is still queued.
+    clean_after: [u64; LANE_COUNT],
     /// Per lane, the run of shed frames still growing.
     shedding: [Option<Box<ShedInfo>>; LANE_COUNT],
     /// Finished runs not yet written.
@@ -159,7 +161,8 @@ impl SessionQueue {
             entries: VecDeque::new(),
             frames: 0,
             lane_frames: [0; LANE_COUNT],
-            clear_tail: [0; LANE_COUNT],
+            pushed: 0,
+            clean_after: [0; LANE_COUNT],
             shedding: [None, None, None],
             shed_reports: Vec::new(),
             report_before: u64::MAX,
@@ -212,13 +215,11 @@ impl SessionQueue {
         Offer::Queued
     }
 
-    /// Appends `entry`, keeping `clear_tail`.
+    /// Appends `entry`, keeping `clean_after`.
     fn push(&mut self, entry: Entry) {
-        for (l, tail) in self.clear_tail.iter_mut().enumerate() {
-            *tail = match &entry {
-                Entry::Frame(_, lane) if lane.index() == l => 0,
-                _ => *tail + 1,
-            };
+        self.pushed += 1;
+        if let Entry::Frame(_, lane) = &entry {
+            self.clean_after[lane.index()] = self.pushed;
         }
         self.entries.push_back(entry);
     }
@@ -247,13 +248,15 @@ impl SessionQueue {
     /// Removes the newest queued frame of `lane` (which has one) and sheds it.
     fn evict_newest(&mut self, lane: Lane) {
         let len = self.entries.len();
-        let skip = self.clear_tail[lane.index()].min(len);
+        let clean_tail = self.pushed - self.clean_after[lane.index()];
+        let skip = usize::try_from(clean_tail).map_or(len, |n| n.min(len));
         let at = self
             .entries
             .range(..len - skip)
             .rposition(|e| matches!(e, Entry::Frame(_, l) if *l == lane));
         // Everything behind the evicted frame holds no frame of its lane.
-        self.clear_tail[lane.index()] = at.map_or(0, |i| len - 1 - i);
+        let behind = at.map_or(0, |i| len - 1 - i);
+        self.clean_after[lane.index()] = self.pushed - behind as u64;
         if let Some(Entry::Frame(frame, _)) = at.and_then(|i| self.entries.remove(i)) {
             self.frames -= 1;
             self.lane_frames[lane.index()] -= 1;
@@ -301,7 +304,7 @@ impl SessionQueue {
             Entry::Frame(f, _) => keep(f),
             Entry::Warning(_) => true,
         });
-        self.clear_tail = [0; LANE_COUNT];
+        self.clean_after = [self.pushed; LANE_COUNT];
         self.lane_frames = [0; LANE_COUNT];
         for entry in &self.entries {
             if let Entry::Frame(_, lane) = entry {
