@@ -4,8 +4,8 @@
 //! each `data:` line one JSON frame as on the WebSocket, the events of a written block;
 //! `events=` and channel paths filter; `Last-Event-ID` (header or `last_event_id=`)
 //! resumes with exactly the missed events, once; a bad query is a 400 and a bad token a 401
-//! with a JSON error before any stream; a client that never reads is dropped with a final
-//! `Warning` and `event: close`; a shutdown ends streams with `event: close` 1001; comment
+//! with a JSON error before any stream; a client that never reads has its lower priority
+//! lanes shed (`Shed` messages), then is dropped with a final `Warning` and `event: close`; a shutdown ends streams with `event: close` 1001; comment
 //! heartbeats arrive on a quiet stream; and real `curl -N` streams it.
 
 mod common;
@@ -379,8 +379,9 @@ fn a_client_that_never_reads_is_dropped_with_a_final_warning_and_event_close() {
     let mut ring = TestRing::create("sse-slow");
     let mut config = test_config(&ring);
     config.session_queue_frames = 256;
-    config.drop_warning_every = 100;
-    config.drop_disconnect_after = 500;
+    config.drop_warning_every = 10;
+    // Only top-lane frames (block events, meta frames) count: the rest is shed first.
+    config.drop_disconnect_after = 20;
     config.socket_send_buffer = Some(4 * 1024);
     let gw = start_gateway(config);
     let stream = connect_small_receive_buffer(gw.addr);
@@ -396,7 +397,8 @@ fn a_client_that_never_reads_is_dropped_with_a_final_warning_and_event_close() {
         assert!(number < 2_000, "the slow client was never dropped");
     }
 
-    // Reading again, it gets what was in flight, the last Warning, then the close event.
+    // Reading again, it gets what was in flight, the reports of what its lanes shed, the last
+    // Warning, then the close event.
     let mut tail = Vec::new();
     while let Some(m) = slow.next() {
         tail.push(m);
@@ -414,8 +416,12 @@ fn a_client_that_never_reads_is_dropped_with_a_final_warning_and_event_close() {
     let warning = tail.pop().expect("a Warning before the close").json();
     assert_eq!(kind_of(&warning), "Warning", "{warning}");
     assert!(
-        warning["Warning"]["total_dropped"].as_u64() >= Some(500),
+        warning["Warning"]["total_dropped"].as_u64() >= Some(20),
         "{warning}"
+    );
+    assert!(
+        tail.iter().any(|m| kind_of(&m.json()) == "Shed"),
+        "the lower lanes were shed and reported first"
     );
     gw.wait_for_clients(0);
 }
