@@ -48,6 +48,8 @@ pub mod defaults {
     pub const DROP_DISCONNECT_AFTER: u64 = 10_000;
     /// `Config::compression` (`--compression on|off`).
     pub const COMPRESSION: bool = false;
+    /// `Config::lanes`, as `--lanes` spells it (`LaneMap::DEFAULT`).
+    pub const LANES: &str = "on";
     /// `Config::write_max_bytes`.
     pub const WRITE_MAX_BYTES: usize = 1 << 20;
     /// `Config::handshake_timeout`, seconds.

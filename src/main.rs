@@ -147,7 +147,7 @@ struct ServerArgs {
     drop_limit: u64,
     /// Priority lanes of a full session queue: `on`, `off`, and `EventName=block|txn|detail`
     /// overrides, comma-separated (docs/protocol.md §7).
-    #[arg(long, default_value = "on", value_parser = LaneMap::parse)]
+    #[arg(long, default_value = defaults::LANES, value_parser = LaneMap::parse)]
     lanes: LaneMap,
     /// Frames each shard keeps for resuming clients (0 disables resume).
     #[arg(long, default_value_t = defaults::RESUME_STORE_FRAMES)]
