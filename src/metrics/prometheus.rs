@@ -351,7 +351,7 @@ pub fn render_prometheus(hub: &StatsHub, now_ns: u64) -> String {
         family(&mut out, name, "counter", help);
         let _ = writeln!(out, "{name} {}", hub.sum(pick));
     }
-    let per_shard: [(&str, &str, Pick); 6] = [
+    let per_shard: [(&str, &str, Pick); 7] = [
         (
             "ringgate_resume_store_frames",
             "Frames in a shard's resume store (gauge).",
