@@ -4,7 +4,7 @@
 //! mainnet snapshot); field filters; exact resume through a proxy that cuts the connection
 //! mid-stream, after a restart of the client from a persisted cursor, and across a gateway
 //! killed (SIGKILL) or stopped (SIGTERM) mid-stream and restarted with its `--history-dir`;
-//! gaps as items; a refused token, a plain HTTP server and a refused connection as clear
+//! priority-lane `Shed` reports handed out and recovered by resuming; gaps as items; a refused token, a plain HTTP server and a refused connection as clear
 //! errors.
 
 mod common;
@@ -364,6 +364,43 @@ async fn drops_mid_stream_are_resumed_with_every_event_exactly_once() {
         want,
         "every event exactly once, in order"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shed_frames_are_handed_out_and_recovered_by_resume_with_every_event_once() {
+    let mut ring = TestRing::create("client-shed");
+    let server = serve(&ring.path, &["--session-queue", "16"]);
+    let mut c = connect(&url(&server), Options::default())
+        .await
+        .expect("connect");
+    let first = ring.next_seqno();
+    // The client reads nothing while the ring is written: the socket buffers fill, then its
+    // 16-frame queue, and the server sheds the lower lanes (txn, detail) of the synthetic chain.
+    ring.write_synth(&mut Generator::new(SynthOptions::default()), 60_000);
+    let (_, last) = marker(&mut ring);
+    wait_read(&server, last);
+    let items = until_seqno(&mut c, last).await;
+
+    let sheds: Vec<_> = items
+        .iter()
+        .filter_map(|i| match i {
+            Item::Shed(s) => Some(s),
+            _ => None,
+        })
+        .collect();
+    assert!(!sheds.is_empty(), "nothing was shed: the test did not test");
+    assert!(sheds.iter().all(|s| s.recovering && s.dropped > 0));
+    assert!(
+        !items.iter().any(|i| matches!(i, Item::Gap(_))),
+        "no data was lost"
+    );
+    let want: Vec<u64> = (first..=last).collect();
+    assert_eq!(
+        events_of(&items),
+        want,
+        "every ring event exactly once, in order"
+    );
+    assert_eq!(c.stats().sheds, sheds.len() as u64);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -347,7 +347,6 @@ async fn tail(mut client: Client, args: &TailArgs, show_meta: bool) -> Stop {
             }
             Item::Resumed(r) => {
                 if !args.quiet || (r.requested.is_some() && !r.resume.recovered) {
-                    let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
                     status(&format!(
                         "resume mode={} reason={} recovered={} from={} to={}",
                         r.resume.mode,
@@ -371,7 +370,6 @@ async fn tail(mut client: Client, args: &TailArgs, show_meta: bool) -> Stop {
                 Ok(())
             }
             Item::Warning(w) => {
-                let opt = |v: Option<u64>| v.map_or("-".to_owned(), |v| v.to_string());
                 status(&format!(
                     "BACKPRESSURE dropped={} total_dropped={} range={}..{}{}",
                     w.dropped,
@@ -379,6 +377,22 @@ async fn tail(mut client: Client, args: &TailArgs, show_meta: bool) -> Stop {
                     opt(w.dropped_from_seqno),
                     opt(w.dropped_to_seqno),
                     if w.recovering {
+                        " (resuming to recover them)"
+                    } else {
+                        ""
+                    }
+                ));
+                Ok(())
+            }
+            Item::Shed(shed) => {
+                status(&format!(
+                    "SHED lane={} dropped={} total_shed={} range={}..{}{}",
+                    shed.lane,
+                    shed.dropped,
+                    opt(shed.total_shed),
+                    opt(shed.from_seqno),
+                    opt(shed.to_seqno),
+                    if shed.recovering {
                         " (resuming to recover them)"
                     } else {
                         ""
@@ -427,4 +441,9 @@ async fn tail(mut client: Client, args: &TailArgs, show_meta: bool) -> Stop {
 
 fn meta_line(out: &mut impl Write, kind: &str, seqno: u64, body: &str) -> io::Result<()> {
     writeln!(out, "{{\"server_seqno\":{seqno},\"{kind}\":{body}}}")
+}
+
+/// An optional seqno as status text: the number, or `-`.
+fn opt(v: Option<u64>) -> String {
+    v.map_or("-".to_owned(), |v| v.to_string())
 }

@@ -26,6 +26,7 @@ from ringgate_client import (
     NotRinggateError,
     Reconnecting,
     Resumed,
+    Shed,
     SubscriptionError,
     Tps,
     Warning,
@@ -253,6 +254,65 @@ def test_backpressure_warning_triggers_resume_from_cursor():
     assert isinstance(items[2], Warning) and items[2].recovering and items[2].dropped_from_seqno == 7
     assert srv.requests[1]["resume_from"] == "6"
     assert [e.seqno for e in items if isinstance(e, Event)] == [1, 2, 3, 4, 5]
+
+
+SHED = {"lane": "detail", "dropped": 2, "total_shed": 2, "from_seqno": 7, "to_seqno": 9,
+        "ring_from_seqno": 2, "ring_to_seqno": 4, "kinds": {"StorageAccess": 2}}
+
+
+def test_a_shed_report_is_yielded_and_recovered_by_resume_from_cursor():
+    async def c1(ws):
+        await ws.send(hello(5))
+        await ws.send(events(6, ev(1)))
+        await ws.send(frame(6, "Shed", SHED))
+        await ws.send(events(10, ev(5)))  # after the shed run: must not be yielded from this connection
+        await asyncio.sleep(5)
+
+    async def c2(ws):
+        await ws.send(hello(6))
+        await ws.send(frame(6, "Resume", {"mode": "resume", "reason": "in_range", "epoch": E1,
+                                           "from_seqno": 7, "to_seqno": 10, "recovered": True}))
+        await ws.send(events(9, ev(2, "StorageAccess"), ev(3, "BlockEnd"), ev(4, "StorageAccess")))
+        await ws.send(events(10, ev(5)))
+        await asyncio.sleep(5)
+
+    async def main():
+        async with Scripted([c1, c2]) as srv:
+            async with connect(srv.url, backoff_initial=0.01) as client:
+                return srv, await take(client, 10), dict(client.stats)
+
+    srv, got, stats = run(main(), 10)
+    items = [i for i, _ in got]
+    shed = items[2]
+    assert isinstance(shed, Shed) and shed.recovering
+    assert (shed.lane, shed.dropped, shed.from_seqno, shed.to_seqno) == ("detail", 2, 7, 9)
+    assert shed.kinds == {"StorageAccess": 2} and shed.server_seqno == 6
+    assert srv.requests[1]["resume_from"] == "6"
+    assert [e.seqno for e in items if isinstance(e, Event)] == [1, 2, 3, 4, 5]
+    assert stats["sheds"] == 1
+
+
+def test_with_recover_shed_off_a_shed_report_is_yielded_and_the_connection_kept():
+    async def c1(ws):
+        await ws.send(hello(5))
+        await ws.send(events(6, ev(1)))
+        await ws.send(frame(6, "Shed", SHED))
+        await ws.send(events(8, ev(3, "BlockEnd")))
+        await ws.send(events(10, ev(5)))
+        await asyncio.sleep(5)
+
+    async def main():
+        async with Scripted([c1]) as srv:
+            async with connect(srv.url, recover_shed=False) as client:
+                got = await take(client, 5)
+                return srv, got, client.cursor
+
+    srv, got, cursor = run(main(), 10)
+    items = [i for i, _ in got]
+    assert isinstance(items[2], Shed) and not items[2].recovering
+    assert [e.seqno for e in items if isinstance(e, Event)] == [1, 3, 5]
+    assert len(srv.requests) == 1
+    assert cursor == Cursor(E1, 10)
 
 
 def test_subscribe_message_and_prefilter_until_ack():
@@ -496,9 +556,6 @@ def test_unknown_message_types_are_ignored():
     async def c1(ws):
         await ws.send(hello(1))
         await ws.send(frame(1, "SomethingNew", {"a": 1}))
-        # A priority-lane shed report (docs/protocol.md §3): per-connection, skipped.
-        await ws.send(frame(1, "Shed", {"lane": "detail", "dropped": 2, "total_shed": 2,
-                                        "from_seqno": 2, "to_seqno": 3, "kinds": {"StorageAccess": 2}}))
         await ws.send(events(2, ev(1, "FutureKind", foo=1)))
         await asyncio.sleep(5)
 

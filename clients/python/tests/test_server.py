@@ -22,6 +22,7 @@ from ringgate_client import (
     Reconnecting,
     RequestRejected,
     Resumed,
+    Shed,
     SubscriptionError,
     Tps,
     Warning,
@@ -481,7 +482,8 @@ def slow_client_server(ringgate_bin, workdir):
 
 
 def test_slow_client_drops_are_recovered_by_resume(slow_client_server):
-    """Backpressure drops (Warning) and slow-client closes (1008) are repaired by resuming."""
+    """Shed reports (priority lanes), backpressure drops (Warning) and slow-client closes (1008)
+    are repaired by resuming."""
     server = slow_client_server
 
     async def main():
@@ -508,7 +510,7 @@ def test_slow_client_drops_are_recovered_by_resume(slow_client_server):
     items = run(main(), 30)
     drops = sum(s["drops"] for s in server.status()["shards"])
     assert drops > 0, "the server dropped nothing: the test did not exercise backpressure"
-    backpressure = [i for i in items if isinstance(i, Warning) and i.recovering]
+    backpressure = [i for i in items if isinstance(i, (Warning, Shed)) and i.recovering]
     slow_closes = [i for i in items if isinstance(i, Reconnecting) and i.close_code == 1008]
     assert backpressure or slow_closes
     assert all(r.recovered for r in items if isinstance(r, Resumed))

@@ -5,7 +5,7 @@
 //! - Data frames (`Events`, `TPS`, `ContentionData`, `TopAccesses`, `Lifecycle`, `Gap`) carry
 //!   strictly increasing `server_seqno`s, unique within a server epoch; an `Events` frame
 //!   carries the highest seqno of its events. Per-connection frames (`Hello`, `Resume`,
-//!   `Subscribed`, `Error`, `Warning`, `Heartbeat`, the connect-time snapshot) repeat the
+//!   `Subscribed`, `Error`, `Warning`, `Shed`, `Heartbeat`, the connect-time snapshot) repeat the
 //!   session's cursor.
 //! - [`Client::cursor`] is the `(epoch, server_seqno)` of the last data frame handed out; for
 //!   an `Events` frame it moves when the frame's *last* event is handed out. It starts at the
@@ -18,6 +18,11 @@
 //! - A backpressure `Warning` with a dropped range is handed out, then (with reconnect on and
 //!   the server's `resume` feature) the client reconnects from its cursor, which replays the
 //!   dropped frames.
+//! - A priority-lane `Shed` report is handed out as [`Item::Shed`]; with reconnect on and
+//!   [`Options::recover_shed`] (both default true) it is recovered the same way (the server
+//!   announces a shed run before its cursor passes the run's first frame, so the replay holds
+//!   every shed frame). With `recover_shed(false)` the connection is kept: the server's lanes
+//!   keep block-level events flowing, and the shed frames are lost to this client, announced.
 //!
 //! [`Client::next`] is cancel safe between frames: dropping a pending call loses no item that
 //! was already received (items are queued before they are handed out).
@@ -62,6 +67,11 @@ pub struct Options {
     pub from_cursor: Option<Cursor>,
     /// Reconnect and resume after drops (default true).
     pub reconnect: bool,
+    /// On a priority-lane `Shed` report, resume from the cursor so the shed frames are
+    /// replayed and nothing is lost (default true). False keeps the connection: the server's
+    /// lanes keep block-level events flowing to a reader that cannot take everything, and the
+    /// shed frames are lost to it, announced by [`Item::Shed`].
+    pub recover_shed: bool,
     /// First back-off cap (default 100 ms); doubles per failed attempt up to `backoff_max`.
     pub backoff_initial: Duration,
     /// Largest back-off cap (default 5 s).
@@ -82,6 +92,7 @@ impl Default for Options {
             token: None,
             from_cursor: None,
             reconnect: true,
+            recover_shed: true,
             backoff_initial: Duration::from_millis(100),
             backoff_max: Duration::from_secs(5),
             open_timeout: Duration::from_secs(10),
@@ -136,6 +147,11 @@ impl Options {
         self.reconnect = on;
         self
     }
+    /// Sets `recover_shed`.
+    pub fn recover_shed(mut self, on: bool) -> Options {
+        self.recover_shed = on;
+        self
+    }
     /// Sets the back-off bounds.
     pub fn backoff(mut self, initial: Duration, max: Duration) -> Options {
         self.backoff_initial = initial;
@@ -163,6 +179,8 @@ pub struct Stats {
     pub gaps: u64,
     /// Backpressure warnings handed out.
     pub warnings: u64,
+    /// Priority-lane `Shed` reports handed out.
+    pub sheds: u64,
     /// Events whose payload did not decode as documented (handed out as `Payload::Unknown`).
     pub undecoded: u64,
 }
@@ -524,6 +542,19 @@ impl Client {
                 self.stats.warnings += 1;
                 self.push(Some(Item::Warning(st.wrap(w, false))), None);
             }
+            "Shed" => {
+                let mut shed: Shed = body(&f)?;
+                let recover = self.opts.reconnect
+                    && self.opts.recover_shed
+                    && shed.from_seqno.is_some()
+                    && conn.features.iter().any(|x| x == "resume");
+                if recover {
+                    shed.recovering = true;
+                    self.conn.as_mut().expect("connected").recover = true;
+                }
+                self.stats.sheds += 1;
+                self.push(Some(Item::Shed(st.wrap(shed, false))), None);
+            }
             "Subscribed" => {
                 self.conn.as_mut().expect("connected").acked = true;
                 self.subscription = serde_json::from_str(f.body.get()).ok();
@@ -675,7 +706,7 @@ impl Client {
                 self.stats.reconnects += 1;
                 return Some(Ok(self.schedule(
                     1,
-                    "resume after backpressure drops".into(),
+                    "resume after backpressure drops or shed frames".into(),
                     None,
                 )));
             }

@@ -389,6 +389,33 @@ pub struct Warning {
     pub recovering: bool,
 }
 
+/// `Shed`: frames of a lower priority lane shed on this connection so that higher lanes could
+/// be kept (docs/protocol.md §3, §7). Every frame of `lane` this subscription selected with
+/// `server_seqno` in `from_seqno..=to_seqno` was shed, `dropped` of them, by event name in
+/// `kinds`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[allow(missing_docs)]
+pub struct Shed {
+    pub lane: String,
+    pub dropped: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub total_shed: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub from_seqno: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to_seqno: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ring_from_seqno: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ring_to_seqno: Option<u64>,
+    #[serde(default)]
+    pub kinds: std::collections::BTreeMap<String, u64>,
+    /// Client side: the client will reconnect and resume to get the shed frames back
+    /// ([`Options::recover_shed`](crate::Options::recover_shed)).
+    #[serde(skip)]
+    pub recovering: bool,
+}
+
 /// `Hello`, the first frame of every connection.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[allow(missing_docs)]
@@ -472,6 +499,8 @@ pub enum Item {
     Gap(Meta<Gap>),
     /// Backpressure drops on this connection.
     Warning(Meta<Warning>),
+    /// Priority-lane frames shed on this connection.
+    Shed(Meta<Shed>),
     /// `TPS` (a bare integer).
     Tps(Meta<u64>),
     /// `ContentionData`.

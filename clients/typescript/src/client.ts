@@ -19,6 +19,12 @@
  * - A backpressure `Warning` naming a dropped range is yielded with `recovering: true`, then the
  *   client reconnects and resumes from its cursor (the last frame before the loss), so the
  *   server replays the dropped frames (a replay is flow controlled and never dropped).
+ * - A priority-lane `Shed` report is yielded as a `shed` item; with `reconnect` and
+ *   `recoverShed` (both default true) it is recovered the same way (the server announces a
+ *   shed run before its cursor passes the run's first frame, so the replay holds every shed
+ *   frame). `recoverShed: false` keeps the connection: the server's lanes keep block-level
+ *   events flowing to a reader that cannot take everything, and the shed frames are lost to
+ *   it, announced by the item.
  */
 import type { Cursor } from "./cursor.js";
 import { toCursor } from "./cursor.js";
@@ -33,7 +39,7 @@ import {
 import type { FilterSpec } from "./filters.js";
 import { Matcher, normalizeEvents, queryEvents, subscribeMessage } from "./filters.js";
 import type { ConnectedItem, GapItem, Item, ReconnectingItem, ResumedItem, RinggateEvent } from "./items.js";
-import { META_KEYS, decodeEvents, decodeGap, decodeMeta, decodeWarning } from "./items.js";
+import { META_KEYS, decodeEvents, decodeGap, decodeMeta, decodeShed, decodeWarning } from "./items.js";
 import type { Transport } from "./transport.js";
 import { isNode, openTransport, redact } from "./transport.js";
 import type { MinStage, SubscribableName, SubscribedBody } from "./types.js";
@@ -63,6 +69,8 @@ export interface ConnectOptions {
   fromBlock?: number;
   /** Reconnect and resume on any drop (default true). */
   reconnect?: boolean;
+  /** Resume from the cursor on a priority-lane `Shed` report, so nothing is lost (default true). */
+  recoverShed?: boolean;
   /** Full-jitter back-off: delay = random(0, min(max, initial * 2^(attempt-1))). Defaults 100 / 5000 ms. */
   backoffInitialMs?: number;
   backoffMaxMs?: number;
@@ -82,6 +90,7 @@ export interface ClientStats {
   events: number;
   gaps: number;
   warnings: number;
+  sheds: number;
   duplicatesDropped: number;
   prefiltered: number;
 }
@@ -171,6 +180,7 @@ export class Client implements AsyncIterable<Item> {
   private readonly token: string | undefined;
   private readonly fromBlock: number | undefined;
   private readonly reconnect: boolean;
+  private readonly recoverShed: boolean;
   private readonly backoffInitialMs: number;
   private readonly backoffMaxMs: number;
   private readonly openTimeoutMs: number;
@@ -202,6 +212,7 @@ export class Client implements AsyncIterable<Item> {
     events: 0,
     gaps: 0,
     warnings: 0,
+    sheds: 0,
     duplicatesDropped: 0,
     prefiltered: 0,
   };
@@ -224,6 +235,7 @@ export class Client implements AsyncIterable<Item> {
     this.token = o.token;
     this.fromBlock = o.fromBlock;
     this.reconnect = o.reconnect ?? true;
+    this.recoverShed = o.recoverShed ?? true;
     this.openTimeoutMs = o.openTimeoutMs ?? 10_000;
     this.keepaliveMs = o.keepaliveMs ?? 15_000;
     this.maxFrameBytes = o.maxFrameBytes ?? 64 * 1024 * 1024;
@@ -541,6 +553,16 @@ export class Client implements AsyncIterable<Item> {
         this.push(w, null);
         return;
       }
+      case "Shed": {
+        const shed = decodeShed(body, frame, s, epoch, receivedNs);
+        if (this.reconnect && this.recoverShed && shed.fromSeqno !== undefined && !this.closing && conn.features.has("resume")) {
+          shed.recovering = true;
+          conn.recover = true;
+        }
+        this.stats.sheds++;
+        this.push(shed, null);
+        return;
+      }
       case "Subscribed":
         conn.acked = true;
         this.subscription = body as SubscribedBody;
@@ -604,7 +626,7 @@ export class Client implements AsyncIterable<Item> {
       let reason: string;
       let code: number | undefined;
       if (conn.recover) {
-        reason = "resume after backpressure drops";
+        reason = "resume after backpressure drops or shed frames";
         code = undefined;
         conn.transport.close(1000, "resuming");
       } else {

@@ -24,6 +24,7 @@ export type {
   EventOf,
   GapItem,
   WarningItem,
+  ShedItem,
   TpsItem,
   LifecycleItem,
   ContentionDataItem,

@@ -94,6 +94,26 @@ export interface WarningItem extends FrameInfo {
   raw: unknown;
 }
 
+/**
+ * Priority lanes: the server shed frames of a lower lane for this connection so that higher
+ * lanes could be kept. Every frame of `lane` this subscription selected with `serverSeqno` in
+ * `fromSeqno..=toSeqno` was shed, `dropped` of them, by event name in `kinds`.
+ */
+export interface ShedItem extends FrameInfo {
+  type: "shed";
+  lane: string;
+  dropped: number;
+  totalShed: number | undefined;
+  fromSeqno: number | undefined;
+  toSeqno: number | undefined;
+  ringFromSeqno: number | undefined;
+  ringToSeqno: number | undefined;
+  kinds: Record<string, number>;
+  /** True when the client is about to reconnect and resume to get the shed frames back (`recoverShed`). */
+  recovering: boolean;
+  raw: unknown;
+}
+
 interface MetaBase extends FrameInfo {
   /** True for the connect-time snapshot copies (they repeat the cursor and do not move it). */
   snapshot: boolean;
@@ -157,6 +177,7 @@ export type Item =
   | RinggateEvent
   | GapItem
   | WarningItem
+  | ShedItem
   | TpsItem
   | LifecycleItem
   | ContentionDataItem
@@ -357,4 +378,36 @@ export function decodeMeta(
     case "TopAccesses":
       return { type: "topAccesses", body: body as TopAccessesBody, ...base };
   }
+}
+
+export function decodeShed(
+  body: unknown,
+  raw: unknown,
+  serverSeqno: number,
+  epoch: number,
+  receivedNs: bigint,
+): ShedItem {
+  const b = (body ?? {}) as Record<string, unknown>;
+  const kinds: Record<string, number> = {};
+  if (b.kinds !== null && typeof b.kinds === "object") {
+    for (const [k, v] of Object.entries(b.kinds as Record<string, unknown>)) {
+      if (typeof v === "number") kinds[k] = v;
+    }
+  }
+  return {
+    type: "shed",
+    lane: str(b.lane) ?? "",
+    dropped: num(b.dropped) ?? 0,
+    totalShed: num(b.total_shed),
+    fromSeqno: num(b.from_seqno),
+    toSeqno: num(b.to_seqno),
+    ringFromSeqno: num(b.ring_from_seqno),
+    ringToSeqno: num(b.ring_to_seqno),
+    kinds,
+    recovering: false,
+    serverSeqno,
+    epoch,
+    receivedNs,
+    raw,
+  };
 }

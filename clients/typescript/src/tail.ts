@@ -227,6 +227,14 @@ async function main(): Promise<number> {
               "\n",
           );
           break;
+        case "shed":
+          process.stderr.write(
+            `ringgate-tail: SHED lane=${item.lane} dropped=${item.dropped} total_shed=${item.totalShed ?? "?"} ` +
+              `range=${item.fromSeqno ?? "?"}..${item.toSeqno ?? "?"}` +
+              (item.recovering ? " (resuming to recover)" : "") +
+              "\n",
+          );
+          break;
         case "connected":
           status(
             `connected to ${item.url} (server ${item.serverVersion}, epoch ${item.epoch}, channel ${item.channel ?? "?"}, seqno ${item.serverSeqno})`,

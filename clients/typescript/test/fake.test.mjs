@@ -149,8 +149,6 @@ describe("cursor, de-duplication and resume (scripted server)", () => {
       if (n === 0) {
         ws.send(hello(1));
         ws.send(events(3, 1, 2));
-        // A priority-lane shed report (docs/protocol.md §3): per-connection, skipped.
-        ws.send(JSON.stringify({ server_seqno: 3, Shed: { lane: "detail", dropped: 1, total_shed: 1, from_seqno: 2, to_seqno: 2, kinds: { StorageAccess: 1 } } }));
         ws.send(JSON.stringify({ server_seqno: 3, Warning: { type: "backpressure", dropped: 2, total_dropped: 2, drop_limit: 10000, dropped_from_seqno: 4, dropped_to_seqno: 5 } }));
         ws.send(events(7, 5)); // after the loss: must not be yielded before the resume
       } else {
@@ -169,6 +167,56 @@ describe("cursor, de-duplication and resume (scripted server)", () => {
     );
     assert.equal(items[3].recovering, true);
     assert.equal(new URL(srv.requests[1].url, "ws://x").searchParams.get("resume_from"), "3");
+  });
+
+  const SHED = { lane: "detail", dropped: 2, total_shed: 2, from_seqno: 4, to_seqno: 6, ring_from_seqno: 3, ring_to_seqno: 5, kinds: { StorageAccess: 2 } };
+
+  test("priority-lane Shed: yielded with recovering, then resume from the cursor", { timeout: 10000 }, async () => {
+    const srv = await wsServer((ws, req, n) => {
+      if (n === 0) {
+        ws.send(hello(1));
+        ws.send(events(3, 1, 2));
+        ws.send(JSON.stringify({ server_seqno: 3, Shed: SHED }));
+        ws.send(events(7, 5)); // after the shed run: must not be yielded before the resume
+      } else {
+        ws.send(hello(3));
+        ws.send(JSON.stringify({ server_seqno: 3, Resume: { mode: "resume", reason: "in_range", epoch: EPOCH, from_seqno: 4, to_seqno: 7, recovered: true } }));
+        ws.send(events(5, 3, 4));
+        ws.send(events(7, 5));
+      }
+    });
+    const c = connect(srv.url, { backoffInitialMs: 5 });
+    const items = await take(c, 9);
+    await c.close();
+    assert.deepEqual(
+      items.map((i) => (i.type === "event" ? `e${i.seqno}` : i.type)),
+      ["connected", "e1", "e2", "shed", "reconnecting", "connected", "resumed", "e3", "e4"],
+    );
+    const shed = items[3];
+    assert.equal(shed.recovering, true);
+    assert.deepEqual([shed.lane, shed.dropped, shed.fromSeqno, shed.toSeqno, shed.serverSeqno], ["detail", 2, 4, 6, 3]);
+    assert.deepEqual(shed.kinds, { StorageAccess: 2 });
+    assert.equal(c.stats.sheds, 1);
+    assert.equal(new URL(srv.requests[1].url, "ws://x").searchParams.get("resume_from"), "3");
+  });
+
+  test("priority-lane Shed with recoverShed: false: yielded, the connection kept", { timeout: 10000 }, async () => {
+    const srv = await wsServer((ws) => {
+      ws.send(hello(1));
+      ws.send(events(3, 1, 2));
+      ws.send(JSON.stringify({ server_seqno: 3, Shed: SHED }));
+      ws.send(events(7, 5));
+    });
+    const c = connect(srv.url, { recoverShed: false });
+    const items = await take(c, 5);
+    await c.close();
+    assert.deepEqual(
+      items.map((i) => (i.type === "event" ? `e${i.seqno}` : i.type)),
+      ["connected", "e1", "e2", "shed", "e5"],
+    );
+    assert.equal(items[3].recovering, false);
+    assert.equal(srv.requests.length, 1);
+    assert.deepEqual(c.cursor, { epoch: EPOCH, seqno: 7 });
   });
 
   test("filters: subscribe message after Hello, client-side filtering, Error frame -> SubscriptionError", { timeout: 10000 }, async () => {

@@ -285,7 +285,7 @@ describe("real server", () => {
       const cutDone = (async () => {
         for await (const it of cut) {
           if (it.type === "event") b.push(it.seqno);
-          else if (it.type === "warning") warnings += it.recovering ? 1 : 0;
+          else if (it.type === "warning" || it.type === "shed") warnings += it.recovering ? 1 : 0;
           else if (it.type === "reconnecting" && it.closeCode === 1008) closes1008++;
           else if (it.type === "gap") gaps.push(it.reason);
           if (!stalled && Date.now() - t0 > 300) {
@@ -313,7 +313,7 @@ describe("real server", () => {
       const rb = b.filter((x) => x >= lo && x <= hi);
       assert.ok(ra.length > 1000, `only ${ra.length} events in common`);
       assertSameSeq(rb, ra, "ring seqnos, slow vs reference");
-      t.diagnostic(`${warnings} backpressure warnings repaired by resuming, ${closes1008} slow-client closes (1008); ${ra.length} events identical`);
+      t.diagnostic(`${warnings} backpressure warnings and shed reports repaired by resuming, ${closes1008} slow-client closes (1008); ${ra.length} events identical`);
     } finally {
       await proxy.close();
       await slow.stop();

@@ -36,6 +36,7 @@ from .types import (
     PAYLOAD_TYPES,
     AccessCount,
     BackpressureWarning,
+    Shed,
     Connected,
     ContendedContract,
     ContendedSlot,
@@ -86,7 +87,7 @@ from .types import (  # the 24 payload classes, one per event kind
 __all__ = [
     "__version__", "connect", "Client", "latency_ns", "Cursor", "CHANNELS", "field_filter",
     # items
-    "Event", "Gap", "Warning", "BackpressureWarning", "Lifecycle", "Tps", "ContentionData",
+    "Event", "Gap", "Warning", "BackpressureWarning", "Shed", "Lifecycle", "Tps", "ContentionData",
     "TopAccesses", "Resumed", "Reconnecting", "Connected", "Item",
     "ContendedSlot", "ContendedContract", "ContractEdge", "AccessCount", "StorageCount",
     # payloads

@@ -5,7 +5,7 @@ Cursor rules (docs/protocol.md §2, docs/decisions/resume-rules.md):
 * Data frames (``Events``, ``TPS``, ``ContentionData``, ``TopAccesses``, ``Lifecycle``,
   ``Gap``) carry strictly increasing ``server_seqno``s, unique within a server epoch; an
   ``Events`` frame carries the highest seqno of its events. Per-connection messages
-  (``Hello``, ``Resume``, ``Subscribed``, ``Error``, ``Warning`` and the connect-time
+  (``Hello``, ``Resume``, ``Subscribed``, ``Error``, ``Warning``, ``Shed`` and the connect-time
   snapshot of meta frames) repeat the session's cursor.
 * ``client.cursor`` is ``Cursor(epoch, seqno)`` of the last data frame handed to the user. For
   an ``Events`` frame it moves when the frame's *last* event is handed out. It starts at the
@@ -18,6 +18,12 @@ Cursor rules (docs/protocol.md §2, docs/decisions/resume-rules.md):
   sends one, else a client-made ``Gap(reason="resume_failed", synthetic=True)``.
 * A backpressure ``Warning`` with a dropped range is yielded, then (with ``reconnect=True``)
   the client reconnects and resumes from its cursor, which replays the dropped frames.
+* A priority-lane ``Shed`` report is yielded as a :class:`Shed`; with ``reconnect=True`` and
+  ``recover_shed=True`` (the defaults) the client then resumes from its cursor the same way
+  (the server announces a shed run before its cursor passes the run's first frame, so the
+  replay holds every shed frame). ``recover_shed=False`` keeps the connection: the server's
+  lanes keep block-level events flowing to a client that cannot take everything, and the
+  shed frames are lost to it, announced by the item.
 """
 
 from __future__ import annotations
@@ -50,7 +56,7 @@ from .errors import (
     SubscriptionError,
 )
 from .filters import Matcher, normalize_events, query_events, subscribe_message
-from .types import Connected, Event, Gap, Item, Reconnecting, Resumed, Warning
+from .types import Connected, Event, Gap, Item, Reconnecting, Resumed, Shed, Warning
 
 __all__ = ["connect", "Client", "latency_ns", "CHANNELS"]
 
@@ -113,6 +119,7 @@ def connect(
     reconnect: bool = True,
     backoff_initial: float = 0.1,
     backoff_max: float = 5.0,
+    recover_shed: bool = True,
 ) -> "Client":
     """Create a :class:`Client` (nothing is sent until it is entered or iterated).
 
@@ -124,7 +131,7 @@ def connect(
     return Client(
         url, channel=channel, events=events, filters=filters, min_stage=min_stage, token=token,
         from_cursor=from_cursor, reconnect=reconnect, backoff_initial=backoff_initial,
-        backoff_max=backoff_max,
+        backoff_max=backoff_max, recover_shed=recover_shed,
     )
 
 
@@ -169,6 +176,7 @@ class Client:
         reconnect: bool = True,
         backoff_initial: float = 0.1,
         backoff_max: float = 5.0,
+        recover_shed: bool = True,
     ):
         if min_stage is not None and min_stage not in STAGES:
             raise ValueError(f"min_stage must be one of {', '.join(STAGES)}, got {min_stage!r}")
@@ -181,6 +189,7 @@ class Client:
         self._min_stage = min_stage
         self._token = token
         self._reconnect = reconnect
+        self._recover_shed = recover_shed
         self._backoff_initial = float(backoff_initial)
         self._backoff_max = float(backoff_max)
         build_url(url, channel, {})  # validate early
@@ -436,6 +445,16 @@ class Client:
             self._push(w, None)
             return
 
+        if t == "Shed":
+            shed = decode_meta(frame, epoch=epoch, received_ns=received_ns)
+            if (self._reconnect and self._recover_shed and shed.from_seqno is not None
+                    and not self._closing and "resume" in conn.features):
+                shed = dataclasses.replace(shed, recovering=True)
+                conn.recover = True
+            self.stats["sheds"] += 1
+            self._push(shed, None)
+            return
+
         if t == "Subscribed":
             conn.acked = True
             self.subscription = frame.body if isinstance(frame.body, dict) else {"raw": frame.body}
@@ -482,7 +501,7 @@ class Client:
             conn = self._conn
             assert conn is not None
             if conn.recover:
-                reason, code = "resume after backpressure drops", None
+                reason, code = "resume after backpressure drops or shed frames", None
                 await _abort(conn.ws, graceful=True)
             else:
                 try:

@@ -18,6 +18,7 @@ from .types import (
     Event,
     Gap,
     Lifecycle,
+    Shed,
     TopAccesses,
     Tps,
     Warning,
@@ -117,7 +118,7 @@ def decode_events(frame: Frame, *, epoch: int, received_ns: int, strict: bool = 
 
 def decode_meta(frame: Frame, *, epoch: int, received_ns: int, snapshot: bool = False,
                 strict: bool = False):
-    """Decode a ``TPS``/``ContentionData``/``TopAccesses``/``Lifecycle``/``Gap``/``Warning`` frame."""
+    """Decode a ``TPS``/``ContentionData``/``TopAccesses``/``Lifecycle``/``Gap``/``Warning``/``Shed`` frame."""
     common = {"server_seqno": frame.server_seqno, "epoch": epoch, "received_ns": received_ns}
     t = frame.type
     if t == "TPS":
@@ -138,4 +139,6 @@ def decode_meta(frame: Frame, *, epoch: int, received_ns: int, snapshot: bool = 
         return Gap.from_dict(frame.body, strict=strict, **common)
     if t == "Warning":
         return Warning.from_dict(frame.body, strict=strict, **common)
+    if t == "Shed":
+        return Shed.from_dict(frame.body, strict=strict, **common)
     raise ValueError(f"not a meta frame: {t}")

@@ -40,6 +40,7 @@ from .types import (
     Lifecycle,
     Reconnecting,
     Resumed,
+    Shed,
     TopAccesses,
     Tps,
     Warning,
@@ -168,6 +169,10 @@ async def _run(args: argparse.Namespace) -> int:
                 elif isinstance(item, Warning):
                     _status(f"BACKPRESSURE dropped={item.dropped} total_dropped={item.total_dropped} "
                             f"range={item.dropped_from_seqno}..{item.dropped_to_seqno}"
+                            + (" (resuming to recover them)" if item.recovering else ""))
+                elif isinstance(item, Shed):
+                    _status(f"SHED lane={item.lane} dropped={item.dropped} total_shed={item.total_shed} "
+                            f"range={item.from_seqno}..{item.to_seqno}"
                             + (" (resuming to recover them)" if item.recovering else ""))
                 cur = client.cursor
                 if args.cursor_file is not None and cur is not None and cur != last_saved:

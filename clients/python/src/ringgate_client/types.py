@@ -39,6 +39,7 @@ __all__ = [
     "Gap",
     "Warning",
     "BackpressureWarning",
+    "Shed",
     "Tps",
     "ContentionData",
     "ContendedSlot",
@@ -721,6 +722,33 @@ BackpressureWarning = Warning
 
 
 @_dc
+class Shed(_Decodable):
+    """Priority lanes (docs/protocol.md §3, §7): the server shed frames of a lower lane for
+    this session so that higher lanes could be kept.
+
+    Every frame of ``lane`` this subscription selected with ``server_seqno`` in
+    ``from_seqno``..``to_seqno`` was shed, ``dropped`` of them, by event name in ``kinds``.
+    With ``recovering`` the client is about to reconnect and resume from its cursor, which
+    replays the shed frames (``recover_shed=True``, the default); without it they are lost to
+    this client, and this item is how it is told.
+    """
+
+    lane: str
+    dropped: int
+    total_shed: Optional[int] = None
+    from_seqno: Optional[int] = None
+    to_seqno: Optional[int] = None
+    ring_from_seqno: Optional[int] = None
+    ring_to_seqno: Optional[int] = None
+    kinds: Optional[dict] = None
+    server_seqno: int = _wire(default=0)
+    epoch: int = _wire(default=0)
+    received_ns: int = _wire(default=0, repr=False)
+    recovering: bool = _wire(default=False)
+    raw: dict = _raw()
+
+
+@_dc
 class Tps(_Decodable):
     """``TPS`` frame: transactions per second of block time over finalized blocks.
 
@@ -891,5 +919,5 @@ class Reconnecting:
 
 
 #: Everything iterating a Client can yield.
-Item = Union[Event, Gap, Warning, Lifecycle, Tps, ContentionData, TopAccesses, Resumed,
+Item = Union[Event, Gap, Warning, Shed, Lifecycle, Tps, ContentionData, TopAccesses, Resumed,
              Reconnecting, Connected]
