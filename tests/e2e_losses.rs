@@ -18,6 +18,7 @@
 mod common;
 
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use common::*;
 use sonic_rs::{JsonValueTrait, Value};
@@ -230,13 +231,22 @@ fn every_frame_a_full_session_queue_dropped_is_announced_where_it_went_missing()
         reader_done.store(true, Ordering::SeqCst);
         (announced, missing_events)
     });
-    // Blocks after the burst until one reaches the reader.
+    // Blocks after the burst until one reaches the reader, each given time to reach it before
+    // the next: a block written while the reader is done reading (it stops at the first one
+    // it gets) could overflow the queue again, with drops no Warning it reads can name.
     while !done.load(Ordering::SeqCst) && !reader.is_finished() {
         written += ring.write_block(number, 2).len() as u64;
         number += 1;
         wait_until("the tailer read the block", || {
             stats.tailer.head_ring_seqno.load(Ordering::Relaxed) >= written
         });
+        let wrote_at = Instant::now();
+        while !done.load(Ordering::SeqCst)
+            && !reader.is_finished()
+            && wrote_at.elapsed() < Duration::from_secs(2)
+        {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         assert!(number < 10_000, "the reader never caught up");
     }
     let (announced, missing_events) = reader.join().expect("reader");
