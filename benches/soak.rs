@@ -402,13 +402,16 @@ fn run_fault(
             format!("writer stopped {:.0} s", args.stop_secs)
         }
         Fault::StuckClients => {
-            let (ok, bad) = rt.block_on(clients::stuck_clients(
+            let r = rt.block_on(clients::stuck_clients(
                 sh,
                 args.stuck,
-                Duration::from_secs(90),
+                Duration::from_secs(20),
                 || slow_disconnects(addr),
             ));
-            format!("{ok} stuck clients got 1008 slow client after their data, {bad} did not")
+            format!(
+                "{} stuck clients shed (a Shed report, still connected), {} closed 1008 slow client after their data, {} neither",
+                r.shed_kept, r.closed_1008, r.bad
+            )
         }
         Fault::WriterRestart => {
             writer.kill();

@@ -459,7 +459,9 @@ pub async fn churner(sh: Arc<Shared>, id: usize, seed: u64) -> ChurnStats {
             }
         };
         match outcome {
-            ReadEnd::Deadline | ReadEnd::Seen => close_politely(&sh, id, &mut ws).await,
+            ReadEnd::Deadline | ReadEnd::Seen => {
+                close_politely(&sh, &format!("churner {id}"), &mut ws).await
+            }
             ReadEnd::Closed(code, reason) => {
                 sh.count_close(code);
                 if !matches!(code, 1003 | 1009) {
@@ -503,30 +505,45 @@ async fn expect_close(ws: &mut Ws, code: u16) -> ReadEnd {
 }
 
 /// Sends a close and reads to the server's close reply.
-async fn close_politely(sh: &Shared, id: usize, ws: &mut Ws) {
+async fn close_politely(sh: &Shared, who: &str, ws: &mut Ws) {
     if ws.close(None).await.is_err() {
         return;
     }
     match read_until(ws, Instant::now() + Duration::from_secs(10), None).await {
         ReadEnd::Closed(..) => {}
         ReadEnd::Broken(e) if e.contains("closed normally") || e.contains("ConnectionClosed") => {}
-        ReadEnd::Broken(e) => sh.suspect(format!("churner {id}: no close reply: {e}")),
+        ReadEnd::Broken(e) => sh.suspect(format!("{who}: no close reply: {e}")),
         ReadEnd::Deadline | ReadEnd::Seen => {
-            sh.suspect(format!("churner {id}: no close reply within 10 s"))
+            sh.suspect(format!("{who}: no close reply within 10 s"))
         }
     }
 }
 
-/// Opens `n` firehose clients with small receive buffers that never read, waits until
-/// `disconnected()` says the server closed them for being slow (or `wait` passes), then
-/// reads each: it must get the 1008 `slow client` close frame (after what was in flight).
-/// Returns (closed with 1008, ended otherwise).
+/// What the stuck clients of one fault got.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct StuckReport {
+    /// Shed (priority lanes, the default): a `Shed` report, and still connected after it.
+    pub shed_kept: usize,
+    /// Closed 1008 `slow client` after their data (lanes off, or the top lane overflowed).
+    pub closed_1008: usize,
+    /// Anything else (each also a failure of the run).
+    pub bad: usize,
+}
+
+/// Opens `n` firehose clients with small receive buffers that stop reading until
+/// `disconnected()` says the server closed them all for being slow or `stall` passes (keep
+/// it below the server's pong timeout, 60 s by default, or the silence itself closes them),
+/// then reads each. Under priority lanes (the default) the server sheds their lower lanes
+/// and keeps them: each must get a `Shed` report and still be connected 2 s later, then it
+/// closes politely. With lanes off (or if even the top lane overflowed) it must get the 1008
+/// `slow client` close frame after what was in flight. A connection that ends without a
+/// close frame fails the run.
 pub async fn stuck_clients(
     sh: &Shared,
     n: usize,
-    wait: Duration,
+    stall: Duration,
     disconnected: impl Fn() -> u64,
-) -> (usize, usize) {
+) -> StuckReport {
     let before = disconnected();
     let mut clients = Vec::new();
     for _ in 0..n {
@@ -535,36 +552,52 @@ pub async fn stuck_clients(
             Err(e) => sh.fail(format!("stuck client: connect failed: {e}")),
         }
     }
-    let end = Instant::now() + wait;
+    let end = Instant::now() + stall;
     while disconnected() < before + clients.len() as u64 && Instant::now() < end {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    let (mut ok, mut bad) = (0, 0);
+    let mut report = StuckReport::default();
     for mut ws in clients {
-        match read_until(&mut ws, Instant::now() + Duration::from_secs(30), None).await {
+        let mut end = read_until(
+            &mut ws,
+            Instant::now() + Duration::from_secs(30),
+            Some("\"Shed\""),
+        )
+        .await;
+        if matches!(end, ReadEnd::Seen) {
+            end = match read_until(&mut ws, Instant::now() + Duration::from_secs(2), None).await {
+                ReadEnd::Deadline => {
+                    report.shed_kept += 1;
+                    close_politely(sh, "stuck client", &mut ws).await;
+                    continue;
+                }
+                other => other,
+            };
+        }
+        match end {
             ReadEnd::Closed(1008, r) if r.starts_with("slow client") => {
                 sh.count_close(1008);
-                ok += 1;
+                report.closed_1008 += 1;
             }
             ReadEnd::Closed(c, r) => {
-                bad += 1;
+                report.bad += 1;
                 sh.fail(format!(
                     "stuck client closed with {c} {r:?}, not 1008 slow client"
                 ));
             }
             ReadEnd::Broken(e) => {
-                bad += 1;
+                report.bad += 1;
                 sh.fail(format!(
-                    "stuck client: connection ended without the 1008 close frame: {e}"
+                    "stuck client: connection ended without a close frame: {e}"
                 ));
             }
             ReadEnd::Deadline | ReadEnd::Seen => {
-                bad += 1;
-                sh.fail("stuck client never closed by the server".into());
+                report.bad += 1;
+                sh.fail("stuck client neither shed nor closed by the server".into());
             }
         }
     }
-    (ok, bad)
+    report
 }
 
 /// Opens `n` connections at once on `/v1/ws/blocks`; each must get its `Hello` (or an
