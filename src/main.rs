@@ -191,6 +191,10 @@ struct ServerArgs {
     /// for a cluster's seeds).
     #[arg(long)]
     source: Vec<String>,
+    /// NATS credentials for --publish or --source, from a file (TOML: `user` and `password`,
+    /// or `token`; not readable by others; NKey/JWT .creds files are not supported).
+    #[arg(long)]
+    nats_creds: Option<PathBuf>,
     /// JetStream stream name.
     #[arg(long, default_value = "RINGGATE")]
     nats_stream: String,
@@ -385,6 +389,7 @@ impl ServerArgs {
         c.io_memory = self.io_memory_kib * 1024;
         c.nats.publish = self.publish.clone();
         c.nats.source = self.source.clone();
+        c.nats.creds_file = self.nats_creds.clone();
         c.nats.stream = self.nats_stream.clone();
         c.nats.max_age = self.nats_max_age;
         c.nats.max_bytes = self.nats_max_gib << 30;

@@ -349,6 +349,10 @@ pub struct BusStats {
     pub republished: AtomicU64,
     /// Connections made (the first one included).
     pub connects: AtomicU64,
+    /// Connection attempts that failed (unreachable, refused credentials, stream refused).
+    pub connect_failures: AtomicU64,
+    /// Of those, the ones where the server refused the credentials.
+    pub auth_refused: AtomicU64,
 }
 
 impl StatsHub {

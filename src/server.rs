@@ -76,6 +76,10 @@ pub enum ServerError {
     /// An edge (`--source`) cannot read the origin's NATS stream, or is misconfigured.
     #[error("edge: {0}")]
     Edge(String),
+    /// `--nats-creds`: the file is unreadable, malformed, readable by others, of a kind not
+    /// supported (NKey/JWT), or the URLs carry credentials too.
+    #[error("{0}")]
+    NatsCreds(String),
     /// The NATS publisher thread could not start.
     #[error("publisher: cannot start: {0}")]
     Publisher(io::Error),
@@ -211,6 +215,7 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
         let keys = read_keys(path).map_err(ServerError::AuthKeys)?;
         hub.auth = Some(Arc::new(AuthKeys::new(keys)));
     }
+    let nats_creds = config.nats.credentials().map_err(ServerError::NatsCreds)?;
     if config.nats.is_edge() {
         if config.history_dir.is_some() {
             return Err(ServerError::Edge(
@@ -218,7 +223,8 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
                     .into(),
             ));
         }
-        hub.epoch = edge::discover_epoch(&config.nats.source, &config.nats.stream, EDGE_WAIT)
+        let (urls, creds) = (&config.nats.source, nats_creds.as_ref());
+        hub.epoch = edge::discover_epoch(urls, creds, &config.nats.stream, EDGE_WAIT)
             .map_err(|e| ServerError::Edge(e.to_string()))?;
     }
     let history = if config.history_enabled() {
@@ -230,7 +236,7 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
     } else {
         None
     };
-    if config.nats.publish_settings().is_some() {
+    if !config.nats.publish.is_empty() {
         hub.bus = Some(Arc::default());
     }
     // REST answers the empty chain's bodies until the tailer's first publication.
@@ -318,6 +324,7 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
     if config.nats.is_edge() {
         let edge = edge::spawn(EdgeSetup {
             urls: config.nats.source.clone(),
+            creds: nats_creds,
             stream: config.nats.stream.clone(),
             epoch: hub.epoch,
             shards: senders,
@@ -330,7 +337,7 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
         server.tailer = Some(edge);
         return Ok(server);
     }
-    let bus = match config.nats.publish_settings() {
+    let bus = match config.nats.publish_settings(nats_creds) {
         Some(settings) => {
             let stats = hub.bus.clone().unwrap_or_default();
             let (sender, thread) = publisher::spawn(settings, hub.epoch, flag.clone(), stats)

@@ -12,9 +12,10 @@ use std::process::{Child, Command};
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use common::nats::{read_stream, NatsServer};
+use common::nats::{read_stream, read_stream_as, NatsServer};
 use common::*;
 use resume_support::{body, is_event, opening, read_until, str_of, Item};
+use ringgate::bus::creds::{self, Credentials};
 use ringgate::history::record;
 use ringgate::ingest::ring::scratch_dir;
 use ringgate::model::gap::GapReason;
@@ -492,4 +493,211 @@ fn the_cli_runs_an_origin_and_an_edge_of_the_same_epoch() {
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(err.contains("no --ring"), "{err}");
     let _ = std::fs::remove_file(&path);
+}
+
+fn refs(v: &[std::ffi::OsString]) -> Vec<&std::ffi::OsStr> {
+    v.iter().map(|a| a.as_os_str()).collect()
+}
+
+/// A `--nats-creds` file holding `text`, readable by its owner only.
+fn creds_file(text: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = scratch_dir().join(unique_name("nats-creds"));
+    std::fs::write(&path, text).expect("write the creds file");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+    path
+}
+
+#[test]
+fn the_cli_origin_and_edge_log_in_with_a_user_and_password_from_a_creds_file() {
+    let _serial = one_at_a_time();
+    let nats = NatsServer::start_with_auth("user: rg\npassword: \"pw 1\"");
+    let good = creds_file("user = \"rg\"\npassword = \"pw 1\"\n");
+    let path = ring_path("nats-creds-cli");
+    let mut writer = ringgate_write(&path, 2_000, 3);
+    let url = nats.url();
+    let base = [
+        "--listen",
+        "127.0.0.1:0",
+        "--shards",
+        "1",
+        "--no-pin",
+        "--nats-max-gib",
+        "1",
+        "--nats-creds",
+    ];
+    let with = |more: &[&std::ffi::OsStr]| -> Vec<std::ffi::OsString> {
+        let mut v: Vec<std::ffi::OsString> = base.iter().map(|a| a.into()).collect();
+        v.push(good.clone().into());
+        v.extend(more.iter().map(|a| a.to_os_string()));
+        v
+    };
+    let origin_args = with(&[
+        "--ring".as_ref(),
+        path.as_os_str(),
+        "--publish".as_ref(),
+        url.as_ref(),
+    ]);
+    let edge_args = with(&["--source".as_ref(), url.as_ref()]);
+    let origin = ServeProcess::start(&refs(&origin_args));
+    let edge = ServeProcess::start(&refs(&edge_args));
+    wait_until("the edge serves frames", || {
+        json_u64(&edge.get("/v1/status", "").1, "server_seqno") > 100
+    });
+    let (_, o) = origin.get("/v1/status", "");
+    let (_, e) = edge.get("/v1/status", "");
+    assert_eq!(json_u64(&e, "epoch"), json_u64(&o, "epoch"), "{e}\n{o}");
+    let (_, metrics) = origin.get("/metrics", "");
+    assert!(
+        metrics.contains("ringgate_bus_auth_refused_total 0\n"),
+        "{metrics}"
+    );
+    assert!(writer.wait().expect("writer").success());
+    edge.stop(false);
+    origin.stop(false);
+    let creds = creds::read(&good).expect("the creds file");
+    let frames = read_stream_as(&url, Some(&creds), "RINGGATE");
+    assert!(frames.len() > 100, "the stream holds the origin's frames");
+    // Without the file, the same server refuses the edge at once, saying so.
+    let refused = Command::new(env!("CARGO_BIN_EXE_ringgate"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-pin",
+            "--source",
+            &url,
+        ])
+        .output()
+        .expect("run");
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("credentials refused") && err.contains("Authorization Violation"),
+        "{err}"
+    );
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&good);
+}
+
+#[test]
+fn a_token_from_a_creds_file_carries_the_origin_and_the_edge() {
+    let _serial = one_at_a_time();
+    let nats = NatsServer::start_with_auth("token: \"t0k3n\"");
+    let token = creds_file("token = \"t0k3n\"\n");
+    let path = ring_path("nats-creds-token");
+    let mut writer = ringgate_write(&path, 4_000, 2);
+    let mut config = scale_config(&path);
+    config.nats.publish = vec![nats.url()];
+    config.nats.creds_file = Some(token.clone());
+    let origin = start_gateway(config);
+    let mut config = scale_config(Path::new("/nonexistent-ring"));
+    config.nats.source = vec![nats.url()];
+    config.nats.creds_file = Some(token.clone());
+    let edge = start_gateway(config);
+    assert!(writer.wait().expect("writer").success());
+    let head = settle_origin(&origin);
+    settle_edge(&edge, head);
+    let creds = Credentials::Token("t0k3n".into());
+    let frames = read_stream_as(&nats.url(), Some(&creds), "RINGGATE");
+    assert_every_frame_once_in_order(&frames, origin.stats().epoch, head);
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&token);
+}
+
+#[test]
+fn refused_credentials_are_counted_and_logged_while_the_origin_serves_its_clients() {
+    let _serial = one_at_a_time();
+    let nats = NatsServer::start_with_auth("user: rg\npassword: right");
+    let wrong = creds_file("user = \"rg\"\npassword = \"wrong\"\n");
+    let path = ring_path("nats-creds-wrong");
+    let mut writer = ringgate_write(&path, 2_000, 3);
+    let mut config = scale_config(&path);
+    config.nats.publish = vec![nats.url()];
+    config.nats.creds_file = Some(wrong.clone());
+    let origin = start_gateway(config);
+    let bus = server(&origin).bus_stats().expect("publishing").clone();
+    wait_until("the server refused the credentials twice", || {
+        bus.auth_refused.load(Ordering::Relaxed) >= 2
+    });
+    // The origin's own clients are served all the while.
+    let mut client = WsClient::connect(origin.addr, "/v1/ws");
+    let got_events = (0..50).any(|_| match client.next() {
+        ServerFrame::Json(v) => sonic_rs::JsonValueTrait::get(&v, "Events").is_some(),
+        other => panic!("{other:?}"),
+    });
+    assert!(got_events, "the origin serves events");
+    assert_eq!(bus.acked.load(Ordering::Relaxed), 0);
+    assert_eq!(bus.connects.load(Ordering::Relaxed), 0);
+    let (_, metrics) = RawClient::request(origin.addr, "GET /metrics HTTP/1.1\r\n\r\n")
+        .split_once("\r\n\r\n")
+        .map(|(h, b)| (h.to_owned(), b.to_owned()))
+        .expect("a response");
+    let refused = bus.auth_refused.load(Ordering::Relaxed);
+    assert!(refused >= 2);
+    assert!(
+        metrics.contains("ringgate_bus_auth_refused_total ")
+            && !metrics.contains("ringgate_bus_auth_refused_total 0\n"),
+        "{metrics}"
+    );
+    // An edge with the wrong credentials does not start, and says why.
+    let mut config = scale_config(Path::new("/nonexistent-ring"));
+    config.nats.source = vec![nats.url()];
+    config.nats.creds_file = Some(wrong.clone());
+    let Err(err) = ringgate::server::start(config) else {
+        panic!("the edge is refused");
+    };
+    let err = err.to_string();
+    assert!(
+        err.contains("credentials refused") && err.contains("--nats-creds"),
+        "{err}"
+    );
+    assert!(writer.wait().expect("writer").success());
+    let _ = std::fs::remove_file(&path);
+    let _ = std::fs::remove_file(&wrong);
+}
+
+#[test]
+fn a_bad_creds_file_is_refused_at_startup_with_what_is_wrong() {
+    use std::os::unix::fs::PermissionsExt;
+    let malformed = creds_file("rg:secret\n");
+    let open = creds_file("token = \"t\"\n");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o644)).expect("chmod");
+    let nkey = creds_file(
+        "-----BEGIN NATS USER JWT-----\neyJ0eXAiOiJKV1QifQ\n------END NATS USER JWT------\n\n\
+         -----BEGIN USER NKEY SEED-----\nSUACSSL3UAHUDXKFSNVUZRF5UHPMWZ6BFDTJ7M6USDXIEDNPPQYYYCU3VY\n\
+         ------END USER NKEY SEED------\n",
+    );
+    let good = creds_file("token = \"t\"\n");
+    // No nats-server needed: the file is checked before any connection.
+    let cases = [
+        (&malformed, "nats://127.0.0.1:1", "not valid TOML"),
+        (&open, "nats://127.0.0.1:1", "other users can read it"),
+        (&nkey, "nats://127.0.0.1:1", "NKey/JWT credentials file"),
+        (
+            &good,
+            "nats://u:p@127.0.0.1:1",
+            "both in a NATS URL and in --nats-creds",
+        ),
+    ];
+    for (file, url, why) in cases {
+        for role in ["--source", "--publish"] {
+            let mut cmd = Command::new(env!("CARGO_BIN_EXE_ringgate"));
+            cmd.args(["serve", "--listen", "127.0.0.1:0", "--no-pin", role, url]);
+            if role == "--publish" {
+                cmd.args(["--ring", "/nonexistent-ring"]);
+            }
+            let out = cmd.arg("--nats-creds").arg(file).output().expect("run");
+            assert!(!out.status.success(), "{role} {why}");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert!(err.contains(why), "{role} {why}: {err}");
+            assert!(
+                err.contains(&file.display().to_string()) || why.contains("URL"),
+                "{err}"
+            );
+        }
+    }
+    for f in [malformed, open, nkey, good] {
+        let _ = std::fs::remove_file(f);
+    }
 }

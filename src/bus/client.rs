@@ -15,6 +15,8 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::{Duration, Instant};
 
+use crate::bus::creds::Credentials;
+
 /// Bytes read from the socket at a time.
 const READ_CHUNK: usize = 64 << 10;
 /// The longest control line accepted from the server.
@@ -80,13 +82,25 @@ pub fn address(url: &str) -> (&str, String) {
     (host, fields)
 }
 
+/// Whether `url` carries credentials (`user:password@` or `token@`).
+pub fn has_credentials(url: &str) -> bool {
+    !address(url).1.is_empty()
+}
+
 impl Connection {
-    /// Connects to the first of `urls` that answers, within `timeout` each (user and password
-    /// or a token ride in the URL; NKey/JWT credentials are not supported).
-    pub fn connect(urls: &[String], name: &str, timeout: Duration) -> io::Result<Connection> {
+    /// Connects to the first of `urls` that answers, within `timeout` each, with `creds`
+    /// (`--nats-creds`) or else the credentials in the URL. A server that refuses the
+    /// credentials is an `Err` of kind `PermissionDenied`.
+    pub fn connect(
+        urls: &[String],
+        creds: Option<&Credentials>,
+        name: &str,
+        timeout: Duration,
+    ) -> io::Result<Connection> {
         let mut last = io::Error::new(io::ErrorKind::NotFound, "no NATS url given");
         for url in urls {
-            let (addr, auth) = address(url);
+            let (addr, in_url) = address(url);
+            let auth = creds.map_or(in_url, Credentials::connect_fields);
             match Connection::connect_one(addr, &auth, name, timeout) {
                 Ok(c) => return Ok(c),
                 Err(e) => last = io::Error::new(e.kind(), format!("{url}: {e}")),
@@ -132,6 +146,12 @@ impl Connection {
                 "PONG" => return Ok(c),
                 "+OK" => {}
                 l if l.starts_with("INFO ") => {}
+                l if l.contains("Authorization Violation") => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        format!("credentials refused by the server ({l:.200})"),
+                    ))
+                }
                 l => return Err(bad(format!("connect refused: {l:.200}"))),
             }
         }

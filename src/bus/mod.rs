@@ -5,6 +5,7 @@
 //! Parts:
 //! - `client`: a minimal blocking NATS client (text protocol, one `std` socket), for plain
 //!   threads; no async runtime (docs/decisions/nats-client.md).
+//! - `creds`: the `--nats-creds` file (user and password, or a token).
 //! - `stream`: the stream's settings and subjects, a frame's envelope (subject, headers,
 //!   body = its history record), the `$JS.API` requests.
 //! - `publisher`: the origin's publisher thread and the tailer's never-blocking end of it.
@@ -16,5 +17,6 @@
 //! encoder), `log` and `metrics` (its counters); never glommio.
 
 pub mod client;
+pub mod creds;
 pub mod publisher;
 pub mod stream;

@@ -13,7 +13,9 @@
 //! again, in seqno order; the `Nats-Msg-Id` (`<epoch>:<seqno>`) makes JetStream drop the ones
 //! it already stored (within the stream's duplicate window), so the stream holds each frame
 //! once. While it is disconnected the in-flight frames stay held and the queue fills: a
-//! longer outage becomes a counted `bus_lost` Gap, never a stalled tailer.
+//! longer outage becomes a counted `bus_lost` Gap, never a stalled tailer. Credentials the
+//! server refuses are the same: a failed connect (counted as `auth_refused`, logged as
+//! `bus_auth_refused`), retried with the same backoff, while the origin serves its clients.
 //!
 //! Invariants: frames reach the stream in `server_seqno` order; nothing is published twice
 //! into the stream (dedup id); the thread exits when the tailer's sender is dropped, after
@@ -29,6 +31,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crate::bus::client::Connection;
+use crate::bus::creds::Credentials;
 use crate::bus::stream::{ensure_stream, headers, subject, StreamSettings};
 use crate::history::record;
 use crate::log::{self, Level};
@@ -51,6 +54,8 @@ const SID_API: u64 = 2;
 pub struct PublishSettings {
     /// `nats://host:port` of one or more servers of the cluster.
     pub urls: Vec<String>,
+    /// `--nats-creds`, read at startup; `None`: whatever the URLs carry.
+    pub creds: Option<Credentials>,
     pub stream: StreamSettings,
     /// Frames the tailer may queue for the publisher before losing them.
     pub queue_frames: usize,
@@ -265,21 +270,35 @@ impl Publisher {
 
     /// Connects, checks the stream, and publishes every unacked frame again.
     fn connect(&mut self) {
-        let urls = &self.settings.urls;
-        let result =
-            Connection::connect(urls, "ringgate-origin", CONNECT_TIMEOUT).and_then(|mut c| {
-                ensure_stream(&mut c, &self.settings.stream, SID_API)?;
-                c.subscribe(&format!("{}*", self.ack_prefix), SID_ACKS);
-                Ok(c)
-            });
+        let s = &self.settings;
+        let result = Connection::connect(
+            &s.urls,
+            s.creds.as_ref(),
+            "ringgate-origin",
+            CONNECT_TIMEOUT,
+        )
+        .and_then(|mut c| {
+            ensure_stream(&mut c, &s.stream, SID_API)?;
+            c.subscribe(&format!("{}*", self.ack_prefix), SID_ACKS);
+            Ok(c)
+        });
         let mut c = match result {
             Ok(c) => c,
             Err(e) => {
                 self.retry_at = Instant::now() + self.retry_wait;
                 self.retry_wait = (self.retry_wait * 2).min(RETRY_MAX);
+                self.stats.connect_failures.fetch_add(1, Ordering::Relaxed);
+                let refused = e.kind() == io::ErrorKind::PermissionDenied;
+                if refused {
+                    self.stats.auth_refused.fetch_add(1, Ordering::Relaxed);
+                }
                 log::event(
                     Level::Warn,
-                    "bus_unreachable",
+                    if refused {
+                        "bus_auth_refused"
+                    } else {
+                        "bus_unreachable"
+                    },
                     &[("error", e.to_string().as_str().into())],
                 );
                 return;

@@ -2,8 +2,11 @@
 //! to a NATS JetStream stream, an edge serves that stream instead of a ring
 //! (docs/scale-out.md).
 
+use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::bus::client::has_credentials;
+use crate::bus::creds::{self, Credentials};
 use crate::bus::publisher::PublishSettings;
 use crate::bus::stream::StreamSettings;
 
@@ -16,6 +19,10 @@ pub struct NatsConfig {
     /// Edge: NATS servers to consume the stream from, instead of reading a ring (one or more
     /// seeds of one cluster). Empty: a normal gateway on a ring.
     pub source: Vec<String>,
+    /// `--nats-creds`: a file with the credentials for `publish` or `source` (user and
+    /// password, or a token; `crate::bus::creds`), read at startup. `None`: none, or the
+    /// ones in the URLs.
+    pub creds_file: Option<PathBuf>,
     /// Stream name (and first subject token). Default `RINGGATE`.
     pub stream: String,
     /// Oldest frame the stream keeps. Default 24 h: an edge serves resume and `from_block`
@@ -39,6 +46,7 @@ impl Default for NatsConfig {
         NatsConfig {
             publish: Vec::new(),
             source: Vec::new(),
+            creds_file: None,
             stream: "RINGGATE".into(),
             max_age: Duration::from_secs(24 * 3600),
             max_bytes: 8 << 30,
@@ -65,10 +73,34 @@ impl NatsConfig {
         }
     }
 
-    /// The publisher's settings, when this gateway publishes.
-    pub fn publish_settings(&self) -> Option<PublishSettings> {
+    /// The credentials of `--nats-creds`, read and checked (`Ok(None)` without the flag).
+    /// Refused: a bad file (see `crate::bus::creds`), or credentials in a URL too.
+    pub fn credentials(&self) -> Result<Option<Credentials>, String> {
+        let Some(path) = &self.creds_file else {
+            return Ok(None);
+        };
+        if self.publish.is_empty() && self.source.is_empty() {
+            return Err("--nats-creds without --publish or --source".into());
+        }
+        if self
+            .publish
+            .iter()
+            .chain(&self.source)
+            .any(|u| has_credentials(u))
+        {
+            return Err(
+                "credentials both in a NATS URL and in --nats-creds: keep them in the file".into(),
+            );
+        }
+        creds::read(path).map(Some)
+    }
+
+    /// The publisher's settings, when this gateway publishes, with `creds` from
+    /// [`NatsConfig::credentials`].
+    pub fn publish_settings(&self, creds: Option<Credentials>) -> Option<PublishSettings> {
         (!self.publish.is_empty()).then(|| PublishSettings {
             urls: self.publish.clone(),
+            creds,
             stream: self.stream_settings(),
             queue_frames: self.queue_frames,
             max_in_flight: self.max_in_flight,

@@ -442,6 +442,16 @@ fn render_bus(out: &mut String, b: &crate::metrics::BusStats) {
             "Connections to NATS made.",
             ld(&b.connects),
         ),
+        (
+            "ringgate_bus_connect_failures_total",
+            "Connection attempts to NATS that failed (the log says why: bus_unreachable, bus_auth_refused).",
+            ld(&b.connect_failures),
+        ),
+        (
+            "ringgate_bus_auth_refused_total",
+            "Connection attempts whose credentials NATS refused (check --nats-creds).",
+            ld(&b.auth_refused),
+        ),
     ] {
         family(out, name, "counter", help);
         let _ = writeln!(out, "{name} {v}");

@@ -3,7 +3,8 @@
 //!
 //! Each server gets a free port and a store dir of its own; it is killed on drop (and its
 //! store removed). [`NatsServer::restart`] kills it and starts it again on the same port and
-//! store, as an operator's restart would.
+//! store, as an operator's restart would. [`NatsServer::start_with_auth`] starts one whose
+//! config file requires credentials.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -11,6 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ringgate::bus::client::{Connection, Message};
+use ringgate::bus::creds::Credentials;
 use ringgate::bus::stream::{create_consumer, header, AckInfo, Start};
 
 use super::{unique_name, DEADLINE};
@@ -20,10 +22,25 @@ pub struct NatsServer {
     child: Option<Child>,
     pub port: u16,
     store: PathBuf,
+    /// `-c FILE`: the server's config file, when it has one.
+    conf: Option<PathBuf>,
 }
 
 impl NatsServer {
     pub fn start() -> NatsServer {
+        NatsServer::start_conf(None)
+    }
+
+    /// A server whose config file holds `authorization` (the block's content, as
+    /// `user: u\npassword: p` or `token: t`): clients must present those credentials.
+    pub fn start_with_auth(authorization: &str) -> NatsServer {
+        let conf = scratch_dir().join(unique_name("nats-conf"));
+        std::fs::write(&conf, format!("authorization {{\n{authorization}\n}}\n"))
+            .expect("write the nats-server config");
+        NatsServer::start_conf(Some(conf))
+    }
+
+    fn start_conf(conf: Option<PathBuf>) -> NatsServer {
         let port = TcpListener::bind("127.0.0.1:0")
             .and_then(|l| l.local_addr())
             .expect("a free port")
@@ -33,6 +50,7 @@ impl NatsServer {
             child: None,
             port,
             store,
+            conf,
         };
         s.spawn();
         s
@@ -44,7 +62,11 @@ impl NatsServer {
     }
 
     fn spawn(&mut self) {
-        let child = Command::new("nats-server")
+        let mut command = Command::new("nats-server");
+        if let Some(conf) = &self.conf {
+            command.arg("-c").arg(conf);
+        }
+        let child = command
             .args([
                 "-js",
                 "-a",
@@ -86,6 +108,9 @@ impl Drop for NatsServer {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.store);
+        if let Some(conf) = &self.conf {
+            let _ = std::fs::remove_file(conf);
+        }
     }
 }
 
@@ -102,7 +127,13 @@ pub struct StreamFrame {
 /// Every message `stream` holds now, from its start (read until the consumer says none is
 /// pending).
 pub fn read_stream(url: &str, stream: &str) -> Vec<StreamFrame> {
-    let mut c = Connection::connect(&[url.to_owned()], "test-reader", Duration::from_secs(2))
+    read_stream_as(url, None, stream)
+}
+
+/// [`read_stream`] with `creds`.
+pub fn read_stream_as(url: &str, creds: Option<&Credentials>, stream: &str) -> Vec<StreamFrame> {
+    let urls = [url.to_owned()];
+    let mut c = Connection::connect(&urls, creds, "test-reader", Duration::from_secs(2))
         .expect("connect to nats-server");
     c.subscribe("_TEST.read", 1);
     let filter = format!("{stream}.>");

@@ -35,6 +35,7 @@ use std::time::{Duration, Instant};
 
 use super::shard_link::{PushMode, ShardLink};
 use crate::bus::client::{Connection, Message};
+use crate::bus::creds::Credentials;
 use crate::bus::stream::{create_consumer, header, AckInfo, Start};
 use crate::handoff::fanout::FanoutSender;
 use crate::history::record::{self, Originals};
@@ -59,6 +60,8 @@ const SID_API: u64 = 2;
 #[derive(Debug)]
 pub struct EdgeSetup {
     pub urls: Vec<String>,
+    /// `--nats-creds`, read at startup; `None`: whatever the URLs carry.
+    pub creds: Option<Credentials>,
     pub stream: String,
     /// The origin's epoch (from [`discover_epoch`]).
     pub epoch: u64,
@@ -71,13 +74,25 @@ pub struct EdgeSetup {
 }
 
 /// The epoch of the newest frame on `stream`: an edge serves that epoch. Waits up to
-/// `timeout` for the stream to exist and hold a frame.
-pub fn discover_epoch(urls: &[String], stream: &str, timeout: Duration) -> io::Result<u64> {
+/// `timeout` for the stream to exist and hold a frame; refused credentials fail at once
+/// (waiting cannot fix them).
+pub fn discover_epoch(
+    urls: &[String],
+    creds: Option<&Credentials>,
+    stream: &str,
+    timeout: Duration,
+) -> io::Result<u64> {
     let deadline = Instant::now() + timeout;
     loop {
-        let err = match newest_epoch(urls, stream) {
+        let err = match newest_epoch(urls, creds, stream) {
             Ok(Some(epoch)) => return Ok(epoch),
             Ok(None) => io::Error::new(io::ErrorKind::NotFound, "the stream holds no frame"),
+            Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("NATS: {e} (check --nats-creds)"),
+                ))
+            }
             Err(e) => e,
         };
         if Instant::now() >= deadline {
@@ -90,8 +105,12 @@ pub fn discover_epoch(urls: &[String], stream: &str, timeout: Duration) -> io::R
     }
 }
 
-fn newest_epoch(urls: &[String], stream: &str) -> io::Result<Option<u64>> {
-    let mut c = Connection::connect(urls, "ringgate-edge", CONNECT_TIMEOUT)?;
+fn newest_epoch(
+    urls: &[String],
+    creds: Option<&Credentials>,
+    stream: &str,
+) -> io::Result<Option<u64>> {
+    let mut c = Connection::connect(urls, creds, "ringgate-edge", CONNECT_TIMEOUT)?;
     let deliver = format!("_RG_EDGE.{}.epoch", std::process::id());
     c.subscribe(&deliver, SID_DELIVER);
     let filter = format!("{stream}.>");
@@ -128,6 +147,7 @@ pub fn spawn(setup: EdgeSetup) -> io::Result<JoinHandle<()>> {
 
 struct Edge {
     urls: Vec<String>,
+    creds: Option<Credentials>,
     stream: String,
     epoch: u64,
     links: Vec<ShardLink>,
@@ -161,6 +181,7 @@ impl Edge {
                 .map(|tx| ShardLink::new(tx, Arc::clone(&setup.shutdown)))
                 .collect(),
             urls: setup.urls,
+            creds: setup.creds,
             stream: setup.stream,
             epoch: setup.epoch,
             history: setup.history,
@@ -206,7 +227,8 @@ impl Edge {
         let deliver = format!("_RG_EDGE.{}.{}", std::process::id(), self.generation);
         let filter = format!("{}.{}.>", self.stream, self.epoch);
         let start = Start::Sequence(self.next_stream_seq);
-        let mut c = match Connection::connect(&self.urls, "ringgate-edge", CONNECT_TIMEOUT)
+        let creds = self.creds.as_ref();
+        let mut c = match Connection::connect(&self.urls, creds, "ringgate-edge", CONNECT_TIMEOUT)
             .and_then(|mut c| {
                 c.subscribe(&deliver, SID_DELIVER);
                 create_consumer(
