@@ -3,14 +3,17 @@
 //!
 //! Model (what is measured): a synthetic writer process commits events into a real-format
 //! ring file at a set rate (or flat out); the gateway under test (`ringgate serve`, or the
-//! tokio baseline in [`baseline`], or the one-thread floor in [`floor`]) tails it; the load client in this process opens N
+//! tokio baseline in [`baseline`], or the one-thread floor in [`floor`]) tails it (or, target
+//! `edge`, an origin ringgate tails it and publishes to NATS JetStream, and an edge ringgate
+//! serves the stream); the load client in this process opens N
 //! connections with chosen subscriptions (plus optional stuck clients that never read) and
 //! records, per event, `receipt time − timestamp_ns` on CLOCK_REALTIME. Reported: delivered
 //! events/s (total, per-client min and median), latency percentiles, frames/s, bytes/s,
 //! drops, the gateway's CPU time and memory, and which cores each side had.
 //!
 //! ```text
-//! cargo bench --bench pipeline -- <scenario> [--target ringgate|floor|baseline|both|all]
+//! cargo bench --bench pipeline -- <scenario>
+//!       [--target ringgate|floor|baseline|both|all|edge|scaleout]
 //!       [--clients N] [--rate R] [--duration S] [--warmup S] [--shards N] ...
 //! ```
 //!
@@ -69,6 +72,11 @@ pub enum TargetArg {
     Both,
     /// ringgate, the floor and the baseline.
     All,
+    /// ringgate as an edge: the load client reads an edge (`--source`) fed by an origin
+    /// (`--publish`) through a nats-server started for the run (`nats-server` on PATH).
+    Edge,
+    /// ringgate (the origin, read directly) and the edge, one after the other.
+    Scaleout,
 }
 
 /// The scenarios of the benchmark plan (letters as in the plan, or their names).
@@ -112,8 +120,8 @@ pub enum Scenario {
 pub struct Args {
     /// Scenario to run; without one, usage is printed and the program exits 0.
     pub scenario: Option<Scenario>,
-    /// Gateway(s) to measure; `all` (ringgate, floor, baseline) and `both` (ringgate,
-    /// baseline) run each in turn with the same parameters.
+    /// Gateway(s) to measure; `all` (ringgate, floor, baseline), `both` (ringgate,
+    /// baseline) and `scaleout` (ringgate, edge) run each in turn with the same parameters.
     #[arg(long, value_enum, default_value = "all")]
     pub target: TargetArg,
     /// Reading clients (overrides the scenario's client counts).

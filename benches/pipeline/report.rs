@@ -247,6 +247,15 @@ fn metrics(r: &RunOutcome) -> Vec<(String, Option<f64>, String)> {
                 Some(pct),
                 format!("{pct:.0}%"),
             );
+            let events: u64 = load.conns.iter().map(|c| c.events).sum();
+            if events > 0 {
+                let us = g.window_cpu_s * 1e6 / events as f64;
+                push(
+                    "gateway CPU per delivered event (µs)",
+                    Some(us),
+                    format!("{us:.1}"),
+                );
+            }
         }
         let mib = |kib: u64| kib as f64 / 1024.0;
         for (label, kib) in [
@@ -346,6 +355,24 @@ mod tests {
         assert!(t
             .markdown()
             .starts_with("**test**\n\n| metric | ringgate |"));
+    }
+
+    #[test]
+    fn gateway_cpu_per_delivered_event_is_window_cpu_over_events() {
+        let mut a = run("ringgate", &[4000, 2000], &[1000]);
+        a.gateway = Some(GatewayCost {
+            window_cpu_s: 0.012,
+            ..GatewayCost::default()
+        });
+        let mut e = run("edge", &[6000], &[1000]);
+        e.gateway = Some(GatewayCost {
+            window_cpu_s: 0.024,
+            ..GatewayCost::default()
+        });
+        let t = Table::from_runs("test", &[a, e]);
+        assert_eq!(cell(&t, "gateway CPU per delivered event (µs)", 0), "2.0");
+        assert_eq!(cell(&t, "gateway CPU per delivered event (µs)", 1), "4.0");
+        assert_eq!(cell(&t, "gateway CPU per delivered event (µs)", 2), "0.50");
     }
 
     #[test]

@@ -1,5 +1,8 @@
 //! The machinery every scenario shares: start a writer and a gateway over a fresh ring, open
 //! the load, sample the gateway at the window edges, and turn it all into a [`RunOutcome`].
+//! The `edge` target puts a real `nats-server -js` and an origin ringgate (`--publish`)
+//! behind the gateway under test, an edge ringgate (`--source`): the load client reads the
+//! edge, and the origin's and nats-server's CPU are sampled at the same edges.
 //!
 //! Runs on the harness's main thread (plus one sampler thread per run). Inputs: a
 //! [`RunSpec`] and the parsed [`Args`]. Output: one [`RunOutcome`] per run.
@@ -7,7 +10,8 @@
 //! Invariants: every child process and ring file belongs to a guard that removes it on drop
 //! (panics included); every wait has a timeout; only loopback addresses are used; a run's
 //! parameters reach the processes under test (flags below), never just the table title; a
-//! gateway past `--max-gateway-rss-mib` is killed and the run says so.
+//! gateway past `--max-gateway-rss-mib` is killed and the run says so; nats-server's store
+//! is a temp dir removed with it.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -42,6 +46,9 @@ pub enum Target {
     /// The simplest program doing the same job ([`super::floor`]).
     Floor,
     Baseline,
+    /// ringgate as an edge (`--source`) of an origin ringgate (`--publish`) through a
+    /// nats-server started for the run (docs/scale-out.md).
+    Edge,
 }
 
 impl Target {
@@ -50,8 +57,37 @@ impl Target {
             Target::Ringgate => "ringgate",
             Target::Floor => "floor",
             Target::Baseline => "baseline",
+            Target::Edge => "edge",
         }
     }
+}
+
+/// The processes of a run that are not the gateway under test but serve it: for the edge
+/// target, the origin gateway and nats-server (in that order). Dropped after the gateway:
+/// each is stopped, then the nats-server store is removed.
+#[derive(Debug, Default)]
+pub(super) struct Behind {
+    pub(super) procs: Vec<(&'static str, ChildGuard)>,
+    store: Option<PathBuf>,
+}
+
+impl Drop for Behind {
+    fn drop(&mut self) {
+        for (_, p) in &mut self.procs {
+            p.stop(Duration::from_secs(2));
+        }
+        if let Some(dir) = &self.store {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A started run: the writer, the gateway under test at `addr`, and what is behind it.
+pub(super) struct Started {
+    pub(super) writer: ChildGuard,
+    pub(super) gateway: ChildGuard,
+    pub(super) addr: std::net::SocketAddr,
+    pub(super) behind: Behind,
 }
 
 /// One measured configuration.
@@ -102,6 +138,8 @@ struct Edges {
     proc: [ProcSample; 2],
     ring: [Option<u64>; 2],
     counters: [Option<GatewayCounters>; 2],
+    /// The processes behind the gateway ([`Behind::procs`], same order), at the edges.
+    behind: Vec<[ProcSample; 2]>,
     /// The gateway's RSS when the memory guard killed it.
     killed_at_rss_kib: Option<u64>,
 }
@@ -133,15 +171,16 @@ impl Bench<'_> {
         );
     }
 
-    /// Starts the writer and then the gateway `target` over a fresh ring; returns both guards
-    /// and the gateway's address once it accepts connections.
+    /// Starts the writer and then the gateway `target` over a fresh ring (for the edge
+    /// target: nats-server, the origin, then the edge); returns once the gateway accepts
+    /// connections.
     pub(super) fn start(
         &self,
         target: Target,
         ring: &RingFile,
         rate: Option<u64>,
         lifetime: Duration,
-    ) -> Result<(ChildGuard, ChildGuard, std::net::SocketAddr), HarnessError> {
+    ) -> Result<Started, HarnessError> {
         let a = self.args;
         // The writer is this binary in its hidden writer mode: the library's synthetic driver
         // (the code `ringgate write` runs), so runs do not depend on that CLI's flags.
@@ -160,18 +199,17 @@ impl Bench<'_> {
             Duration::from_secs(20),
         )?;
         let addr = free_loopback_addr()?;
+        let mut behind = Behind::default();
         let mut g = match target {
             Target::Ringgate => {
-                let mut c = Command::new(ringgate_exe()?);
-                c.arg("serve")
-                    .arg("--ring")
-                    .arg(&ring.0)
-                    .arg("--listen")
-                    .arg(addr.to_string());
-                if let Some(s) = a.shards {
-                    c.arg("--shards").arg(s.to_string());
-                }
-                c.args(&a.ringgate_args);
+                let mut c = self.ringgate(addr)?;
+                c.arg("--ring").arg(&ring.0);
+                c
+            }
+            Target::Edge => {
+                let nats = self.start_behind_edge(ring, &mut behind)?;
+                let mut c = self.ringgate(addr)?;
+                c.arg("--source").arg(nats);
                 c
             }
             Target::Baseline => {
@@ -198,8 +236,66 @@ impl Bench<'_> {
         };
         g.env("RUST_LOG", "warn");
         let mut gateway = ChildGuard::spawn(target.name(), g, cpus(&a.gateway_cpus))?;
-        gateway.wait_listening(addr, Duration::from_secs(20))?;
-        Ok((writer, gateway, addr))
+        // An edge listens once it has found the origin's epoch on the stream (up to 30 s).
+        gateway.wait_listening(addr, Duration::from_secs(45))?;
+        Ok(Started {
+            writer,
+            gateway,
+            addr,
+            behind,
+        })
+    }
+
+    /// `ringgate serve --listen addr [--shards N] RINGGATE_ARGS…` (the caller adds the source).
+    fn ringgate(&self, addr: std::net::SocketAddr) -> Result<Command, HarnessError> {
+        let a = self.args;
+        let mut c = Command::new(ringgate_exe()?);
+        c.arg("serve").arg("--listen").arg(addr.to_string());
+        if let Some(s) = a.shards {
+            c.arg("--shards").arg(s.to_string());
+        }
+        c.args(&a.ringgate_args);
+        c.env("RUST_LOG", "warn");
+        Ok(c)
+    }
+
+    /// For the edge target: a fresh `nats-server -js` on a free port with a temp store, and
+    /// the origin (`ringgate serve --ring R --publish`, the same ringgate flags as the edge),
+    /// both put in `behind`; returns the NATS URL for the edge.
+    fn start_behind_edge(
+        &self,
+        ring: &RingFile,
+        behind: &mut Behind,
+    ) -> Result<String, HarnessError> {
+        let a = self.args;
+        let nats_addr = free_loopback_addr()?;
+        // On disk (the temp dir), as a deployment's file store is; not next to the ring in
+        // /dev/shm.
+        let name = ring.0.file_name().unwrap_or_default().to_string_lossy();
+        let store = std::env::temp_dir().join(format!("{name}.nats-store"));
+        behind.store = Some(store.clone());
+        let mut n = Command::new("nats-server");
+        n.args([
+            "-js",
+            "-a",
+            "127.0.0.1",
+            "-p",
+            &nats_addr.port().to_string(),
+            "-sd",
+        ])
+        .arg(&store)
+        .stderr(std::process::Stdio::null());
+        let mut nats = ChildGuard::spawn("nats-server", n, None)?;
+        nats.wait_listening(nats_addr, Duration::from_secs(20))?;
+        let url = format!("nats://{nats_addr}");
+        let origin_addr = free_loopback_addr()?;
+        let mut o = self.ringgate(origin_addr)?;
+        o.arg("--ring").arg(&ring.0).arg("--publish").arg(&url);
+        let mut origin = ChildGuard::spawn("origin", o, cpus(&a.gateway_cpus))?;
+        origin.wait_listening(origin_addr, Duration::from_secs(20))?;
+        behind.procs.push(("origin", origin));
+        behind.procs.push(("nats-server", nats));
+        Ok(url)
     }
 
     /// One measured configuration of one target.
@@ -214,7 +310,12 @@ impl Bench<'_> {
             .unwrap_or(Duration::from_secs_f64(a.warmup.max(0.0)));
         let ring = RingFile::new();
         let lifetime = warmup + spec.window + Duration::from_secs(120);
-        let (writer, mut gateway, addr) = self.start(target, &ring, spec.rate, lifetime)?;
+        let Started {
+            writer,
+            mut gateway,
+            addr,
+            behind,
+        } = self.start(target, &ring, spec.rate, lifetime)?;
         let ready = ProcSample::read(gateway.pid())?;
         eprintln!(
             "[{}] {}: {} clients + {} stuck connecting to {addr}",
@@ -232,6 +333,7 @@ impl Bench<'_> {
         let start = Instant::now() + warmup;
         let end = start + spec.window;
         let (pid, ring_path) = (gateway.pid(), ring.0.clone());
+        let behind_pids: Vec<u32> = behind.procs.iter().map(|(_, p)| p.pid()).collect();
         let rss_limit_kib = a.max_gateway_rss_mib.saturating_mul(1024);
         let sampler = std::thread::spawn(move || {
             let mut e = Edges::default();
@@ -242,6 +344,10 @@ impl Bench<'_> {
                 std::thread::sleep(at.min(tick).saturating_duration_since(Instant::now()));
                 if Instant::now() >= at {
                     e.proc[i] = ProcSample::read(pid).unwrap_or_default();
+                    e.behind.resize(behind_pids.len(), Default::default());
+                    for (k, &b) in behind_pids.iter().enumerate() {
+                        e.behind[k][i] = ProcSample::read(b).unwrap_or_default();
+                    }
                     e.ring[i] = ring_last_seqno(&ring_path);
                     e.counters[i] = gateway_counters(addr);
                     edges.next();
@@ -288,6 +394,19 @@ impl Bench<'_> {
                 }
             }
         }
+        let delivered: u64 = result.conns.iter().map(|c| c.events).sum();
+        for ((name, _), [p0, p1]) in behind.procs.iter().zip(&edges.behind) {
+            let cpu_s = p1.cpu_s - p0.cpu_s;
+            let pct = 100.0 * cpu_s / spec.window.as_secs_f64();
+            extra.push((format!("{name} CPU (% of one core)"), format!("{pct:.0}%")));
+            if delivered > 0 {
+                let us = cpu_s * 1e6 / delivered as f64;
+                extra.push((
+                    format!("{name} CPU per delivered event (µs)"),
+                    format!("{us:.1}"),
+                ));
+            }
+        }
         let outcome = RunOutcome {
             title: if spec.title.is_empty() {
                 target.name().into()
@@ -309,6 +428,7 @@ impl Bench<'_> {
             extra,
         };
         drop(gateway);
+        drop(behind);
         drop(writer);
         Ok(outcome)
     }

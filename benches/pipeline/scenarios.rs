@@ -13,7 +13,8 @@ use super::probe::head_server_seqno;
 use super::process::{allowed_cpus, machine_description, ProcSample};
 use super::report::{GatewayCost, RunOutcome};
 use super::runner::{
-    client_cpus, commit, loadavg, rate_label, Bench, HarnessError, RingFile, RunSpec, Target,
+    client_cpus, commit, loadavg, rate_label, Bench, HarnessError, RingFile, RunSpec, Started,
+    Target,
 };
 use super::{Args, Scenario, TargetArg};
 
@@ -40,6 +41,8 @@ pub fn run(scenario: Scenario, args: &Args) -> Result<(), HarnessError> {
         TargetArg::Floor => vec![Target::Floor],
         TargetArg::Both => vec![Target::Ringgate, Target::Baseline],
         TargetArg::All => vec![Target::Ringgate, Target::Floor, Target::Baseline],
+        TargetArg::Edge => vec![Target::Edge],
+        TargetArg::Scaleout => vec![Target::Ringgate, Target::Edge],
     };
     let window = Duration::from_secs_f64(args.duration.max(0.1));
     let rate = |default: Option<u64>| match args.rate {
@@ -224,7 +227,12 @@ impl Bench<'_> {
         let ring = RingFile::new();
         let fill_s = frames / rate.unwrap_or(1_000_000).max(1) + 60;
         let lifetime = window + Duration::from_secs(fill_s + 60);
-        let (writer, mut gateway, addr) = self.start(Target::Ringgate, &ring, rate, lifetime)?;
+        let Started {
+            writer,
+            mut gateway,
+            addr,
+            behind: _behind,
+        } = self.start(Target::Ringgate, &ring, rate, lifetime)?;
         // Wait until the store can hold the requested depth plus a margin.
         let deadline = Instant::now() + Duration::from_secs(fill_s);
         let head = loop {
@@ -317,8 +325,12 @@ impl Bench<'_> {
         window: Duration,
     ) -> Result<RunOutcome, HarnessError> {
         let ring = RingFile::new();
-        let (writer, mut gateway, addr) =
-            self.start(target, &ring, Some(10), window + Duration::from_secs(180))?;
+        let Started {
+            writer,
+            mut gateway,
+            addr,
+            behind,
+        } = self.start(target, &ring, Some(10), window + Duration::from_secs(180))?;
         std::thread::sleep(Duration::from_secs(1));
         let before = ProcSample::read(gateway.pid())?;
         // Subscribed to a kind the synthetic chain never writes, so the connections stay idle.
@@ -373,6 +385,7 @@ impl Bench<'_> {
         ];
         let outcome = self.outcome_now(target.name(), result, gateway.pid(), before, extra)?;
         drop(gateway);
+        drop(behind);
         drop(writer);
         Ok(outcome)
     }
