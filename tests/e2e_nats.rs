@@ -16,6 +16,7 @@ use common::nats::{read_stream, read_stream_as, NatsServer};
 use common::*;
 use resume_support::{body, is_event, opening, read_until, str_of, Item};
 use ringgate::bus::creds::{self, Credentials};
+use ringgate::config::Config;
 use ringgate::history::record;
 use ringgate::ingest::ring::scratch_dir;
 use ringgate::model::gap::GapReason;
@@ -80,25 +81,38 @@ fn assert_every_frame_once_in_order(frames: &[common::nats::StreamFrame], epoch:
 
 /// A gateway config of the scale-out tests: one event per `Events` frame, so what two
 /// gateways send can be compared frame by frame; a stream small enough for any test disk.
-fn scale_config(ring: &Path) -> ringgate::config::Config {
+fn scale_config(ring: &Path) -> Config {
     let mut config = test_config_for(ring);
     config.batch.max_events = 1;
     config.nats.max_bytes = 256 << 20;
     config
 }
 
-/// An origin on `ring` publishing to `nats`.
-fn origin(ring: &Path, nats: &NatsServer) -> TestGateway {
+/// The config of an origin on `ring` publishing to `nats`, with `--nats-creds creds`.
+fn origin_config(ring: &Path, nats: &NatsServer, creds: Option<&Path>) -> Config {
     let mut config = scale_config(ring);
     config.nats.publish = vec![nats.url()];
-    start_gateway(config)
+    config.nats.creds_file = creds.map(Path::to_path_buf);
+    config
 }
 
-/// An edge serving `nats`'s stream (started in process, as `ringgate serve --source`).
-fn edge(nats: &NatsServer) -> TestGateway {
+/// The config of an edge serving `nats`'s stream (as `ringgate serve --source`), with
+/// `--nats-creds creds`.
+fn edge_config(nats: &NatsServer, creds: Option<&Path>) -> Config {
     let mut config = scale_config(Path::new("/nonexistent-ring"));
     config.nats.source = vec![nats.url()];
-    start_gateway(config)
+    config.nats.creds_file = creds.map(Path::to_path_buf);
+    config
+}
+
+/// An origin on `ring` publishing to `nats`.
+fn origin(ring: &Path, nats: &NatsServer) -> TestGateway {
+    start_gateway(origin_config(ring, nats, None))
+}
+
+/// An edge serving `nats`'s stream (started in process).
+fn edge(nats: &NatsServer) -> TestGateway {
+    start_gateway(edge_config(nats, None))
 }
 
 fn server(gw: &TestGateway) -> &Server {
@@ -587,14 +601,8 @@ fn a_token_from_a_creds_file_carries_the_origin_and_the_edge() {
     let token = creds_file("token = \"t0k3n\"\n");
     let path = ring_path("nats-creds-token");
     let mut writer = ringgate_write(&path, 4_000, 2);
-    let mut config = scale_config(&path);
-    config.nats.publish = vec![nats.url()];
-    config.nats.creds_file = Some(token.clone());
-    let origin = start_gateway(config);
-    let mut config = scale_config(Path::new("/nonexistent-ring"));
-    config.nats.source = vec![nats.url()];
-    config.nats.creds_file = Some(token.clone());
-    let edge = start_gateway(config);
+    let origin = start_gateway(origin_config(&path, &nats, Some(&token)));
+    let edge = start_gateway(edge_config(&nats, Some(&token)));
     assert!(writer.wait().expect("writer").success());
     let head = settle_origin(&origin);
     settle_edge(&edge, head);
@@ -612,10 +620,7 @@ fn refused_credentials_are_counted_and_logged_while_the_origin_serves_its_client
     let wrong = creds_file("user = \"rg\"\npassword = \"wrong\"\n");
     let path = ring_path("nats-creds-wrong");
     let mut writer = ringgate_write(&path, 2_000, 3);
-    let mut config = scale_config(&path);
-    config.nats.publish = vec![nats.url()];
-    config.nats.creds_file = Some(wrong.clone());
-    let origin = start_gateway(config);
+    let origin = start_gateway(origin_config(&path, &nats, Some(&wrong)));
     let bus = server(&origin).bus_stats().expect("publishing").clone();
     wait_until("the server refused the credentials twice", || {
         bus.auth_refused.load(Ordering::Relaxed) >= 2
@@ -641,10 +646,7 @@ fn refused_credentials_are_counted_and_logged_while_the_origin_serves_its_client
         "{metrics}"
     );
     // An edge with the wrong credentials does not start, and says why.
-    let mut config = scale_config(Path::new("/nonexistent-ring"));
-    config.nats.source = vec![nats.url()];
-    config.nats.creds_file = Some(wrong.clone());
-    let Err(err) = ringgate::server::start(config) else {
+    let Err(err) = ringgate::server::start(edge_config(&nats, Some(&wrong))) else {
         panic!("the edge is refused");
     };
     let err = err.to_string();
