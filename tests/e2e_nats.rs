@@ -699,6 +699,26 @@ fn a_bad_creds_file_is_refused_at_startup_with_what_is_wrong() {
             );
         }
     }
+    // A creds file with nothing to log in to is a mistake too.
+    let out = Command::new(env!("CARGO_BIN_EXE_ringgate"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--no-pin",
+            "--ring",
+            "/nonexistent-ring",
+        ])
+        .arg("--nats-creds")
+        .arg(&good)
+        .output()
+        .expect("run");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--nats-creds without --publish or --source"),
+        "{err}"
+    );
     for f in [malformed, open, nkey, good] {
         let _ = std::fs::remove_file(f);
     }
