@@ -1,3 +1,8 @@
+//! Unit tests of permessage-deflate: offer negotiation (accepted, declined, client order),
+//! messages that round-trip and inflate on their own (no context takeover), the cache of
+//! identical payloads, client messages of any window size, decompression bombs and garbage,
+//! RSV1 handling in the frame decoder (fragments, 1009), and which frames get compressed.
+
 use super::*;
 use crate::wire::ws::{Decoded, DecoderLimits, FrameDecoder};
 
