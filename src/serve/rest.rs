@@ -184,6 +184,7 @@ fn status_json(hub: &StatsHub, config: &Config, now_ns: u64) -> Vec<u8> {
                 .u64("queue_full", ld(&sh.spsc_full))
                 .u64("queue_full_repaired", ld(&sh.repaired_frames))
                 .u64("drops", ld(&sh.drops))
+                .u64("shed", ld(&sh.shed))
                 .u64("slow_disconnects", ld(&sh.slow_disconnects));
             s.close();
         },
