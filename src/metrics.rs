@@ -339,7 +339,9 @@ pub struct StatsHub {
 pub struct BusStats {
     /// Frames JetStream acked (stored, or recognized as already stored).
     pub acked: AtomicU64,
-    /// The highest `server_seqno` acked (frames are acked in order on one connection).
+    /// Messages JetStream acked (each holds the frames of one window with one subject).
+    pub acked_messages: AtomicU64,
+    /// The highest `server_seqno` acked (a window is acked whole before the next goes).
     pub acked_seqno: AtomicU64,
     /// Frames lost because the queue to the publisher was full.
     pub queue_lost: AtomicU64,

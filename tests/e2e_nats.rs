@@ -48,25 +48,40 @@ fn ring_path(tag: &str) -> PathBuf {
     scratch_dir().join(unique_name(tag))
 }
 
-/// Checks that `frames` are `1..=head` exactly once each, in order, of `epoch`, with the
-/// headers and subject that go with each record.
+/// Checks that `frames` (as an edge orders them) are `1..=head` exactly once each, in order,
+/// of `epoch`, in whole windows, with the headers and subject that go with each record.
 fn assert_every_frame_once_in_order(frames: &[common::nats::StreamFrame], epoch: u64, head: u64) {
     let seqnos: Vec<u64> = frames.iter().map(|f| f.seqno).collect();
     let expected: Vec<u64> = (1..=head).collect();
     assert_eq!(seqnos, expected, "every frame once, in seqno order");
+    for window in frames.chunk_by(|a, b| a.window == b.window) {
+        assert_eq!(
+            window[0].window, window[0].seqno,
+            "a window is named by its first seqno"
+        );
+        assert_eq!(
+            window.len() as u64,
+            window[0].window_frames,
+            "the stream holds whole windows"
+        );
+    }
     let mut originals = record::Originals::new();
     for f in frames {
         assert_eq!(f.epoch, epoch);
-        assert_eq!(f.msg_id, format!("{epoch}:{}", f.seqno));
+        assert_eq!(f.msg_id, format!("{epoch}:{}", f.message_seqno));
+        assert!(
+            f.message_seqno <= f.seqno,
+            "a message is named by its first frame"
+        );
         assert!(
             f.subject.starts_with(&format!("RINGGATE.{epoch}.")),
             "{}",
             f.subject
         );
+        assert!(!f.body.is_empty(), "a copy's original came before it");
         let mut unresolved = Vec::new();
         let decoded = record::decode_lenient(&f.body, &mut originals, &mut unresolved)
             .expect("the body is the frame's record");
-        assert!(unresolved.is_empty(), "a copy's original came before it");
         assert_eq!(decoded.len(), 1);
         assert_eq!(decoded[0].server_seqno(), f.seqno);
         if let Outbound::Event(e) = &decoded[0] {
@@ -248,8 +263,20 @@ fn the_origin_publishes_every_frame_once_in_seqno_order() {
     assert_eq!(bus.queue_lost.load(Ordering::Relaxed), 0);
     let frames = read_stream(&nats.url(), "RINGGATE");
     assert_every_frame_once_in_order(&frames, gw.stats().epoch, head);
-    let streams: HashSet<u64> = frames.iter().map(|f| f.stream_seq).collect();
-    assert_eq!(streams.len(), frames.len(), "one stream message per frame");
+    // One message per subject and window: each message acked once, and all of one kind.
+    let messages: HashSet<u64> = frames.iter().map(|f| f.stream_seq).collect();
+    assert_eq!(
+        messages.len() as u64,
+        bus.acked_messages.load(Ordering::Relaxed)
+    );
+    let mut subjects = std::collections::HashMap::new();
+    for f in &frames {
+        let subject = subjects.entry(f.stream_seq).or_insert(&f.subject);
+        assert_eq!(
+            *subject, &f.subject,
+            "a message holds frames of one subject"
+        );
+    }
     gw.shutdown();
     let _ = std::fs::remove_file(&path);
 }
@@ -373,6 +400,88 @@ fn an_origin_restarted_with_its_history_dir_continues_the_stream_with_the_same_e
 }
 
 #[test]
+fn a_message_missing_from_a_window_is_an_announced_gap_on_the_edge_and_the_rest_comes_in_order() {
+    let _serial = one_at_a_time();
+    let nats = NatsServer::start();
+    let path = ring_path("nats-hole");
+    let mut writer = ringgate_write(&path, 4_000, 2);
+    let origin = origin(&path, &nats);
+    let epoch = origin.stats().epoch;
+    assert!(writer.wait().expect("writer").success());
+    let head = settle_origin(&origin);
+    // A message of events in the middle of the stream whose window has other messages
+    // after it: deleting it leaves a window the edge can never complete.
+    let frames = read_stream(&nats.url(), "RINGGATE");
+    let victim = frames
+        .iter()
+        .filter(|f| f.stream_seq > 20 && !f.subject.ends_with(".Gap"))
+        .find(|f| {
+            let window: Vec<_> = frames.iter().filter(|g| g.window == f.window).collect();
+            let mine = window
+                .iter()
+                .filter(|g| g.stream_seq == f.stream_seq)
+                .count();
+            mine >= 2 && window.iter().any(|g| g.stream_seq > f.stream_seq)
+        })
+        .map(|f| f.stream_seq)
+        .expect("a window of several messages");
+    let deleted: Vec<u64> = frames
+        .iter()
+        .filter(|f| f.stream_seq == victim)
+        .map(|f| f.seqno)
+        .collect();
+    common::nats::delete_message(&nats.url(), "RINGGATE", victim);
+    // An edge started now reads the stream with the hole.
+    let edge = edge(&nats);
+    settle_edge(&edge, head);
+    let last_block = last_block_end(&frames);
+    let reference: std::collections::HashMap<u64, String> =
+        resume_read(&origin, epoch, 1, last_block, usize::MAX)
+            .into_iter()
+            .collect();
+    let served = resume_read(&edge, epoch, 1, last_block, usize::MAX);
+    // Every frame the edge served is the origin's, byte for byte; every frame of the
+    // origin's it did not serve (the deleted ones among them) is in one of its `bus_lost`
+    // Gaps, and nothing is both.
+    let mut announced = HashSet::new();
+    let mut data = HashSet::new();
+    for (seqno, text) in &served {
+        if text.contains("\"Gap\"") {
+            assert!(text.contains("\"reason\":\"bus_lost\""), "{text}");
+            let v: sonic_rs::Value = sonic_rs::from_str(text).expect("JSON");
+            let from = sonic_rs::JsonValueTrait::as_u64(&v["Gap"]["from_seqno"]).unwrap_or(0);
+            announced.extend(from..=*seqno);
+        } else {
+            assert_eq!(
+                Some(text),
+                reference.get(seqno),
+                "the origin's frame {seqno}"
+            );
+            data.insert(*seqno);
+        }
+    }
+    assert!(
+        announced.is_disjoint(&data),
+        "a frame both served and announced lost"
+    );
+    for seqno in reference.keys().filter(|s| !data.contains(s)) {
+        assert!(
+            announced.contains(seqno),
+            "frame {seqno} neither served nor announced"
+        );
+    }
+    assert!(
+        deleted.iter().any(|s| reference.contains_key(s)),
+        "the deleted message held frames a client reads"
+    );
+    for seqno in deleted.iter().filter(|s| reference.contains_key(s)) {
+        assert!(announced.contains(seqno), "deleted frame {seqno} announced");
+    }
+    assert!(edge.stats().tailer.gaps[GapReason::BusLost.index()].load(Ordering::Relaxed) >= 1);
+    let _ = std::fs::remove_file(&path);
+}
+
+#[test]
 fn a_bus_outage_longer_than_the_queue_is_one_announced_gap_and_never_stalls_the_tailer() {
     let _serial = one_at_a_time();
     let mut nats = NatsServer::start();
@@ -381,7 +490,7 @@ fn a_bus_outage_longer_than_the_queue_is_one_announced_gap_and_never_stalls_the_
     let mut config = scale_config(&path);
     config.nats.publish = vec![nats.url()];
     config.nats.queue_frames = 64;
-    config.nats.max_in_flight = 1_024;
+    config.nats.window_frames = 1_024;
     let origin = start_gateway(config);
     let edge = edge(&nats);
     wait_until("the edge serves frames", || {
@@ -435,6 +544,11 @@ fn a_bus_outage_longer_than_the_queue_is_one_announced_gap_and_never_stalls_the_
         "every lost frame announced"
     );
     assert!(bus.gaps.load(Ordering::Relaxed) >= 1);
+    // The full queue went out in windows of many frames, one message per kind each.
+    assert!(
+        bus.acked_messages.load(Ordering::Relaxed) < bus.acked.load(Ordering::Relaxed),
+        "frames batched into fewer messages"
+    );
     let (_, metrics) = RawClient::request(origin.addr, "GET /metrics HTTP/1.1\r\n\r\n")
         .split_once("\r\n\r\n")
         .map(|(h, b)| (h.to_owned(), b.to_owned()))

@@ -7,19 +7,27 @@
 //! by one `Gap{reason:"bus_lost"}` frame (its own `server_seqno` is the last lost one, as a
 //! shard queue's loss is) as soon as the queue has room again.
 //!
-//! The publisher thread publishes with async acks: up to [`PublishSettings::max_in_flight`]
-//! frames out before their acks, each kept until JetStream acks it. After a lost connection
-//! it reconnects (to any of the URLs), re-checks the stream and publishes every unacked frame
-//! again, in seqno order; the `Nats-Msg-Id` (`<epoch>:<seqno>`) makes JetStream drop the ones
+//! The publisher thread publishes in **windows**, clocked by JetStream's acks: when nothing is
+//! unacked it takes every frame queued (at most [`PublishSettings::window_frames`] and
+//! [`WINDOW_BYTES`]) and publishes them as one message per subject
+//! ([`crate::bus::stream::envelopes`]), async, each kept until JetStream acks it; the next
+//! window goes when the last ack is in. An idle origin therefore publishes each frame as it
+//! comes (a window of one), and a busy one puts more frames in each message the slower the
+//! bus answers, which is what keeps a stream of tens of thousands of frames a second within
+//! what one `nats-server` stores (docs/decisions/nats-windows.md). After a lost connection
+//! it reconnects (to any of the URLs), re-checks the stream and publishes every unacked message
+//! again, in seqno order; the `Nats-Msg-Id` (`<epoch>:<first seqno>`) makes JetStream drop the ones
 //! it already stored (within the stream's duplicate window), so the stream holds each frame
-//! once. While it is disconnected the in-flight frames stay held and the queue fills: a
+//! once. While it is disconnected the unacked window stays held and the queue fills: a
 //! longer outage becomes a counted `bus_lost` Gap, never a stalled tailer. Credentials the
 //! server refuses are the same: a failed connect (counted as `auth_refused`, logged as
 //! `bus_auth_refused`), retried with the same backoff, while the origin serves its clients.
 //!
-//! Invariants: frames reach the stream in `server_seqno` order; nothing is published twice
-//! into the stream (dedup id); the thread exits when the tailer's sender is dropped, after
-//! at most [`DRAIN_ON_EXIT`] spent getting the last acks.
+//! Invariants: windows reach the stream in `server_seqno` order (a window's messages are
+//! ordered by subject, not seqno; the window headers let a reader restore the order);
+//! nothing is published twice into the stream (dedup id); once the gateway stops, the thread
+//! exits when the tailer's sender is gone and everything is acked, or after
+//! [`DRAIN_ON_EXIT`], whichever comes first.
 
 use std::collections::BTreeMap;
 use std::io;
@@ -32,8 +40,7 @@ use std::time::{Duration, Instant};
 
 use crate::bus::client::Connection;
 use crate::bus::creds::Credentials;
-use crate::bus::stream::{ensure_stream, headers, subject, StreamSettings};
-use crate::history::record;
+use crate::bus::stream::{ensure_stream, envelopes, Envelope, StreamSettings};
 use crate::log::{self, Level};
 use crate::metrics::BusStats;
 use crate::model::gap::{Gap, GapReason};
@@ -42,6 +49,9 @@ use crate::wire::protocol::messages::gap_frame;
 
 /// Longest the publisher keeps trying to get its last frames acked once the tailer stopped.
 pub const DRAIN_ON_EXIT: Duration = Duration::from_secs(5);
+/// Record bytes in one window, at most (NATS refuses a message over its `max_payload`, 1 MiB
+/// by default; a window's messages are each at most the whole window).
+pub const WINDOW_BYTES: usize = 512 << 10;
 /// An unacked frame older than this means the connection is broken: reconnect, publish again.
 const ACK_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -59,8 +69,8 @@ pub struct PublishSettings {
     pub stream: StreamSettings,
     /// Frames the tailer may queue for the publisher before losing them.
     pub queue_frames: usize,
-    /// Frames published and not yet acked, at most.
-    pub max_in_flight: usize,
+    /// Frames in one publish window, at most.
+    pub window_frames: usize,
 }
 
 /// The tailer's end of the queue to the publisher.
@@ -110,8 +120,8 @@ impl BusSender {
 }
 
 /// Starts the publisher thread for `epoch`'s frames. `stopping` is the gateway's shutdown
-/// flag: once set, a publisher that cannot take more frames (its in-flight window is full)
-/// stops waiting for the tailer and gives its last acks [`DRAIN_ON_EXIT`].
+/// flag: once set, the publisher has [`DRAIN_ON_EXIT`] to publish what is queued and get it
+/// acked; it exits sooner once the tailer's sender is gone and everything is acked.
 pub fn spawn(
     settings: PublishSettings,
     epoch: u64,
@@ -131,11 +141,9 @@ pub fn spawn(
     Ok((sender, handle))
 }
 
-/// One frame as published, kept until acked.
+/// One message as published, kept until acked.
 struct InFlight {
-    subject: String,
-    headers: Vec<u8>,
-    body: Vec<u8>,
+    envelope: Envelope,
     sent: Instant,
 }
 
@@ -144,9 +152,10 @@ struct Publisher {
     epoch: u64,
     stats: Arc<BusStats>,
     conn: Option<Connection>,
-    /// By `server_seqno`: publishing again after a reconnect goes in seqno order.
+    /// The unacked messages of the current window, by first `server_seqno`: publishing again
+    /// after a reconnect goes in seqno order.
     in_flight: BTreeMap<u64, InFlight>,
-    /// Reply subjects are `<ack_prefix><seqno>`.
+    /// Reply subjects are `<ack_prefix><first seqno>`.
     ack_prefix: String,
     retry_at: Instant,
     retry_wait: Duration,
@@ -167,43 +176,53 @@ impl Publisher {
     }
 
     fn run(mut self, rx: Receiver<Outbound>, stopping: &AtomicBool) {
-        let mut tailer_gone: Option<Instant> = None;
+        // Set once the gateway stops: what is queued and unacked by then has this long.
+        let mut drain_until: Option<Instant> = None;
+        let mut tailer_gone = false;
+        let mut window: Vec<Outbound> = Vec::new();
         loop {
-            let full = self.in_flight.len() >= self.settings.max_in_flight;
-            if full && tailer_gone.is_none() && stopping.load(Ordering::Relaxed) {
-                tailer_gone = Some(Instant::now());
+            if drain_until.is_none() && stopping.load(Ordering::Relaxed) {
+                drain_until = Some(Instant::now() + DRAIN_ON_EXIT);
+            }
+            let all_acked = self.in_flight.is_empty();
+            if (tailer_gone && all_acked) || drain_until.is_some_and(|t| Instant::now() >= t) {
+                self.log_exit();
+                return;
             }
             if self.conn.is_none() && Instant::now() >= self.retry_at {
                 self.connect();
-            }
-            let mut taken = 0;
-            while tailer_gone.is_none() && self.in_flight.len() < self.settings.max_in_flight {
-                match rx.try_recv() {
-                    Ok(frame) => {
-                        self.publish(&frame);
-                        taken += 1;
-                    }
-                    Err(TryRecvError::Empty) => break,
-                    Err(TryRecvError::Disconnected) => tailer_gone = Some(Instant::now()),
-                }
-            }
-            if let Some(since) = tailer_gone {
-                if self.in_flight.is_empty() || since.elapsed() >= DRAIN_ON_EXIT {
-                    self.log_exit();
-                    return;
-                }
             }
             if self.conn.is_none() {
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
             }
-            if taken == 0 && self.in_flight.is_empty() {
-                // Nothing to ack: wait for the next frame instead of the socket.
+            if all_acked {
+                // The last window is acked: the next one is everything queued since, or,
+                // when nothing is, the next frame to come.
                 match rx.recv_timeout(Duration::from_millis(20)) {
-                    Ok(frame) => self.publish(&frame),
+                    Ok(frame) => window.push(frame),
                     Err(RecvTimeoutError::Timeout) => {}
-                    Err(RecvTimeoutError::Disconnected) => tailer_gone = Some(Instant::now()),
+                    Err(RecvTimeoutError::Disconnected) => tailer_gone = true,
                 }
+                let mut bytes = window.iter().map(Outbound::byte_len).sum::<usize>();
+                while !window.is_empty()
+                    && window.len() < self.settings.window_frames
+                    && bytes < WINDOW_BYTES
+                {
+                    match rx.try_recv() {
+                        Ok(frame) => {
+                            bytes += frame.byte_len();
+                            window.push(frame);
+                        }
+                        Err(TryRecvError::Empty) => break,
+                        Err(TryRecvError::Disconnected) => {
+                            tailer_gone = true;
+                            break;
+                        }
+                    }
+                }
+                self.publish(&window);
+                window.clear();
             }
             if let Err(e) = self.flush_and_read_acks() {
                 self.disconnect(&e);
@@ -211,21 +230,26 @@ impl Publisher {
         }
     }
 
-    fn publish(&mut self, frame: &Outbound) {
-        let seqno = frame.server_seqno();
-        let mut body = Vec::with_capacity(frame.byte_len() + 64);
-        record::encode(frame, &mut body);
-        let f = InFlight {
-            subject: subject(&self.settings.stream.name, self.epoch, frame),
-            headers: headers(self.epoch, frame),
-            body,
-            sent: Instant::now(),
-        };
-        if let Some(c) = &mut self.conn {
-            let reply = format!("{}{seqno}", self.ack_prefix);
-            c.publish(&f.subject, Some(&reply), &f.headers, &f.body);
+    fn publish(&mut self, window: &[Outbound]) {
+        let now = Instant::now();
+        for envelope in envelopes(&self.settings.stream.name, self.epoch, window) {
+            if let Some(c) = &mut self.conn {
+                let reply = format!("{}{}", self.ack_prefix, envelope.first_seqno);
+                c.publish(
+                    &envelope.subject,
+                    Some(&reply),
+                    &envelope.headers,
+                    &envelope.body,
+                );
+            }
+            self.in_flight.insert(
+                envelope.first_seqno,
+                InFlight {
+                    envelope,
+                    sent: now,
+                },
+            );
         }
-        self.in_flight.insert(seqno, f);
     }
 
     fn flush_and_read_acks(&mut self) -> io::Result<()> {
@@ -236,7 +260,7 @@ impl Publisher {
         let mut wait = Duration::from_millis(1);
         while let Some(m) = c.next(wait)? {
             wait = Duration::ZERO;
-            let Some(seqno) = m
+            let Some(first_seqno) = m
                 .subject
                 .strip_prefix(&self.ack_prefix)
                 .and_then(|s| s.parse::<u64>().ok())
@@ -248,13 +272,19 @@ impl Publisher {
             }
             let ack: serde_json::Value = serde_json::from_slice(&m.payload).unwrap_or_default();
             if ack.get("seq").is_some() {
-                if self.in_flight.remove(&seqno).is_some() {
-                    self.stats.acked.fetch_add(1, Ordering::Relaxed);
-                    self.stats.acked_seqno.fetch_max(seqno, Ordering::Relaxed);
+                if let Some(f) = self.in_flight.remove(&first_seqno) {
+                    let e = &f.envelope;
+                    self.stats
+                        .acked
+                        .fetch_add(e.frames as u64, Ordering::Relaxed);
+                    self.stats.acked_messages.fetch_add(1, Ordering::Relaxed);
+                    self.stats
+                        .acked_seqno
+                        .fetch_max(e.last_seqno, Ordering::Relaxed);
                 }
             } else {
                 let why = ack["error"]["description"].as_str().unwrap_or("no ack");
-                return Err(io::Error::other(format!("publish of {seqno}: {why}")));
+                return Err(io::Error::other(format!("publish of {first_seqno}: {why}")));
             }
         }
         let stale = self
@@ -268,7 +298,7 @@ impl Publisher {
         Ok(())
     }
 
-    /// Connects, checks the stream, and publishes every unacked frame again.
+    /// Connects, checks the stream, and publishes every unacked message again.
     fn connect(&mut self) {
         let s = &self.settings;
         let result = Connection::connect(
@@ -306,11 +336,13 @@ impl Publisher {
         };
         self.retry_wait = Duration::from_millis(100);
         let now = Instant::now();
-        let again = self.in_flight.len() as u64;
-        for (seqno, f) in &mut self.in_flight {
-            let reply = format!("{}{seqno}", self.ack_prefix);
-            c.publish(&f.subject, Some(&reply), &f.headers, &f.body);
+        let mut again = 0;
+        for (first_seqno, f) in &mut self.in_flight {
+            let reply = format!("{}{first_seqno}", self.ack_prefix);
+            let e = &f.envelope;
+            c.publish(&e.subject, Some(&reply), &e.headers, &e.body);
             f.sent = now;
+            again += e.frames as u64;
         }
         self.stats.republished.fetch_add(again, Ordering::Relaxed);
         let n = self.stats.connects.fetch_add(1, Ordering::Relaxed) + 1;
@@ -332,7 +364,7 @@ impl Publisher {
             "bus_disconnected",
             &[
                 ("error", e.to_string().as_str().into()),
-                ("in_flight", (self.in_flight.len() as u64).into()),
+                ("unacked_messages", (self.in_flight.len() as u64).into()),
             ],
         );
         self.conn = None;
@@ -345,7 +377,7 @@ impl Publisher {
             "bus_stopped",
             &[
                 ("acked", self.stats.acked.load(Ordering::Relaxed).into()),
-                ("unacked", (self.in_flight.len() as u64).into()),
+                ("unacked_messages", (self.in_flight.len() as u64).into()),
                 (
                     "queue_lost",
                     self.stats.queue_lost.load(Ordering::Relaxed).into(),

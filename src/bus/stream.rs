@@ -9,12 +9,14 @@
 //! bytes the journal stores, so an edge rebuilds the exact frame (seqno, keys, JSON). Headers
 //! carry what a consumer filters on without decoding the body (docs/scale-out.md §2).
 
+use std::collections::BTreeSet;
 use std::io;
 use std::time::Duration;
 
 use serde_json::{json, Value};
 
 use crate::bus::client::{Connection, HeaderBlock, Message};
+use crate::history::record;
 use crate::model::outbound::{MetaKind, Outbound};
 use crate::wire::json::to_hex;
 
@@ -36,9 +38,9 @@ pub struct StreamSettings {
     pub duplicate_window: Duration,
 }
 
-/// The subject of `frame` on stream `stream` in `epoch`.
-pub fn subject(stream: &str, epoch: u64, frame: &Outbound) -> String {
-    let kind = match frame {
+/// The subject kind of `frame`: its event type's name, or the meta frame's kind.
+fn kind_of(frame: &Outbound) -> &'static str {
+    match frame {
         Outbound::Event(e) => e.keys.event_type.name(),
         Outbound::Rpc(_) => "Rpc",
         Outbound::Meta(m) => match m.kind {
@@ -48,15 +50,21 @@ pub fn subject(stream: &str, epoch: u64, frame: &Outbound) -> String {
             MetaKind::Lifecycle => "Lifecycle",
             MetaKind::Gap => "Gap",
         },
-    };
-    format!("{stream}.{epoch}.{kind}")
+    }
 }
 
 /// Header names (values are decimal numbers, names or `0x` hex).
 pub mod header {
     pub const MSG_ID: &str = "Nats-Msg-Id";
     pub const EPOCH: &str = "Ringgate-Epoch";
+    /// The first frame's `server_seqno` in the message.
     pub const SEQNO: &str = "Ringgate-Seqno";
+    /// Frames in the message.
+    pub const FRAMES: &str = "Ringgate-Frames";
+    /// The first `server_seqno` of the publish window the message belongs to.
+    pub const WINDOW: &str = "Ringgate-Window";
+    /// Frames in that whole window (all its messages together).
+    pub const WINDOW_FRAMES: &str = "Ringgate-Window-Frames";
     pub const BLOCK: &str = "Ringgate-Block";
     pub const TXN: &str = "Ringgate-Txn";
     pub const STAGE: &str = "Ringgate-Stage";
@@ -64,30 +72,102 @@ pub mod header {
     pub const TOPIC: &str = "Ringgate-Topic";
 }
 
-/// The header block of `frame`: its dedup id (`<epoch>:<seqno>`), epoch and seqno, and for
-/// an event its block number, transaction index, `min_stage` stream, addresses and topics.
-pub fn headers(epoch: u64, frame: &Outbound) -> Vec<u8> {
-    let seqno = frame.server_seqno();
-    let mut h = HeaderBlock::new();
-    h.add(header::MSG_ID, format_args!("{epoch}:{seqno}"))
-        .add(header::EPOCH, epoch)
-        .add(header::SEQNO, seqno);
-    if let Outbound::Event(e) = frame {
-        if let Some(b) = e.keys.block_number {
-            h.add(header::BLOCK, b);
-        }
-        if let Some(t) = e.keys.txn_idx {
-            h.add(header::TXN, t);
-        }
-        h.add(header::STAGE, e.gate.name());
-        for a in e.keys.addresses() {
-            h.add(header::ADDRESS, to_hex(a));
-        }
-        for t in e.keys.topics() {
-            h.add(header::TOPIC, to_hex(t));
+/// One message to publish: the frames of one publish window that share a subject.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Envelope {
+    pub subject: String,
+    pub headers: Vec<u8>,
+    /// The frames' history records, in seqno order.
+    pub body: Vec<u8>,
+    pub first_seqno: u64,
+    pub last_seqno: u64,
+    pub frames: usize,
+}
+
+/// The messages of one publish window: `window`'s frames (in seqno order) grouped by subject,
+/// one message per subject, in the order of each subject's first frame. Consecutive frames
+/// of different kinds go to different subjects, so a consumer selecting kinds server-side
+/// still gets only those; an edge, which reads them all, puts the window back in seqno order
+/// from the window headers (docs/scale-out.md §2).
+///
+/// Headers: the dedup id `<epoch>:<first seqno>` (each frame is in one message, so it is
+/// unique and the same when the message is published again), epoch, first seqno, frame
+/// count, the window's first seqno and frame count, and for events each distinct block
+/// number, transaction index, stage, address and log topic of the message's frames (a
+/// consumer filters on them as a pre-filter, then reads the records' keys).
+pub fn envelopes(stream: &str, epoch: u64, window: &[Outbound]) -> Vec<Envelope> {
+    let Some(first) = window.first() else {
+        return Vec::new();
+    };
+    let window_first = first.server_seqno();
+    let mut groups: Vec<(&'static str, Vec<&Outbound>)> = Vec::new();
+    for frame in window {
+        let kind = kind_of(frame);
+        match groups.iter_mut().find(|(k, _)| *k == kind) {
+            Some((_, g)) => g.push(frame),
+            None => groups.push((kind, vec![frame])),
         }
     }
-    h.finish()
+    groups
+        .into_iter()
+        .map(|(kind, frames)| {
+            let first_seqno = frames[0].server_seqno();
+            let last_seqno = frames[frames.len() - 1].server_seqno();
+            let mut body = Vec::with_capacity(frames.iter().map(|f| f.byte_len() + 64).sum());
+            for f in &frames {
+                record::encode(f, &mut body);
+            }
+            let mut h = HeaderBlock::new();
+            h.add(header::MSG_ID, format_args!("{epoch}:{first_seqno}"))
+                .add(header::EPOCH, epoch)
+                .add(header::SEQNO, first_seqno)
+                .add(header::FRAMES, frames.len())
+                .add(header::WINDOW, window_first)
+                .add(header::WINDOW_FRAMES, window.len());
+            add_event_keys(&mut h, &frames);
+            Envelope {
+                subject: format!("{stream}.{epoch}.{kind}"),
+                headers: h.finish(),
+                body,
+                first_seqno,
+                last_seqno,
+                frames: frames.len(),
+            }
+        })
+        .collect()
+}
+
+/// Each distinct block, transaction index, stage, address and topic of the events among
+/// `frames`, as repeated headers.
+fn add_event_keys(h: &mut HeaderBlock, frames: &[&Outbound]) {
+    let mut blocks = BTreeSet::new();
+    let mut txns = BTreeSet::new();
+    let mut stages = BTreeSet::new();
+    let mut addresses = BTreeSet::new();
+    let mut topics = BTreeSet::new();
+    for f in frames {
+        let Outbound::Event(e) = f else { continue };
+        blocks.extend(e.keys.block_number);
+        txns.extend(e.keys.txn_idx);
+        stages.insert(e.gate.name());
+        addresses.extend(e.keys.addresses().iter().map(|a| &a[..]));
+        topics.extend(e.keys.topics().iter().map(|t| &t[..]));
+    }
+    for b in blocks {
+        h.add(header::BLOCK, b);
+    }
+    for t in txns {
+        h.add(header::TXN, t);
+    }
+    for s in stages {
+        h.add(header::STAGE, s);
+    }
+    for a in addresses {
+        h.add(header::ADDRESS, to_hex(a));
+    }
+    for t in topics {
+        h.add(header::TOPIC, to_hex(t));
+    }
 }
 
 /// An error answer of the JetStream API (`{"error":{"code":…,"description":…}}`).
@@ -231,7 +311,86 @@ impl AckInfo {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
+    use crate::model::kind::EventType;
+    use crate::model::outbound::{EncodedEvent, FilterKeys, MetaFrame};
+    use crate::model::stage::CommitStage;
+
+    fn event(seqno: u64, kind: EventType, block: u64, address: u8) -> Outbound {
+        let mut keys = FilterKeys::new(kind);
+        keys.block_number = Some(block);
+        keys.push_address([address; 20]);
+        Outbound::Event(Arc::new(EncodedEvent {
+            server_seqno: seqno,
+            origin_seqno: seqno,
+            ring_seqno: seqno,
+            timestamp_ns: 1,
+            gate: CommitStage::Proposed,
+            keys,
+            json: br#"{"event_name":"x","commit_stage":"Proposed"}"#.as_slice().into(),
+            stage_span: Some(34..42),
+        }))
+    }
+
+    fn message(e: &Envelope) -> Message {
+        Message {
+            subject: e.subject.clone(),
+            sid: 1,
+            reply: None,
+            headers: e.headers.clone(),
+            payload: e.body.clone(),
+        }
+    }
+
+    #[test]
+    fn a_window_is_one_message_per_subject_with_the_window_in_its_headers() {
+        let gap = Outbound::Meta(Arc::new(MetaFrame {
+            server_seqno: 13,
+            kind: MetaKind::Gap,
+            stage: None,
+            frame: br#"{"server_seqno":13,"Gap":{}}"#.as_slice().into(),
+            old: None,
+        }));
+        let window = [
+            event(10, EventType::TxnLog, 5, 0xaa),
+            event(11, EventType::TxnEnd, 5, 0xbb),
+            event(12, EventType::TxnLog, 6, 0xaa),
+            gap,
+            event(14, EventType::TxnLog, 6, 0xcc),
+        ];
+        let out = envelopes("RG", 7, &window);
+        let subjects: Vec<&str> = out.iter().map(|e| e.subject.as_str()).collect();
+        assert_eq!(subjects, ["RG.7.TxnLog", "RG.7.TxnEnd", "RG.7.Gap"]);
+        let logs = message(&out[0]);
+        assert_eq!(
+            (out[0].first_seqno, out[0].last_seqno, out[0].frames),
+            (10, 14, 3)
+        );
+        assert_eq!(logs.header(header::MSG_ID), Some("7:10"));
+        assert_eq!(logs.header(header::SEQNO), Some("10"));
+        assert_eq!(logs.header(header::FRAMES), Some("3"));
+        assert_eq!(logs.header(header::WINDOW), Some("10"));
+        assert_eq!(logs.header(header::WINDOW_FRAMES), Some("5"));
+        let text = String::from_utf8(logs.headers.clone()).unwrap();
+        // Each distinct value once: blocks 5 and 6, addresses 0xaa and 0xcc.
+        assert_eq!(text.matches("Ringgate-Block:").count(), 2);
+        assert_eq!(text.matches("Ringgate-Address:").count(), 2);
+        assert!(text.contains(&format!("Ringgate-Address: {}", to_hex(&[0xcc; 20]))));
+        assert_eq!(message(&out[2]).header(header::MSG_ID), Some("7:13"));
+        // The bodies are the frames' records, in seqno order within each message.
+        let mut originals = record::Originals::new();
+        let mut unresolved = Vec::new();
+        let seqnos: Vec<u64> =
+            record::decode_lenient(&out[0].body, &mut originals, &mut unresolved)
+                .unwrap()
+                .iter()
+                .map(Outbound::server_seqno)
+                .collect();
+        assert_eq!(seqnos, [10, 12, 14]);
+        assert!(envelopes("RG", 7, &[]).is_empty());
+    }
 
     #[test]
     fn ack_subjects_give_the_sequences() {

@@ -36,9 +36,9 @@ pub struct NatsConfig {
     /// Frames the tailer may queue for the publisher: at 20,000 frames/s, 2^18 is 13 s of a
     /// bus outage held before frames are lost (announced as `bus_lost`).
     pub queue_frames: usize,
-    /// Frames published and not yet acked by JetStream, at most; past it the publisher
-    /// takes no more from the queue until acks come.
-    pub max_in_flight: usize,
+    /// Frames in one publish window (published together, the next window once JetStream
+    /// acked this one), at most.
+    pub window_frames: usize,
 }
 
 impl Default for NatsConfig {
@@ -52,7 +52,7 @@ impl Default for NatsConfig {
             max_bytes: 8 << 30,
             replicas: 1,
             queue_frames: 1 << 18,
-            max_in_flight: 1 << 14,
+            window_frames: 1024,
         }
     }
 }
@@ -103,7 +103,7 @@ impl NatsConfig {
             creds,
             stream: self.stream_settings(),
             queue_frames: self.queue_frames,
-            max_in_flight: self.max_in_flight,
+            window_frames: self.window_frames,
         })
     }
 }

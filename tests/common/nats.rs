@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use ringgate::bus::client::{Connection, Message};
 use ringgate::bus::creds::Credentials;
 use ringgate::bus::stream::{create_consumer, header, AckInfo, Start};
+use ringgate::history::record;
 
 use super::{unique_name, DEADLINE};
 use ringgate::ingest::ring::scratch_dir;
@@ -114,24 +115,74 @@ impl Drop for NatsServer {
     }
 }
 
-/// One message of the stream as an edge would see it.
+/// One frame of the stream as an edge sees it: its message's subject, stream sequence,
+/// headers, and its own record.
 pub struct StreamFrame {
     pub subject: String,
     pub stream_seq: u64,
     pub epoch: u64,
+    /// The frame's own `server_seqno` (from its record).
     pub seqno: u64,
+    /// Its message's dedup id and first seqno.
     pub msg_id: String,
+    pub message_seqno: u64,
+    /// Its publish window (first seqno, frame count).
+    pub window: u64,
+    pub window_frames: u64,
+    /// The frame's record alone (empty for a `min_stage` copy whose original the stream
+    /// does not hold).
     pub body: Vec<u8>,
 }
 
-/// Every message `stream` holds now, from its start (read until the consumer says none is
-/// pending).
+/// Every frame `stream` holds now, from its start (read until the consumer says none is
+/// pending), as an edge puts them in order: windows in stream order, each window's frames
+/// (spread over one message per subject) in seqno order.
 pub fn read_stream(url: &str, stream: &str) -> Vec<StreamFrame> {
     read_stream_as(url, None, stream)
 }
 
 /// [`read_stream`] with `creds`.
 pub fn read_stream_as(url: &str, creds: Option<&Credentials>, stream: &str) -> Vec<StreamFrame> {
+    let mut originals = record::Originals::new();
+    let mut out: Vec<StreamFrame> = Vec::new();
+    let mut window_start = 0;
+    for m in read_messages(url, creds, stream) {
+        let ack = AckInfo::of(&m).expect("a stream message");
+        let num = |h: &str| m.header(h).and_then(|v| v.parse().ok()).unwrap_or(0);
+        let window = num(header::WINDOW);
+        if out.last().is_some_and(|f| f.window != window) {
+            out[window_start..].sort_by_key(|f| f.seqno);
+            window_start = out.len();
+        }
+        let mut unresolved = Vec::new();
+        let mut decoded = record::decode_lenient(&m.payload, &mut originals, &mut unresolved)
+            .expect("the body is records")
+            .into_iter()
+            .peekable();
+        for (seqno, _) in record::scan(&m.payload).expect("the body is records") {
+            let mut body = Vec::new();
+            if let Some(f) = decoded.next_if(|f| f.server_seqno() == seqno) {
+                record::encode(&f, &mut body);
+            }
+            out.push(StreamFrame {
+                subject: m.subject.clone(),
+                stream_seq: ack.stream_seq,
+                epoch: num(header::EPOCH),
+                seqno,
+                msg_id: m.header(header::MSG_ID).unwrap_or("").to_owned(),
+                message_seqno: num(header::SEQNO),
+                window,
+                window_frames: num(header::WINDOW_FRAMES),
+                body,
+            });
+        }
+    }
+    out[window_start..].sort_by_key(|f| f.seqno);
+    out
+}
+
+/// Every message `stream` holds now, in stream order.
+pub fn read_messages(url: &str, creds: Option<&Credentials>, stream: &str) -> Vec<Message> {
     let urls = [url.to_owned()];
     let mut c = Connection::connect(&urls, creds, "test-reader", Duration::from_secs(2))
         .expect("connect to nats-server");
@@ -154,32 +205,34 @@ pub fn read_stream_as(url: &str, creds: Option<&Credentials>, stream: &str) -> V
         let Some(m) = c.next(Duration::from_millis(100)).expect("read") else {
             continue;
         };
-        let pending = AckInfo::of(&m).map(|a| a.pending);
-        if let Some(f) = frame_of(&mut c, m) {
-            out.push(f);
+        if m.status().is_some() {
+            if let Some(reply) = &m.reply {
+                // Flow control: answer, or the server stops delivering.
+                c.publish(reply, None, &[], &[]);
+                c.flush().expect("flow control reply");
+            }
+            continue;
         }
+        let pending = AckInfo::of(&m).map(|a| a.pending);
+        out.push(m);
         if pending == Some(0) {
             return out;
         }
     }
 }
 
-fn frame_of(c: &mut Connection, m: Message) -> Option<StreamFrame> {
-    if m.status().is_some() {
-        if let Some(reply) = &m.reply {
-            c.publish(reply, None, &[], &[]);
-            c.flush().expect("flow control reply");
-        }
-        return None;
-    }
-    let ack = AckInfo::of(&m)?;
-    let num = |h: &str| m.header(h).and_then(|v| v.parse().ok()).unwrap_or(0);
-    Some(StreamFrame {
-        stream_seq: ack.stream_seq,
-        epoch: num(header::EPOCH),
-        seqno: num(header::SEQNO),
-        msg_id: m.header(header::MSG_ID).unwrap_or("").to_owned(),
-        subject: m.subject.clone(),
-        body: m.payload,
-    })
+/// Deletes the message at `stream_seq` from `stream` (as retention or an operator would).
+pub fn delete_message(url: &str, stream: &str, stream_seq: u64) {
+    let urls = [url.to_owned()];
+    let mut c = Connection::connect(&urls, None, "test-deleter", Duration::from_secs(2))
+        .expect("connect to nats-server");
+    let body = serde_json::json!({ "seq": stream_seq });
+    let v = ringgate::bus::stream::api(
+        &mut c,
+        &format!("$JS.API.STREAM.MSG.DELETE.{stream}"),
+        &body,
+        1,
+    )
+    .expect("message deleted");
+    assert_eq!(v["success"], true, "{v}");
 }

@@ -11,7 +11,15 @@
 //! flow control and idle heartbeats, filtered to the epoch's subjects. A hole in its
 //! consumer sequence, a heartbeat that reports messages we did not get, a lost connection or
 //! silence past three heartbeats: it is recreated from the stream sequence after the last
-//! one received. Catching up (the consumer reports messages pending) is pushed to the shards
+//! whole publish window received.
+//!
+//! **Windows.** The origin publishes a window of frames as one message per subject
+//! (`crate::bus::stream::envelopes`), so within a window the stream is ordered by subject,
+//! not seqno. The edge gathers a window's messages (headers `Ringgate-Window`,
+//! `Ringgate-Window-Frames`) and delivers its frames in seqno order once it holds them all;
+//! a window cut short (the stream's retention dropped its first messages, an origin died
+//! publishing it) is delivered with what it has when the next window starts or after
+//! [`PARTIAL_WINDOW_WAIT`] of silence, its missing frames becoming an announced hole. Catching up (the consumer reports messages pending) is pushed to the shards
 //! patiently, like the origin's startup backlog; live frames never wait.
 //!
 //! Invariants:
@@ -53,6 +61,8 @@ const RETRY: Duration = Duration::from_millis(200);
 /// Originals kept to rebuild `min_stage` copies (which refer to them by seqno): a block is
 /// released within a few thousand frames of its events, far below this.
 const ORIGINALS_KEPT: usize = 1 << 18;
+/// How long an incomplete window waits for its other messages while nothing arrives.
+const PARTIAL_WINDOW_WAIT: Duration = Duration::from_secs(1);
 const SID_DELIVER: u64 = 1;
 const SID_API: u64 = 2;
 
@@ -157,12 +167,28 @@ struct Edge {
     shutdown: Arc<AtomicBool>,
     /// Last `server_seqno` delivered (0: none yet).
     last_seqno: u64,
-    /// The stream sequence to ask for after a reconnect.
+    /// The stream sequence to ask for after a reconnect: the first message of the window
+    /// being gathered, or the one after the last window delivered.
     next_stream_seq: u64,
+    /// The publish window being gathered.
+    gathering: Option<Window>,
     originals: Originals,
     original_order: VecDeque<u64>,
     /// Consumers made (for the deliver subject, so a dead consumer's stragglers are ignored).
     generation: u64,
+}
+
+/// A publish window's frames, gathered from its messages.
+struct Window {
+    /// Its first `server_seqno` (header `Ringgate-Window`).
+    id: u64,
+    /// Its frame count (header `Ringgate-Window-Frames`).
+    expected: usize,
+    frames: Vec<Outbound>,
+    /// When its first message came.
+    since: Instant,
+    /// The stream sequence after its last message so far.
+    next_stream_seq: u64,
 }
 
 /// Why a consumer is given up.
@@ -190,6 +216,7 @@ impl Edge {
             shutdown: setup.shutdown,
             last_seqno: 0,
             next_stream_seq: 1,
+            gathering: None,
             originals: Originals::new(),
             original_order: VecDeque::new(),
             generation: 0,
@@ -224,6 +251,8 @@ impl Edge {
     /// One consumer's life: connect, create it, deliver until it must be recreated.
     fn consume(&mut self) -> Restart {
         self.generation += 1;
+        // A window half gathered is read again whole from its first message.
+        self.gathering = None;
         let deliver = format!("_RG_EDGE.{}.{}", std::process::id(), self.generation);
         let filter = format!("{}.{}.>", self.stream, self.epoch);
         let start = Start::Sequence(self.next_stream_seq);
@@ -305,13 +334,12 @@ impl Edge {
                 ));
             }
             next_consumer_seq += 1;
-            self.next_stream_seq = ack.stream_seq + 1;
             let mode = if ack.pending > 0 {
                 PushMode::History
             } else {
                 PushMode::Live
             };
-            self.on_message(&m, mode);
+            self.on_message(&m, ack.stream_seq, mode);
             if ack.pending == 0 {
                 self.stats.tailer.set_ring_state(RingState::Live);
             } else {
@@ -320,8 +348,16 @@ impl Edge {
         }
     }
 
-    /// While nothing arrives: the history gets its partial batch, the shards their losses.
+    /// While nothing arrives: an incomplete window waited long enough is delivered, the
+    /// history gets its partial batch, the shards their losses.
     fn idle(&mut self) {
+        if self
+            .gathering
+            .as_ref()
+            .is_some_and(|w| w.since.elapsed() >= PARTIAL_WINDOW_WAIT)
+        {
+            self.deliver_window(PushMode::Live);
+        }
         if let Some(h) = &mut self.history {
             h.flush();
         }
@@ -330,13 +366,24 @@ impl Edge {
         }
     }
 
-    fn on_message(&mut self, m: &Message, mode: PushMode) {
+    fn on_message(&mut self, m: &Message, stream_seq: u64, mode: PushMode) {
+        let num = |name: &str| m.header(name).and_then(|v| v.parse::<u64>().ok());
+        let window_id = num(header::WINDOW);
+        let expected = num(header::WINDOW_FRAMES).unwrap_or(0) as usize;
+        if self
+            .gathering
+            .as_ref()
+            .is_some_and(|w| Some(w.id) != window_id)
+        {
+            // The next window started before this one was whole: what it has goes now.
+            self.deliver_window(mode);
+        }
         let mut unresolved = Vec::new();
         let frames = match record::decode_lenient(&m.payload, &mut self.originals, &mut unresolved)
         {
             Ok(f) => f,
             Err(e) => {
-                // Not a frame of ours: skipped, and its seqno (if any) becomes a hole.
+                // Not a frame of ours: skipped, and its seqnos (if any) become a hole.
                 log::event(
                     Level::Warn,
                     "edge_bad_message",
@@ -345,15 +392,40 @@ impl Edge {
                         ("error", e.to_string().as_str().into()),
                     ],
                 );
-                return;
+                Vec::new()
             }
         };
-        for f in frames {
-            if let Outbound::Event(e) = &f {
+        for f in &frames {
+            if let Outbound::Event(e) = f {
                 if !e.is_copy() {
                     self.keep_original(e.server_seqno);
                 }
             }
+        }
+        let window = self.gathering.get_or_insert_with(|| Window {
+            id: window_id.unwrap_or(0),
+            expected,
+            frames: Vec::new(),
+            since: Instant::now(),
+            next_stream_seq: stream_seq + 1,
+        });
+        window.next_stream_seq = stream_seq + 1;
+        // Frames the origin made but the edge could not rebuild count toward the window.
+        window.expected = window.expected.saturating_sub(unresolved.len());
+        window.frames.extend(frames);
+        if window_id.is_none() || window.frames.len() >= window.expected {
+            self.deliver_window(mode);
+        }
+    }
+
+    /// Delivers the gathered window's frames in seqno order; a new consumer starts after it.
+    fn deliver_window(&mut self, mode: PushMode) {
+        let Some(mut window) = self.gathering.take() else {
+            return;
+        };
+        self.next_stream_seq = window.next_stream_seq;
+        window.frames.sort_by_key(Outbound::server_seqno);
+        for f in window.frames {
             self.deliver(f, mode);
         }
     }

@@ -21,6 +21,11 @@ pub(super) fn render_bus(out: &mut String, b: &crate::metrics::BusStats) {
             ld(&b.acked),
         ),
         (
+            "ringgate_bus_acked_messages_total",
+            "Messages JetStream acked (each holds the frames of one publish window with one subject).",
+            ld(&b.acked_messages),
+        ),
+        (
             "ringgate_bus_queue_lost_total",
             "Frames lost to a full publish queue (announced as bus_lost Gaps).",
             ld(&b.queue_lost),

@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use super::ResumeStore;
 use crate::history::store::{ChunkRead, DecodedChunk};
-use crate::model::outbound::Outbound;
+use crate::model::outbound::{MetaKind, Outbound};
+use sonic_rs::JsonValueTrait;
 
 /// What one [`ReplayCursor::next_chunk`] call did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -19,6 +20,29 @@ pub struct ReplayChunk {
     pub delivered: usize,
     /// The cursor reached the store's head: switch to live (see [`ReplayCursor`]).
     pub caught_up: bool,
+}
+
+/// Whether `f` is a `Gap` frame stamped with the last seqno of its own range, that range
+/// starting at or before `from`: an edge's `bus_lost` Gap for seqnos the stream does not
+/// hold (crate::ingest::tailer::edge), which the history stores in place of those seqnos.
+/// Replaying it announces the hole; a `resume_window` Gap for the same seqnos would say
+/// it twice, with the wrong reason. Parses JSON only for a Gap frame after a hole.
+fn announces_hole_before(f: &Outbound, from: u64) -> bool {
+    let Outbound::Meta(m) = f else {
+        return false;
+    };
+    if m.kind != MetaKind::Gap || m.server_seqno <= from {
+        return false;
+    }
+    let Ok(v) = sonic_rs::from_slice::<sonic_rs::Value>(&m.frame) else {
+        return false;
+    };
+    let seqno = |key: &str| {
+        v.get("Gap")
+            .and_then(|g| g.get(key))
+            .and_then(|n| n.as_u64())
+    };
+    seqno("to_seqno") == Some(m.server_seqno) && seqno("from_seqno").is_some_and(|s| s <= from)
 }
 
 /// A session's position in a replay from the resume store (and the history behind it).
@@ -124,6 +148,10 @@ impl ReplayCursor {
                 if delivered >= max_frames || scanned >= max_scan {
                     self.chunk = Some(chunk);
                     break 'outer;
+                }
+                if announces_hole_before(f, self.after + 1) {
+                    // The hole is this frame's own range: it is the announcement.
+                    self.after = f.server_seqno() - 1;
                 }
                 if !lose(&mut self.after, f.server_seqno(), delivered) {
                     self.chunk = Some(chunk);
