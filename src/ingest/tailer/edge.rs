@@ -11,7 +11,8 @@
 //! flow control and idle heartbeats, filtered to the epoch's subjects. A hole in its
 //! consumer sequence, a heartbeat that reports messages we did not get, a lost connection or
 //! silence past three heartbeats: it is recreated from the stream sequence after the last
-//! whole publish window received.
+//! whole publish window received. Catching up (the consumer reports messages pending) is
+//! pushed to the shards patiently, like the origin's startup backlog; live frames never wait.
 //!
 //! **Windows.** The origin publishes a window of frames as one message per subject
 //! (`crate::bus::stream::envelopes`), so within a window the stream is ordered by subject,
@@ -19,8 +20,7 @@
 //! `Ringgate-Window-Frames`) and delivers its frames in seqno order once it holds them all;
 //! a window cut short (the stream's retention dropped its first messages, an origin died
 //! publishing it) is delivered with what it has when the next window starts or after
-//! [`PARTIAL_WINDOW_WAIT`] of silence, its missing frames becoming an announced hole. Catching up (the consumer reports messages pending) is pushed to the shards
-//! patiently, like the origin's startup backlog; live frames never wait.
+//! `PARTIAL_WINDOW_WAIT` (1 s) of silence, its missing frames becoming an announced hole.
 //!
 //! Invariants:
 //! - a frame is delivered at most once: anything at or below the last `server_seqno`
