@@ -38,7 +38,7 @@ import {
 } from "./errors.js";
 import type { FilterSpec } from "./filters.js";
 import { Matcher, normalizeEvents, queryEvents, subscribeMessage } from "./filters.js";
-import type { ConnectedItem, GapItem, Item, ReconnectingItem, ResumedItem, RinggateEvent } from "./items.js";
+import type { ConnectedItem, GapItem, Item, ReconnectingItem, ResumedItem, RinggateEvent, ShedItem, WarningItem } from "./items.js";
 import { META_KEYS, decodeEvents, decodeGap, decodeMeta, decodeShed, decodeWarning } from "./items.js";
 import type { Transport } from "./transport.js";
 import { isNode, openTransport, redact } from "./transport.js";
@@ -419,6 +419,19 @@ export class Client implements AsyncIterable<Item> {
     return h !== null && h.epoch === epoch && seqno <= h.seqno;
   }
 
+  /**
+   * Hands out a `Warning` (dropped frames) or `Shed` (shed frames) notice, marked `recovering`
+   * when the client will resume from its cursor to get the lost frames back: reconnecting, the
+   * loss has a range, the server can resume, and the caller wants it.
+   */
+  private lossNotice(conn: Conn, notice: WarningItem | ShedItem, lostFrom: number | undefined, wanted: boolean): void {
+    if (wanted && this.reconnect && lostFrom !== undefined && !this.closing && conn.features.has("resume")) {
+      notice.recovering = true;
+      conn.recover = true;
+    }
+    this.push(notice, null);
+  }
+
   private flushResumeGap(conn: Conn): void {
     if (conn.resumeGap !== null) {
       this.push(conn.resumeGap, null);
@@ -545,22 +558,14 @@ export class Client implements AsyncIterable<Item> {
       }
       case "Warning": {
         const w = decodeWarning(body, frame, s, epoch, receivedNs);
-        if (this.reconnect && w.droppedFromSeqno !== undefined && !this.closing && conn.features.has("resume")) {
-          w.recovering = true;
-          conn.recover = true;
-        }
         this.stats.warnings++;
-        this.push(w, null);
+        this.lossNotice(conn, w, w.droppedFromSeqno, true);
         return;
       }
       case "Shed": {
         const shed = decodeShed(body, frame, s, epoch, receivedNs);
-        if (this.reconnect && this.recoverShed && shed.fromSeqno !== undefined && !this.closing && conn.features.has("resume")) {
-          shed.recovering = true;
-          conn.recover = true;
-        }
         this.stats.sheds++;
-        this.push(shed, null);
+        this.lossNotice(conn, shed, shed.fromSeqno, this.recoverShed);
         return;
       }
       case "Subscribed":

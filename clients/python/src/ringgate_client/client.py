@@ -436,23 +436,12 @@ class Client:
 
         if t == "Warning":
             w = decode_meta(frame, epoch=epoch, received_ns=received_ns)
-            recover = (self._reconnect and w.dropped_from_seqno is not None and not self._closing
-                       and "resume" in conn.features)
-            if recover:
-                w = dataclasses.replace(w, recovering=True)
-                conn.recover = True
-            self.stats["warnings"] += 1
-            self._push(w, None)
+            self._loss_notice(conn, w, w.dropped_from_seqno, True, "warnings")
             return
 
         if t == "Shed":
             shed = decode_meta(frame, epoch=epoch, received_ns=received_ns)
-            if (self._reconnect and self._recover_shed and shed.from_seqno is not None
-                    and not self._closing and "resume" in conn.features):
-                shed = dataclasses.replace(shed, recovering=True)
-                conn.recover = True
-            self.stats["sheds"] += 1
-            self._push(shed, None)
+            self._loss_notice(conn, shed, shed.from_seqno, self._recover_shed, "sheds")
             return
 
         if t == "Subscribed":
@@ -467,6 +456,17 @@ class Client:
         if t == "Hello":
             return
         log.debug("ignoring unknown message type %s", t)
+
+    def _loss_notice(self, conn: _Conn, notice: Any, lost_from: int | None, wanted: bool, stat: str) -> None:
+        """Hands out a `Warning` (dropped frames) or `Shed` (shed frames) notice, marked
+        ``recovering`` when the client will resume from its cursor to get the lost frames
+        back: reconnecting, the loss has a range, the server can resume, and the caller wants it."""
+        if (wanted and self._reconnect and lost_from is not None and not self._closing
+                and "resume" in conn.features):
+            notice = dataclasses.replace(notice, recovering=True)
+            conn.recover = True
+        self.stats[stat] += 1
+        self._push(notice, None)
 
     # ------------------------------------------------------------------ main loop
 
