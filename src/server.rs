@@ -340,8 +340,10 @@ pub fn start(config: Config) -> Result<Server, ServerError> {
     let bus = match config.nats.publish_settings(nats_creds) {
         Some(settings) => {
             let stats = hub.bus.clone().unwrap_or_default();
-            let (sender, thread) = publisher::spawn(settings, hub.epoch, flag.clone(), stats)
-                .map_err(ServerError::Publisher)?;
+            let chain = Arc::clone(&hub.chain);
+            let (sender, thread) =
+                publisher::spawn(settings, hub.epoch, flag.clone(), stats, chain)
+                    .map_err(ServerError::Publisher)?;
             server.publisher = Some(thread);
             Some(sender)
         }

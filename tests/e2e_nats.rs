@@ -239,6 +239,75 @@ fn a_client_moves_from_the_origin_to_an_edge_with_its_cursor_and_misses_nothing(
     let _ = std::fs::remove_file(&path);
 }
 
+/// `GET path` on `gw`: (status line, body).
+fn rest_get(gw: &TestGateway, path: &str) -> (String, String) {
+    let response = RawClient::request(gw.addr, &format!("GET {path} HTTP/1.1\r\n\r\n"));
+    let (head, body) = response.split_once("\r\n\r\n").expect("a response");
+    let status = head.lines().next().unwrap_or("").to_owned();
+    (status, body.to_owned())
+}
+
+#[test]
+fn an_edge_serves_the_origins_chain_rest_bodies_and_connect_snapshot() {
+    let _serial = one_at_a_time();
+    let nats = NatsServer::start();
+    let path = ring_path("nats-chain");
+    let mut writer = ringgate_write(&path, 4_000, 2);
+    let origin = origin(&path, &nats);
+    let edge = edge(&nats);
+    assert!(writer.wait().expect("writer").success());
+    let head = settle_origin(&origin);
+    settle_edge(&edge, head);
+    // The origin's last bodies reach the edge (sent at most every 200 ms after a change).
+    let frames = |b: &ringgate::handoff::published::ChainBodies| -> Vec<Vec<u8>> {
+        b.connect.iter().map(|f| f.frame.to_vec()).collect()
+    };
+    wait_until("the edge holds the origin's chain bodies", || {
+        let (o, e) = (origin.stats().chain.get(), edge.stats().chain.get());
+        o.block_range.is_some()
+            && (
+                &o.tps,
+                &o.contention,
+                &o.lifecycle,
+                &o.blocks,
+                o.block_range,
+            ) == (
+                &e.tps,
+                &e.contention,
+                &e.lifecycle,
+                &e.blocks,
+                e.block_range,
+            )
+            && frames(&o) == frames(&e)
+    });
+    // REST on the edge answers what it answers on the origin.
+    let (_, last) = origin.stats().chain.get().block_range.expect("blocks");
+    for path in [
+        "/v1/tps".to_owned(),
+        "/v1/contention".to_owned(),
+        "/v1/blocks/lifecycle".to_owned(),
+        format!("/v1/blocks/{last}/lifecycle"),
+    ] {
+        let on_edge = rest_get(&edge, &path);
+        assert!(on_edge.0.contains(" 200 "), "{path}: {}", on_edge.0);
+        assert_eq!(on_edge, rest_get(&origin, &path), "{path}");
+    }
+    let status = rest_get(&edge, "/v1/status").1;
+    assert!(status.contains(&format!("{last}")), "{status}");
+    // A new session on the edge gets the origin's connect snapshot after its Hello.
+    let snapshot = origin.stats().chain.get().connect.len();
+    assert!(snapshot > 0, "the origin has a connect snapshot");
+    let first_frames = |gw: &TestGateway| -> Vec<String> {
+        let mut c = WsClient::connect(gw.addr, "/v1/ws");
+        let _hello = c.next_json();
+        (0..snapshot)
+            .map(|_| sonic_rs::to_string(&c.next_json()).expect("JSON"))
+            .collect()
+    };
+    assert_eq!(first_frames(&edge), first_frames(&origin));
+    let _ = std::fs::remove_file(&path);
+}
+
 #[test]
 fn the_origin_publishes_every_frame_once_in_seqno_order() {
     let _serial = one_at_a_time();

@@ -6,7 +6,7 @@
 //! - `wire/` (sans-IO protocol) imports only `model/`, and never glommio or libc;
 //! - `handoff/` imports only `model/`, `wire/` and `sys`;
 //! - `history/` imports only `model/`, `log` and `sys`;
-//! - `bus/` imports only `model/`, `history/`, `wire/`, `log` and `metrics`;
+//! - `bus/` imports only `model/`, `handoff/`, `history/`, `wire/`, `log` and `metrics`;
 //! - `ingest/` and `serve/` never import each other, nor the tools or the server; ingest
 //!   reads only `config::defaults` of the configuration (it gets its own settings struct);
 //! - `metrics` imports only `model/`, `wire/`, `handoff/` and `history/`; `log` only `model/` and `wire/`;
@@ -66,6 +66,7 @@ const RULES: &[Rule] = &[
         allow: Some(&[
             "crate::model",
             "crate::bus",
+            "crate::handoff",
             "crate::history",
             "crate::wire",
             "crate::log",

@@ -9,13 +9,16 @@
 //! - `stream`: the stream's settings and subjects, a frame's envelope (subject, headers,
 //!   body = its history record), the `$JS.API` requests.
 //! - `publisher`: the origin's publisher thread and the tailer's never-blocking end of it.
+//! - `chain`: the origin's chain REST bodies and connect snapshot on a side stream, for edges.
 //!
 //! The edge's consumer, which feeds shards, is `crate::ingest::tailer::edge` (it shares the tailer's
 //! shard links).
 //!
-//! Layering: imports only `model`, `history` (the record format), `wire` (the `Gap` frame
-//! encoder), `log` and `metrics` (its counters); never glommio.
+//! Layering: imports only `model`, `history` (the record format), `handoff` (the chain
+//! bodies' slot), `wire` (the `Gap` frame encoder), `log` and `metrics` (its counters);
+//! never glommio.
 
+pub mod chain;
 pub mod client;
 pub mod creds;
 pub mod publisher;

@@ -38,9 +38,11 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use crate::bus::chain::{self, CHAIN_EVERY};
 use crate::bus::client::Connection;
 use crate::bus::creds::Credentials;
 use crate::bus::stream::{ensure_stream, envelopes, Envelope, StreamSettings};
+use crate::handoff::published::ChainSlot;
 use crate::log::{self, Level};
 use crate::metrics::BusStats;
 use crate::model::gap::{Gap, GapReason};
@@ -127,12 +129,13 @@ pub fn spawn(
     epoch: u64,
     stopping: Arc<AtomicBool>,
     stats: Arc<BusStats>,
+    chain: Arc<ChainSlot>,
 ) -> io::Result<(BusSender, JoinHandle<()>)> {
     let (tx, rx) = sync_channel(settings.queue_frames.max(1));
     let thread_stats = Arc::clone(&stats);
     let handle = std::thread::Builder::new()
         .name("ringgate-publish".into())
-        .spawn(move || Publisher::new(settings, epoch, thread_stats).run(rx, &stopping))?;
+        .spawn(move || Publisher::new(settings, epoch, thread_stats, chain).run(rx, &stopping))?;
     let sender = BusSender {
         tx,
         lost: None,
@@ -159,11 +162,23 @@ struct Publisher {
     ack_prefix: String,
     retry_at: Instant,
     retry_wait: Duration,
+    /// The tailer's chain bodies, and the publication of them last sent (`None`: send now).
+    chain: Arc<ChainSlot>,
+    chain_sent: Option<u64>,
+    chain_sent_at: Instant,
 }
 
 impl Publisher {
-    fn new(settings: PublishSettings, epoch: u64, stats: Arc<BusStats>) -> Publisher {
+    fn new(
+        settings: PublishSettings,
+        epoch: u64,
+        stats: Arc<BusStats>,
+        chain: Arc<ChainSlot>,
+    ) -> Publisher {
         Publisher {
+            chain,
+            chain_sent: None,
+            chain_sent_at: Instant::now(),
             ack_prefix: format!("_RG_ACK.{}.{epoch}.", std::process::id()),
             settings,
             epoch,
@@ -224,6 +239,7 @@ impl Publisher {
                 self.publish(&window);
                 window.clear();
             }
+            self.publish_chain();
             if let Err(e) = self.flush_and_read_acks() {
                 self.disconnect(&e);
             }
@@ -250,6 +266,23 @@ impl Publisher {
                 },
             );
         }
+    }
+
+    /// Sends the tailer's chain bodies to the side stream when they changed, at most every
+    /// [`CHAIN_EVERY`] (no ack: the next change, or the next connect, sends them again).
+    fn publish_chain(&mut self) {
+        let publications = self.chain.publications();
+        let due = match self.chain_sent {
+            None => true,
+            Some(sent) => sent != publications && self.chain_sent_at.elapsed() >= CHAIN_EVERY,
+        };
+        let Some(c) = self.conn.as_mut().filter(|_| due) else {
+            return;
+        };
+        let subject = chain::chain_subject(&self.settings.stream.name, self.epoch);
+        c.publish(&subject, None, &[], &chain::encode(&self.chain.get()));
+        self.chain_sent = Some(publications);
+        self.chain_sent_at = Instant::now();
     }
 
     fn flush_and_read_acks(&mut self) -> io::Result<()> {
@@ -309,6 +342,7 @@ impl Publisher {
         )
         .and_then(|mut c| {
             ensure_stream(&mut c, &s.stream, SID_API)?;
+            chain::ensure_chain_stream(&mut c, &s.stream, SID_API)?;
             c.subscribe(&format!("{}*", self.ack_prefix), SID_ACKS);
             Ok(c)
         });
@@ -335,6 +369,7 @@ impl Publisher {
             }
         };
         self.retry_wait = Duration::from_millis(100);
+        self.chain_sent = None;
         let now = Instant::now();
         let mut again = 0;
         for (first_seqno, f) in &mut self.in_flight {

@@ -31,6 +31,9 @@
 //! - a copy whose original the edge never saw (it started mid-block, the original aged out)
 //!   is a hole like any other.
 //!
+//! A second consumer follows the origin's chain bodies (`crate::bus::chain`) into this
+//! edge's REST endpoints and connect snapshot.
+//!
 //! Only this epoch's subjects are consumed: an origin restarted without its history dir
 //! starts a new epoch, and an edge follows it only when restarted (docs/scale-out.md §4).
 
@@ -42,6 +45,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::shard_link::{PushMode, ShardLink};
+use crate::bus::chain;
 use crate::bus::client::{Connection, Message};
 use crate::bus::creds::Credentials;
 use crate::bus::stream::{create_consumer, header, AckInfo, Start};
@@ -65,6 +69,7 @@ const ORIGINALS_KEPT: usize = 1 << 18;
 const PARTIAL_WINDOW_WAIT: Duration = Duration::from_secs(1);
 const SID_DELIVER: u64 = 1;
 const SID_API: u64 = 2;
+const SID_CHAIN: u64 = 3;
 
 /// What the edge thread needs.
 #[derive(Debug)]
@@ -259,6 +264,7 @@ impl Edge {
         let creds = self.creds.as_ref();
         let mut c = match Connection::connect(&self.urls, creds, "ringgate-edge", CONNECT_TIMEOUT)
             .and_then(|mut c| {
+                self.follow_chain(&mut c, &deliver);
                 c.subscribe(&deliver, SID_DELIVER);
                 create_consumer(
                     &mut c,
@@ -300,6 +306,12 @@ impl Edge {
                 }
                 Err(e) => return Restart::Again(e.to_string()),
             };
+            if m.sid == SID_CHAIN {
+                if let Err(e) = self.on_chain(&mut c, &m) {
+                    return Restart::Again(e.to_string());
+                }
+                continue;
+            }
             if m.sid != SID_DELIVER {
                 continue;
             }
@@ -346,6 +358,51 @@ impl Edge {
                 self.stats.tailer.set_ring_state(RingState::Replay);
             }
         }
+    }
+
+    /// Subscribes to the origin's chain bodies (`crate::bus::chain`): the last one, then each
+    /// new one. An origin that publishes none (an older version) leaves REST's chain
+    /// endpoints empty on this edge, logged, and the frames flowing.
+    fn follow_chain(&self, c: &mut Connection, deliver: &str) {
+        let deliver = format!("{deliver}.chain");
+        c.subscribe(&deliver, SID_CHAIN);
+        let made = create_consumer(
+            c,
+            &chain::chain_stream(&self.stream),
+            &chain::chain_subject(&self.stream, self.epoch),
+            &deliver,
+            Start::Last,
+            HEARTBEAT,
+            SID_API,
+        );
+        if let Err(e) = made {
+            log::event(
+                Level::Warn,
+                "edge_no_chain_bodies",
+                &[("error", e.to_string().as_str().into())],
+            );
+        }
+    }
+
+    /// One message of the chain-bodies consumer: new bodies for REST and new sessions, or
+    /// its flow control (answered) and heartbeats. A malformed message is logged and skipped.
+    fn on_chain(&mut self, c: &mut Connection, m: &Message) -> io::Result<()> {
+        if m.status().is_some() {
+            if let Some(reply) = &m.reply {
+                c.publish(reply, None, &[], &[]);
+                c.flush()?;
+            }
+            return Ok(());
+        }
+        match chain::decode(&m.payload) {
+            Ok(bodies) => self.stats.chain.publish(bodies),
+            Err(e) => log::event(
+                Level::Warn,
+                "edge_bad_chain_bodies",
+                &[("error", e.as_str().into())],
+            ),
+        }
+        Ok(())
     }
 
     /// While nothing arrives: an incomplete window waited long enough is delivered, the
