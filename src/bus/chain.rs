@@ -22,7 +22,7 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::bus::client::Connection;
-use crate::bus::stream::{api, StreamSettings};
+use crate::bus::stream::{create_or_update, StreamSettings};
 use crate::handoff::published::{ChainBodies, RestBody};
 use crate::history::record::{self, Originals};
 use crate::model::outbound::Outbound;
@@ -55,15 +55,7 @@ pub fn ensure_chain_stream(c: &mut Connection, s: &StreamSettings, sid: u64) -> 
         "max_age": s.max_age.as_nanos().min(i64::MAX as u128) as i64,
         "num_replicas": s.replicas.max(1),
     });
-    let info = api(c, &format!("$JS.API.STREAM.INFO.{name}"), &Value::Null, sid);
-    match info {
-        Ok(_) => api(c, &format!("$JS.API.STREAM.UPDATE.{name}"), &config, sid)?,
-        Err(e) if e.to_string().contains("404") => {
-            api(c, &format!("$JS.API.STREAM.CREATE.{name}"), &config, sid)?
-        }
-        Err(e) => return Err(e),
-    };
-    Ok(())
+    create_or_update(c, &name, &config, sid).map(drop)
 }
 
 fn rest(b: &RestBody) -> Value {

@@ -214,28 +214,25 @@ pub fn ensure_stream(c: &mut Connection, s: &StreamSettings, sid: u64) -> io::Re
         "num_replicas": s.replicas.max(1),
         "duplicate_window": nanos(s.duplicate_window),
     });
-    let info = api(
-        c,
-        &format!("$JS.API.STREAM.INFO.{}", s.name),
-        &Value::Null,
-        sid,
-    );
-    let v = match info {
-        Ok(_) => api(
-            c,
-            &format!("$JS.API.STREAM.UPDATE.{}", s.name),
-            &config,
-            sid,
-        )?,
-        Err(e) if e.to_string().contains("404") => api(
-            c,
-            &format!("$JS.API.STREAM.CREATE.{}", s.name),
-            &config,
-            sid,
-        )?,
-        Err(e) => return Err(e),
-    };
+    let v = create_or_update(c, &s.name, &config, sid)?;
     Ok(v["state"]["last_seq"].as_u64().unwrap_or(0))
+}
+
+/// Creates stream `name` with `config`, or brings an existing one to it (an update keeps its
+/// messages). Returns the API's answer (the stream's info).
+pub fn create_or_update(
+    c: &mut Connection,
+    name: &str,
+    config: &Value,
+    sid: u64,
+) -> io::Result<Value> {
+    match api(c, &format!("$JS.API.STREAM.INFO.{name}"), &Value::Null, sid) {
+        Ok(_) => api(c, &format!("$JS.API.STREAM.UPDATE.{name}"), config, sid),
+        Err(e) if e.to_string().contains("404") => {
+            api(c, &format!("$JS.API.STREAM.CREATE.{name}"), config, sid)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// Where an edge's consumer starts.
