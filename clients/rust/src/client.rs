@@ -437,6 +437,22 @@ impl Client {
             .is_some_and(|h| h.epoch == epoch && seqno <= h.seqno)
     }
 
+    /// Whether a loss notice (`Warning`: dropped frames, `Shed`: shed frames) from `lost_from`
+    /// is recovered by resuming from the cursor: reconnect is on, the loss has a range, the
+    /// server can resume, and the caller `wanted` it. Marks the connection to reconnect if so.
+    fn recover_loss(&mut self, lost_from: Option<u64>, wanted: bool) -> bool {
+        let reconnect = self.opts.reconnect;
+        let Some(conn) = self.conn.as_mut() else {
+            return false;
+        };
+        let recover = wanted
+            && reconnect
+            && lost_from.is_some()
+            && conn.features.iter().any(|x| x == "resume");
+        conn.recover |= recover;
+        recover
+    }
+
     fn flush_resume_gap(&mut self) {
         let conn = self.conn.as_mut().expect("connected");
         conn.expect_server_gap = false;
@@ -532,26 +548,13 @@ impl Client {
             }
             "Warning" => {
                 let mut w: Warning = body(&f)?;
-                let recover = self.opts.reconnect
-                    && w.dropped_from_seqno.is_some()
-                    && conn.features.iter().any(|x| x == "resume");
-                if recover {
-                    w.recovering = true;
-                    self.conn.as_mut().expect("connected").recover = true;
-                }
+                w.recovering = self.recover_loss(w.dropped_from_seqno, true);
                 self.stats.warnings += 1;
                 self.push(Some(Item::Warning(st.wrap(w, false))), None);
             }
             "Shed" => {
                 let mut shed: Shed = body(&f)?;
-                let recover = self.opts.reconnect
-                    && self.opts.recover_shed
-                    && shed.from_seqno.is_some()
-                    && conn.features.iter().any(|x| x == "resume");
-                if recover {
-                    shed.recovering = true;
-                    self.conn.as_mut().expect("connected").recover = true;
-                }
+                shed.recovering = self.recover_loss(shed.from_seqno, self.opts.recover_shed);
                 self.stats.sheds += 1;
                 self.push(Some(Item::Shed(st.wrap(shed, false))), None);
             }
