@@ -17,10 +17,11 @@
 //! Must never: block the tailer, allocate per event, or touch another shard's queue.
 //! Why std's bounded channel plus a socketpair: docs/decisions/spsc-wakeup.md.
 
+use std::cell::Cell;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
 use std::os::unix::net::UnixStream as StdUnixStream;
-use std::sync::atomic::{fence, AtomicBool, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TryRecvError, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -47,11 +48,14 @@ pub enum PopOutcome {
     Closed,
 }
 
-/// State both ends share: the consumer's "I am parked" flag.
+/// State both ends share: the consumer's "I am parked" flag and how far it has drained.
 #[derive(Debug, Default)]
 struct Shared {
     /// Set by the consumer just before it sleeps; cleared by whoever wakes it.
     parked: AtomicBool,
+    /// Entries the consumer has taken out of the queue (written by the consumer only, once
+    /// per drain call), so the producer can see how many still wait.
+    taken: AtomicU64,
 }
 
 /// Tailer end of one shard's queue.
@@ -60,6 +64,8 @@ pub struct FanoutSender {
     tx: SyncSender<Outbound>,
     shared: Arc<Shared>,
     wake_tx: OwnedFd,
+    /// Entries pushed so far (the producer's count; `pushed - taken` still wait).
+    pushed: Cell<u64>,
 }
 
 /// Shard end of one shard's queue, before it is attached to the shard's executor (`Send`,
@@ -100,6 +106,7 @@ pub fn channel(capacity: usize) -> io::Result<(FanoutSender, FanoutReceiver, Fan
             tx,
             shared: shared.clone(),
             wake_tx: OwnedFd::from(wake_tx),
+            pushed: Cell::new(0),
         },
         FanoutReceiver {
             rx,
@@ -132,11 +139,20 @@ impl FanoutSender {
     pub fn try_push(&self, item: Outbound) -> PushOutcome {
         match self.tx.try_send(item) {
             Ok(()) => {
+                self.pushed.set(self.pushed.get() + 1);
                 wake_if_parked(&self.shared, &self.wake_tx);
                 PushOutcome::Pushed
             }
             Err(TrySendError::Full(_)) | Err(TrySendError::Disconnected(_)) => PushOutcome::Full,
         }
+    }
+
+    /// Entries pushed that the shard has not taken yet (as of its last drain call): what a
+    /// frame pushed now waits behind.
+    pub fn pending(&self) -> u64 {
+        self.pushed
+            .get()
+            .saturating_sub(self.shared.taken.load(Ordering::Acquire))
     }
 }
 
@@ -191,7 +207,7 @@ impl ShardInbox {
     }
 
     /// Takes the next entry without waiting.
-    pub fn try_pop(&mut self) -> PopOutcome {
+    fn try_pop(&mut self) -> PopOutcome {
         if let Some(item) = self.peeked.take() {
             return PopOutcome::Ready(item);
         }
@@ -213,6 +229,11 @@ impl ShardInbox {
                 }
                 PopOutcome::Empty | PopOutcome::Closed => break,
             }
+        }
+        if n > 0 {
+            // Single writer: this shard. One store per drain call, not per entry.
+            let taken = self.shared.taken.load(Ordering::Relaxed) + n as u64;
+            self.shared.taken.store(taken, Ordering::Release);
         }
         n
     }

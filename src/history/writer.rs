@@ -28,6 +28,12 @@ use crate::model::stage::CommitStage;
 /// Frames per batch the queue carries: the queue holds `queue_frames / BATCH` batches.
 const BATCH: usize = 64;
 
+/// Raw bytes compressed between two yields of the history thread: about 100 µs of zstd at
+/// level 3 here. Compressing a whole 1 MiB chunk at once held a core for 3–4 ms, and on a
+/// host without a spare core the tailer or a shard waited that long for it (seen with
+/// `perf sched`: the one-client p99 of docs/benchmarks.md).
+const COMPRESS_SLICE: usize = 32 << 10;
+
 /// The tailer's end of the queue to the history thread. Frames are sent in batches of
 /// 64 (one queue operation per batch), the last one by [`HistorySender::flush`].
 #[derive(Debug)]
@@ -221,7 +227,7 @@ impl ChunkWriter {
         };
         meta.raw_len = self.raw.len() as u32;
         meta.last_ring_seqno = self.last_ring_seqno;
-        let compressed = zstd::bulk::compress(&self.raw, self.history.config().zstd_level);
+        let compressed = compress_yielding(&self.raw, self.history.config().zstd_level);
         self.raw.clear();
         match compressed {
             Ok(c) => self.history.add_sealed(meta, c, now_ns()),
@@ -234,5 +240,40 @@ impl ChunkWriter {
                     .fetch_add(u64::from(meta.frames), Ordering::Relaxed);
             }
         }
+    }
+}
+
+/// Compresses `raw` into one zstd frame (with its content size, as `zstd::bulk` writes it)
+/// in [`COMPRESS_SLICE`] pieces, each flushed as its own block, yielding the core between
+/// pieces so a waiting tailer or shard thread on it runs within one piece's time.
+fn compress_yielding(raw: &[u8], level: i32) -> std::io::Result<Vec<u8>> {
+    use std::io::Write;
+    let mut encoder = zstd::stream::Encoder::new(Vec::with_capacity(raw.len() / 4), level)?;
+    encoder.include_contentsize(true)?;
+    encoder.set_pledged_src_size(Some(raw.len() as u64))?;
+    for piece in raw.chunks(COMPRESS_SLICE) {
+        encoder.write_all(piece)?;
+        encoder.flush()?;
+        std::thread::yield_now();
+    }
+    encoder.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_chunk_compressed_in_slices_decompresses_as_one_frame() {
+        let raw: Vec<u8> = (0..(5 * COMPRESS_SLICE + 123))
+            .map(|i| (i % 251) as u8 ^ (i / 4096) as u8)
+            .collect();
+        let compressed = compress_yielding(&raw, 3).unwrap();
+        assert!(compressed.len() < raw.len() / 4);
+        assert_eq!(zstd::bulk::decompress(&compressed, raw.len()).unwrap(), raw);
+        assert_eq!(
+            zstd::zstd_safe::get_frame_content_size(&compressed).ok(),
+            Some(Some(raw.len() as u64))
+        );
     }
 }

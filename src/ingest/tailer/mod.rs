@@ -137,6 +137,13 @@ pub use idle::{IdleAction, IdleStrategy, Idler};
 pub use pipeline::{EventPipeline, Loss, Processed};
 use shard_link::ShardLink;
 
+/// Ring events read back to back (the ring never idle in between) after which queued
+/// `min_stage` copies are released between events, a budget per event, instead of waiting
+/// for the ring to go idle. A writer's burst (tens of events) stays below it, so its live
+/// events never wait behind copies; a ring that is never idle (a saturated tailer) still
+/// releases them before the gate's bounds drop blocks.
+const BUSY_RUN_RELEASE: u32 = 1024;
+
 /// Makes this thread's sleeps precise: Linux lets a `nanosleep` of a normal thread end up to
 /// its timer slack (default 50 µs) late, which doubled the tailer's idle 50 µs sleeps. 1 ns
 /// of slack costs nothing measurable (the tailer's sleeps are its only timers).
@@ -305,6 +312,10 @@ impl Tailer {
         // tailer's time at full rate, and its readers (`/health`, lag) need milliseconds.
         // The first event after an idle poll always samples it.
         let mut clock_in = 0u32;
+        // Since when an idle-ring release has waited for the shards to drain.
+        let mut copies_waiting: Option<Instant> = None;
+        // Events read since the ring was last found idle.
+        let mut busy_run = 0u32;
         let quiet = if snapshot {
             SNAPSHOT_QUIET
         } else {
@@ -352,8 +363,15 @@ impl Tailer {
                             }
                             // A bounded share of any queued min_stage copies, so a ring that
                             // is never idle still releases them.
-                            let budget = self.pipeline.release_budget();
-                            self.release(budget, descriptor.seqno);
+                            // Queued min_stage copies wait for the ring to go idle (the
+                            // end of the writer's burst), so no live event of a burst waits
+                            // behind them; only a ring that stays busy for
+                            // BUSY_RUN_RELEASE events gets a share of them per event.
+                            busy_run = busy_run.saturating_add(1);
+                            if busy_run >= BUSY_RUN_RELEASE {
+                                let budget = self.pipeline.release_budget();
+                                self.release(budget, descriptor.seqno);
+                            }
                         }
                         Err(e) => {
                             bump(&self.stats.tailer.events_bad, 1);
@@ -372,11 +390,19 @@ impl Tailer {
                         .store(descriptor.seqno, Ordering::Relaxed);
                 }
                 ReadOutcome::NotReady => {
+                    busy_run = 0;
                     if self.pipeline.has_pending_releases() {
-                        // Idle ring: release the queued copies, one budget at a time, and
-                        // look at the ring again between budgets; never sleep on them.
-                        let budget = self.pipeline.release_budget();
-                        self.release(budget, reader.next_seqno().saturating_sub(1));
+                        // Idle ring: release the queued copies one budget at a time, each
+                        // once the shards have taken the previous one, and look at the ring
+                        // between budgets; never sleep on them. A live event read meanwhile
+                        // then waits behind one budget of copies in a shard's queue, not
+                        // behind a whole block stage's thousands.
+                        if self.shards_took_copies(&mut copies_waiting) {
+                            let budget = self.pipeline.release_budget();
+                            self.release(budget, reader.next_seqno().saturating_sub(1));
+                        } else {
+                            std::thread::yield_now();
+                        }
                         continue;
                     }
                     clock_in = 0;

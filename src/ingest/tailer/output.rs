@@ -6,6 +6,7 @@
 //! Runs on the tailer core, as part of [`Tailer`]; the read loop is in the parent module.
 
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use super::pipeline::Loss;
 use super::shard_link::PushMode;
@@ -14,6 +15,9 @@ use crate::log::{self, Level};
 use crate::metrics::{bump, LIFECYCLE_STAGES};
 use crate::model::gap::GapReason;
 use crate::model::outbound::{MetaKind, Outbound};
+
+/// Longest an idle-ring `min_stage` release waits for the shards to drain their queues.
+const COPIES_WAIT_MAX: Duration = Duration::from_millis(2);
 
 impl Tailer {
     /// Sends each shard's pending `shard_queue_full` Gap if its queue has room now.
@@ -73,6 +77,24 @@ impl Tailer {
         if !self.pipeline.has_pending_releases() {
             self.publish_gate();
         }
+    }
+
+    /// Whether the next idle-ring release may go out: every shard has taken what was pushed
+    /// before (its queue is empty), or `waiting` began [`COPIES_WAIT_MAX`] ago (a shard that
+    /// is not draining, e.g. starved of its core, must not hold every other shard's copies
+    /// back: the gate's bounds would then drop blocks). `waiting` is the wait's start, kept
+    /// by the caller between polls and cleared when a release may go.
+    pub(super) fn shards_took_copies(&self, waiting: &mut Option<Instant>) -> bool {
+        if self.links.iter().all(|l| l.tx.pending() == 0) {
+            *waiting = None;
+            return true;
+        }
+        let since = *waiting.get_or_insert_with(Instant::now);
+        if since.elapsed() >= COPIES_WAIT_MAX {
+            *waiting = None;
+            return true;
+        }
+        false
     }
 
     /// Counts the `Lifecycle` frames about to go out, by stage reached.
