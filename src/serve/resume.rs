@@ -14,8 +14,8 @@
 //! Invariants:
 //! - frames are stored in strictly increasing `server_seqno` order (an out-of-order push is
 //!   refused), bounded by count and bytes; the oldest are evicted first; with a history,
-//!   every frame it has sealed is evicted (it is readable there) and the count bound does
-//!   not apply (only the bytes bound does: unsealed frames are nowhere else);
+//!   the frames it has sealed are evicted (they are readable there), a few per push, and the
+//!   count bound does not apply (only the bytes bound does: unsealed frames are nowhere else);
 //! - a decision never claims `recovered` unless every frame after the client's cursor is
 //!   still in the store (the client may still filter most of them out);
 //! - replay is filtered by the caller's predicate (the session's compiled filter, channel
@@ -37,6 +37,13 @@ use crate::wire::protocol::messages::{ResumeInfo, ResumeMode, ResumeReason};
 
 mod cursor;
 pub use cursor::{ReplayChunk, ReplayCursor};
+
+/// Frames the history has sealed that one push evicts at most (beyond the count and byte
+/// bounds, which always hold). A sealed chunk is thousands of frames; freeing them all in the
+/// push after the seal kept the live frame behind it waiting (tenths of a millisecond, more
+/// with `min_stage` copies); a few per push free them over the next pushes, faster than
+/// frames arrive.
+const SEALED_EVICTIONS_PER_PUSH: usize = 8;
 
 /// Bounds of the store. Defaults: 100,000 frames and 512 MiB of frame bytes (whichever is
 /// hit first). 100,000 frames is about 20 mainnet-sized blocks, ~8 s at 400 ms blocks; raise
@@ -217,10 +224,11 @@ impl ResumeStore {
         let mut evicted = 0;
         while self.frames.len() > max_frames
             || (self.bytes > self.config.max_bytes && self.frames.len() > 1)
-            || self
-                .frames
-                .front()
-                .is_some_and(|f| f.server_seqno() <= sealed)
+            || (evicted < SEALED_EVICTIONS_PER_PUSH
+                && self
+                    .frames
+                    .front()
+                    .is_some_and(|f| f.server_seqno() <= sealed))
         {
             let Some(old) = self.frames.pop_front() else {
                 break;
