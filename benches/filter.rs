@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ringgate::model::kind::EventType;
-use ringgate::model::outbound::{EncodedEvent, FilterKeys};
+use ringgate::model::outbound::{EncodedEvent, EventBody, FilterKeys};
 use ringgate::model::stage::CommitStage;
 use ringgate::serve::filter::CompiledFilter;
 use ringgate::wire::protocol::{BatchLimits, BatchWriter, Gather};
@@ -59,13 +59,15 @@ fn event(i: u64) -> EncodedEvent {
     }
     EncodedEvent {
         server_seqno: i + 1,
-        origin_seqno: i + 1,
-        ring_seqno: i + 1,
-        timestamp_ns: 1_756_499_174_388_871_879,
         gate: CommitStage::Proposed,
-        keys: k,
-        json: vec![b'x'; 524].into(),
-        stage_span: None,
+        body: Arc::new(EventBody {
+            origin_seqno: i + 1,
+            ring_seqno: i + 1,
+            timestamp_ns: 1_756_499_174_388_871_879,
+            keys: k,
+            json: vec![b'x'; 524].into(),
+            stage_span: None,
+        }),
     }
 }
 

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use ringgate::model::kind::EventType;
 use ringgate::model::lane::LaneMap;
-use ringgate::model::outbound::{EncodedEvent, FilterKeys, Outbound};
+use ringgate::model::outbound::{EncodedEvent, EventBody, FilterKeys, Outbound};
 use ringgate::model::stage::CommitStage;
 use ringgate::serve::backpressure::{QueueLimits, SessionQueue};
 use ringgate::wire::protocol::{BatchWriter, FrameSink, Gather};
@@ -45,13 +45,15 @@ fn events(n: u64) -> Vec<Outbound> {
         .map(|s| {
             Outbound::Event(Arc::new(EncodedEvent {
                 server_seqno: s,
-                origin_seqno: s,
-                ring_seqno: s,
-                timestamp_ns: 0,
                 gate: CommitStage::Proposed,
-                keys: FilterKeys::new(mix(s)),
-                json: vec![b'x'; 524].into(),
-                stage_span: None,
+                body: Arc::new(EventBody {
+                    origin_seqno: s,
+                    ring_seqno: s,
+                    timestamp_ns: 0,
+                    keys: FilterKeys::new(mix(s)),
+                    json: vec![b'x'; 524].into(),
+                    stage_span: None,
+                }),
             }))
         })
         .collect()

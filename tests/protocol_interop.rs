@@ -10,7 +10,9 @@ use std::sync::Arc;
 
 use ringgate::config::Config;
 use ringgate::model::kind::EventType;
-use ringgate::model::outbound::{EncodedEvent, FilterKeys, MetaFrame, MetaKind, Outbound};
+use ringgate::model::outbound::{
+    EncodedEvent, EventBody, FilterKeys, MetaFrame, MetaKind, Outbound,
+};
 use ringgate::model::stage::CommitStage;
 use ringgate::serve::backpressure::{QueueLimits, SessionQueue};
 use ringgate::wire::http::{parse_request, route, Parsed, RequestLimits, Route};
@@ -69,18 +71,20 @@ impl Pipe {
 fn event(seqno: u64) -> Arc<EncodedEvent> {
     Arc::new(EncodedEvent {
         server_seqno: seqno,
-        origin_seqno: seqno,
-        ring_seqno: seqno + 1000,
-        timestamp_ns: 1_756_499_174_388_871_879,
         gate: CommitStage::Proposed,
-        keys: FilterKeys::new(EventType::TxnLog),
-        json: format!(
-            r#"{{"event_name":"TxnLog","block_number":15000001,"txn_idx":1,"commit_stage":"Proposed","payload":{{"type":"TxnLog","txn_index":1,"log_index":0}},"seqno":{},"timestamp_ns":1756499174388871879}}"#,
-            seqno + 1000
-        )
-        .into_bytes()
-        .into(),
-        stage_span: None,
+        body: Arc::new(EventBody {
+            origin_seqno: seqno,
+            ring_seqno: seqno + 1000,
+            timestamp_ns: 1_756_499_174_388_871_879,
+            keys: FilterKeys::new(EventType::TxnLog),
+            json: format!(
+                r#"{{"event_name":"TxnLog","block_number":15000001,"txn_idx":1,"commit_stage":"Proposed","payload":{{"type":"TxnLog","txn_index":1,"log_index":0}},"seqno":{},"timestamp_ns":1756499174388871879}}"#,
+                seqno + 1000
+            )
+            .into_bytes()
+            .into(),
+            stage_span: None,
+        }),
     })
 }
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chain_support::encoded;
 use ringgate::ingest::chain::meta;
 use ringgate::model::kind::EventType;
-use ringgate::model::outbound::Outbound;
+use ringgate::model::outbound::{EncodedEvent, Outbound};
 use ringgate::model::seqno::Epoch;
 use ringgate::serve::resume::{
     ReplayCursor, ResumeConfig, ResumeDecision, ResumeRequest, ResumeStore, StoreOutcome,
@@ -22,8 +22,8 @@ const EPOCH: Epoch = Epoch::new(1_700_000_000_000_000);
 fn frame(seqno: u64, ty: EventType, number: u64) -> Outbound {
     let block = (number != 0).then_some(([1; 32], number));
     let mut e = encoded(ty, seqno, if number != 0 { 1 } else { 0 }, block, None);
-    e.server_seqno = seqno;
-    Outbound::Event(Arc::new(e))
+    e.origin_seqno = seqno;
+    Outbound::Event(Arc::new(EncodedEvent::original(e)))
 }
 
 /// A store holding seqnos `first..=last` (earlier ones evicted by a 100-frame cap).

@@ -312,7 +312,7 @@ mod tests {
 
     use super::*;
     use crate::model::kind::EventType;
-    use crate::model::outbound::{EncodedEvent, FilterKeys, MetaFrame};
+    use crate::model::outbound::{EncodedEvent, EventBody, FilterKeys, MetaFrame};
     use crate::model::stage::CommitStage;
 
     fn event(seqno: u64, kind: EventType, block: u64, address: u8) -> Outbound {
@@ -321,13 +321,15 @@ mod tests {
         keys.push_address([address; 20]);
         Outbound::Event(Arc::new(EncodedEvent {
             server_seqno: seqno,
-            origin_seqno: seqno,
-            ring_seqno: seqno,
-            timestamp_ns: 1,
             gate: CommitStage::Proposed,
-            keys,
-            json: br#"{"event_name":"x","commit_stage":"Proposed"}"#.as_slice().into(),
-            stage_span: Some(34..42),
+            body: Arc::new(EventBody {
+                origin_seqno: seqno,
+                ring_seqno: seqno,
+                timestamp_ns: 1,
+                keys,
+                json: br#"{"event_name":"x","commit_stage":"Proposed"}"#.as_slice().into(),
+                stage_span: Some(34..42),
+            }),
         }))
     }
 

@@ -14,7 +14,7 @@ use std::collections::HashMap;
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::model::outbound::{EncodedEvent, MetaFrame, MetaKind, Outbound};
+use crate::model::outbound::{EncodedEvent, EventBody, MetaFrame, MetaKind, Outbound};
 use crate::model::rpc::RpcFrame;
 use crate::model::seqno::PROVISIONAL_SEQNO_BASE;
 use crate::model::stage::CommitStage;
@@ -233,13 +233,15 @@ fn decode_one(c: &mut Cursor<'_>, originals: &mut Originals) -> Result<Outbound,
             // of its stage: nothing downstream distinguishes them.
             let e = Arc::new(EncodedEvent {
                 server_seqno,
-                origin_seqno: server_seqno,
-                ring_seqno,
-                timestamp_ns,
                 gate,
-                keys,
-                json,
-                stage_span,
+                body: Arc::new(EventBody {
+                    origin_seqno: server_seqno,
+                    ring_seqno,
+                    timestamp_ns,
+                    keys,
+                    json,
+                    stage_span,
+                }),
             });
             originals.insert(server_seqno, e.clone());
             Ok(Outbound::Event(e))

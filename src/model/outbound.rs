@@ -7,10 +7,10 @@
 //! Invariants:
 //! - `server_seqno` is unique for the life of a server epoch and strictly increasing in the
 //!   order frames are pushed to a shard.
-//! - `json` is never mutated after construction; a copy released at another stage is a new
-//!   [`EncodedEvent`] with its own `server_seqno` that shares the original's `json` (an `Arc`,
-//!   no bytes copied) and differs only in `gate`: its stage name is spliced in when the bytes
-//!   are written ([`EncodedEvent::json_parts`]), never stored.
+//! - An [`EventBody`] (keys, `json`) is never mutated after construction; a copy released at
+//!   another stage is a new [`EncodedEvent`] header (its own `server_seqno` and `gate`) on
+//!   the original's body (an `Arc`: nothing of the event copied); its stage name is spliced
+//!   in when the bytes are written ([`EncodedEvent::json_parts`]), never stored.
 //! - Nothing here is parsed again downstream: shards match on [`FilterKeys`] and copy bytes.
 
 use std::ops::Range;
@@ -92,34 +92,63 @@ impl FilterKeys {
 
 /// One execution event, encoded once as the JSON event object of the wire envelope
 /// (`{"event_name":…,"payload":{…},"seqno":…,"timestamp_ns":…}`), ready to be joined into
-/// `Events` batches by any number of sessions.
+/// `Events` batches by any number of sessions: a seqno and a `min_stage` stream in front of
+/// an [`EventBody`] that the live original and its copies share.
+///
+/// A `min_stage` copy is this header alone (a seqno, a stage and a reference to the
+/// original's body): making one allocates a few dozen bytes and copies nothing of the event.
+/// The body's fields read through `Deref` (`event.keys`, `event.json`).
 ///
 /// The bytes as sent are [`json_parts`](Self::json_parts) (or [`write_json`](Self::write_json)),
 /// not `json` alone: a `min_stage` copy shares its original's `json` and names its own stage.
 #[derive(Debug, PartialEq, Eq)]
 pub struct EncodedEvent {
     pub server_seqno: u64,
-    /// `server_seqno` of the live original this event is a `min_stage` copy of; equal to
-    /// `server_seqno` for the original itself. Lets the history store a copy as a reference
+    /// The `min_stage` stream this copy belongs to: `Proposed` for the live original, or the
+    /// stage at which its block was released (a session gated at S takes only `gate == S`).
+    /// For a copy (`gate` other than `Proposed`) the sent JSON names this stage.
+    pub gate: CommitStage,
+    /// What the original and every copy of it share.
+    pub body: Arc<EventBody>,
+}
+
+/// The part of an [`EncodedEvent`] its `min_stage` copies share with the live original.
+#[derive(Debug, PartialEq, Eq)]
+pub struct EventBody {
+    /// `server_seqno` of the live original. Lets the history store a copy as a reference
     /// plus its stage instead of its bytes.
     pub origin_seqno: u64,
     /// The ring's sequence number (`seqno` in the JSON).
     pub ring_seqno: u64,
     /// The ring's `record_epoch_nanos` (`timestamp_ns` in the JSON), for latency measurement.
     pub timestamp_ns: u64,
-    /// The `min_stage` stream this copy belongs to: `Proposed` for the live original, or the
-    /// stage at which its block was released (a session gated at S takes only `gate == S`).
-    /// For a copy (`gate` other than `Proposed`) the sent JSON names this stage.
-    pub gate: CommitStage,
     pub keys: FilterKeys,
-    /// The live original's event object, UTF-8 JSON, shared by its `min_stage` copies.
+    /// The live original's event object, UTF-8 JSON.
     pub json: Arc<[u8]>,
     /// Byte range in `json` of the `commit_stage` string value (without quotes), where a copy
     /// released at a later stage splices its stage name.
     pub stage_span: Option<Range<u32>>,
 }
 
+impl std::ops::Deref for EncodedEvent {
+    type Target = EventBody;
+
+    fn deref(&self) -> &EventBody {
+        &self.body
+    }
+}
+
 impl EncodedEvent {
+    /// The live original (`gate` `Proposed`) with `body`, whose `origin_seqno` is its own
+    /// `server_seqno`.
+    pub fn original(body: EventBody) -> EncodedEvent {
+        EncodedEvent {
+            server_seqno: body.origin_seqno,
+            gate: CommitStage::Proposed,
+            body: Arc::new(body),
+        }
+    }
+
     /// Whether this is a `min_stage` copy (released at a later stage) rather than the live
     /// original.
     pub fn is_copy(&self) -> bool {
@@ -158,17 +187,12 @@ impl EncodedEvent {
     }
 
     /// This event's copy for the `stage` stream, with its own `server_seqno`: the same
-    /// shared bytes and keys, the stage spliced in when written.
+    /// shared body, the stage spliced in when written.
     pub fn restaged(&self, stage: CommitStage, server_seqno: u64) -> EncodedEvent {
         EncodedEvent {
             server_seqno,
-            origin_seqno: self.origin_seqno,
-            ring_seqno: self.ring_seqno,
-            timestamp_ns: self.timestamp_ns,
             gate: stage,
-            keys: self.keys.clone(),
-            json: Arc::clone(&self.json),
-            stage_span: self.stage_span.clone(),
+            body: Arc::clone(&self.body),
         }
     }
 }
@@ -236,16 +260,14 @@ mod tests {
     use crate::model::kind::EventType;
 
     fn event(json: &str, span: Option<Range<u32>>) -> EncodedEvent {
-        EncodedEvent {
-            server_seqno: 5,
+        EncodedEvent::original(EventBody {
             origin_seqno: 5,
             ring_seqno: 5,
             timestamp_ns: 0,
-            gate: CommitStage::Proposed,
             keys: FilterKeys::new(EventType::TxnLog),
             json: json.as_bytes().into(),
             stage_span: span,
-        }
+        })
     }
 
     fn sent(e: &EncodedEvent) -> String {
@@ -262,7 +284,10 @@ mod tests {
         let original = event(json, Some(start..start + 8));
         assert_eq!(sent(&original), json);
         let copy = original.restaged(CommitStage::Finalized, 9);
-        assert!(Arc::ptr_eq(&copy.json, &original.json), "no bytes copied");
+        assert!(
+            Arc::ptr_eq(&copy.body, &original.body),
+            "nothing of the event copied"
+        );
         assert_eq!((copy.server_seqno, copy.gate), (9, CommitStage::Finalized));
         assert_eq!(sent(&copy), r#"{"commit_stage":"Finalized","seqno":1}"#);
         // A copy of a copy names the newer stage.

@@ -7,7 +7,7 @@ use ringgate::ingest::chain::gate::GateConfig;
 use ringgate::ingest::chain::input::{BlockId, ChainInput};
 use ringgate::ingest::chain::pipeline::{ChainConfig, ChainPipeline};
 use ringgate::model::kind::EventType;
-use ringgate::model::outbound::{EncodedEvent, FilterKeys, MetaKind, Outbound};
+use ringgate::model::outbound::{EncodedEvent, EventBody, FilterKeys, MetaKind, Outbound};
 use ringgate::model::seqno::ServerSeqno;
 use ringgate::model::stage::CommitStage;
 
@@ -18,7 +18,7 @@ pub fn id(n: u8) -> BlockId {
     id
 }
 
-/// An encoded event as the encoder would make it; in-block events carry
+/// The body of an encoded event as the encoder would make it; in-block events carry
 /// `"commit_stage":"Proposed"` and its span.
 pub fn encoded(
     ty: EventType,
@@ -26,7 +26,7 @@ pub fn encoded(
     block_seqno: u64,
     block: Option<(BlockId, u64)>,
     txn_idx: Option<u32>,
-) -> EncodedEvent {
+) -> EventBody {
     let mut keys = FilterKeys::new(ty);
     keys.block_seqno = block_seqno;
     keys.block_id = block.map(|b| b.0);
@@ -48,12 +48,10 @@ pub fn encoded(
         ",\"payload\":{{\"type\":\"{}\"}},\"seqno\":{ring_seqno},\"timestamp_ns\":0}}",
         ty.name()
     ));
-    EncodedEvent {
-        server_seqno: 0,
+    EventBody {
         origin_seqno: 0,
         ring_seqno,
         timestamp_ns: 0,
-        gate: CommitStage::Proposed,
         keys,
         json: json.into_bytes().into(),
         stage_span,

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::model::kind::EventType;
-use crate::model::outbound::{FilterKeys, MAX_LOG_TOPICS};
+use crate::model::outbound::{EventBody, FilterKeys, MAX_LOG_TOPICS};
 use crate::model::rpc::{LiveBytes, RpcBlock, RpcLog};
 
 /// Decodes `raw` whole: an unresolved copy is an error here.
@@ -30,13 +30,15 @@ fn original(seqno: u64) -> Arc<EncodedEvent> {
     let json = br#"{"event_name":"TxnLog","commit_stage":"Proposed","payload":{}}"#;
     Arc::new(EncodedEvent {
         server_seqno: seqno,
-        origin_seqno: seqno,
-        ring_seqno: 99,
-        timestamp_ns: 1_700_000_000_000_000_000,
         gate: CommitStage::Proposed,
-        keys,
-        json: json.as_slice().into(),
-        stage_span: Some(39..47),
+        body: Arc::new(EventBody {
+            origin_seqno: seqno,
+            ring_seqno: 99,
+            timestamp_ns: 1_700_000_000_000_000_000,
+            keys,
+            json: json.as_slice().into(),
+            stage_span: Some(39..47),
+        }),
     })
 }
 

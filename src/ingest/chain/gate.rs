@@ -32,8 +32,9 @@
 //!   held: they are facts about blocks, delivered once on the live stream.
 //!
 //! Memory/CPU trade-off: every enabled gate costs one copy of every in-block event made at
-//! release time: a new [`EncodedEvent`] that shares the original's JSON bytes (an `Arc`) and
-//! carries its stage, spliced in when a session writes it (no bytes copied), and
+//! release time: a new [`EncodedEvent`] header (a seqno and its stage, a few dozen bytes)
+//! on the original's shared body (keys and JSON; nothing copied), the stage spliced in when a
+//! session writes it, and
 //! holding costs one `Arc` per event until the last enabled gate's release has completed
 //! (about four blocks for `Verified`). A deployment whose clients never use `min_stage` disables all
 //! three gates and pays nothing; one that only uses `Finalized` enables just that one.

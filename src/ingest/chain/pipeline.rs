@@ -40,7 +40,7 @@ use crate::ingest::chain::topk::{TopAccesses, TopAccessesConfig};
 use crate::ingest::chain::tps::{TpsWindow, DEFAULT_TPS_WINDOW_NS};
 use crate::ingest::chain::tracker::{LifecycleConfig, LifecycleTracker, Transition};
 use crate::model::gap::{Gap, GapReason};
-use crate::model::outbound::{EncodedEvent, Outbound};
+use crate::model::outbound::{EncodedEvent, EventBody, Outbound};
 use crate::model::seqno::ServerSeqno;
 use crate::wire::protocol::messages::gap_frame;
 
@@ -110,13 +110,13 @@ impl ChainPipeline {
         }
     }
 
-    /// Processes one ring event: `input` is its chain fact (if any), `event` its encoded
-    /// live original (its `server_seqno` is assigned here). Every frame produced, the event
+    /// Processes one ring event: `input` is its chain fact (if any), `event` the body of its
+    /// encoded live original (its `server_seqno`, the body's `origin_seqno`, is assigned here). Every frame produced, the event
     /// first, goes to `emit` in seqno order.
     pub fn process(
         &mut self,
         input: Option<&ChainInput>,
-        mut event: EncodedEvent,
+        mut event: EventBody,
         seqnos: &mut ServerSeqno,
         emit: &mut impl FnMut(Outbound),
     ) {
@@ -142,9 +142,8 @@ impl ChainPipeline {
             contention = self.contention.observe(input);
             top = self.top.observe(input);
         }
-        event.server_seqno = seqnos.allocate();
-        event.origin_seqno = event.server_seqno;
-        let event = Arc::new(event);
+        event.origin_seqno = seqnos.allocate();
+        let event = Arc::new(EncodedEvent::original(event));
         emit(Outbound::Event(Arc::clone(&event)));
         self.gate.hold(&event, &mut self.gate_out);
         for i in 0..self.transitions.len() {

@@ -24,9 +24,8 @@ use crate::ingest::event::encoder::Encoder;
 use crate::ingest::ring::layout::Descriptor;
 use crate::ingest::rpc::RpcAssembler;
 use crate::model::gap::{Gap, GapReason};
-use crate::model::outbound::{EncodedEvent, Outbound};
+use crate::model::outbound::{EventBody, Outbound};
 use crate::model::seqno::ServerSeqno;
-use crate::model::stage::CommitStage;
 use crate::wire::protocol::messages::gap_frame;
 
 /// Data lost upstream of every session.
@@ -167,12 +166,10 @@ impl EventPipeline {
             }
             _ => {}
         }
-        let event = EncodedEvent {
-            server_seqno: 0,
+        let event = EventBody {
             origin_seqno: 0,
             ring_seqno: descriptor.seqno,
             timestamp_ns: ts,
-            gate: CommitStage::Proposed,
             keys: encoded.keys,
             json: encoded.json,
             stage_span: encoded.stage_span,

@@ -3,7 +3,7 @@
 use super::*;
 use crate::model::kind::EventType;
 use crate::model::lane::{Lane, LaneMap};
-use crate::model::outbound::{FilterKeys, MetaFrame, MetaKind};
+use crate::model::outbound::{EventBody, FilterKeys, MetaFrame, MetaKind};
 use crate::model::stage::CommitStage;
 use std::sync::Arc;
 
@@ -15,13 +15,15 @@ fn ev(seqno: u64) -> Outbound {
 fn event(seqno: u64, t: EventType) -> Outbound {
     Outbound::Event(Arc::new(EncodedEvent {
         server_seqno: seqno,
-        origin_seqno: seqno,
-        ring_seqno: seqno + 1000,
-        timestamp_ns: 0,
         gate: CommitStage::Proposed,
-        keys: FilterKeys::new(t),
-        json: format!(r#"{{"seqno":{seqno}}}"#).into_bytes().into(),
-        stage_span: None,
+        body: Arc::new(EventBody {
+            origin_seqno: seqno,
+            ring_seqno: seqno + 1000,
+            timestamp_ns: 0,
+            keys: FilterKeys::new(t),
+            json: format!(r#"{{"seqno":{seqno}}}"#).into_bytes().into(),
+            stage_span: None,
+        }),
     }))
 }
 

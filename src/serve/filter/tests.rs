@@ -1,8 +1,10 @@
 //! Unit tests of compiled filters, including the property test against a naive oracle.
 
 use super::*;
+use crate::model::outbound::EventBody;
 use crate::wire::subscription::channel::Channel;
 use crate::wire::subscription::FilterSpec;
+use std::sync::Arc;
 
 /// xorshift64: deterministic, seedable, no dependency.
 struct Rng(u64);
@@ -46,13 +48,15 @@ fn selector(i: u64) -> [u8; 4] {
 fn event(keys: FilterKeys, gate: CommitStage) -> EncodedEvent {
     EncodedEvent {
         server_seqno: 1,
-        origin_seqno: 1,
-        ring_seqno: 1,
-        timestamp_ns: 0,
         gate,
-        keys,
-        json: std::sync::Arc::from(&b"{}"[..]),
-        stage_span: None,
+        body: Arc::new(EventBody {
+            origin_seqno: 1,
+            ring_seqno: 1,
+            timestamp_ns: 0,
+            keys,
+            json: Arc::from(&b"{}"[..]),
+            stage_span: None,
+        }),
     }
 }
 

@@ -236,19 +236,21 @@ mod tests {
 
     #[test]
     fn a_min_stage_copy_goes_out_with_its_stage_spliced_between_the_shared_bytes() {
-        use crate::model::outbound::{EncodedEvent, FilterKeys};
+        use crate::model::outbound::{EncodedEvent, EventBody, FilterKeys};
         use crate::model::stage::CommitStage;
         let json = r#"{"commit_stage":"Proposed","seqno":7}"#;
         let start = json.find("Proposed").unwrap_or(0) as u32;
         let original = Arc::new(EncodedEvent {
             server_seqno: 1,
-            origin_seqno: 1,
-            ring_seqno: 7,
-            timestamp_ns: 0,
             gate: CommitStage::Proposed,
-            keys: FilterKeys::new(crate::model::kind::EventType::TxnLog),
-            json: json.as_bytes().into(),
-            stage_span: Some(start..start + 8),
+            body: Arc::new(EventBody {
+                origin_seqno: 1,
+                ring_seqno: 7,
+                timestamp_ns: 0,
+                keys: FilterKeys::new(crate::model::kind::EventType::TxnLog),
+                json: json.as_bytes().into(),
+                stage_span: Some(start..start + 8),
+            }),
         });
         let copy = Arc::new(original.restaged(CommitStage::Verified, 2));
         let (mut g, mut plain) = (Gather::default(), Vec::new());

@@ -2,7 +2,7 @@
 
 use super::*;
 use crate::model::kind::EventType;
-use crate::model::outbound::{FilterKeys, MetaKind};
+use crate::model::outbound::{EventBody, FilterKeys, MetaKind};
 use crate::model::stage::CommitStage;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
@@ -13,13 +13,15 @@ fn event(seqno: u64, extra: usize) -> Arc<EncodedEvent> {
     );
     Arc::new(EncodedEvent {
         server_seqno: seqno,
-        origin_seqno: seqno,
-        ring_seqno: seqno,
-        timestamp_ns: 1,
         gate: CommitStage::Proposed,
-        keys: FilterKeys::new(EventType::TxnLog),
-        json: json.into_bytes().into(),
-        stage_span: None,
+        body: Arc::new(EventBody {
+            origin_seqno: seqno,
+            ring_seqno: seqno,
+            timestamp_ns: 1,
+            keys: FilterKeys::new(EventType::TxnLog),
+            json: json.into_bytes().into(),
+            stage_span: None,
+        }),
     })
 }
 
