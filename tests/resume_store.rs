@@ -378,3 +378,51 @@ fn resume_message_carries_the_cursor_not_the_head() {
         (200, None, true)
     );
 }
+
+#[test]
+fn sealed_frames_leave_the_store_a_few_per_push_not_all_in_the_push_after_the_seal() {
+    use ringgate::config::Config;
+    use ringgate::history::meta::ChunkMeta;
+    use ringgate::history::store::History;
+
+    let history = Arc::new(History::new(
+        Config::default().history_setup().config,
+        EPOCH.get(),
+    ));
+    let mut store = ResumeStore::new(ResumeConfig::default()).with_history(Arc::clone(&history));
+    for s in 1..=1_000 {
+        store.push(frame(s, EventType::TxnLog, 1));
+    }
+    assert_eq!(store.len(), 1_000, "nothing sealed yet: all kept");
+    // The history seals 1..=1000 (the chunk's bytes do not matter to the store).
+    let meta = ChunkMeta {
+        epoch: EPOCH.get(),
+        first_seqno: 1,
+        last_seqno: 1_000,
+        first_block: Some(1),
+        last_block: Some(1),
+        first_time_ns: 1,
+        last_time_ns: 2,
+        last_ring_seqno: 1_000,
+        frames: 1_000,
+        raw_len: 1,
+    };
+    history.add_sealed(meta, zstd::bulk::compress(b"x", 1).unwrap(), 3);
+    assert_eq!(history.sealed_head(), 1_000);
+    // One push frees a few of them, not the thousand (that held the live frame back).
+    let StoreOutcome::Stored { evicted } = store.push(frame(1_001, EventType::TxnLog, 1)) else {
+        panic!("in order");
+    };
+    assert!((1..=8).contains(&evicted), "evicted {evicted}");
+    // Later pushes free the rest; only unsealed frames remain.
+    for s in 1_002..=1_200 {
+        store.push(frame(s, EventType::TxnLog, 1));
+    }
+    assert_eq!(store.len(), 200);
+    assert_eq!(store.memory_oldest_seqno(), 1_001);
+    assert_eq!(
+        store.oldest_seqno(),
+        1,
+        "the history still provides 1..=1000"
+    );
+}

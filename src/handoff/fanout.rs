@@ -316,6 +316,28 @@ mod tests {
     }
 
     #[test]
+    fn the_sender_sees_how_many_entries_the_shard_has_not_taken() {
+        let (tx, rx, _w) = channel(8).unwrap();
+        let ex = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
+            .io_memory(256 << 10)
+            .make()
+            .unwrap();
+        ex.run(async move {
+            let mut rx = rx.attach();
+            assert_eq!(tx.pending(), 0);
+            for s in 1..=3 {
+                assert_eq!(tx.try_push(meta(s)), PushOutcome::Pushed);
+            }
+            assert_eq!(tx.pending(), 3);
+            let mut out = Vec::new();
+            assert_eq!(rx.drain_into(&mut out, 2), 2);
+            assert_eq!(tx.pending(), 1);
+            assert_eq!(rx.drain_into(&mut out, 10), 1);
+            assert_eq!(tx.pending(), 0);
+        });
+    }
+
+    #[test]
     fn parked_shard_is_woken_by_a_push_from_another_thread() {
         let (tx, rx, _w) = channel(1024).unwrap();
         let consumer = glommio::LocalExecutorBuilder::new(glommio::Placement::Unbound)
