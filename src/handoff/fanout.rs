@@ -37,9 +37,9 @@ pub enum PushOutcome {
     Full,
 }
 
-/// Result of [`ShardInbox::try_pop`].
+/// Result of `ShardInbox::try_pop`.
 #[derive(Debug)]
-pub enum PopOutcome {
+enum PopOutcome {
     /// The next entry, in push order.
     Ready(Outbound),
     /// Nothing queued right now.

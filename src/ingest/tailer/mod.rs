@@ -8,10 +8,11 @@
 //! `ChainPipeline::process` (stamps `server_seqno`s from one [`crate::model::seqno::ServerSeqno`]; emits the live
 //! original, `Lifecycle` frames, `TPS`, `ContentionData`, `TopAccesses` and gate-overflow
 //! `Gap`s, in seqno order, and queues `min_stage` releases) → `FanoutSender::try_push` to each
-//! shard. After each event, and in a loop while the ring is idle, [`EventPipeline::release`] makes
-//! at most `ChainConfig::release_budget` queued `min_stage` copies and pushes them the same
-//! way: a block reaching a stage is released in chunks between ring reads instead of holding
-//! live events back for milliseconds. After an event that changed block-level state the tailer re-encodes the chain REST
+//! shard. While the ring is idle, [`EventPipeline::release`] makes queued `min_stage` copies
+//! `ChainConfig::release_budget` at a time, each budget once the shards have taken the
+//! previous frames, and pushes them the same way (a ring busy for `BUSY_RUN_RELEASE` events
+//! in a row gets a budget after each event instead): a block reaching a stage is released in
+//! chunks between ring reads, and a live event never waits behind more than one chunk. After an event that changed block-level state the tailer re-encodes the chain REST
 //! bodies into [`crate::handoff::published::ChainSlot`] (a few times per block, never per event).
 //!
 //! Start: a live ring is read from its oldest complete block still safely in the ring
@@ -361,8 +362,6 @@ impl Tailer {
                             if processed == Processed::BlockLevel {
                                 self.publish_chain();
                             }
-                            // A bounded share of any queued min_stage copies, so a ring that
-                            // is never idle still releases them.
                             // Queued min_stage copies wait for the ring to go idle (the
                             // end of the writer's burst), so no live event of a burst waits
                             // behind them; only a ring that stays busy for
