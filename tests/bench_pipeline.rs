@@ -239,7 +239,7 @@ fn floor_serves_a_ring_to_firehose_and_filtered_clients_in_strict_seqno_order() 
     let (ring, writer) = ring_with_writer();
     let addr = process::free_loopback_addr().unwrap();
     let ring_for_server = ring.0.clone();
-    std::thread::spawn(move || floor::serve(&ring_for_server, addr));
+    let floor_thread = std::thread::spawn(move || floor::serve(&ring_for_server, addr));
     let deadline = Instant::now() + Duration::from_secs(10);
     while std::net::TcpStream::connect(addr).is_err() {
         assert!(Instant::now() < deadline, "floor never listened");
@@ -265,7 +265,10 @@ fn floor_serves_a_ring_to_firehose_and_filtered_clients_in_strict_seqno_order() 
         "a BlockStart subscriber got every event: {starts:?}"
     );
     assert_eq!(r.latency.len(), fire.events + starts.events);
-    let counters = probe::gateway_counters(addr).expect("the floor serves /metrics");
+    let counters = probe::gateway_counters(addr).unwrap_or_else(|| {
+        let ended = floor_thread.is_finished().then(|| floor_thread.join());
+        panic!("the floor did not answer /metrics; its thread ended: {ended:?}")
+    });
     assert!(counters.head_ring_seqno >= fire.events);
     assert!(writer.stop() >= fire.events);
 }

@@ -154,8 +154,14 @@ pub fn serve(ring: &Path, listen: SocketAddr) -> Result<(), FloorError> {
             let listener = TcpListener::bind(listen)?;
             glommio::spawn_local(ring_task(ring, floor.clone())).detach();
             loop {
-                let stream = listener.accept().await?;
-                glommio::spawn_local(connection(stream, floor.clone())).detach();
+                match listener.accept().await {
+                    Ok(stream) => {
+                        glommio::spawn_local(connection(stream, floor.clone())).detach();
+                    }
+                    // A connection reset before it was accepted, or a full fd table: the
+                    // floor keeps serving (it used to end here, and with it the run).
+                    Err(_) => glommio::timer::sleep(Duration::from_millis(1)).await,
+                }
             }
         })
         .map_err(|e| FloorError::Executor(e.to_string()))?;
