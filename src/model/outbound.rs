@@ -96,7 +96,7 @@ impl FilterKeys {
 /// an [`EventBody`] that the live original and its copies share.
 ///
 /// A `min_stage` copy is this header alone (a seqno, a stage and a reference to the
-/// original's body): making one allocates a few dozen bytes and copies nothing of the event.
+/// original's body, 24 bytes): making one copies nothing of the event.
 /// The body's fields read through `Deref` (`event.keys`, `event.json`).
 ///
 /// The bytes as sent are [`json_parts`](Self::json_parts) (or [`write_json`](Self::write_json)),
