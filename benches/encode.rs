@@ -15,7 +15,7 @@
 //!   comparison in one run on the real snapshot. `tailer_everything` is what the tailer thread
 //!   does per event besides waiting: the ring read, `EventPipeline::on_event` (decode, JSON,
 //!   keys, chain tracking, lifecycle/TPS/contention/top-accesses frames, gate holding), the
-//!   queued `min_stage` releases at the tailer's budget (all gates on, the default), the REST
+//!   queued `min_stage` releases paced as the tailer paces them (all gates on, the default), the REST
 //!   bodies re-encoded after each block-level change, and one push per frame into a shard's
 //!   SPSC queue (one shard; the queue is drained outside the timing).
 //!
@@ -36,7 +36,7 @@ use ringgate::ingest::chain::pipeline::ChainConfig;
 use ringgate::ingest::event::encoder::Encoder;
 use ringgate::ingest::ring::layout::Descriptor;
 use ringgate::ingest::ring::{ReadOutcome, Ring, RingReader, StartAt};
-use ringgate::ingest::tailer::{EventPipeline, Processed};
+use ringgate::ingest::tailer::{EventPipeline, Processed, BUSY_RUN_RELEASE};
 use ringgate::model::kind::EventType;
 use ringgate::tools::pacer::Pacer;
 use ringgate::tools::synth::{drive, Generator, SynthOptions};
@@ -65,11 +65,15 @@ type Queue = (FanoutSender, FanoutReceiver, FanoutWaker);
 
 /// What the tailer does per event, everything included (module doc), over the whole ring;
 /// returns the queue (its frames are freed outside the timing, as a shard would free them).
+/// Copies are released as the tailer releases them: a budget per event once the ring has
+/// been busy for `BUSY_RUN_RELEASE` events (this pass never finds it idle before its end),
+/// the rest when it is idle.
 fn tail_everything(ring: &Arc<Ring>, queue: Queue) -> Queue {
     let mut r = RingReader::new(Arc::clone(ring), StartAt::First);
     let mut pipeline = EventPipeline::new(ChainConfig::default());
     let mut out = Vec::with_capacity(16);
     let budget = pipeline.release_budget();
+    let mut busy_run = 0u32;
     let push = |out: &mut Vec<_>, tx: &FanoutSender| {
         for frame in out.drain(..) {
             black_box(tx.try_push(frame));
@@ -86,8 +90,11 @@ fn tail_everything(ring: &Arc<Ring>, queue: Queue) -> Queue {
                 if processed == Processed::BlockLevel {
                     black_box(pipeline.bodies());
                 }
-                pipeline.release(budget, &mut out);
-                push(&mut out, &queue.0);
+                busy_run = busy_run.saturating_add(1);
+                if busy_run >= BUSY_RUN_RELEASE {
+                    pipeline.release(budget, &mut out);
+                    push(&mut out, &queue.0);
+                }
             }
             ReadOutcome::NotReady => {
                 while pipeline.has_pending_releases() {

@@ -116,7 +116,7 @@ fn fanout(c: &mut Criterion) {
 }
 
 fn batch(c: &mut Criterion) {
-    let events: Vec<Arc<EncodedEvent>> = (0..256).map(|i| Arc::new(event(i))).collect();
+    let events: Vec<EncodedEvent> = (0..256).map(event).collect();
     let writer = BatchWriter::new(BatchLimits::default());
     let mut out = Vec::with_capacity(512 * 1024);
     let mut group = c.benchmark_group("batch/events");

@@ -43,7 +43,7 @@ fn mix(i: u64) -> EventType {
 fn events(n: u64) -> Vec<Outbound> {
     (1..=n)
         .map(|s| {
-            Outbound::Event(Arc::new(EncodedEvent {
+            Outbound::Event(EncodedEvent {
                 server_seqno: s,
                 gate: CommitStage::Proposed,
                 body: Arc::new(EventBody {
@@ -54,7 +54,7 @@ fn events(n: u64) -> Vec<Outbound> {
                     json: vec![b'x'; 524].into(),
                     stage_span: None,
                 }),
-            }))
+            })
         })
         .collect()
 }

@@ -616,3 +616,26 @@ fn a_block_re_executed_after_a_writer_restart_is_tracked_and_released_again() {
     assert_eq!(sim.pipe.tracker().active_len(), 0);
     sim.assert_seqnos_dense();
 }
+
+#[test]
+fn the_gate_keeps_no_reference_once_a_block_is_released_or_discarded() {
+    // The gate holds one reference to each body per enabled gate and moves it into that
+    // gate's copy: once every gate released block b (and block a lost its height), the
+    // only references left are the frames' own: b's original and its three copies, a's
+    // original alone.
+    let mut sim = Sim::new(ChainConfig::default());
+    let a = sim.block(1, 10, 3);
+    let b = sim.block(2, 10, 4);
+    sim.qc(2, 10);
+    sim.finalized(2, 10);
+    sim.verified(10);
+    assert_eq!(sim.release(1_000_000), 0, "nothing left to release");
+    for original in of_block(&sim, CommitStage::Proposed, b) {
+        assert_eq!(std::sync::Arc::strong_count(&original.body), 4);
+    }
+    let a_events = of_block(&sim, CommitStage::Proposed, a);
+    assert!(!a_events.is_empty());
+    for original in a_events {
+        assert_eq!(std::sync::Arc::strong_count(&original.body), 1);
+    }
+}

@@ -68,8 +68,8 @@ impl Pipe {
     }
 }
 
-fn event(seqno: u64) -> Arc<EncodedEvent> {
-    Arc::new(EncodedEvent {
+fn event(seqno: u64) -> EncodedEvent {
+    EncodedEvent {
         server_seqno: seqno,
         gate: CommitStage::Proposed,
         body: Arc::new(EventBody {
@@ -85,7 +85,7 @@ fn event(seqno: u64) -> Arc<EncodedEvent> {
             .into(),
             stage_span: None,
         }),
-    })
+    }
 }
 
 fn connect(pipe: &Pipe) -> tungstenite::WebSocket<Pipe> {

@@ -23,7 +23,7 @@ fn frame(seqno: u64, ty: EventType, number: u64) -> Outbound {
     let block = (number != 0).then_some(([1; 32], number));
     let mut e = encoded(ty, seqno, if number != 0 { 1 } else { 0 }, block, None);
     e.origin_seqno = seqno;
-    Outbound::Event(Arc::new(EncodedEvent::original(e)))
+    Outbound::Event(EncodedEvent::original(e))
 }
 
 /// A store holding seqnos `first..=last` (earlier ones evicted by a 100-frame cap).

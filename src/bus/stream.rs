@@ -319,7 +319,7 @@ mod tests {
         let mut keys = FilterKeys::new(kind);
         keys.block_number = Some(block);
         keys.push_address([address; 20]);
-        Outbound::Event(Arc::new(EncodedEvent {
+        Outbound::Event(EncodedEvent {
             server_seqno: seqno,
             gate: CommitStage::Proposed,
             body: Arc::new(EventBody {
@@ -330,7 +330,7 @@ mod tests {
                 json: br#"{"event_name":"x","commit_stage":"Proposed"}"#.as_slice().into(),
                 stage_span: Some(34..42),
             }),
-        }))
+        })
     }
 
     fn message(e: &Envelope) -> Message {

@@ -115,7 +115,7 @@ pub fn encode(frame: &Outbound, out: &mut Vec<u8>) {
 
 /// Originals by `server_seqno`, for rebuilding copies; filled by [`decode_lenient`] as it goes
 /// and by the caller with originals from earlier chunks.
-pub type Originals = HashMap<u64, Arc<EncodedEvent>>;
+pub type Originals = HashMap<u64, EncodedEvent>;
 
 /// Skips the body of a record whose tag and seqno were read; returns a copy's original.
 fn skip_body(tag: u8, c: &mut Cursor<'_>) -> Result<Option<u64>, RecordError> {
@@ -216,9 +216,7 @@ fn decode_one(c: &mut Cursor<'_>, originals: &mut Originals) -> Result<Outbound,
                 copy: server_seqno,
                 origin,
             })?;
-            Ok(Outbound::Event(Arc::new(
-                original.restaged(stage, server_seqno),
-            )))
+            Ok(Outbound::Event(original.restaged(stage, server_seqno)))
         }
         TAG_EVENT => {
             let ring_seqno = c.u64()?;
@@ -228,10 +226,10 @@ fn decode_one(c: &mut Cursor<'_>, originals: &mut Originals) -> Result<Outbound,
             let (s, t) = (c.u32()?, c.u32()?);
             let stage_span: Option<Range<u32>> = (s != NONE_U32).then_some(s..t);
             let len = c.u32()? as usize;
-            let json: Arc<[u8]> = c.take(len)?.into();
+            let json: Box<[u8]> = c.take(len)?.into();
             // A copy stored whole (its original was provisional) reads back as an original
             // of its stage: nothing downstream distinguishes them.
-            let e = Arc::new(EncodedEvent {
+            let e = EncodedEvent {
                 server_seqno,
                 gate,
                 body: Arc::new(EventBody {
@@ -242,7 +240,7 @@ fn decode_one(c: &mut Cursor<'_>, originals: &mut Originals) -> Result<Outbound,
                     json,
                     stage_span,
                 }),
-            });
+            };
             originals.insert(server_seqno, e.clone());
             Ok(Outbound::Event(e))
         }

@@ -101,7 +101,7 @@ impl FilterKeys {
 ///
 /// The bytes as sent are [`json_parts`](Self::json_parts) (or [`write_json`](Self::write_json)),
 /// not `json` alone: a `min_stage` copy shares its original's `json` and names its own stage.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EncodedEvent {
     pub server_seqno: u64,
     /// The `min_stage` stream this copy belongs to: `Proposed` for the live original, or the
@@ -124,7 +124,7 @@ pub struct EventBody {
     pub timestamp_ns: u64,
     pub keys: FilterKeys,
     /// The live original's event object, UTF-8 JSON.
-    pub json: Arc<[u8]>,
+    pub json: Box<[u8]>,
     /// Byte range in `json` of the `commit_stage` string value (without quotes), where a copy
     /// released at a later stage splices its stage name.
     pub stage_span: Option<Range<u32>>,
@@ -229,7 +229,10 @@ pub struct MetaFrame {
 /// What travels through a shard's SPSC queue.
 #[derive(Debug, Clone)]
 pub enum Outbound {
-    Event(Arc<EncodedEvent>),
+    /// Held inline, not behind its own `Arc`: the header is 24 bytes and cloning it is one
+    /// count on the shared body, so an event costs no allocation besides its body and JSON,
+    /// and a `min_stage` copy none at all.
+    Event(EncodedEvent),
     Meta(Arc<MetaFrame>),
     /// A block at a commit state, for JSON-RPC subscribers only (never in an `Events` batch).
     Rpc(Arc<RpcFrame>),

@@ -38,7 +38,6 @@
 //! session's cursor (the last data seqno written), which per-connection messages carry.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use crate::config::defaults;
 use crate::model::lane::{Lane, LaneMap, LANE_COUNT};
@@ -491,7 +490,7 @@ impl SessionQueue {
     }
 }
 
-fn as_event(e: &Entry) -> Option<&Arc<EncodedEvent>> {
+fn as_event(e: &Entry) -> Option<&EncodedEvent> {
     match e {
         Entry::Frame(Outbound::Event(ev), _) => Some(ev),
         _ => None,

@@ -328,7 +328,7 @@ impl Sim {
         self.frames
             .iter()
             .filter_map(|f| match f {
-                Outbound::Event(e) if e.gate == gate => Some(&**e),
+                Outbound::Event(e) if e.gate == gate => Some(e),
                 _ => None,
             })
             .collect()

@@ -16,7 +16,7 @@ fn decode_all(raw: &[u8], originals: &mut Originals) -> Result<Vec<Outbound>, Ve
     }
 }
 
-fn original(seqno: u64) -> Arc<EncodedEvent> {
+fn original(seqno: u64) -> EncodedEvent {
     let mut keys = FilterKeys::new(EventType::TxnLog);
     keys.block_seqno = 7;
     keys.block_number = Some(15_000_001);
@@ -28,7 +28,7 @@ fn original(seqno: u64) -> Arc<EncodedEvent> {
     keys.topic_count = 2;
     keys.selector = Some([1, 2, 3, 4]);
     let json = br#"{"event_name":"TxnLog","commit_stage":"Proposed","payload":{}}"#;
-    Arc::new(EncodedEvent {
+    EncodedEvent {
         server_seqno: seqno,
         gate: CommitStage::Proposed,
         body: Arc::new(EventBody {
@@ -39,13 +39,13 @@ fn original(seqno: u64) -> Arc<EncodedEvent> {
             json: json.as_slice().into(),
             stage_span: Some(39..47),
         }),
-    })
+    }
 }
 
 #[test]
 fn events_copies_and_meta_frames_round_trip_and_copies_cost_18_bytes() {
     let o = original(10);
-    let copy = Arc::new(o.restaged(CommitStage::Finalized, 12));
+    let copy = o.restaged(CommitStage::Finalized, 12);
     let meta = Arc::new(MetaFrame {
         server_seqno: 11,
         kind: MetaKind::Lifecycle,
@@ -73,7 +73,7 @@ fn events_copies_and_meta_frames_round_trip_and_copies_cost_18_bytes() {
     else {
         panic!("kinds changed: {back:?}");
     };
-    assert_eq!(**e, *o);
+    assert_eq!(*e, o);
     assert_eq!(
         (m.server_seqno, m.kind, m.stage),
         (11, MetaKind::Lifecycle, Some(CommitStage::Voted))
@@ -82,7 +82,7 @@ fn events_copies_and_meta_frames_round_trip_and_copies_cost_18_bytes() {
         .old
         .as_deref()
         .is_some_and(|o| o.ends_with(b"{\"old\":1}}")));
-    assert_eq!(**c, *copy);
+    assert_eq!(*c, copy);
     let mut sent = Vec::new();
     c.write_json(&mut sent);
     assert!(std::str::from_utf8(&sent)
@@ -142,7 +142,7 @@ fn json_rpc_block_frames_round_trip() {
 
 #[test]
 fn a_copy_needs_its_original_and_garbage_is_an_error_never_a_panic() {
-    let copy = Outbound::Event(Arc::new(original(10).restaged(CommitStage::Voted, 20)));
+    let copy = Outbound::Event(original(10).restaged(CommitStage::Voted, 20));
     let mut raw = Vec::new();
     encode(&copy, &mut raw);
     assert_eq!(

@@ -14,9 +14,10 @@
 //!
 //! Never: keep state across blocks (only the latest report), or count transient storage.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::hash_map::Entry;
 
 use crate::ingest::chain::input::{BlockId, ChainInput};
+use crate::ingest::chain::key_hash::{KeyMap, KeySet};
 
 /// List sizes of the report. Defaults as the old gateway: 20 slots, 15 contracts, 15 edges.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,18 +124,18 @@ struct BlockAcc {
     number: u64,
     start_ns: u64,
     txn_headers: u64,
-    perf_enter: HashMap<u32, u64>,
+    perf_enter: KeyMap<u32, u64>,
     total_tx_ns: u64,
     timed_txns: u64,
-    slot_ids: HashMap<([u8; 20], [u8; 32]), u32>,
+    slot_ids: KeyMap<([u8; 20], [u8; 32]), u32>,
     slot_keys: Vec<[u8; 32]>,
     slots: Vec<SlotStat>,
     /// (slot, txn) → wrote.
-    slot_txn: HashMap<(u32, u32), bool>,
-    contract_ids: HashMap<[u8; 20], u32>,
+    slot_txn: KeyMap<(u32, u32), bool>,
+    contract_ids: KeyMap<[u8; 20], u32>,
     contracts: Vec<ContractStat>,
-    txn_contracts: HashMap<u32, Vec<u32>>,
-    txn_contract_seen: HashSet<(u32, u32)>,
+    txn_contracts: KeyMap<u32, Vec<u32>>,
+    txn_contract_seen: KeySet<(u32, u32)>,
 }
 
 /// Accumulates the current block and keeps the latest report.
@@ -279,17 +280,17 @@ impl BlockAcc {
             number: 0,
             start_ns: 0,
             txn_headers: 0,
-            perf_enter: HashMap::new(),
+            perf_enter: KeyMap::default(),
             total_tx_ns: 0,
             timed_txns: 0,
-            slot_ids: HashMap::new(),
+            slot_ids: KeyMap::default(),
             slot_keys: Vec::new(),
             slots: Vec::new(),
-            slot_txn: HashMap::new(),
-            contract_ids: HashMap::new(),
+            slot_txn: KeyMap::default(),
+            contract_ids: KeyMap::default(),
             contracts: Vec::new(),
-            txn_contracts: HashMap::new(),
-            txn_contract_seen: HashSet::new(),
+            txn_contracts: KeyMap::default(),
+            txn_contract_seen: KeySet::default(),
         }
     }
 
@@ -313,36 +314,43 @@ impl BlockAcc {
         self.txn_contract_seen.clear();
     }
 
+    /// One storage access. A slot already seen costs two map lookups (the slot, then the
+    /// slot and transaction): its contract is known from the slot, and a transaction that
+    /// touched the slot before has its co-access edge to that contract already.
     fn storage(&mut self, txn: Option<u32>, address: [u8; 20], key: [u8; 32], modified: bool) {
-        let contracts = &mut self.contracts;
-        let contract = *self.contract_ids.entry(address).or_insert_with(|| {
-            contracts.push(ContractStat {
-                address,
-                total_slots: 0,
-                total_accesses: 0,
-            });
-            (contracts.len() - 1) as u32
-        });
-        let slots = &mut self.slots;
-        let slot_keys = &mut self.slot_keys;
-        let slot = *self.slot_ids.entry((address, key)).or_insert_with(|| {
-            slots.push(SlotStat {
-                contract,
-                ..SlotStat::default()
-            });
-            slot_keys.push(key);
-            (slots.len() - 1) as u32
-        });
+        let slot = match self.slot_ids.get(&(address, key)) {
+            Some(&slot) => slot,
+            None => {
+                let contracts = &mut self.contracts;
+                let contract = *self.contract_ids.entry(address).or_insert_with(|| {
+                    contracts.push(ContractStat {
+                        address,
+                        total_slots: 0,
+                        total_accesses: 0,
+                    });
+                    (contracts.len() - 1) as u32
+                });
+                self.slots.push(SlotStat {
+                    contract,
+                    ..SlotStat::default()
+                });
+                self.slot_keys.push(key);
+                let slot = (self.slots.len() - 1) as u32;
+                self.slot_ids.insert((address, key), slot);
+                slot
+            }
+        };
+        let s = &mut self.slots[slot as usize];
+        let contract = s.contract;
         let c = &mut self.contracts[contract as usize];
         c.total_accesses += 1;
-        let s = &mut self.slots[slot as usize];
         s.access_count += 1;
         let Some(txn) = txn else {
             return;
         };
-        match self.slot_txn.get_mut(&(slot, txn)) {
-            None => {
-                self.slot_txn.insert((slot, txn), modified);
+        match self.slot_txn.entry((slot, txn)) {
+            Entry::Vacant(v) => {
+                v.insert(modified);
                 if s.txn_count == 0 {
                     c.total_slots += 1;
                 }
@@ -350,16 +358,17 @@ impl BlockAcc {
                 if modified {
                     s.writer_count += 1;
                 }
+                // First time this transaction touches this slot: maybe its contract too.
+                if self.txn_contract_seen.insert((txn, contract)) {
+                    self.txn_contracts.entry(txn).or_default().push(contract);
+                }
             }
-            Some(wrote) => {
-                if modified && !*wrote {
-                    *wrote = true;
+            Entry::Occupied(mut o) => {
+                if modified && !*o.get() {
+                    *o.get_mut() = true;
                     s.writer_count += 1;
                 }
             }
-        }
-        if self.txn_contract_seen.insert((txn, contract)) {
-            self.txn_contracts.entry(txn).or_default().push(contract);
         }
     }
 
@@ -432,7 +441,7 @@ impl BlockAcc {
                 .then(a.address.cmp(&b.address))
         });
         contracts.truncate(config.top_contracts);
-        let mut edges: HashMap<(u32, u32), u32> = HashMap::new();
+        let mut edges: KeyMap<(u32, u32), u32> = KeyMap::default();
         for list in self.txn_contracts.values() {
             let mut l: Vec<u32> = list
                 .iter()

@@ -26,6 +26,7 @@
 //! - [`tps`]: transactions per second of block time over finalized blocks.
 //! - [`contention`]: per-block storage contention (read/write aware) and parallelism.
 //! - [`topk`]: Space-Saving heavy hitters, O(1) per access; top accounts and slots.
+//! - [`key_hash`]: the seeded fast hasher of those per-access maps.
 //! - [`meta`]: JSON bodies of the meta frames and REST responses.
 //! - [`pipeline`]: all of the above assembled in the order the tailer must run them.
 //! - [`publish`]: the REST bodies and connect snapshot the tailer publishes for the shards.
@@ -36,6 +37,7 @@ pub mod contention;
 pub mod from_event;
 pub mod gate;
 pub mod input;
+pub mod key_hash;
 pub mod meta;
 pub mod pipeline;
 pub mod publish;

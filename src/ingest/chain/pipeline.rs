@@ -143,9 +143,9 @@ impl ChainPipeline {
             top = self.top.observe(input);
         }
         event.origin_seqno = seqnos.allocate();
-        let event = Arc::new(EncodedEvent::original(event));
-        emit(Outbound::Event(Arc::clone(&event)));
+        let event = EncodedEvent::original(event);
         self.gate.hold(&event, &mut self.gate_out);
+        emit(Outbound::Event(event));
         for i in 0..self.transitions.len() {
             let t = &self.transitions[i];
             emit(Outbound::Meta(Arc::new(meta::lifecycle_frame(

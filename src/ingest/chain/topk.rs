@@ -12,10 +12,10 @@
 //!
 //! Never: allocate per offer once `capacity` counters exist (buckets are recycled).
 
-use std::collections::HashMap;
 use std::hash::Hash;
 
 use crate::ingest::chain::input::ChainInput;
+use crate::ingest::chain::key_hash::{KeyMap, SeededKeys};
 
 const NIL: u32 = u32::MAX;
 
@@ -57,7 +57,7 @@ pub struct SpaceSaving<K> {
     /// Lowest and highest count buckets.
     min: u32,
     max: u32,
-    index: HashMap<K, u32>,
+    index: KeyMap<K, u32>,
     offers: u64,
 }
 
@@ -76,7 +76,7 @@ impl<K: Hash + Eq + Copy> SpaceSaving<K> {
             free_buckets: Vec::new(),
             min: NIL,
             max: NIL,
-            index: HashMap::with_capacity(capacity),
+            index: KeyMap::with_capacity_and_hasher(capacity, SeededKeys::default()),
             offers: 0,
         }
     }

@@ -9,7 +9,6 @@
 //! counted by kind and returned as errors, never a panic; the JSON scratch buffer is reused.
 
 use std::ops::Range;
-use std::sync::Arc;
 
 use crate::ingest::event::decode::{decode, DecodeError, DecodeFailures};
 use crate::ingest::event::flow::{EventContext, FlowConfig, FlowTracker};
@@ -24,7 +23,7 @@ use crate::model::stage::CommitStage;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Encoded {
     /// The event object, UTF-8 JSON (shared as is by the event's `min_stage` copies).
-    pub json: Arc<[u8]>,
+    pub json: Box<[u8]>,
     /// The stage written into `commit_stage`, if the envelope has one.
     pub stage: Option<CommitStage>,
     /// Byte range of the `commit_stage` value in `json` (where a `min_stage` copy names its stage: [`crate::model::outbound::EncodedEvent::json_parts`]).

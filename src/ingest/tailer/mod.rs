@@ -143,7 +143,7 @@ use shard_link::ShardLink;
 /// for the ring to go idle. A writer's burst (tens of events) stays below it, so its live
 /// events never wait behind copies; a ring that is never idle (a saturated tailer) still
 /// releases them before the gate's bounds drop blocks.
-const BUSY_RUN_RELEASE: u32 = 1024;
+pub const BUSY_RUN_RELEASE: u32 = 1024;
 
 /// Makes this thread's sleeps precise: Linux lets a `nanosleep` of a normal thread end up to
 /// its timer slack (default 50 µs) late, which doubled the tailer's idle 50 µs sleeps. 1 ns

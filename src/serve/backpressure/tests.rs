@@ -13,7 +13,7 @@ fn ev(seqno: u64) -> Outbound {
 }
 
 fn event(seqno: u64, t: EventType) -> Outbound {
-    Outbound::Event(Arc::new(EncodedEvent {
+    Outbound::Event(EncodedEvent {
         server_seqno: seqno,
         gate: CommitStage::Proposed,
         body: Arc::new(EventBody {
@@ -24,7 +24,7 @@ fn event(seqno: u64, t: EventType) -> Outbound {
             json: format!(r#"{{"seqno":{seqno}}}"#).into_bytes().into(),
             stage_span: None,
         }),
-    }))
+    })
 }
 
 fn meta(seqno: u64) -> Outbound {

@@ -54,7 +54,7 @@ fn event(keys: FilterKeys, gate: CommitStage) -> EncodedEvent {
             ring_seqno: 1,
             timestamp_ns: 0,
             keys,
-            json: Arc::from(&b"{}"[..]),
+            json: Box::from(&b"{}"[..]),
             stage_span: None,
         }),
     }

@@ -116,7 +116,7 @@ impl BatchWriter {
     /// iterated twice, so pass a cheap cloneable iterator (a slice or `VecDeque` iterator).
     pub fn write_events<'a, I>(&self, run: I, out: &mut impl FrameSink) -> Batch
     where
-        I: IntoIterator<Item = &'a Arc<EncodedEvent>>,
+        I: IntoIterator<Item = &'a EncodedEvent>,
         I::IntoIter: Clone,
     {
         let run = run.into_iter();

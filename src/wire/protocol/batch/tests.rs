@@ -6,12 +6,12 @@ use crate::model::outbound::{EventBody, FilterKeys, MetaKind};
 use crate::model::stage::CommitStage;
 use sonic_rs::{JsonContainerTrait, JsonValueTrait, Value};
 
-fn event(seqno: u64, extra: usize) -> Arc<EncodedEvent> {
+fn event(seqno: u64, extra: usize) -> EncodedEvent {
     let json = format!(
         r#"{{"event_name":"TxnLog","payload":{{"type":"TxnLog","data":"0x{}"}},"seqno":{seqno},"timestamp_ns":1}}"#,
         "ab".repeat(extra)
     );
-    Arc::new(EncodedEvent {
+    EncodedEvent {
         server_seqno: seqno,
         gate: CommitStage::Proposed,
         body: Arc::new(EventBody {
@@ -22,7 +22,7 @@ fn event(seqno: u64, extra: usize) -> Arc<EncodedEvent> {
             json: json.into_bytes().into(),
             stage_span: None,
         }),
-    })
+    }
 }
 
 /// Parses one server frame from the front of `bytes` independently of our writer:
@@ -55,8 +55,7 @@ fn frames(mut bytes: &[u8]) -> Vec<Value> {
 #[test]
 fn batches_are_valid_text_frames_stamped_with_the_highest_seqno() {
     for (n, extra) in [(1usize, 0usize), (3, 10), (40, 2000), (300, 1)] {
-        let events: Vec<Arc<EncodedEvent>> =
-            (0..n as u64).map(|i| event(1000 + i, extra)).collect();
+        let events: Vec<EncodedEvent> = (0..n as u64).map(|i| event(1000 + i, extra)).collect();
         let mut out = vec![0xEE]; // existing bytes are kept
         let mut rest = &events[..];
         let writer = BatchWriter::default();
@@ -97,7 +96,7 @@ fn the_byte_cap_splits_batches_but_an_oversized_event_still_goes_alone() {
         max_events: 256,
         max_bytes: 1024,
     });
-    let events: Vec<Arc<EncodedEvent>> = (0..10).map(|i| event(i + 1, 150)).collect();
+    let events: Vec<EncodedEvent> = (0..10).map(|i| event(i + 1, 150)).collect();
     let mut out = Vec::new();
     let b = writer.write_events(&events, &mut out);
     let (_, payload, _) = read_frame(&out);
@@ -137,7 +136,7 @@ fn meta_frames_are_framed_verbatim() {
 #[test]
 fn a_gather_list_carries_exactly_the_bytes_a_buffer_gets() {
     use crate::wire::protocol::gather::Gather;
-    let events: Vec<Arc<EncodedEvent>> = (0..300).map(|i| event(10 + i, 3)).collect();
+    let events: Vec<EncodedEvent> = (0..300).map(|i| event(10 + i, 3)).collect();
     let m = Arc::new(MetaFrame {
         old: None,
         server_seqno: 400,
@@ -169,7 +168,7 @@ fn a_gather_list_carries_exactly_the_bytes_a_buffer_gets() {
 
 #[test]
 fn sse_framing_wraps_the_same_json_in_id_and_data_lines() {
-    let events: Vec<Arc<EncodedEvent>> = (0..5).map(|i| event(20 + i, 2)).collect();
+    let events: Vec<EncodedEvent> = (0..5).map(|i| event(20 + i, 2)).collect();
     let m = Arc::new(MetaFrame {
         old: Some(Box::from(&br#"{"server_seqno":30,"TPS":1}"#[..])),
         server_seqno: 30,
