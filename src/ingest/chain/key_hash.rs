@@ -2,11 +2,11 @@
 //! folded multiply over 8-byte words, for keys that are addresses, storage slots and small
 //! integers.
 //!
-//! Why not the standard `RandomState` (SipHash-1-3): the contention tracker does four map
-//! operations per STORAGE_ACCESS and the top-accesses counters one or two, on 20- and
-//! 52-byte keys; SipHash was ~7 % of the tailer's time on the real snapshot
-//! (docs/benchmarks.md, "Ingest"). A folded multiply (the `foldhash`/`wyhash` construction)
-//! costs one 64×64→128-bit multiply per word.
+//! Why not the standard `RandomState` (SipHash-1-3): the contention tracker does two to
+//! five map operations per STORAGE_ACCESS and the top-accesses counters one or two, on 20-
+//! and 52-byte keys; SipHash was ~6 % of the tailer's samples on the real snapshot
+//! (docs/benchmarks.md, "After the second round of hot-path fixes"). A folded multiply (the
+//! `foldhash`/`wyhash` construction) costs one 64×64→128-bit multiply per word.
 //!
 //! Keys come from the chain, so anyone can choose them: each map gets its own random seed
 //! (from the standard library's per-process randomness), so colliding keys cannot be
