@@ -314,13 +314,14 @@ impl BlockAcc {
         self.txn_contract_seen.clear();
     }
 
-    /// One storage access. A slot already seen costs two map lookups (the slot, then the
-    /// slot and transaction): its contract is known from the slot, and a transaction that
-    /// touched the slot before has its co-access edge to that contract already.
+    /// One storage access: one lookup of the slot (its contract comes with it) and one of
+    /// the (slot, transaction) pair; the contract is looked up only for a new slot, and the
+    /// transaction's co-access edge only for a new pair (a transaction that touched the slot
+    /// before has its edge to that contract already).
     fn storage(&mut self, txn: Option<u32>, address: [u8; 20], key: [u8; 32], modified: bool) {
-        let slot = match self.slot_ids.get(&(address, key)) {
-            Some(&slot) => slot,
-            None => {
+        let slot = match self.slot_ids.entry((address, key)) {
+            Entry::Occupied(o) => *o.get(),
+            Entry::Vacant(v) => {
                 let contracts = &mut self.contracts;
                 let contract = *self.contract_ids.entry(address).or_insert_with(|| {
                     contracts.push(ContractStat {
@@ -335,9 +336,7 @@ impl BlockAcc {
                     ..SlotStat::default()
                 });
                 self.slot_keys.push(key);
-                let slot = (self.slots.len() - 1) as u32;
-                self.slot_ids.insert((address, key), slot);
-                slot
+                *v.insert((self.slots.len() - 1) as u32)
             }
         };
         let s = &mut self.slots[slot as usize];
