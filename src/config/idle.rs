@@ -18,7 +18,7 @@ pub enum IdleProfile {
     /// The tailer never sleeps and a shard polls its empty inbox for 1 ms before it parks:
     /// the lowest wake-up latency for a whole core per thread. Only on isolated cores.
     Latency,
-    /// The tailer spins 1,000 polls, then sleeps 50 µs at a time; a shard polls its empty
+    /// The tailer spins 100 polls, then sleeps 50 µs at a time; a shard polls its empty
     /// inbox for 20 µs before it parks. The first event after a lull waits at most ~50 µs
     /// plus a wake-up; a quiet gateway costs a fraction of the tailer's core.
     #[default]
