@@ -32,14 +32,15 @@
 //!   held: they are facts about blocks, delivered once on the live stream.
 //!
 //! Memory/CPU trade-off: every enabled gate costs one copy of every in-block event made at
-//! release time: a new [`EncodedEvent`] header (a seqno and its stage, a few dozen bytes)
-//! on the original's shared body (keys and JSON; nothing copied), the stage spliced in when a
-//! session writes it. Holding costs one reference to the body per enabled gate, taken in
+//! release time: a new [`EncodedEvent`] header (a seqno and its stage) on the original's
+//! shared body (keys and JSON; nothing copied), the stage spliced in when a session writes
+//! it. Holding costs one reference to the body per enabled gate, taken in
 //! [`StageGate::hold`] while the event is still in the tailer's cache; a release moves that
-//! reference into its copy instead of touching the long-cold event again (it was two cache
-//! misses per copy, ~8 % of the tailer's time on the real snapshot). A gate's references
-//! are held until its release (about four blocks for `Verified`). A deployment whose clients never use `min_stage` disables all
-//! three gates and pays nothing; one that only uses `Finalized` enables just that one.
+//! reference into its copy instead of touching the long-cold event again (that was two
+//! cache misses per copy, ~8 % of the tailer's time on the real snapshot). A gate's
+//! references are held until its release (about four blocks for `Verified`). A deployment
+//! whose clients never use `min_stage` disables all three gates and pays nothing; one that
+//! only uses `Finalized` enables just that one.
 //!
 //! Never: re-encode or copy an event's bytes (copies share them), block, or release a block
 //! twice per gate.
