@@ -86,9 +86,9 @@ pub mod defaults {
     pub const GATES: [bool; 3] = [true; 3];
     /// The CLI spelling of [`GATES`].
     pub const GATES_FLAG: &str = "voted,finalized,verified";
-    /// Tailer idle polls before it sleeps (`IdleStrategy::SpinYieldPark::spins`): a few µs,
-    /// longer than the gap between two events of a writer's burst. 1,000 (tens of µs) kept
-    /// the core from the client after every burst on a 2-vCPU box:
+    /// Tailer idle polls before it sleeps (`IdleStrategy::SpinYieldPark::spins`), meant to
+    /// outlast the gap between two events of a writer's burst (~1.4 µs in a trace). 1,000
+    /// kept the core from the client after every burst on a 2-vCPU box:
     /// docs/decisions/idle-strategy.md.
     pub const IDLE_SPINS: u32 = 100;
     /// The tailer's first idle sleep, microseconds.

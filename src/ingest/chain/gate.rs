@@ -162,10 +162,9 @@ struct HeldBlock {
     id: BlockId,
     number: u64,
     /// Per gate, the held bodies in original order, one reference each (empty for a
-    /// disabled gate); the gate's release takes the first `copied[gate]` of them.
+    /// disabled gate, so every enabled gate's has the same length: [`HeldBlock::events`]);
+    /// the gate's release takes the first `copied[gate]` of them.
     due: [Vec<Option<Arc<EventBody>>>; 3],
-    /// Events held: the length of every enabled gate's `due`.
-    events: usize,
     /// `server_seqno` of the first and last held original (what a loss names).
     first_seqno: u64,
     last_seqno: u64,
@@ -181,9 +180,14 @@ struct HeldBlock {
 }
 
 impl HeldBlock {
+    /// Events held (none once pushed out by the bounds).
+    fn events(&self) -> usize {
+        self.due.iter().map(Vec::len).max().unwrap_or(0)
+    }
+
     /// Every enabled gate was reached and has copied every held event.
     fn done(&self, enabled: [bool; 3]) -> bool {
-        (0..3).all(|i| !enabled[i] || (self.reached[i] && self.copied[i] >= self.events))
+        (0..3).all(|i| !enabled[i] || (self.reached[i] && self.copied[i] >= self.events()))
     }
 
     /// What dropping this block's held events loses for the gated streams.
@@ -191,7 +195,7 @@ impl HeldBlock {
         Overflow {
             block_number: self.number,
             block_id: self.id,
-            events: self.events as u64,
+            events: self.events() as u64,
             from_seqno: self.first_seqno,
             to_seqno: self.last_seqno,
         }
@@ -242,7 +246,7 @@ impl StageGate {
         // The same id executed again replaces the earlier copy (identical content).
         if let Some(&old) = self.by_id.get(&id) {
             if let Some(b) = self.remove(old) {
-                self.stats.discarded_events += b.events as u64;
+                self.stats.discarded_events += b.events() as u64;
             }
         }
         while self.blocks.len() >= self.config.max_blocks.max(1) {
@@ -262,7 +266,6 @@ impl StageGate {
                 id,
                 number,
                 due: Default::default(),
-                events: 0,
                 first_seqno: 0,
                 last_seqno: 0,
                 bytes: 0,
@@ -295,16 +298,15 @@ impl StageGate {
             self.stats.unknown_block_events += 1;
             return HoldOutcome::Discarded;
         }
+        if block.events() == 0 {
+            block.first_seqno = event.server_seqno;
+        }
+        block.last_seqno = event.server_seqno;
         for (due, on) in block.due.iter_mut().zip(enabled) {
             if on {
                 due.push(Some(Arc::clone(&event.body)));
             }
         }
-        if block.events == 0 {
-            block.first_seqno = event.server_seqno;
-        }
-        block.last_seqno = event.server_seqno;
-        block.events += 1;
         block.bytes += event.json.len();
         // Late event of a block that already reached some gates (not seen with the current
         // writer, whose consensus events follow BLOCK_END): due there too, after the copies
@@ -333,7 +335,7 @@ impl StageGate {
             CommitStage::Proposed => {}
             CommitStage::Rejected | CommitStage::Abandoned => {
                 if let Some(b) = self.remove(block_seqno) {
-                    self.stats.discarded_events += b.events as u64;
+                    self.stats.discarded_events += b.events() as u64;
                 }
             }
             CommitStage::Voted | CommitStage::Finalized | CommitStage::Verified => {
@@ -345,7 +347,7 @@ impl StageGate {
                     if enabled[i] && !block.reached[i] && t.to_stage.satisfies(*stage) {
                         block.reached[i] = true;
                         // A pushed-out block has no events left (its loss was announced).
-                        if block.copied[i] < block.events {
+                        if block.copied[i] < block.events() {
                             block.queued[i] = true;
                             self.queue.push_back(PendingRelease {
                                 block_seqno,
@@ -383,7 +385,7 @@ impl StageGate {
             };
             let stage = GATED_STAGES[gate];
             let from = block.copied[gate];
-            let to = block.events.min(from.saturating_add(budget - made));
+            let to = block.events().min(from.saturating_add(budget - made));
             for body in block.due[gate]
                 .get_mut(from..to)
                 .unwrap_or_default()
@@ -400,7 +402,7 @@ impl StageGate {
             block.copied[gate] = from + n;
             made += n;
             self.stats.released_copies += n as u64;
-            if block.copied[gate] >= block.events {
+            if block.copied[gate] >= block.events() {
                 block.queued[gate] = false;
                 self.queue.pop_front();
                 if block.done(enabled) {
@@ -422,7 +424,7 @@ impl StageGate {
     /// to announce (`None` when the block is not held).
     pub fn drop_partial(&mut self, block_seqno: u64) -> Option<Overflow> {
         let b = self.remove(block_seqno)?;
-        self.stats.discarded_events += b.events as u64;
+        self.stats.discarded_events += b.events() as u64;
         Some(b.loss())
     }
 
@@ -433,7 +435,7 @@ impl StageGate {
     pub fn drop_unresolved(&mut self, id: &BlockId) -> Option<Overflow> {
         let block_seqno = *self.by_id.get(id)?;
         let b = self.remove(block_seqno)?;
-        self.stats.discarded_events += b.events as u64;
+        self.stats.discarded_events += b.events() as u64;
         if b.evicted {
             return None;
         }
@@ -451,7 +453,7 @@ impl StageGate {
         blocks
             .into_values()
             .map(|b| {
-                self.stats.discarded_events += b.events as u64;
+                self.stats.discarded_events += b.events() as u64;
                 b.loss()
             })
             .collect()
@@ -477,7 +479,7 @@ impl StageGate {
             let Some((&block_seqno, victim)) = self
                 .blocks
                 .iter_mut()
-                .find(|(_, b)| !b.evicted && b.events > 0)
+                .find(|(_, b)| !b.evicted && b.events() > 0)
             else {
                 break;
             };
@@ -485,7 +487,6 @@ impl StageGate {
             victim.evicted = true;
             victim.copied = [0; 3];
             victim.due = Default::default();
-            victim.events = 0;
             let bytes = std::mem::replace(&mut victim.bytes, 0);
             let queued = std::mem::take(&mut victim.queued);
             self.bytes -= bytes;

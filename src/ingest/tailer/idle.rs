@@ -27,7 +27,7 @@ pub enum IdleStrategy {
 }
 
 impl Default for IdleStrategy {
-    /// 100 spins (a few µs), no yields, then fixed 50 µs sleeps (the tailer sets its
+    /// 100 spins, no yields, then fixed 50 µs sleeps (the tailer sets its
     /// timer slack to 1 ns, so a sleep really is 50 µs, not the default slack's ~100). The
     /// first event after any lull waits at most ~50 µs plus the wake-up. Costs: ~1/6 of the
     /// tailer's core while the ring is idle, which is that core's job (the tailer owns a
